@@ -1,0 +1,42 @@
+# One entry point for people and CI. `make local` runs the whole export on local
+# endpoints; `make test` runs ruff, mypy and pytest. Both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DYNALITE_VERSION := 3.2.2
+DYNALITE := .local/node/node_modules/.bin/dynalite
+
+.PHONY: venv dynalite test lint local bench clean
+
+$(BIN)/tracking-export: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/tracking-export
+
+$(DYNALITE):
+	mkdir -p .local/node
+	npm install --silent --no-audit --no-fund --prefix .local/node dynalite@$(DYNALITE_VERSION)
+
+dynalite: $(DYNALITE)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+test: venv dynalite lint
+	$(BIN)/pytest
+
+local: venv dynalite
+	$(BIN)/python -m tracking_export_aws.local_run
+
+bench: venv dynalite
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/export_e2e.py
+
+clean:
+	rm -rf $(VENV) .local .aws-sam

@@ -1,0 +1,236 @@
+"""One export run: window -> logs day by day -> filtered, ordered rows -> file bytes.
+
+Memory holds one local day of logs at a time (plus bounded caches), never the file:
+rows are written to ``out`` as they are rendered.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from tracking_export.catalogue import Catalogue, TrackingContext
+from tracking_export.model import ExportDefinition, Parameters
+from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log
+from tracking_export.render import TRACKING_CACHE_LIMIT, LogFacts, RowRenderer
+from tracking_export.report import RunReport, SkippedRecord, Window
+from tracking_export.source import Raw, TimeRange, TrackingSource, parse_instant
+from tracking_export.window import compute_window, day_range, local_days
+from tracking_export.writer import FileWriter
+
+
+class BinaryOut(Protocol):
+    def write(self, data: bytes, /) -> Any: ...
+
+
+def run_export(
+    definition: ExportDefinition,
+    source: TrackingSource,
+    out: BinaryOut,
+    *,
+    tenant_id: str,
+    timezone: str,
+    now: datetime,
+    previous_success_start: datetime | None = None,
+    run_number: int = 1,
+) -> RunReport:
+    """Write the file of one run to ``out`` and report what was written and skipped.
+
+    ``now`` is the run's time (aware); ``previous_success_start`` the start of the
+    export's previous successful run (deltaMode). ``run_number`` is accepted for
+    symmetry with file naming; the file's bytes do not depend on it.
+    """
+    del run_number, tenant_id  # the source is already the tenant's; bytes do not depend on them
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    tz = ZoneInfo(timezone)
+    params = definition.parameters
+    window = compute_window(params, tz, now, previous_success_start)
+    report = RunReport(window=window)
+    writer = FileWriter(out, definition.file_action, [c.header for c in definition.columns])
+    renderer = RowRenderer(definition, tz, writer.encoder)
+    catalogue = Catalogue(source, report)
+    keep = _TrackingFilter(params)
+    cumulative = _CumulativeTime(source) if _uses_cumulative_time(params, window) else None
+
+    for day_logs in source.logs_in_ranges(_ranges(window, source, tz)):
+        rows = _day_rows(day_logs, window, params, catalogue, keep, report)
+        if cumulative is not None:
+            cumulative.prepare(log.tracking_id for _, log in rows)
+        rows.sort(key=_row_order)
+        for ctx, log in rows:
+            seconds = cumulative.total_until(log) if cumulative is not None else log.time_spent_seconds
+            writer.write_encoded(renderer.row(ctx, LogFacts(log, seconds)))
+
+    if params.without_launch_time:
+        for ctx in _unlaunched(source, catalogue, keep, params):
+            writer.write_encoded(renderer.row(ctx, LogFacts(None, 0)))
+
+    writer.close()
+    report.rows = writer.rows
+    report.bytes_written = writer.bytes_written
+    return report
+
+
+def _ranges(window: Window, source: TrackingSource, tz: ZoneInfo) -> list[TimeRange]:
+    """One UTC instant range per local day of the window."""
+    first, last = window.first_day, window.last_day
+    if first is None or last is None:
+        span = source.log_span()
+        if span is None:
+            return []
+        first = span[0].astimezone(tz).date()
+        last = (span[1] - timedelta(microseconds=1)).astimezone(tz).date()
+    return [day_range(day, tz) for day in local_days(first, last)]
+
+
+def _day_rows(
+    raws: Iterable[Raw],
+    window: Window,
+    params: Parameters,
+    catalogue: Catalogue,
+    keep: _TrackingFilter,
+    report: RunReport,
+) -> list[tuple[TrackingContext, TrackingLog]]:
+    """The day's valid logs that pass every filter, with their tracking contexts."""
+    logs: list[TrackingLog] = []
+    for raw in raws:
+        try:
+            logs.append(parse_tracking_log(raw))
+        except InvalidRecord as exc:
+            report.skip(SkippedRecord("trackingLog", raw.get("logId"), str(exc)))
+    if window.kind == "timeFrame":
+        assert window.start is not None and window.end is not None
+        start, end = window.start, window.end
+        logs = [log for log in logs if start <= log.started_at <= end]
+    if params.report_status is not None:
+        statuses = params.report_status
+        logs = [log for log in logs if log.status in statuses]
+    catalogue.prepare(log.tracking_id for log in logs)
+    rows = []
+    for log in logs:
+        ctx = catalogue.context(log.tracking_id)
+        if isinstance(ctx, str):
+            report.skip(SkippedRecord("trackingLog", log.log_id, ctx))
+        elif keep(ctx):
+            rows.append((ctx, log))
+    return rows
+
+
+def _row_order(row: tuple[TrackingContext, TrackingLog]) -> tuple[Any, ...]:
+    ctx, log = row
+    return (ctx.learner.learner_id, ctx.session.session_id, ctx.content.content_guid, log.started_at, log.log_id)
+
+
+def _unlaunched(
+    source: TrackingSource, catalogue: Catalogue, keep: _TrackingFilter, params: Parameters
+) -> list[TrackingContext]:
+    """Never-launched trackings that pass the filters, ordered by learner, session, content GUID."""
+    if params.report_status is not None and "notAttempted" not in params.report_status:
+        return []
+    raws: dict[Any, Raw] = {}
+    for raw in source.unlaunched_trackings():
+        raws[raw.get("trackingId")] = raw
+    catalogue.prepare(raws.keys(), raws)
+    contexts = []
+    for tracking_id in raws:
+        ctx = catalogue.context(tracking_id)
+        if not isinstance(ctx, str) and keep(ctx):
+            contexts.append(ctx)
+    contexts.sort(key=lambda c: (c.learner.learner_id, c.session.session_id, c.content.content_guid))
+    return contexts
+
+
+class _TrackingFilter:
+    """The filters of spec §3 that depend only on the tracking, evaluated once per tracking."""
+
+    def __init__(self, p: Parameters) -> None:
+        self._p = p
+        self._entity_ids = frozenset(p.entity_ids) if p.entity_ids is not None else None
+        self._groups = frozenset(p.learners_smart_groups) if p.learners_smart_groups is not None else None
+        self._locales = frozenset(x.lower() for x in p.preferred_locales) if p.preferred_locales else None
+        self._publishers = frozenset(p.publishers) if p.publishers is not None else None
+        self._training_publishers = (
+            frozenset(p.training_publishers) if p.training_publishers is not None else None
+        )
+        self._modalities = frozenset(p.training_modality_format) if p.training_modality_format else None
+        self._cache: dict[int, bool] = {}
+
+    def __call__(self, ctx: TrackingContext) -> bool:
+        key = ctx.tracking.tracking_id
+        kept = self._cache.get(key)
+        if kept is None:
+            if len(self._cache) >= TRACKING_CACHE_LIMIT:
+                self._cache.clear()
+            kept = self._cache[key] = self._evaluate(ctx)
+        return kept
+
+    def _evaluate(self, ctx: TrackingContext) -> bool:
+        p = self._p
+        learner, session, training, content = ctx.learner, ctx.session, ctx.training, ctx.content
+        checks = (
+            self._entity_ids is None or any(e.entity_id in self._entity_ids for e in ctx.entity_chain),
+            self._groups is None or any(g in self._groups for g in learner.smartgroup_ids),
+            not p.modality or training.modality == p.modality,
+            self._modalities is None or training.modality in self._modalities,
+            not p.only_from_imported_registrations or ctx.tracking.registration_imported,
+            not p.only_from_imported_sessions or session.imported,
+            not p.only_from_imported_training or training.imported,
+            self._locales is None or (content.locale or "").lower() in self._locales,
+            self._publishers is None or content.publisher_guid in self._publishers,
+            p.training_guid is None or training.guid == p.training_guid,
+            p.training_path_code is None or training.path_code == p.training_path_code,
+            p.training_status is None or training.status in p.training_status,
+            self._training_publishers is None or training.publisher in self._training_publishers,
+            p.session_title is None or session.title == p.session_title,
+            p.session_guid is None or session.guid == p.session_guid,
+            p.catalog_visibility is None or training.catalog_visible == p.catalog_visibility,
+            not p.only_hris_selected_items or (session.hris_selected and content.hris_selected),
+        )
+        return all(checks)
+
+
+def _uses_cumulative_time(params: Parameters, window: Window) -> bool:
+    return window.kind == "timeFrame" and params.time_frame_scale_mode != "timeSpent"
+
+
+class _CumulativeTime:
+    """A tracking's total time over all its logs up to and including a given one (spec §3 row 14)."""
+
+    def __init__(self, source: TrackingSource) -> None:
+        self._source = source
+        self._sums: dict[int, tuple[list[tuple[datetime, int]], list[int]]] = {}
+
+    def prepare(self, tracking_ids: Iterable[int]) -> None:
+        wanted = {t for t in tracking_ids if t not in self._sums}
+        if not wanted:
+            return
+        if len(self._sums) + len(wanted) > TRACKING_CACHE_LIMIT:
+            self._sums.clear()
+        for tracking_id, raws in self._source.logs_of_trackings(wanted).items():
+            self._sums[tracking_id] = _prefix_sums(raws)
+
+    def total_until(self, log: TrackingLog) -> int:
+        keys, sums = self._sums.get(log.tracking_id) or ([], [])
+        position = bisect_right(keys, (log.started_at, log.log_id))
+        return sums[position - 1] if position else log.time_spent_seconds
+
+
+def _prefix_sums(raws: Sequence[Raw]) -> tuple[list[tuple[datetime, int]], list[int]]:
+    entries = []
+    for raw in raws:
+        started = parse_instant(raw.get("startedAt"))
+        spent, log_id = raw.get("timeSpentSeconds"), raw.get("logId")
+        if started is not None and type(spent) is int and spent >= 0 and type(log_id) is int:
+            entries.append(((started, log_id), spent))
+    entries.sort()
+    keys = [k for k, _ in entries]
+    sums, total = [], 0
+    for _, spent in entries:
+        total += spent
+        sums.append(total)
+    return keys, sums
+

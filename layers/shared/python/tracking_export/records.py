@@ -1,0 +1,330 @@
+"""Validation of raw records (data-contract.md) into typed, immutable records.
+
+Each ``parse_*`` returns the record or raises :class:`InvalidRecord` with a reason
+naming the field. Hand-written rather than pydantic: logs are on the hot path and
+these checks are a handful of ``isinstance`` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from tracking_export.source import Raw, parse_instant
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot be used; the message names the field and the problem."""
+
+
+def _int(raw: Raw, name: str, *, required: bool = True) -> Any:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise InvalidRecord(f"missing required field {name!r}")
+        return None
+    if type(value) is not int:
+        raise InvalidRecord(f"field {name!r} must be an integer, got {value!r}")
+    return value
+
+
+def _str(raw: Raw, name: str, *, required: bool = False) -> Any:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise InvalidRecord(f"missing required field {name!r}")
+        return None
+    if type(value) is not str:
+        raise InvalidRecord(f"field {name!r} must be a string, got {value!r}")
+    return value
+
+
+def _guid(raw: Raw, name: str, *, required: bool = False) -> Any:
+    value = _str(raw, name, required=required)
+    if value is not None and len(value) > 40:
+        raise InvalidRecord(f"field {name!r} is longer than 40 characters")
+    if required and value == "":
+        raise InvalidRecord(f"field {name!r} is empty")
+    return value
+
+
+def _bool(raw: Raw, name: str) -> bool:
+    value = raw.get(name)
+    if value is None:
+        return False
+    if type(value) is not bool:
+        raise InvalidRecord(f"field {name!r} must be true or false, got {value!r}")
+    return value
+
+
+def _number(raw: Raw, name: str, *, required: bool = True) -> Any:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise InvalidRecord(f"missing required field {name!r}")
+        return None
+    if type(value) not in (int, float) or value != value:
+        raise InvalidRecord(f"field {name!r} must be a number, got {value!r}")
+    return value
+
+
+def _instant(raw: Raw, name: str, *, required: bool = False) -> datetime | None:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise InvalidRecord(f"missing required field {name!r}")
+        return None
+    parsed = parse_instant(value)
+    if parsed is None:
+        raise InvalidRecord(f"field {name!r} must be an ISO 8601 instant with an offset or Z, got {value!r}")
+    return parsed
+
+
+def _day(raw: Raw, name: str) -> date | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if type(value) is str:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidRecord(f"field {name!r} must be a day YYYY-MM-DD, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Learner:
+    learner_id: int
+    guid: str | None
+    name: str | None
+    firstname: str | None
+    login: str | None
+    email: str | None
+    ref_number: str | None
+    timezone: str | None
+    entity_id: int | None
+    smartgroup_ids: tuple[int, ...]
+    custom_fields: dict[str, str]
+    presentation: str | None
+
+
+def parse_learner(raw: Raw) -> Learner:
+    groups = raw.get("smartgroupIds") or []
+    if not isinstance(groups, list) or any(type(g) is not int for g in groups):
+        raise InvalidRecord(f"field 'smartgroupIds' must be a list of integers, got {groups!r}")
+    fields = raw.get("customFields") or {}
+    if not isinstance(fields, dict) or any(
+        not isinstance(k, str) or not (v is None or isinstance(v, str)) for k, v in fields.items()
+    ):
+        raise InvalidRecord("field 'customFields' must be an object of custom-field GUID -> string")
+    return Learner(
+        learner_id=_int(raw, "learnerId"),
+        guid=_guid(raw, "guid"),
+        name=_str(raw, "name"),
+        firstname=_str(raw, "firstname"),
+        login=_str(raw, "login"),
+        email=_str(raw, "email"),
+        ref_number=_str(raw, "refNumber"),
+        timezone=_str(raw, "timezone"),
+        entity_id=_int(raw, "entityId", required=False),
+        smartgroup_ids=tuple(groups),
+        custom_fields={k: v for k, v in fields.items() if v is not None},
+        presentation=_str(raw, "presentation"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    entity_id: int
+    name: str | None
+    parent_id: int | None
+
+
+def parse_entity(raw: Raw) -> Entity:
+    return Entity(_int(raw, "entityId"), _str(raw, "name"), _int(raw, "parentId", required=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Smartgroup:
+    smartgroup_id: int
+    name: str | None
+
+
+def parse_smartgroup(raw: Raw) -> Smartgroup:
+    return Smartgroup(_int(raw, "smartgroupId"), _str(raw, "name"))
+
+
+@dataclass(frozen=True, slots=True)
+class Training:
+    training_id: int
+    guid: str | None
+    title: str | None
+    path_code: str | None
+    modality: str | None
+    status: str | None
+    publisher: str | None
+    catalog_visible: bool
+    imported: bool
+
+
+def parse_training(raw: Raw) -> Training:
+    status = _str(raw, "status")
+    if status is not None and status not in ("C", "P", "A"):
+        raise InvalidRecord(f"field 'status' must be C, P or A, got {status!r}")
+    return Training(
+        training_id=_int(raw, "trainingId"),
+        guid=_guid(raw, "guid"),
+        title=_str(raw, "title"),
+        path_code=_str(raw, "pathCode"),
+        modality=_str(raw, "modality"),
+        status=status,
+        publisher=_str(raw, "publisher"),
+        catalog_visible=_bool(raw, "catalogVisible"),
+        imported=_bool(raw, "imported"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: int
+    guid: str | None
+    title: str | None
+    training_id: int
+    start_date: date | None
+    end_date: date | None
+    imported: bool
+    hris_selected: bool
+
+
+def parse_session(raw: Raw) -> Session:
+    return Session(
+        session_id=_int(raw, "sessionId"),
+        guid=_guid(raw, "guid"),
+        title=_str(raw, "title"),
+        training_id=_int(raw, "trainingId"),
+        start_date=_day(raw, "startDate"),
+        end_date=_day(raw, "endDate"),
+        imported=_bool(raw, "imported"),
+        hris_selected=_bool(raw, "hrisSelected"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    content_guid: str
+    learning_object_guid: str | None
+    title: str | None
+    ref_number: str | None
+    locale: str | None
+    publisher_guid: str | None
+    publisher_name: str | None
+    hris_selected: bool
+
+
+def parse_content(raw: Raw) -> Content:
+    return Content(
+        content_guid=_guid(raw, "contentGuid", required=True),
+        learning_object_guid=_guid(raw, "learningObjectGuid"),
+        title=_str(raw, "title"),
+        ref_number=_str(raw, "refNumber"),
+        locale=_str(raw, "locale"),
+        publisher_guid=_guid(raw, "publisherGuid"),
+        publisher_name=_str(raw, "publisherName"),
+        hris_selected=_bool(raw, "hrisSelected"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingContent:
+    training_id: int
+    learning_object_guid: str
+    folder: str | None
+    mandatory: bool | None
+
+
+def parse_training_content(raw: Raw) -> TrainingContent:
+    mandatory = raw.get("mandatory")
+    if mandatory is not None and type(mandatory) is not bool:
+        raise InvalidRecord(f"field 'mandatory' must be true or false, got {mandatory!r}")
+    return TrainingContent(
+        _int(raw, "trainingId"), _guid(raw, "learningObjectGuid", required=True), _str(raw, "folder"), mandatory
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    tracking_id: int
+    guid: str | None
+    learner_id: int
+    session_id: int
+    content_guid: str
+    registration_guid: str | None
+    registration_imported: bool
+
+
+def parse_tracking(raw: Raw) -> Tracking:
+    return Tracking(
+        tracking_id=_int(raw, "trackingId"),
+        guid=_guid(raw, "guid"),
+        learner_id=_int(raw, "learnerId"),
+        session_id=_int(raw, "sessionId"),
+        content_guid=_guid(raw, "contentGuid", required=True),
+        registration_guid=_guid(raw, "registrationGuid"),
+        registration_imported=_bool(raw, "registrationImported"),
+    )
+
+
+_LOG_STATUSES = frozenset(("completed", "incomplete", "notAttempted", "pendingFeedback"))
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingLog:
+    tracking_id: int
+    log_id: int
+    started_at: datetime
+    last_access_at: datetime | None
+    completed_at: datetime | None
+    progression: int | float
+    score: int | float | None
+    status: str
+    time_spent_seconds: int
+
+
+def parse_tracking_log(raw: Raw) -> TrackingLog:
+    started_at = _instant(raw, "startedAt", required=True)
+    assert started_at is not None
+    progression = _number(raw, "progression")
+    if not 0 <= progression <= 100:
+        raise InvalidRecord(f"field 'progression' must lie in 0..100, got {progression!r}")
+    status = raw.get("status")
+    if status not in _LOG_STATUSES:
+        raise InvalidRecord(
+            f"field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback, got {status!r}"
+        )
+    spent = _int(raw, "timeSpentSeconds")
+    if spent < 0:
+        raise InvalidRecord(f"field 'timeSpentSeconds' must be >= 0, got {spent!r}")
+    return TrackingLog(
+        tracking_id=_int(raw, "trackingId"),
+        log_id=_int(raw, "logId"),
+        started_at=started_at,
+        last_access_at=_instant(raw, "lastAccessAt"),
+        completed_at=_instant(raw, "completedAt"),
+        progression=progression,
+        score=_number(raw, "score", required=False),
+        status=status,
+        time_spent_seconds=spent,
+    )
+
+
+PARSERS = {
+    "learner": parse_learner,
+    "entity": parse_entity,
+    "smartgroup": parse_smartgroup,
+    "training": parse_training,
+    "session": parse_session,
+    "content": parse_content,
+    "trainingContent": parse_training_content,
+    "tracking": parse_tracking,
+}
