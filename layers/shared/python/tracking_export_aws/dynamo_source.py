@@ -1,0 +1,221 @@
+"""The engine's TrackingSource on the tracking table (docs/table-design.md). Never scans.
+
+Logs of a range are read as one ``Query`` per UTC day x shard, for the days the ``DAYS``
+items mark (one ``Query`` learns them for the whole request); several ranges are read
+ahead in parallel (bounded, so memory holds at most ``read_ahead + 1`` ranges of logs)
+while the engine renders the current one. Records come back as plain dicts that look
+like the JSONL records, so the engine validates them exactly as it validates a dataset.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
+
+from tracking_export_aws import keys
+from tracking_export_aws.dynamo import BATCH_GET_LIMIT, batch_get, chunks, deserialize, query_pages
+
+
+class DynamoTrackingSource(TrackingSource):
+    """The tracking data of one tenant, read from the tracking table."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        table_name: str,
+        client: Any,
+        *,
+        read_ahead: int = 4,
+        max_workers: int | None = None,
+    ) -> None:
+        if read_ahead < 1:
+            raise ValueError("read_ahead must be at least 1")
+        self.tenant_id = keys.validate_tenant_id(tenant_id)
+        self.table_name = table_name
+        self.client = client
+        self.read_ahead = read_ahead
+        workers = max_workers or min(32, read_ahead * keys.LOG_SHARDS)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tracking-source")
+
+    # -- logs by day ----------------------------------------------------------
+
+    def _edge_day(self, *, first: bool) -> str | None:
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.days_pk(self.tenant_id)}},
+            ScanIndexForward=first,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return str(items[0]["sk"]["S"]) if items else None
+
+    def log_span(self) -> TimeRange | None:
+        first = self._edge_day(first=True)
+        last = self._edge_day(first=False)
+        if first is None or last is None:
+            return None
+        return keys.day_start(first), keys.day_start(last) + timedelta(days=1)
+
+    def _query_logs(self, day: str, shard: int, low: str, high: str) -> list[Raw]:
+        found: list[Raw] = []
+        for page in query_pages(
+            self.client,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.log_pk(self.tenant_id, day, shard)},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+        ):
+            found.extend(deserialize(item) for item in page)
+        return found
+
+    def _days_with_logs(self, ranges: Sequence[TimeRange]) -> set[str]:
+        """The marked log days between the first and last range: days without logs cost no query."""
+        spans = [(start, end) for start, end in ranges if end > start]
+        if not spans:
+            return set()
+        first = keys.utc_day(min(start for start, _ in spans))
+        last = keys.utc_day(max(end for _, end in spans) - timedelta(microseconds=1))
+        days: set[str] = set()
+        for page in query_pages(
+            self.client,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.days_pk(self.tenant_id)},
+                ":first": {"S": first},
+                ":last": {"S": last},
+            },
+        ):
+            days.update(str(item["sk"]["S"]) for item in page)
+        return days
+
+    def _submit_range(self, time_range: TimeRange, marked: set[str]) -> list[Future[list[Raw]]]:
+        start, end = time_range
+        days = [day for day in keys.utc_days(start, end) if day in marked]
+        if not days:
+            return []
+        low, high = keys.log_sk_bounds(start, end)
+        return [
+            self._pool.submit(self._query_logs, day, shard, low, high)
+            for day in days
+            for shard in range(keys.LOG_SHARDS)
+        ]
+
+    def logs_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[list[Raw]]:
+        marked = self._days_with_logs(ranges)
+        upcoming = iter(ranges)
+        in_flight: deque[list[Future[list[Raw]]]] = deque()
+
+        def submit_next() -> None:
+            for time_range in upcoming:
+                in_flight.append(self._submit_range(time_range, marked))
+                return
+
+        try:
+            for _ in range(self.read_ahead):
+                submit_next()
+            while in_flight:
+                current = in_flight.popleft()
+                submit_next()
+                logs: list[Raw] = []
+                for future in current:
+                    logs.extend(future.result())
+                yield logs
+        finally:
+            # The consumer stopped early or a query failed: do not leave reads running.
+            for futures in in_flight:
+                for future in futures:
+                    future.cancel()
+
+    # -- catalogue by id ------------------------------------------------------
+
+    def _get_chunk(self, chunk: list[str]) -> list[Raw]:
+        item_keys = [{"pk": {"S": pk}, "sk": {"S": keys.RECORD_SK}} for pk in chunk]
+        return [
+            deserialize(item, keep_keys=True) for item in batch_get(self.client, self.table_name, item_keys)
+        ]
+
+    def get_many(self, kind: str, keys_wanted: Iterable[Any]) -> dict[Any, Raw]:
+        if kind not in CATALOGUE_KEYS:
+            raise ValueError(f"unknown catalogue kind {kind!r}")
+        by_pk: dict[str, Any] = {}
+        for key in keys_wanted:
+            try:
+                pk = keys.catalogue_pk(self.tenant_id, kind, key)
+            except keys.InvalidKeyError:
+                continue  # an id of the wrong type cannot exist: absent
+            by_pk.setdefault(pk, tuple(key) if isinstance(key, list) else key)
+        batches = list(chunks(by_pk, BATCH_GET_LIMIT))
+        if len(batches) == 1:
+            results = [self._get_chunk(batches[0])]
+        else:
+            results = [f.result() for f in [self._pool.submit(self._get_chunk, b) for b in batches]]
+        found: dict[Any, Raw] = {}
+        for items in results:
+            for item in items:
+                pk = item.pop("pk")
+                for name in keys.KEY_ATTRIBUTES:
+                    item.pop(name, None)
+                found[by_pk[pk]] = item
+        return found
+
+    # -- logs of a tracking, trackings without logs ------------------------------
+
+    def _logs_of(self, tracking_id: int) -> list[Raw]:
+        found: list[Raw] = []
+        for page in query_pages(
+            self.client,
+            TableName=self.table_name,
+            IndexName=keys.BY_TRACKING_INDEX,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.by_tracking_pk(self.tenant_id, tracking_id)}},
+        ):
+            # The index projects trackingId, logId, startedAt and timeSpentSeconds only.
+            found.extend(
+                {"type": "trackingLog", "tenantId": self.tenant_id, **deserialize(item)} for item in page
+            )
+        return found
+
+    def logs_of_trackings(self, tracking_ids: Iterable[int]) -> dict[int, list[Raw]]:
+        """Every log of each tracking, as the ``ByTracking`` index projects it.
+
+        A log here carries ``type``, ``tenantId``, ``trackingId``, ``logId``, ``startedAt`` and
+        ``timeSpentSeconds`` — what cumulative time needs — not the whole record.
+        """
+        wanted = list(dict.fromkeys(tracking_ids))
+        futures = {tid: self._pool.submit(self._logs_of, tid) for tid in wanted if keys.is_int(tid)}
+        return {tid: futures[tid].result() if tid in futures else [] for tid in wanted}
+
+    def unlaunched_trackings(self) -> Iterator[Raw]:
+        for shard in range(keys.LOG_SHARDS):
+            for page in query_pages(
+                self.client,
+                TableName=self.table_name,
+                IndexName=keys.UNLAUNCHED_INDEX,
+                KeyConditionExpression="gsi2pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": keys.unlaunched_pk(self.tenant_id, shard)}},
+            ):
+                yield from (deserialize(item) for item in page)
+
+    # -- lifetime --------------------------------------------------------------
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> DynamoTrackingSource:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

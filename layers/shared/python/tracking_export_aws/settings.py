@@ -1,0 +1,79 @@
+"""The functions' environment as one pydantic model, validated once at cold start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SettingsError(RuntimeError):
+    """The environment is missing or has an invalid variable; the message names them."""
+
+
+class AwsSettings(BaseModel):
+    """Environment of the Lambda functions (and of the local run).
+
+    ``config_bucket`` and ``topic_arn`` are needed by both functions; the rest only by
+    one of them, so they are optional here and asked for with :meth:`need`.
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=3)
+    topic_arn: str = Field(alias="TOPIC_ARN")
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME", min_length=1)
+    export_bucket: str | None = Field(default=None, alias="EXPORT_BUCKET")
+    tracking_table: str | None = Field(default=None, alias="TRACKING_TABLE")
+    run_history_table: str | None = Field(default=None, alias="RUN_HISTORY_TABLE")
+    schedule_group: str | None = Field(default=None, alias="SCHEDULE_GROUP")
+    export_function_arn: str | None = Field(default=None, alias="EXPORT_FUNCTION_ARN")
+    scheduler_role_arn: str | None = Field(default=None, alias="SCHEDULER_ROLE_ARN")
+    schedule_dlq_arn: str | None = Field(default=None, alias="SCHEDULE_DLQ_ARN")
+    # None means the real AWS endpoints; a URL points every client at moto server or dynalite.
+    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
+
+    @field_validator("topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("arn:"):
+            raise ValueError(f"expected an ARN (arn:...), got {value!r}")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
+        """Read and validate the environment; SettingsError names every bad variable."""
+        env = dict(os.environ if environ is None else environ)
+        if "AWS_REGION" not in env and env.get("AWS_DEFAULT_REGION"):
+            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+        # An empty variable (a template parameter left blank) means "not set".
+        values = {k: v for k, v in env.items() if v != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                name = str(error["loc"][0]) if error["loc"] else "?"
+                field = cls.model_fields.get(name)
+                variable = field.alias if field is not None and field.alias else name
+                problems.append(f"{variable}: {error['msg']}")
+            raise SettingsError("invalid environment: " + "; ".join(problems)) from None
+
+    def need(self, *names: str) -> None:
+        """Raise SettingsError unless every named optional setting is present."""
+        missing = [
+            type(self).model_fields[name].alias or name for name in names if getattr(self, name) in (None, "")
+        ]
+        if missing:
+            raise SettingsError("missing environment variable(s): " + ", ".join(missing))
