@@ -30,7 +30,13 @@ from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
 from tracking_export.model import COLUMN_NAMES
 from tracking_export.sample_data import SampleShape, catalogue, logs
-from tracking_export.source import CATALOGUE_KEYS, InMemorySource, Raw, TimeRange, TrackingSource, parse_instant
+from tracking_export.source import (
+    InMemorySource,
+    Raw,
+    TimeRange,
+    TrackingSource,
+    parse_instant,
+)
 
 SEED_COLUMNS = COLUMN_NAMES[:43]
 LOGS_PER_DAY = 2_000

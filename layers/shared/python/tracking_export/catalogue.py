@@ -92,7 +92,9 @@ class Catalogue:
     def _get(self, kind: str, key: Any) -> Any:
         return self._records[kind].get(key)
 
-    def prepare(self, tracking_ids: Iterable[int], raw_trackings: dict[int, dict[str, Any]] | None = None) -> None:
+    def prepare(
+        self, tracking_ids: Iterable[int], raw_trackings: dict[int, dict[str, Any]] | None = None
+    ) -> None:
         """Resolve the contexts of these trackings, fetching what is missing in batches."""
         todo = [t for t in set(tracking_ids) if t not in self._contexts]
         if not todo:
@@ -102,9 +104,13 @@ class Catalogue:
         self._load("learner", (t.learner_id for t in trackings))
         self._load("session", (t.session_id for t in trackings))
         self._load("content", (t.content_guid for t in trackings))
-        sessions = [s for s in (self._get("session", t.session_id) for t in trackings) if isinstance(s, Session)]
+        sessions = [
+            s for s in (self._get("session", t.session_id) for t in trackings) if isinstance(s, Session)
+        ]
         self._load("training", (s.training_id for s in sessions))
-        learners = [x for x in (self._get("learner", t.learner_id) for t in trackings) if isinstance(x, Learner)]
+        learners = [
+            x for x in (self._get("learner", t.learner_id) for t in trackings) if isinstance(x, Learner)
+        ]
         self._load("smartgroup", (g for x in learners for g in x.smartgroup_ids))
         self._load_entities(x.entity_id for x in learners if x.entity_id is not None)
         pairs = []

@@ -1,9 +1,9 @@
 """``tracking-export``: validate a definition, or preview the exact file of a run.
 
-    tracking-export validate DEFINITION
-    tracking-export render --definition DEF --dataset DATA.jsonl --tenant ID
-        [--timezone ZONE] [--now INSTANT] [--previous-run-start INSTANT]
-        [--run-number N] --output FILE|-
+tracking-export validate DEFINITION
+tracking-export render --definition DEF --dataset DATA.jsonl --tenant ID
+    [--timezone ZONE] [--now INSTANT] [--previous-run-start INSTANT]
+    [--run-number N] --output FILE|-
 """
 
 from __future__ import annotations

@@ -122,7 +122,13 @@ def _day_rows(
 
 def _row_order(row: tuple[TrackingContext, TrackingLog]) -> tuple[Any, ...]:
     ctx, log = row
-    return (ctx.learner.learner_id, ctx.session.session_id, ctx.content.content_guid, log.started_at, log.log_id)
+    return (
+        ctx.learner.learner_id,
+        ctx.session.session_id,
+        ctx.content.content_guid,
+        log.started_at,
+        log.log_id,
+    )
 
 
 def _unlaunched(
@@ -233,4 +239,3 @@ def _prefix_sums(raws: Sequence[Raw]) -> tuple[list[tuple[datetime, int]], list[
         total += spent
         sums.append(total)
     return keys, sums
-

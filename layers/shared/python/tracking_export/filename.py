@@ -42,7 +42,9 @@ def folder_problems(folder: str) -> list[str]:
         problems.append("'..' and '.' are not allowed in folderPath")
     bad = [s for s in segments if s not in ("..", ".") and not _SAFE_SEGMENT.match(s)]
     if bad:
-        problems.append(f"folderPath segment {bad[0]!r} has characters outside A-Z a-z 0-9 . _ - = @ + , space")
+        problems.append(
+            f"folderPath segment {bad[0]!r} has characters outside A-Z a-z 0-9 . _ - = @ + , space"
+        )
     return problems
 
 

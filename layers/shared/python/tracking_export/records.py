@@ -248,7 +248,10 @@ def parse_training_content(raw: Raw) -> TrainingContent:
     if mandatory is not None and type(mandatory) is not bool:
         raise InvalidRecord(f"field 'mandatory' must be true or false, got {mandatory!r}")
     return TrainingContent(
-        _int(raw, "trainingId"), _guid(raw, "learningObjectGuid", required=True), _str(raw, "folder"), mandatory
+        _int(raw, "trainingId"),
+        _guid(raw, "learningObjectGuid", required=True),
+        _str(raw, "folder"),
+        mandatory,
     )
 
 
@@ -300,7 +303,8 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
     status = raw.get("status")
     if status not in _LOG_STATUSES:
         raise InvalidRecord(
-            f"field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback, got {status!r}"
+            "field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback, "
+            f"got {status!r}"
         )
     spent = _int(raw, "timeSpentSeconds")
     if spent < 0:

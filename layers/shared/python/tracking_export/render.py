@@ -133,7 +133,9 @@ class RowRenderer:
             return "" if value is None else ("Y" if value else "N")
 
         def ancestors(ctx: TrackingContext, _: Column) -> str:
-            chain = ctx.entity_chain if p.ancestors_with_current or ctx.entity is None else ctx.entity_chain[:-1]
+            chain = (
+                ctx.entity_chain if p.ancestors_with_current or ctx.entity is None else ctx.entity_chain[:-1]
+            )
             return " -> ".join(e.name or "" for e in chain)
 
         tracking_columns: dict[str, TrackingGetter] = {
@@ -170,8 +172,12 @@ class RowRenderer:
             "contentRefNumber": lambda c, _: _text(c.content.ref_number),
             "contentLocale": lambda c, _: _text(c.content.locale),
             "learningObjectPublisher": lambda c, _: _text(c.content.publisher_name),
-            "trainingContentFolder": lambda c, _: _text(c.training_content.folder) if c.training_content else "",
-            "trainingContentMandatory": lambda c, _: yn(c.training_content.mandatory) if c.training_content else "",
+            "trainingContentFolder": lambda c, _: (
+                _text(c.training_content.folder) if c.training_content else ""
+            ),
+            "trainingContentMandatory": lambda c, _: (
+                yn(c.training_content.mandatory) if c.training_content else ""
+            ),
             "constantValue": lambda _, col: col.value if col.value is not None else col.text,
         }
 
@@ -185,7 +191,9 @@ class RowRenderer:
             "firstLaunchDate": when_logged(lambda log: instant(log.started_at)),
             "completionTime": when_logged(lambda log: instant(log.last_access_at)),
             "firstCompletionDate": when_logged(lambda log: instant(log.completed_at)),
-            "progression": lambda f: "0" if f.log is None else format_decimal(f.log.progression, decimal_char),
+            "progression": lambda f: (
+                "0" if f.log is None else format_decimal(f.log.progression, decimal_char)
+            ),
             "score": when_logged(lambda log: format_decimal(log.score, decimal_char)),
             "status": lambda f: status_text["notAttempted" if f.log is None else f.log.status],
             "timeGlobal": lambda f: format_time_global(f.time_global_seconds, tg_format, decimal_char),

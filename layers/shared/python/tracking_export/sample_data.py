@@ -102,7 +102,7 @@ def catalogue(shape: SampleShape) -> Iterator[dict[str, Any]]:
             "tenantId": t,
             "contentGuid": _guid("cnt", c),
             "learningObjectGuid": _guid("lo", c),
-            "title": f"Content {c}; part \"{c % 3}\"",
+            "title": f'Content {c}; part "{c % 3}"',
             "refNumber": f"C{c:05d}",
             "locale": ("en-US", "fr-FR", "de-DE")[c % 3],
             "publisherGuid": _guid("pub", c % 4),
@@ -143,7 +143,9 @@ def logs(shape: SampleShape, count: int | None = None, first_log_id: int = 1) ->
     launched = [k for k in range(1, shape.trackings + 1) if k % shape.unlaunched_every != 0]
     for i in range(total):
         day = first_day + timedelta(days=i // shape.logs_per_day)
-        started = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=rng.randrange(86_400))
+        started = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(86_400)
+        )
         spent = rng.randrange(30, 3_600)
         status = STATUSES[rng.randrange(4)]
         progression = 100 if status == "completed" else rng.choice((0, 25, 37.5, 50, 80))

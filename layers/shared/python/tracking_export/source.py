@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import abc
 import json
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -139,11 +139,16 @@ class InMemorySource(TrackingSource):
             elif kind in CATALOGUE_KEYS:
                 self._catalogue[kind][_hashable(record_key(kind, raw))] = raw
 
-        unreadable = [item for item in self._logs if item[0] is None]
-        readable = sorted((item for item in self._logs if item[0] is not None), key=lambda item: item[0])
-        self._unreadable_logs = [raw for _, raw in unreadable]
-        self._instants = [t for t, _ in readable]
-        self._sorted_logs = [raw for _, raw in readable]
+        readable: list[tuple[datetime, int, Raw]] = []
+        self._unreadable_logs: list[Raw] = []
+        for position, (instant, raw) in enumerate(self._logs):
+            if instant is None:
+                self._unreadable_logs.append(raw)
+            else:
+                readable.append((instant, position, raw))
+        readable.sort(key=lambda item: (item[0], item[1]))
+        self._instants = [t for t, _, _ in readable]
+        self._sorted_logs = [raw for _, _, raw in readable]
 
     @classmethod
     def from_jsonl(cls, tenant_id: str, path: Path | str) -> InMemorySource:

@@ -118,14 +118,22 @@ class RunLedger:
         scheduled_time: datetime,
         now: datetime,
         lease_seconds: int = 900,
+        *,
+        run_start: datetime | None = None,
     ) -> Claim:
-        """Claim the run of ``scheduled_time``; a duplicate delivery gets ``claimed=False``."""
+        """Claim the run of ``scheduled_time``; a duplicate delivery gets ``claimed=False``.
+
+        ``now`` is the wall clock (for the lease); ``run_start`` is the run's own time
+        (``runAt`` in a replay), recorded as its start and, on success, as the start that
+        the next deltaMode window begins from. It defaults to ``now``.
+        """
+        run_start = run_start or now
         key = self._key(tenant_id, export_guid, keys.run_sk(scheduled_time))
         token = uuid.uuid4().hex
         item = {
             "status": RUNNING,
             "scheduledTime": keys.instant_key(scheduled_time),
-            "startedAt": keys.instant_key(now),
+            "startedAt": keys.instant_key(run_start),
             "leaseUntil": _epoch(now + timedelta(seconds=lease_seconds)),
             "claimToken": token,
             "expiresAt": _epoch(now + self.history),
@@ -172,7 +180,7 @@ class RunLedger:
             claimed=True,
             run_number=run_number,
             token=token,
-            started_at=now,
+            started_at=run_start,
             attempt=attempt,
         )
 

@@ -9,14 +9,14 @@ SOURCE = "tracking-log-export"
 DETAIL_TYPES = {
     "succeeded": "Export Run Succeeded",
     "failed": "Export Run Failed",
-    "invalid": "Export Config Invalid",
+    "config-invalid": "Export Config Invalid",
 }
 # SNS and EventBridge both take 256 KB; leave room for the envelope.
 MAX_MESSAGE_BYTES = 200_000
 SUBJECTS = {
     "succeeded": "Export succeeded",
     "failed": "Export failed",
-    "invalid": "Export configuration invalid",
+    "config-invalid": "Export configuration invalid",
 }
 
 
@@ -48,7 +48,7 @@ class Notifier:
     def publish(self, message: dict[str, Any]) -> str:
         """Send the message to the topic and the bus; returns the SNS message id.
 
-        ``outcome`` is ``succeeded``, ``failed`` or ``invalid`` (a configuration that
+        ``outcome`` is ``succeeded``, ``failed`` or ``config-invalid`` (a configuration that
         does not validate); tenants filter the topic on it.
         """
         outcome = message.get("outcome")

@@ -1,0 +1,40 @@
+"""Config-sync function: keeps each export's schedule in line with its uploaded definition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tracking_export_aws.config_sync import ConfigSyncService, config_changes
+from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.wiring import config_sync_service
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+_service: ConfigSyncService | None = None
+
+
+def _get_service() -> ConfigSyncService:
+    global _service
+    if _service is None:
+        _service = config_sync_service(AwsSettings.from_env())
+    return _service
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results = []
+    for change in config_changes(event):
+        result = _get_service().apply(change)
+        logger.info("config change applied", extra=result)
+        metrics.add_metric(name=f"Config_{result['action']}", unit=MetricUnit.Count, value=1)
+        results.append(result)
+    if not results:
+        logger.warning("event carries no config change", extra={"event_keys": sorted(event)})
+    return {"results": results}

@@ -1,0 +1,170 @@
+"""What the tests and the local run read out of ``template.yaml``, so they cannot drift from it.
+
+- :func:`table_definitions`: each DynamoDB table as ``create_table`` keyword arguments;
+- :func:`ttl_attributes`: each table's time-to-live attribute;
+- :func:`resource_names`: the logical ids of the buckets, tables, topics, queues and schedule groups;
+- :func:`clean_older_than_tag`: the object tag the export bucket's lifecycle rules act on
+  (``cleanOlderThan``); the export function imports it, so PyYAML is imported only when a
+  template is actually read (the Lambda layers do not ship PyYAML).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# The export bucket has one lifecycle rule per value: a file tagged clean-older-than=<n> is
+# deleted n days after it was written. template.yaml lists the same values (a test checks).
+CLEAN_OLDER_THAN_TAG_KEY = "clean-older-than"
+CLEAN_OLDER_THAN_DAYS: tuple[int, ...] = (
+    *range(1, 32),
+    45,
+    60,
+    90,
+    120,
+    180,
+    270,
+    365,
+    730,
+    1095,
+    1825,
+    3650,
+)
+
+_KINDS = {
+    "AWS::S3::Bucket": "buckets",
+    "AWS::DynamoDB::Table": "tables",
+    "AWS::SNS::Topic": "topics",
+    "AWS::SQS::Queue": "queues",
+    "AWS::Scheduler::ScheduleGroup": "schedule_groups",
+}
+_CREATE_TABLE_KEYS = ("KeySchema", "AttributeDefinitions", "BillingMode")
+_INDEX_KEYS = ("IndexName", "KeySchema", "Projection")
+
+
+class TemplateError(ValueError):
+    """template.yaml does not have the shape this module reads."""
+
+
+def clean_older_than_tag(days: int | None) -> dict[str, str]:
+    """The tag that has the export bucket delete a file ``days`` days after it was written.
+
+    ``days`` is rounded *up* to the next value that has a lifecycle rule, so a file is never
+    deleted earlier than asked. None, or more days than the longest rule, gives no tag:
+    the file is kept.
+    """
+    if days is None:
+        return {}
+    if days < 1:
+        raise ValueError(f"cleanOlderThan must be at least 1 day, got {days}")
+    for value in CLEAN_OLDER_THAN_DAYS:
+        if value >= days:
+            return {CLEAN_OLDER_THAN_TAG_KEY: str(value)}
+    return {}
+
+
+@functools.cache
+def _loader() -> type:
+    """A yaml.SafeLoader that reads CloudFormation short tags as their long form."""
+    import yaml
+
+    class CloudFormationLoader(yaml.SafeLoader):
+        pass
+
+    def short_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        elif isinstance(node, yaml.MappingNode):
+            value = loader.construct_mapping(node, deep=True)
+        else:  # pragma: no cover - PyYAML has no other node kinds
+            raise TemplateError(f"unexpected node for !{suffix}")
+        if suffix in ("Ref", "Condition"):
+            return {suffix: value}
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {f"Fn::{suffix}": value}
+
+    CloudFormationLoader.add_multi_constructor("!", short_tag)
+    return CloudFormationLoader
+
+
+def load_template(template_path: str | Path) -> dict[str, Any]:
+    """The template as plain data; ``!Ref X`` becomes ``{"Ref": "X"}``, ``!Sub s`` ``{"Fn::Sub": s}``."""
+    import yaml
+
+    text = Path(template_path).read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=_loader())  # a SafeLoader subclass: no arbitrary objects
+    if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
+        raise TemplateError(f"{template_path}: no Resources section")
+    return data
+
+
+def _resources(template_path: str | Path, resource_type: str) -> dict[str, Mapping[str, Any]]:
+    resources = load_template(template_path)["Resources"]
+    return {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def _literal(value: Any, where: str) -> Any:
+    """``value`` unchanged, unless it holds an intrinsic function (unknown before deploy)."""
+    if isinstance(value, dict):
+        if any(key == "Ref" or key.startswith("Fn::") for key in value):
+            raise TemplateError(f"{where} uses an intrinsic function; create_table needs a literal")
+        return {key: _literal(item, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_literal(item, where) for item in value]
+    return value
+
+
+def table_definitions(template_path: str | Path) -> dict[str, dict[str, Any]]:
+    """Logical id -> ``create_table`` keyword arguments (without ``TableName``).
+
+    KeySchema, AttributeDefinitions, BillingMode and, when the table has any,
+    GlobalSecondaryIndexes (IndexName, KeySchema, Projection), copied from the template.
+    """
+    definitions: dict[str, dict[str, Any]] = {}
+    for logical_id, props in _resources(template_path, "AWS::DynamoDB::Table").items():
+        missing = [key for key in _CREATE_TABLE_KEYS if key not in props]
+        if missing:
+            raise TemplateError(f"{logical_id}: missing {', '.join(missing)}")
+        kwargs = {key: _literal(copy.deepcopy(props[key]), logical_id) for key in _CREATE_TABLE_KEYS}
+        indexes = props.get("GlobalSecondaryIndexes")
+        if indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {key: _literal(copy.deepcopy(index[key]), logical_id) for key in _INDEX_KEYS}
+                for index in indexes
+            ]
+        definitions[logical_id] = kwargs
+    return definitions
+
+
+def ttl_attributes(template_path: str | Path) -> dict[str, str]:
+    """Logical id -> time-to-live attribute, for the tables whose TTL is enabled."""
+    found: dict[str, str] = {}
+    for logical_id, props in _resources(template_path, "AWS::DynamoDB::Table").items():
+        spec = props.get("TimeToLiveSpecification") or {}
+        if spec.get("Enabled") is True and isinstance(spec.get("AttributeName"), str):
+            found[logical_id] = spec["AttributeName"]
+    return found
+
+
+def resource_names(template_path: str | Path) -> dict[str, list[str]]:
+    """Logical ids by kind: ``buckets``, ``tables``, ``topics``, ``queues``, ``schedule_groups``.
+
+    Each list follows the template's order; a kind absent from the template is an empty list.
+    """
+    names: dict[str, list[str]] = {kind: [] for kind in _KINDS.values()}
+    for logical_id, resource in load_template(template_path)["Resources"].items():
+        kind = _KINDS.get(resource.get("Type", ""))
+        if kind is not None:
+            names[kind].append(logical_id)
+    return names

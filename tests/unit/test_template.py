@@ -1,0 +1,572 @@
+"""template.yaml against docs/table-design.md, architecture.md and docs/infrastructure.md.
+
+Every expected value below is written out from those documents, not read back from the
+template: the table keys and indexes, the runtime, the failure destinations, the bucket
+protections, the scoping of every IAM statement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.template_tables import (
+    CLEAN_OLDER_THAN_DAYS,
+    CLEAN_OLDER_THAN_TAG_KEY,
+    clean_older_than_tag,
+    load_template,
+    resource_names,
+    table_definitions,
+    ttl_attributes,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+CONFIG_BUCKET_NAME = "${AWS::StackName}-${AWS::AccountId}-config"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def of_type(resources: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in resources.items() if res["Type"] == resource_type}
+
+
+def key_schema(hash_key: str, range_key: str) -> list[dict[str, str]]:
+    return [
+        {"AttributeName": hash_key, "KeyType": "HASH"},
+        {"AttributeName": range_key, "KeyType": "RANGE"},
+    ]
+
+
+# ---------------------------------------------------------------- loader
+
+
+def test_loader_reads_short_tags_as_their_long_form(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "Resources:\n"
+        "  A:\n"
+        "    Type: X\n"
+        "    Properties:\n"
+        "      R: !Ref B\n"
+        "      G: !GetAtt B.Arn\n"
+        "      S: !Sub '${B}-x'\n"
+        "      I: !If [C, 1, 2]\n"
+        "      J: !Join ['', [a, !Ref B]]\n"
+        "      M: !FindInMap {a: b}\n"
+    )
+    props = load_template(path)["Resources"]["A"]["Properties"]
+    assert props == {
+        "R": {"Ref": "B"},
+        "G": {"Fn::GetAtt": ["B", "Arn"]},
+        "S": {"Fn::Sub": "${B}-x"},
+        "I": {"Fn::If": ["C", 1, 2]},
+        "J": {"Fn::Join": ["", ["a", {"Ref": "B"}]]},
+        "M": {"Fn::FindInMap": {"a": "b"}},
+    }
+
+
+# ---------------------------------------------------------------- tables (docs/table-design.md)
+
+TRACKING_TABLE = {
+    "KeySchema": key_schema("pk", "sk"),
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "ByTracking",
+            "KeySchema": key_schema("gsi1pk", "gsi1sk"),
+            "Projection": {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": ["trackingId", "logId", "startedAt", "timeSpentSeconds"],
+            },
+        },
+        {
+            "IndexName": "Unlaunched",
+            "KeySchema": key_schema("gsi2pk", "gsi2sk"),
+            "Projection": {"ProjectionType": "ALL"},
+        },
+    ],
+}
+RUN_HISTORY_TABLE = {
+    "KeySchema": key_schema("pk", "sk"),
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def test_table_definitions_follow_the_table_design() -> None:
+    assert table_definitions(TEMPLATE_PATH) == {
+        "TrackingTable": TRACKING_TABLE,
+        "RunHistoryTable": RUN_HISTORY_TABLE,
+    }
+
+
+def test_run_history_expires_runs_with_ttl_on_expires_at() -> None:
+    assert ttl_attributes(TEMPLATE_PATH) == {"RunHistoryTable": "expiresAt"}
+
+
+def test_tables_are_recoverable_and_encrypted(resources: dict[str, Any]) -> None:
+    for name in ("TrackingTable", "RunHistoryTable"):
+        props = resources[name]["Properties"]
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+        assert resources[name]["DeletionPolicy"] == "Retain", name
+
+
+def test_table_definitions_create_working_tables_in_moto() -> None:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+        for logical_id, kwargs in table_definitions(TEMPLATE_PATH).items():
+            dynamodb.create_table(TableName=logical_id, **kwargs)
+        described = dynamodb.describe_table(TableName="TrackingTable")["Table"]
+        indexes = {index["IndexName"]: index for index in described["GlobalSecondaryIndexes"]}
+        assert sorted(indexes) == ["ByTracking", "Unlaunched"]
+        assert indexes["ByTracking"]["KeySchema"] == key_schema("gsi1pk", "gsi1sk")
+        assert indexes["Unlaunched"]["Projection"] == {"ProjectionType": "ALL"}
+        assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_resource_names_lists_logical_ids_by_kind() -> None:
+    assert resource_names(TEMPLATE_PATH) == {
+        "buckets": ["ConfigBucket", "ExportBucket"],
+        "tables": ["TrackingTable", "RunHistoryTable"],
+        "topics": ["NotificationTopic", "OpsAlarmTopic"],
+        "queues": ["ExportDlq", "ConfigSyncDlq"],
+        "schedule_groups": ["ScheduleGroup"],
+    }
+
+
+# ---------------------------------------------------------------- functions
+
+
+def test_functions_run_python_313_on_arm64_with_tracing(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.13"
+    assert globals_["Architectures"] == ["arm64"]
+    assert globals_["Tracing"] == "Active"
+    variables = globals_["Environment"]["Variables"]
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(variables)
+    functions = of_type(resources, "AWS::Serverless::Function")
+    assert sorted(functions) == ["ConfigSyncFunction", "ExportFunction"]
+    for name, function in functions.items():
+        for overridden in ("Runtime", "Architectures", "Tracing"):
+            assert overridden not in function["Properties"], f"{name} overrides {overridden}"
+
+
+def test_functions_point_at_the_handlers(resources: dict[str, Any]) -> None:
+    export = resources["ExportFunction"]["Properties"]
+    assert (export["CodeUri"], export["Handler"]) == ("functions/export", "export_app.handler")
+    assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
+    sync = resources["ConfigSyncFunction"]["Properties"]
+    assert (sync["CodeUri"], sync["Handler"]) == ("functions/config_sync", "config_sync_app.handler")
+
+
+def test_every_function_sends_failed_async_events_to_its_dlq(resources: dict[str, Any]) -> None:
+    expected = {"ExportFunction": "ExportDlq", "ConfigSyncFunction": "ConfigSyncDlq"}
+    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        config = function["Properties"]["EventInvokeConfig"]
+        on_failure = config["DestinationConfig"]["OnFailure"]
+        assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": [expected[name], "Arn"]}}, name
+        assert 0 <= config["MaximumRetryAttempts"] <= 2, name
+        assert resources[expected[name]]["Type"] == "AWS::SQS::Queue"
+
+
+def test_function_environments_are_what_the_settings_model_reads(resources: dict[str, Any]) -> None:
+    aliases = {field.alias for field in AwsSettings.model_fields.values()}
+    export_env = resources["ExportFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(export_env) == {
+        "CONFIG_BUCKET",
+        "EXPORT_BUCKET",
+        "TRACKING_TABLE",
+        "RUN_HISTORY_TABLE",
+        "TOPIC_ARN",
+        "EVENT_BUS_NAME",
+    }
+    assert export_env["EVENT_BUS_NAME"] == "default"
+    assert export_env["EXPORT_BUCKET"] == {"Ref": "ExportBucket"}
+    assert export_env["TRACKING_TABLE"] == {"Ref": "TrackingTable"}
+    assert export_env["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
+    assert export_env["TOPIC_ARN"] == {"Ref": "NotificationTopic"}
+    sync_env = resources["ConfigSyncFunction"]["Properties"]["Environment"]["Variables"]
+    assert sync_env == {
+        "CONFIG_BUCKET": {"Fn::Sub": CONFIG_BUCKET_NAME},
+        "TOPIC_ARN": {"Ref": "NotificationTopic"},
+        "SCHEDULE_GROUP": {"Ref": "ScheduleGroup"},
+        "EXPORT_FUNCTION_ARN": {"Fn::GetAtt": ["ExportFunction", "Arn"]},
+        "SCHEDULER_ROLE_ARN": {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
+        "SCHEDULE_DLQ_ARN": {"Fn::GetAtt": ["ExportDlq", "Arn"]},
+    }
+    assert set(export_env) <= aliases
+    assert set(sync_env) <= aliases
+
+
+def test_config_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, Any]) -> None:
+    # Written out rather than !Ref to avoid a circular dependency (see template.yaml).
+    assert resources["ConfigBucket"]["Properties"]["BucketName"] == {"Fn::Sub": CONFIG_BUCKET_NAME}
+    for name in ("ExportFunction", "ConfigSyncFunction"):
+        env = resources[name]["Properties"]["Environment"]["Variables"]
+        assert env["CONFIG_BUCKET"] == {"Fn::Sub": CONFIG_BUCKET_NAME}, name
+
+
+def test_config_uploads_and_removals_of_definitions_trigger_config_sync(resources: dict[str, Any]) -> None:
+    events = resources["ConfigSyncFunction"]["Properties"]["Events"]
+    assert len(events) == 1
+    (event,) = events.values()
+    assert event["Type"] == "S3"
+    props = event["Properties"]
+    assert props["Bucket"] == {"Ref": "ConfigBucket"}
+    assert sorted(props["Events"]) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    assert props["Filter"]["S3Key"]["Rules"] == [
+        {"Name": "prefix", "Value": "tenants/"},
+        {"Name": "suffix", "Value": ".xml"},
+    ]
+
+
+def test_scheduler_role_invokes_only_the_export_function_and_its_dlq(resources: dict[str, Any]) -> None:
+    role = resources["SchedulerRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    granted = {(s["Action"], json.dumps(s["Resource"], sort_keys=True)) for s in statements}
+    assert granted == {
+        (
+            "lambda:InvokeFunction",
+            json.dumps(
+                [{"Fn::GetAtt": ["ExportFunction", "Arn"]}, {"Fn::Sub": "${ExportFunction.Arn}:*"}],
+                sort_keys=True,
+            ),
+        ),
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["ExportDlq", "Arn"]})),
+    }
+
+
+def test_config_sync_manages_only_its_groups_schedules_and_passes_only_the_scheduler_role(
+    resources: dict[str, Any],
+) -> None:
+    statements = {
+        s["Sid"]: s for s in inline_statements(resources["ConfigSyncFunction"]["Properties"]["Policies"])
+    }
+    schedules = statements["ManageExportSchedules"]
+    assert sorted(schedules["Action"]) == [
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:GetSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    assert schedules["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
+        ":schedule/${ScheduleGroup}/*"
+    }
+    pass_role = statements["PassSchedulerRole"]
+    assert pass_role["Action"] == "iam:PassRole"
+    assert pass_role["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_export_function_reads_config_and_writes_exports_only_under_tenants(
+    resources: dict[str, Any],
+) -> None:
+    props = resources["ExportFunction"]["Properties"]
+    statements = {s["Sid"]: s for s in inline_statements(props["Policies"])}
+    assert statements["ReadTenantConfig"]["Action"] == "s3:GetObject"
+    assert statements["ReadTenantConfig"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::" + CONFIG_BUCKET_NAME + "/tenants/*"
+    }
+    assert statements["WriteTenantExports"]["Resource"] == {"Fn::Sub": "${ExportBucket.Arn}/tenants/*"}
+    assert "s3:DeleteObject" not in statements["WriteTenantExports"]["Action"]
+    templates = [next(iter(p)) for p in props["Policies"] if "Statement" not in p]
+    assert templates == [
+        "DynamoDBReadPolicy",
+        "DynamoDBCrudPolicy",
+        "SNSPublishMessagePolicy",
+        "EventBridgePutEventsPolicy",
+    ]
+    by_template = {next(iter(p)): next(iter(p.values())) for p in props["Policies"] if "Statement" not in p}
+    assert by_template["DynamoDBReadPolicy"] == {"TableName": {"Ref": "TrackingTable"}}
+    assert by_template["DynamoDBCrudPolicy"] == {"TableName": {"Ref": "RunHistoryTable"}}
+    assert by_template["EventBridgePutEventsPolicy"] == {"EventBusName": "default"}
+
+
+# ---------------------------------------------------------------- IAM statements, all of them
+
+
+def inline_statements(policies: list[Any]) -> list[dict[str, Any]]:
+    """The statements of a SAM function's inline policy documents (not its policy templates)."""
+    found: list[dict[str, Any]] = []
+    for policy in policies:
+        if isinstance(policy, dict) and "Statement" in policy:
+            found.extend(policy["Statement"])
+    return found
+
+
+def all_statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM statement anywhere in the template: roles, managed, bucket, queue, key policies."""
+    if isinstance(node, dict):
+        statement = node.get("Statement")
+        if isinstance(statement, list):
+            yield from statement
+        elif isinstance(statement, dict):
+            yield statement
+        for value in node.values():
+            yield from all_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from all_statements(value)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_walk_finds_every_policy_in_the_template(resources: dict[str, Any]) -> None:
+    statements = list(all_statements(resources))
+    sids = {s.get("Sid") for s in statements}
+    assert {
+        "DenyInsecureTransport",
+        "ReadTenantConfig",
+        "WriteTenantExports",
+        "ManageExportSchedules",
+        "ReadOwnExports",
+        "ListOwnExports",
+        "CloudWatchPublishesAlarms",
+    } <= sids
+    assert len(statements) >= 15
+
+
+def test_no_statement_grants_s3_or_dynamodb_on_every_resource(resources: dict[str, Any]) -> None:
+    for statement in all_statements(resources):
+        actions = [a.lower() for a in as_list(statement.get("Action", []))]
+        data_actions = [a for a in actions if a.startswith(("s3:", "dynamodb:")) or a == "*"]
+        if not data_actions or statement["Effect"] == "Deny":
+            continue
+        for resource in as_list(statement["Resource"]):
+            assert resource != "*", statement
+            assert "NotResource" not in statement, statement
+        assert "*" not in actions and "s3:*" not in actions and "dynamodb:*" not in actions, statement
+
+
+def test_only_known_sam_policy_templates_are_used(resources: dict[str, Any]) -> None:
+    allowed = {
+        "DynamoDBReadPolicy",
+        "DynamoDBCrudPolicy",
+        "SNSPublishMessagePolicy",
+        "EventBridgePutEventsPolicy",
+    }
+    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        for policy in function["Properties"]["Policies"]:
+            assert isinstance(policy, dict), f"{name}: managed policy by name {policy!r}"
+            if "Statement" not in policy:
+                assert set(policy) <= allowed, name
+
+
+# ---------------------------------------------------------------- buckets
+
+
+def test_buckets_block_public_access_encrypt_and_refuse_plain_http(resources: dict[str, Any]) -> None:
+    buckets = of_type(resources, "AWS::S3::Bucket")
+    assert sorted(buckets) == ["ConfigBucket", "ExportBucket"]
+    policies = {
+        res["Properties"]["Bucket"]["Ref"]: res["Properties"]["PolicyDocument"]
+        for res in of_type(resources, "AWS::S3::BucketPolicy").values()
+    }
+    for name, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, name
+        (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms"), name
+        denies = [
+            s
+            for s in policies[name]["Statement"]
+            if s["Effect"] == "Deny"
+            and s["Principal"] == "*"
+            and s["Action"] == "s3:*"
+            and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert len(denies) == 1, name
+        assert denies[0]["Resource"] == [
+            {"Fn::GetAtt": [name, "Arn"]},
+            {"Fn::Sub": "${" + name + ".Arn}/*"},
+        ], name
+
+
+def lifecycle_rules(resources: dict[str, Any], bucket: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = resources[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+    return rules
+
+
+def test_export_bucket_aborts_incomplete_multipart_uploads_after_a_day(resources: dict[str, Any]) -> None:
+    aborts = [r for r in lifecycle_rules(resources, "ExportBucket") if "AbortIncompleteMultipartUpload" in r]
+    assert len(aborts) == 1
+    assert aborts[0]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert aborts[0]["Status"] == "Enabled"
+    assert "Prefix" not in aborts[0] and "TagFilters" not in aborts[0]
+
+
+def test_export_bucket_has_one_expiry_rule_per_clean_older_than_value(resources: dict[str, Any]) -> None:
+    expiries = [r for r in lifecycle_rules(resources, "ExportBucket") if "ExpirationInDays" in r]
+    by_tag: dict[int, int] = {}
+    for rule in expiries:
+        assert rule["Status"] == "Enabled"
+        assert rule["Prefix"] == "tenants/"
+        (tag,) = rule["TagFilters"]
+        assert tag["Key"] == "clean-older-than"
+        by_tag[int(tag["Value"])] = rule["ExpirationInDays"]
+    assert sorted(by_tag) == list(CLEAN_OLDER_THAN_DAYS)
+    assert all(days == value for value, days in by_tag.items())
+    # Lifecycle configurations hold at most 1,000 rules.
+    assert len(lifecycle_rules(resources, "ExportBucket")) <= 1000
+
+
+@pytest.mark.parametrize(
+    ("days", "tag"),
+    [
+        (None, {}),
+        (1, {"clean-older-than": "1"}),
+        (7, {"clean-older-than": "7"}),
+        (31, {"clean-older-than": "31"}),
+        (32, {"clean-older-than": "45"}),
+        (90, {"clean-older-than": "90"}),
+        (100, {"clean-older-than": "120"}),
+        (366, {"clean-older-than": "730"}),
+        (3650, {"clean-older-than": "3650"}),
+        (3651, {}),
+    ],
+)
+def test_clean_older_than_rounds_up_to_a_rule(days: int | None, tag: dict[str, str]) -> None:
+    assert CLEAN_OLDER_THAN_TAG_KEY == "clean-older-than"
+    assert clean_older_than_tag(days) == tag
+
+
+def test_clean_older_than_refuses_zero_days() -> None:
+    with pytest.raises(ValueError, match="at least 1 day"):
+        clean_older_than_tag(0)
+
+
+def test_config_bucket_is_versioned(resources: dict[str, Any]) -> None:
+    assert resources["ConfigBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+# ---------------------------------------------------------------- queues, topics, alarms
+
+
+def test_queues_and_topics_are_encrypted(resources: dict[str, Any]) -> None:
+    for name, queue in of_type(resources, "AWS::SQS::Queue").items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+    topics = of_type(resources, "AWS::SNS::Topic")
+    assert topics["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    # CloudWatch cannot publish to a topic under the AWS managed key: the alarm topic has a CMK.
+    assert topics["OpsAlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "OpsAlarmKey"}
+
+
+def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
+    watched: set[tuple[str, str]] = set()
+    for name, alarm in of_type(resources, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold", name
+        assert props["AlarmActions"] == [{"Ref": "OpsAlarmTopic"}], name
+        (dimension,) = props["Dimensions"]
+        target = dimension["Value"]
+        logical_id = target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0]
+        watched.add((props["MetricName"], logical_id))
+    assert watched == {
+        ("Errors", "ExportFunction"),
+        ("Errors", "ConfigSyncFunction"),
+        ("ApproximateNumberOfMessagesVisible", "ExportDlq"),
+        ("ApproximateNumberOfMessagesVisible", "ConfigSyncDlq"),
+    }
+
+
+# ---------------------------------------------------------------- layers, samconfig, outputs
+
+
+def test_layers_build_with_their_makefiles(resources: dict[str, Any]) -> None:
+    layers = of_type(resources, "AWS::Serverless::LayerVersion")
+    assert sorted(layers) == ["DepsLayer", "SharedLayer"]
+    for name, layer in layers.items():
+        assert layer["Metadata"]["BuildMethod"] == "makefile", name
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"], name
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"], name
+        makefile = ROOT / layer["Properties"]["ContentUri"] / "Makefile"
+        assert re.search(rf"^build-{name}:", makefile.read_text(), re.MULTILINE), name
+
+
+def test_deps_layer_installs_arm64_cpython_313_wheels_only() -> None:
+    makefile = (ROOT / "layers/deps/Makefile").read_text()
+    for flag in (
+        "--platform manylinux2014_aarch64",
+        "--implementation cp",
+        "--python-version 3.13",
+        "--only-binary=:all:",
+        "--target $(TARGET)",
+    ):
+        assert flag in makefile, flag
+    requirements = (ROOT / "layers/deps/requirements.txt").read_text()
+    names = {
+        re.split(r"[\[=<>~]", line, maxsplit=1)[0].lower()
+        for line in requirements.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {"pydantic", "defusedxml", "aws-lambda-powertools", "tzdata"} <= names
+    assert "boto3" not in names and "botocore" not in names
+
+
+def test_samconfig_has_default_and_local_environments() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert config["version"] == 0.1
+    for env in ("default", "local"):
+        assert config[env]["global"]["parameters"]["stack_name"].islower(), env
+        deploy = config[env]["deploy"]["parameters"]
+        assert "CAPABILITY_IAM" in deploy["capabilities"], env
+        assert "Stage=" in deploy["parameter_overrides"], env
+        env_vars = config[env]["local_invoke"]["parameters"]["env_vars"]
+        assert (ROOT / env_vars).is_file(), env
+
+
+def test_local_env_vars_are_keyed_by_the_function_logical_ids(resources: dict[str, Any]) -> None:
+    env_vars = json.loads((ROOT / "events/env.local.json").read_text())
+    assert set(env_vars) == set(of_type(resources, "AWS::Serverless::Function"))
+
+
+def test_outputs_name_every_resource_the_operators_need(template: dict[str, Any]) -> None:
+    assert {
+        "ConfigBucketName",
+        "ExportBucketName",
+        "TrackingTableName",
+        "RunHistoryTableName",
+        "NotificationTopicArn",
+        "ExportFunctionArn",
+        "ConfigSyncFunctionArn",
+        "ScheduleGroupName",
+        "TenantExportReadPolicyArn",
+    } <= set(template["Outputs"])
