@@ -52,7 +52,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=result.get("rows") or 0)
     metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=result.get("bytes") or 0)
     metrics.add_metric(name="SkippedRecords", unit=MetricUnit.Count, value=result.get("skippedCount") or 0)
-    metrics.add_metric(name="ExportDuration", unit=MetricUnit.Milliseconds, value=result.get("durationMs") or 0)
+    metrics.add_metric(
+        name="ExportDuration", unit=MetricUnit.Milliseconds, value=result.get("durationMs") or 0
+    )
     summary = {k: v for k, v in result.items() if k != "skipped"}
     if outcome == "failed":
         logger.error("export run failed", extra=summary)

@@ -5,15 +5,29 @@
   `make dynalite` installs it under .local/node.
 - ``dynamo_tables``: the tracking and run-history tables created on dynalite from template.yaml,
   so the tests cannot drift from the infrastructure.
+- ``make_stack`` / ``stack``: per test, every resource the functions use (buckets, both tables,
+  topic, schedule group) with unique names, plus an SQS queue subscribed to the topic and an
+  EventBridge rule on the default bus that targets a second queue, to capture notifications;
+  removed after the test.
+- ``records``: builders of data-contract.md records (a small catalogue and tracking logs).
+- ``handlers`` / ``lambda_context``: the two Lambda handler modules with their environment pointed
+  at a stack (cached services and clients reset), and a fake LambdaContext.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import json
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -115,3 +129,439 @@ def dynamo_tables(dynamo_endpoint: str) -> dict[str, str]:
         dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
         names[logical_id] = name
     return names
+
+
+# --- A whole service stack per test (buckets, tables, topic, queues, schedule group) -------------
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+NOTIFICATION_SOURCE = "tracking-log-export"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One SNS message as a subscribed SQS queue receives it (raw delivery off)."""
+
+    attributes: dict[str, str]
+    subject: str | None
+    message: dict[str, Any]
+
+
+@dataclass
+class Stack:
+    """Every resource the functions use, on moto server and dynalite, with unique names.
+
+    Notifications are captured by an SQS queue subscribed to the topic and an EventBridge
+    rule on the default bus that targets a second queue.
+    """
+
+    moto: str
+    dynamo: str
+    config_bucket: str
+    export_bucket: str
+    tracking_table: str
+    run_history_table: str
+    topic_arn: str
+    schedule_group: str
+    schedule_dlq_arn: str
+    notification_queue_url: str
+    event_queue_url: str
+    dlq_url: str
+    rule_name: str
+    export_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:it-export"
+    scheduler_role_arn: str = f"arn:aws:iam::{ACCOUNT}:role/it-scheduler"
+
+    def client(self, service: str) -> Any:
+        endpoint = self.dynamo if service == "dynamodb" else self.moto
+        return client(service, endpoint_url=endpoint, region=REGION)
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def scheduler(self) -> Any:
+        return self.client("scheduler")
+
+    def env(self) -> dict[str, str]:
+        """The functions' environment (template.yaml variables) pointed at the local endpoints."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamo,
+            "AWS_REGION": REGION,
+            "CONFIG_BUCKET": self.config_bucket,
+            "EXPORT_BUCKET": self.export_bucket,
+            "TRACKING_TABLE": self.tracking_table,
+            "RUN_HISTORY_TABLE": self.run_history_table,
+            "TOPIC_ARN": self.topic_arn,
+            "EVENT_BUS_NAME": "default",
+            "SCHEDULE_GROUP": self.schedule_group,
+            "EXPORT_FUNCTION_ARN": self.export_function_arn,
+            "SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
+            "SCHEDULE_DLQ_ARN": self.schedule_dlq_arn,
+        }
+
+    def settings(self) -> Any:
+        from tracking_export_aws.settings import AwsSettings
+
+        return AwsSettings.from_env(self.env())
+
+    def ledger(self) -> Any:
+        from tracking_export_aws.ledger import RunLedger
+
+        return RunLedger(self.dynamodb, self.run_history_table)
+
+    def put_tenant(self, tenant_id: str, settings: dict[str, Any]) -> None:
+        self.s3.put_object(
+            Bucket=self.config_bucket, Key=f"tenants/{tenant_id}/tenant.json", Body=json.dumps(settings)
+        )
+
+    def put_definition(self, tenant_id: str, export_guid: str, definition: str | bytes) -> str:
+        key = f"tenants/{tenant_id}/exports/{export_guid}.xml"
+        body = definition.encode("utf-8") if isinstance(definition, str) else definition
+        self.s3.put_object(Bucket=self.config_bucket, Key=key, Body=body)
+        return key
+
+    def load(self, records: list[dict[str, Any]]) -> None:
+        """Write records through the loader; every one must be accepted."""
+        from tracking_export_aws.loader import load_dataset
+
+        report = load_dataset(records, self.tracking_table, self.dynamodb, workers=2)
+        assert report.rejected_count == 0, report.as_dict()
+
+    def object_keys(self, prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.export_bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.s3.get_object(Bucket=self.export_bucket, Key=key)["Body"].read())
+
+    def pending_uploads(self) -> list[dict[str, Any]]:
+        uploads: list[dict[str, Any]] = self.s3.list_multipart_uploads(Bucket=self.export_bucket).get(
+            "Uploads", []
+        )
+        return uploads
+
+    def _drain(self, url: str) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        bodies: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            if not batch:
+                return bodies
+            for message in batch:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notifications(self) -> list[Notification]:
+        """The SNS messages published since the last call (the queue is drained)."""
+        return [
+            Notification(
+                attributes={k: v["Value"] for k, v in (envelope.get("MessageAttributes") or {}).items()},
+                subject=envelope.get("Subject"),
+                message=json.loads(envelope["Message"]),
+            )
+            for envelope in self._drain(self.notification_queue_url)
+        ]
+
+    def events(self) -> list[dict[str, Any]]:
+        """The EventBridge events (whole envelopes) put since the last call."""
+        return self._drain(self.event_queue_url)
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    return str(attributes["QueueArn"])
+
+
+def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
+    from tracking_export_aws.template_tables import table_definitions
+
+    suffix = uuid.uuid4().hex[:10]
+    s3 = client("s3", endpoint_url=moto, region=REGION)
+    sqs = client("sqs", endpoint_url=moto, region=REGION)
+    sns = client("sns", endpoint_url=moto, region=REGION)
+    events = client("events", endpoint_url=moto, region=REGION)
+    scheduler = client("scheduler", endpoint_url=moto, region=REGION)
+    dynamodb = client("dynamodb", endpoint_url=dynamo, region=REGION)
+
+    config_bucket = config_bucket or f"it-config-{suffix}"
+    export_bucket = f"it-exports-{suffix}"
+    for bucket in (config_bucket, export_bucket):
+        s3.create_bucket(Bucket=bucket)
+    tables = {}
+    for logical_id, definition in table_definitions(ROOT / "template.yaml").items():
+        name = f"it-{logical_id}-{suffix}"
+        dynamodb.create_table(TableName=name, **definition)
+        tables[logical_id] = name
+    for name in tables.values():
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    topic_arn = sns.create_topic(Name=f"it-notifications-{suffix}")["TopicArn"]
+    notification_queue = sqs.create_queue(QueueName=f"it-notifications-{suffix}")["QueueUrl"]
+    event_queue = sqs.create_queue(QueueName=f"it-events-{suffix}")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"it-schedule-dlq-{suffix}")["QueueUrl"]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=_queue_arn(sqs, notification_queue),
+        Attributes={"RawMessageDelivery": "false"},
+    )
+    rule = f"it-runs-{suffix}"
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [NOTIFICATION_SOURCE]}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "capture", "Arn": _queue_arn(sqs, event_queue)}])
+    group = f"it-schedules-{suffix}"
+    scheduler.create_schedule_group(Name=group)
+    return Stack(
+        moto=moto,
+        dynamo=dynamo,
+        config_bucket=config_bucket,
+        export_bucket=export_bucket,
+        tracking_table=tables["TrackingTable"],
+        run_history_table=tables["RunHistoryTable"],
+        topic_arn=topic_arn,
+        schedule_group=group,
+        schedule_dlq_arn=_queue_arn(sqs, dlq),
+        notification_queue_url=notification_queue,
+        event_queue_url=event_queue,
+        dlq_url=dlq,
+        rule_name=rule,
+    )
+
+
+def _tear_down(stack: Stack) -> None:
+    """Remove what the stack created, so a later test can reuse a fixed bucket name."""
+    s3, sqs, sns, events = (stack.client(s) for s in ("s3", "sqs", "sns", "events"))
+    events.remove_targets(Rule=stack.rule_name, Ids=["capture"])
+    events.delete_rule(Name=stack.rule_name)
+    sns.delete_topic(TopicArn=stack.topic_arn)
+    for url in (stack.notification_queue_url, stack.event_queue_url, stack.dlq_url):
+        sqs.delete_queue(QueueUrl=url)
+    stack.scheduler.delete_schedule_group(Name=stack.schedule_group)
+    for bucket in (stack.config_bucket, stack.export_bucket):
+        for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    for table in (stack.tracking_table, stack.run_history_table):
+        stack.dynamodb.delete_table(TableName=table)
+
+
+@pytest.fixture
+def make_stack(moto_endpoint: str, dynamo_endpoint: str) -> Iterator[Callable[..., Stack]]:
+    """``make_stack(config_bucket=None)``: a fresh stack, removed after the test."""
+    made: list[Stack] = []
+
+    def make(config_bucket: str | None = None) -> Stack:
+        stack = _build_stack(moto_endpoint, dynamo_endpoint, config_bucket)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        _tear_down(stack)
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., Stack]) -> Stack:
+    return make_stack()
+
+
+# --- Records (data-contract.md) ------------------------------------------------------------------
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Records:
+    """Builders of data-contract.md records around the seed's example (Laurie, "First steps")."""
+
+    @staticmethod
+    def catalogue(
+        tenant_id: str, *, name: str = "Martin", firstname: str = "Laurie", email: str = "laurie@acme.example"
+    ) -> list[dict[str, Any]]:
+        """One learner in session "Session 01" of training "First steps", content "Welcome to our team",
+        and her tracking 501. Another tenant gets the same ids (ids are unique only within a tenant)."""
+        t = tenant_id
+        return [
+            {"type": "entity", "tenantId": t, "entityId": 1, "name": "All users", "parentId": None},
+            {"type": "smartgroup", "tenantId": t, "smartgroupId": 1, "name": "Newcomers"},
+            {
+                "type": "learner",
+                "tenantId": t,
+                "learnerId": 1,
+                "guid": "lrn-0001",
+                "name": name,
+                "firstname": firstname,
+                "login": firstname.lower(),
+                "email": email,
+                "refNumber": "EMP001",
+                "timezone": "Europe/Paris",
+                "entityId": 1,
+                "smartgroupIds": [1],
+                "customFields": {"cf-department": "Sales"},
+                "presentation": None,
+            },
+            {
+                "type": "training",
+                "tenantId": t,
+                "trainingId": 10,
+                "guid": "trn-0010",
+                "title": "First steps",
+                "pathCode": "FS-01",
+                "modality": "learning_channel",
+                "status": "P",
+                "publisher": "Academy",
+                "catalogVisible": True,
+                "imported": False,
+            },
+            {
+                "type": "session",
+                "tenantId": t,
+                "sessionId": 20,
+                "guid": "ses-0020",
+                "title": "Session 01",
+                "trainingId": 10,
+                "startDate": "2020-02-01",
+                "endDate": "2030-12-31",
+                "imported": False,
+                "hrisSelected": False,
+            },
+            {
+                "type": "content",
+                "tenantId": t,
+                "contentGuid": "cnt-welcome-v1",
+                "learningObjectGuid": "lo-welcome",
+                "title": "Welcome to our team",
+                "refNumber": "LO-001",
+                "locale": "en-US",
+                "publisherGuid": "pub-1",
+                "publisherName": "Academy",
+                "hrisSelected": False,
+            },
+            {
+                "type": "trainingContent",
+                "tenantId": t,
+                "trainingId": 10,
+                "learningObjectGuid": "lo-welcome",
+                "folder": "Onboarding",
+                "mandatory": True,
+            },
+            {
+                "type": "tracking",
+                "tenantId": t,
+                "trackingId": 501,
+                "guid": "trk-0501",
+                "learnerId": 1,
+                "sessionId": 20,
+                "contentGuid": "cnt-welcome-v1",
+                "registrationGuid": "reg-0501",
+                "registrationImported": False,
+                "updatedAt": "2020-02-01T08:00:00Z",
+            },
+        ]
+
+    @staticmethod
+    def log(
+        tenant_id: str,
+        log_id: int,
+        started_at: str,
+        seconds: int,
+        *,
+        progression: int = 40,
+        status: str = "incomplete",
+        score: float | None = None,
+        completed: bool = False,
+    ) -> dict[str, Any]:
+        """A log of tracking 501 starting at ``started_at`` (ISO, Z) and lasting ``seconds``."""
+        start = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+        end = _iso(start + timedelta(seconds=seconds))
+        return {
+            "type": "trackingLog",
+            "tenantId": tenant_id,
+            "trackingId": 501,
+            "logId": log_id,
+            "startedAt": _iso(start),
+            "lastAccessAt": end,
+            "completedAt": end if completed else None,
+            "progression": progression,
+            "score": score,
+            "status": status,
+            "timeSpentSeconds": seconds,
+            "updatedAt": end,
+        }
+
+    @staticmethod
+    def seed_logs(tenant_id: str) -> list[dict[str, Any]]:
+        """The two logs of data-contract.md's seed example."""
+        return [
+            Records.log(tenant_id, 9001, "2020-02-10T09:30:00Z", 180),
+            Records.log(
+                tenant_id,
+                9002,
+                "2020-02-10T17:00:00Z",
+                60,
+                progression=100,
+                status="completed",
+                score=4,
+                completed=True,
+            ),
+        ]
+
+
+@pytest.fixture
+def records() -> type[Records]:
+    return Records
+
+
+# --- Lambda handlers --------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeLambdaContext:
+    """The parts of a LambdaContext the handlers (and Powertools) read."""
+
+    function_name: str = "tracking-export-it"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tracking-export-it"
+    aws_request_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Stack], tuple[Any, Any]]]:
+    """``handlers(stack)``: the functions' environment pointed at ``stack``; returns the modules
+    ``(export_app, config_sync_app)`` with their cached services and boto3 clients reset."""
+    from tracking_export_aws import clients
+
+    def use(stack: Stack) -> tuple[Any, Any]:
+        for name, value in stack.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-log-export")
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingLogExportIT")
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+        # Imported once the environment is set: Powertools reads it when the module loads.
+        export_app = importlib.import_module("export_app")
+        config_sync_app = importlib.import_module("config_sync_app")
+        monkeypatch.setattr(export_app, "_service", None)
+        monkeypatch.setattr(config_sync_app, "_service", None)
+        clients.clear_cache()
+        return export_app, config_sync_app
+
+    yield use
+    clients.clear_cache()

@@ -603,7 +603,7 @@ class _Opt:
     """One option (a parameter, or an action's setting): element name, aliases, model field."""
 
     name: str
-    field: str
+    target: str  # the model field
     parse: NodeParser
     aliases: tuple[str, ...] = ()
 
@@ -714,7 +714,7 @@ def _parse_options(
     """Parse a container's option children (or attributes): model field -> (value, node).
 
     Unknown and repeated options are reported; an invalid value is reported by its parser
-    and left out of the result.
+    and kept as ``_INVALID``, so that cross-checks still see that the option was written.
     """
     by_name = {name: spec for spec in specs for name in (spec.name, *spec.aliases)}
     allowed = allowed or ", ".join(spec.name for spec in specs)
@@ -728,19 +728,18 @@ def _parse_options(
             hint = _suggest(node.name, by_name)
             report.error(node, f"unknown {what} {node.name!r}{hint}; allowed: {allowed}")
             continue
-        if spec.field in seen:
-            first = seen[spec.field]
+        if spec.target in seen:
+            first = seen[spec.target]
             report.error(node, f"{spec.name} is given twice (first as {first.name!r} on line {first.line})")
             continue
-        seen[spec.field] = node
-        value = spec.parse(node, report)
-        if value is not _INVALID:
-            found[spec.field] = (value, node)
+        seen[spec.target] = node
+        found[spec.target] = (spec.parse(node, report), node)
     return found
 
 
 def _values(found: dict[str, tuple[Any, _Node]]) -> dict[str, Any]:
-    return {fld: value for fld, (value, _) in found.items() if value is not None}
+    """The valid, set values, as model keyword arguments."""
+    return {fld: value for fld, (value, _) in found.items() if value is not None and value is not _INVALID}
 
 
 # ------------------------------------------------------------------ structure
@@ -778,8 +777,8 @@ def _pick(
             picked[child.name] = child
     for name in required:
         if name not in picked:
-            missing = _Node(name, "", None, is_json=parent.is_json)
-            report.error(parent, f"{_tag(parent)} needs {_tag(missing)}")
+            needed = f'"{name}"' if parent.is_json else f"a <{name}> element"
+            report.error(parent, f"{_tag(parent)} needs {needed}")
     return picked
 
 
@@ -964,8 +963,9 @@ def _parameters(
     templates: dict[str, str] = values.get("templates", {})
     templates_node = given("templates")
     for child in templates_node.children if templates_node is not None else ():
-        for problem in _template_problems(child.text, column_count):
-            report.error(child, problem)
+        problems = _template_problems(child.text, column_count)
+        if problems:
+            report.error(child, "; ".join(problems))
     for column, column_node in columns:
         if column.template_id and column.template_id not in templates:
             known = ", ".join(repr(t) for t in templates) or "none defined"
@@ -1049,10 +1049,10 @@ def _sections(parts: _Parts, report: _Report) -> dict[str, Any]:
         result["email_report"] = EmailReport(**_values(found))
     if "generateEndFile" in sections:
         node = sections["generateEndFile"]
-        found = _parse_options(node, END_FILE_OPTIONS, report, what="option")
-        if "file_name" in found:
-            result["generate_end_file"] = GenerateEndFile(**_values(found))
-        elif "fileName" not in {n.name for n in node.value_nodes()}:
+        values = _values(found := _parse_options(node, END_FILE_OPTIONS, report, what="option"))
+        if "file_name" in values:
+            result["generate_end_file"] = GenerateEndFile(**values)
+        elif "file_name" not in found:
             report.error(node, "<generateEndFile> needs a <fileName> (a file name pattern, spec §4)")
     if "archive" in sections:
         archive = _text(_optional(_yes_no))(sections["archive"], report)
@@ -1060,10 +1060,10 @@ def _sections(parts: _Parts, report: _Report) -> dict[str, Any]:
             result["archive"] = archive is not False
     if "cleanFolder" in sections:
         node = sections["cleanFolder"]
-        found = _parse_options(node, CLEAN_FOLDER_OPTIONS, report, what="option")
-        if "clean_older_than_days" in found:
-            result["clean_older_than_days"] = found["clean_older_than_days"][0]
-        elif "cleanOlderThan" not in {n.name for n in node.value_nodes()}:
+        values = _values(found := _parse_options(node, CLEAN_FOLDER_OPTIONS, report, what="option"))
+        if "clean_older_than_days" in values:
+            result["clean_older_than_days"] = values["clean_older_than_days"]
+        elif "clean_older_than_days" not in found:
             report.error(node, "<cleanFolder> needs <cleanOlderThan> (days, a whole number ≥ 1)")
     return result
 

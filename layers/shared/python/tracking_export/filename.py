@@ -85,7 +85,10 @@ def render_file_name(
         # The default pattern's ".csv" follows the format and compression.
         pattern = pattern.removesuffix(".csv")
     name = _TOKEN_RE.sub(lambda m: values[m.group(1)], pattern)
-    if not posixpath.splitext(name)[1] or not move.file_name_given:
+    # Whether the pattern has an extension is judged without the export guid, whose
+    # dots ("daily.v2") are not an extension.
+    shape = _TOKEN_RE.sub(lambda m: "e" if m.group(1) == "e" else values[m.group(1)], pattern)
+    if not posixpath.splitext(shape)[1] or not move.file_name_given:
         name += ext
     elif action.compression == "gzip" and not name.endswith(".gz"):
         name += ".gz"

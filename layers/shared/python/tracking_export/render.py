@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -105,17 +106,42 @@ class LogFacts:
 
 
 TrackingGetter = Callable[[TrackingContext, Column], str]
-LogGetter = Callable[[LogFacts], str]
+LogGetter = Callable[[TrackingLog | None, datetime | None, int], str]
+ScopeKey = Callable[[TrackingContext], Any]
+
+# Tracking-scope columns are grouped by the record that determines them, so that each
+# group's cells are rendered once per learner, session, content… and reused by every row.
+SCOPE_KEYS: dict[str, ScopeKey] = {
+    "learner": lambda c: c.learner.learner_id,
+    "session": lambda c: c.session.session_id,
+    "content": lambda c: c.content.content_guid,
+    "trainingContent": lambda c: (c.session.training_id, c.content.content_guid),
+    "tracking": lambda c: c.tracking.tracking_id,
+}
+
+
+class _Scope:
+    """The columns of one scope and the cache of their (texts, encoded cells) per key."""
+
+    __slots__ = ("cache", "columns", "key")
+
+    def __init__(self, key: ScopeKey) -> None:
+        self.key = key
+        self.columns: list[tuple[int, Column, TrackingGetter]] = []
+        self.cache: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 class RowRenderer:
-    """Renders rows of one definition as lists of encoded cells for the file writer."""
+    """Renders rows of one definition as sequences of encoded cells for the file writer.
+
+    A row is the concatenation of per-scope segments (constants, learner, session,
+    content, training content, tracking, log), put back in document order by one
+    ``itemgetter`` call.
+    """
 
     def __init__(self, definition: ExportDefinition, tz: ZoneInfo, encoder: CellEncoder) -> None:
         p = definition.parameters
         self._definition = definition
-        self._encoder = encoder
-        self._tz = tz
         decimal_char = definition.file_action.decimal_char
         date_fmt = compile_pattern(p.date_format)
         datetime_fmt = compile_pattern(p.date_time_format)
@@ -138,87 +164,136 @@ class RowRenderer:
             )
             return " -> ".join(e.name or "" for e in chain)
 
-        tracking_columns: dict[str, TrackingGetter] = {
-            "reportId": lambda c, _: str(c.tracking.tracking_id),
-            "reportGuid": lambda c, _: _text(c.tracking.guid),
-            "candidateId": lambda c, _: str(c.learner.learner_id),
-            "candidateGuid": lambda c, _: _text(c.learner.guid),
-            "candidateName": lambda c, _: _text(c.learner.name),
-            "candidateFirstname": lambda c, _: _text(c.learner.firstname),
-            "candidateLogin": lambda c, _: _text(c.learner.login),
-            "candidateEmail": lambda c, _: _text(c.learner.email),
-            "candidateRefNumber": lambda c, _: _text(c.learner.ref_number),
-            "candidateCustomFieldGuid": lambda c, col: c.learner.custom_fields.get(col.text.strip(), ""),
-            "candidateTimeZone": lambda c, _: _text(c.learner.timezone),
-            "candidateSmartgroups": lambda c, _: ";".join(c.smartgroup_names),
-            "candidateEntityAncestors": ancestors,
-            "candidateEntityName": lambda c, _: _text(c.entity.name) if c.entity else "",
-            "candidatePresentation": lambda c, _: _text(c.learner.presentation),
-            "trainingId": lambda c, _: str(c.training.training_id),
-            "trainingGuid": lambda c, _: _text(c.training.guid),
-            "trainingTitle": lambda c, _: _text(c.training.title),
-            "trainingPathCode": lambda c, _: _text(c.training.path_code),
-            "trainingModality": lambda c, _: _text(c.training.modality),
-            "trainingPublisher": lambda c, _: _text(c.training.publisher),
-            "sessionId": lambda c, _: str(c.session.session_id),
-            "sessionGuid": lambda c, _: _text(c.session.guid),
-            "sessionTitle": lambda c, _: _text(c.session.title),
-            "sessionStartDate": lambda c, _: day(c.session.start_date),
-            "sessionEndDate": lambda c, _: day(c.session.end_date),
-            "registrationGuid": lambda c, _: _text(c.tracking.registration_guid),
-            "learningObjectGuid": lambda c, _: _text(c.content.learning_object_guid),
-            "contentGuid": lambda c, _: c.content.content_guid,
-            "contentTitle": lambda c, _: _text(c.content.title),
-            "contentRefNumber": lambda c, _: _text(c.content.ref_number),
-            "contentLocale": lambda c, _: _text(c.content.locale),
-            "learningObjectPublisher": lambda c, _: _text(c.content.publisher_name),
-            "trainingContentFolder": lambda c, _: (
-                _text(c.training_content.folder) if c.training_content else ""
+        def folder(c: TrackingContext, _: Column) -> str:
+            return _text(c.training_content.folder) if c.training_content else ""
+
+        def mandatory(c: TrackingContext, _: Column) -> str:
+            return yn(c.training_content.mandatory) if c.training_content else ""
+
+        tracking_columns: dict[str, tuple[str, TrackingGetter]] = {
+            "reportId": ("tracking", lambda c, _: str(c.tracking.tracking_id)),
+            "reportGuid": ("tracking", lambda c, _: _text(c.tracking.guid)),
+            "registrationGuid": ("tracking", lambda c, _: _text(c.tracking.registration_guid)),
+            "candidateId": ("learner", lambda c, _: str(c.learner.learner_id)),
+            "candidateGuid": ("learner", lambda c, _: _text(c.learner.guid)),
+            "candidateName": ("learner", lambda c, _: _text(c.learner.name)),
+            "candidateFirstname": ("learner", lambda c, _: _text(c.learner.firstname)),
+            "candidateLogin": ("learner", lambda c, _: _text(c.learner.login)),
+            "candidateEmail": ("learner", lambda c, _: _text(c.learner.email)),
+            "candidateRefNumber": ("learner", lambda c, _: _text(c.learner.ref_number)),
+            "candidateCustomFieldGuid": (
+                "learner",
+                lambda c, col: c.learner.custom_fields.get(col.text.strip(), ""),
             ),
-            "trainingContentMandatory": lambda c, _: (
-                yn(c.training_content.mandatory) if c.training_content else ""
-            ),
-            "constantValue": lambda _, col: col.value if col.value is not None else col.text,
+            "candidateTimeZone": ("learner", lambda c, _: _text(c.learner.timezone)),
+            "candidateSmartgroups": ("learner", lambda c, _: ";".join(c.smartgroup_names)),
+            "candidateEntityAncestors": ("learner", ancestors),
+            "candidateEntityName": ("learner", lambda c, _: _text(c.entity.name) if c.entity else ""),
+            "candidatePresentation": ("learner", lambda c, _: _text(c.learner.presentation)),
+            "trainingId": ("session", lambda c, _: str(c.training.training_id)),
+            "trainingGuid": ("session", lambda c, _: _text(c.training.guid)),
+            "trainingTitle": ("session", lambda c, _: _text(c.training.title)),
+            "trainingPathCode": ("session", lambda c, _: _text(c.training.path_code)),
+            "trainingModality": ("session", lambda c, _: _text(c.training.modality)),
+            "trainingPublisher": ("session", lambda c, _: _text(c.training.publisher)),
+            "sessionId": ("session", lambda c, _: str(c.session.session_id)),
+            "sessionGuid": ("session", lambda c, _: _text(c.session.guid)),
+            "sessionTitle": ("session", lambda c, _: _text(c.session.title)),
+            "sessionStartDate": ("session", lambda c, _: day(c.session.start_date)),
+            "sessionEndDate": ("session", lambda c, _: day(c.session.end_date)),
+            "learningObjectGuid": ("content", lambda c, _: _text(c.content.learning_object_guid)),
+            "contentGuid": ("content", lambda c, _: c.content.content_guid),
+            "contentTitle": ("content", lambda c, _: _text(c.content.title)),
+            "contentRefNumber": ("content", lambda c, _: _text(c.content.ref_number)),
+            "contentLocale": ("content", lambda c, _: _text(c.content.locale)),
+            "learningObjectPublisher": ("content", lambda c, _: _text(c.content.publisher_name)),
+            "trainingContentFolder": ("trainingContent", folder),
+            "trainingContentMandatory": ("trainingContent", mandatory),
         }
 
-        def when_logged(get: Callable[[TrackingLog], str]) -> LogGetter:
-            return lambda f: "" if f.log is None else get(f.log)
+        # Log-scope getters take (log, log's start in the tenant's zone, time-global seconds);
+        # log is None for a never-launched tracking (withoutLaunchTime).
+        def real_completion(log: TrackingLog | None, start: datetime | None, _: int) -> str:
+            return (
+                datetime_fmt(start)
+                if log is not None and start is not None and log.progression == 100
+                else ""
+            )
 
         log_columns: dict[str, LogGetter] = {
-            "learningObjectRealCompletionTime": when_logged(
-                lambda log: instant(log.started_at) if log.progression == 100 else ""
+            "learningObjectRealCompletionTime": real_completion,
+            "firstLaunchDate": lambda log, start, _: "" if start is None else datetime_fmt(start),
+            "completionTime": lambda log, _, __: "" if log is None else instant(log.last_access_at),
+            "firstCompletionDate": lambda log, _, __: "" if log is None else instant(log.completed_at),
+            "progression": lambda log, _, __: (
+                "0" if log is None else format_decimal(log.progression, decimal_char)
             ),
-            "firstLaunchDate": when_logged(lambda log: instant(log.started_at)),
-            "completionTime": when_logged(lambda log: instant(log.last_access_at)),
-            "firstCompletionDate": when_logged(lambda log: instant(log.completed_at)),
-            "progression": lambda f: (
-                "0" if f.log is None else format_decimal(f.log.progression, decimal_char)
-            ),
-            "score": when_logged(lambda log: format_decimal(log.score, decimal_char)),
-            "status": lambda f: status_text["notAttempted" if f.log is None else f.log.status],
-            "timeGlobal": lambda f: format_time_global(f.time_global_seconds, tg_format, decimal_char),
-            "logDate": when_logged(lambda log: date_fmt(log.started_at.astimezone(tz).date())),
+            "score": lambda log, _, __: "" if log is None else format_decimal(log.score, decimal_char),
+            "status": lambda log, _, __: status_text["notAttempted" if log is None else log.status],
+            "timeGlobal": lambda _, __, seconds: format_time_global(seconds, tg_format, decimal_char),
+            "logDate": lambda log, start, _: "" if start is None else date_fmt(start.date()),
         }
 
-        post = self._post_processor()
-        encode = encoder.data_cell
+        post, encode = self._post_processor(), encoder.data_cell
+        # Text -> stripHTML/maxLength -> formula escape and quoting.
+        self._cell: Callable[[str], str] = (lambda text: encode(post(text))) if post else encode
         self._columns = definition.columns
-        self._tracking_cols: list[tuple[int, Column, TrackingGetter]] = []
-        self._log_cols: list[tuple[int, LogGetter]] = []
-        self._templated: list[tuple[int, list[str | int]]] = []
+        self._scopes: dict[str, _Scope] = {}
+        self._log_getters: list[LogGetter] = []
+        templated_parts: list[list[str | int]] = []
+        constants: list[str] = []
+        constant_texts: list[str] = []
+        layout: dict[int, tuple[str, int]] = {}  # column index -> (segment, position in it)
         for index, column in enumerate(definition.columns):
-            if column.name in tracking_columns:
-                self._tracking_cols.append((index, column, tracking_columns[column.name]))
+            if column.name == "constantValue":
+                text = column.value if column.value is not None else column.text
+                layout[index] = ("constant", len(constants))
+                constant_texts.append(text)
+                constants.append(self._cell(text))
+            elif column.name in tracking_columns:
+                scope_name, getter = tracking_columns[column.name]
+                scope = self._scopes.setdefault(scope_name, _Scope(SCOPE_KEYS[scope_name]))
+                layout[index] = (scope_name, len(scope.columns))
+                scope.columns.append((index, column, getter))
             elif column.name in log_columns:
-                self._log_cols.append((index, log_columns[column.name]))
+                layout[index] = ("log", len(self._log_getters))
+                self._log_getters.append(log_columns[column.name])
             elif column.name == "templatedValue":
                 template = p.templates.get(column.template_id or "", "")
-                self._templated.append((index, compile_template(template)))
+                layout[index] = ("templated", len(templated_parts))
+                templated_parts.append(compile_template(template))
             else:  # the loader only lets known columns through
                 raise ValueError(f"column {column.name!r} has no renderer")
-        self._post = post
-        self._encode = encode
-        self._cache: dict[int, tuple[list[str], list[str]]] = {}
+        self._constants = tuple(constants)
+        self._constant_texts = tuple(constant_texts)
+        self._scope_list = list(self._scopes.values())
+        # Segment order in the flat row: constants, each scope, log, templated.
+        offsets: dict[str, int] = {"constant": 0}
+        offset = len(constants)
+        for name, scope in self._scopes.items():
+            offsets[name] = offset
+            offset += len(scope.columns)
+        offsets["log"] = offset
+        offsets["templated"] = offset + len(self._log_getters)
+        order = [offsets[segment] + position for segment, position in (layout[i] for i in range(len(layout)))]
+        # A template's {n} points straight at column n's place in the flat texts; a reference
+        # to a templatedValue column prints empty (no recursion).
+        self._templated: list[list[str | int]] = [
+            [
+                part if isinstance(part, str) else ("" if layout[part][0] == "templated" else order[part])
+                for part in parts
+            ]
+            for parts in templated_parts
+        ]
+        self._per_tracking: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._reorder: Callable[[Sequence[str]], Sequence[str]] = (
+            itemgetter(*order) if len(order) > 1 else (lambda flat: (flat[order[0]],))
+        )
+        self._tz = tz
+        self._needs_start = any(
+            c.name in ("learningObjectRealCompletionTime", "firstLaunchDate", "logDate")
+            for c in self._columns
+        )
 
     def _post_processor(self) -> Callable[[str], str] | None:
         p = self._definition.parameters
@@ -238,43 +313,47 @@ class RowRenderer:
     def headers(self) -> list[str]:
         return [c.header for c in self._columns]
 
-    def _tracking_cells(self, ctx: TrackingContext) -> tuple[list[str], list[str]]:
-        """(formatted texts, encoded cells) of the tracking-scope columns, log cells left empty."""
-        key = ctx.tracking.tracking_id
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        width = len(self._columns)
-        texts = [""] * width
-        cells = [""] * width
-        post, encode = self._post, self._encode
-        for index, column, get in self._tracking_cols:
-            text = get(ctx, column)
-            texts[index] = text
-            cells[index] = encode(post(text) if post else text)
-        if len(self._cache) >= TRACKING_CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = (texts, cells)
-        return texts, cells
+    def _segment(self, scope: _Scope, ctx: TrackingContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        key = scope.key(ctx)
+        found = scope.cache.get(key)
+        if found is None:
+            texts = tuple(get(ctx, column) for _, column, get in scope.columns)
+            found = (texts, tuple(map(self._cell, texts)))
+            if len(scope.cache) >= TRACKING_CACHE_LIMIT:
+                scope.cache.clear()
+            scope.cache[key] = found
+        return found
 
-    def row(self, ctx: TrackingContext, facts: LogFacts) -> list[str]:
-        """Encoded cells of one row."""
-        texts, base = self._tracking_cells(ctx)
-        cells = base.copy()
-        post, encode = self._post, self._encode
-        if self._templated:
-            texts = texts.copy()
-            for index, get in self._log_cols:
-                texts[index] = get(facts)
-            for index, _ in self._log_cols:
-                cells[index] = encode(post(texts[index]) if post else texts[index])
-            for index, parts in self._templated:
-                text = "".join(p if isinstance(p, str) else texts[p] for p in parts)
-                cells[index] = encode(post(text) if post else text)
-        elif post:
-            for index, get in self._log_cols:
-                cells[index] = encode(post(get(facts)))
-        else:
-            for index, get in self._log_cols:
-                cells[index] = encode(get(facts))
-        return cells
+    def _tracking_segment(self, ctx: TrackingContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(cells, texts) of every tracking-scope column of this tracking, constants first."""
+        key = ctx.tracking.tracking_id
+        found = self._per_tracking.get(key)
+        if found is None:
+            cells, texts = self._constants, self._constant_texts
+            for scope in self._scope_list:
+                scope_texts, scope_cells = self._segment(scope, ctx)
+                cells += scope_cells
+                texts += scope_texts
+            found = (cells, texts)
+            if len(self._per_tracking) >= TRACKING_CACHE_LIMIT:
+                self._per_tracking.clear()
+            self._per_tracking[key] = found
+        return found
+
+    def row(self, ctx: TrackingContext, facts: LogFacts) -> Sequence[str]:
+        """Encoded cells of one row, in document order."""
+        log = facts.log
+        start = log.started_at.astimezone(self._tz) if log is not None and self._needs_start else None
+        seconds = facts.time_global_seconds
+        log_texts = [get(log, start, seconds) for get in self._log_getters]
+        cells, texts = self._tracking_segment(ctx)
+        flat = cells + tuple(map(self._cell, log_texts))
+        if not self._templated:
+            return self._reorder(flat)
+        # Templates read every column's formatted text, before stripHTML and maxLength.
+        texts_flat = (*texts, *log_texts)
+        templated = tuple(
+            self._cell("".join(part if isinstance(part, str) else texts_flat[part] for part in parts))
+            for parts in self._templated
+        )
+        return self._reorder(flat + templated)

@@ -38,6 +38,8 @@ def client(
     The endpoint and region come from ``settings`` unless given explicitly.
     """
     if settings is not None:
+        if service == "dynamodb":
+            endpoint_url = endpoint_url or settings.dynamodb_endpoint_url
         endpoint_url = endpoint_url or settings.endpoint_url
         region = region or settings.region
     key = (service, endpoint_url, region)

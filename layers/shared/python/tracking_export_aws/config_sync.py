@@ -78,7 +78,11 @@ class ConfigSyncService:
     def apply(self, change: ConfigChange) -> dict[str, Any]:
         """Bring the export's schedule in line with its definition; returns what was done."""
         if change.bucket and change.bucket != self.config.bucket:
-            return {"key": change.key, "action": "ignored", "reason": f"not the config bucket {change.bucket!r}"}
+            return {
+                "key": change.key,
+                "action": "ignored",
+                "reason": f"not the config bucket {change.bucket!r}",
+            }
         try:
             tenant, guid = parse_config_key(change.key)
         except ConfigError as exc:

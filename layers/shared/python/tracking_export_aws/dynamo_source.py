@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any
 
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
-
 from tracking_export_aws import keys
 from tracking_export_aws.dynamo import BATCH_GET_LIMIT, batch_get, chunks, deserialize, query_pages
 

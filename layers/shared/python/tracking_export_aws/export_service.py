@@ -20,7 +20,6 @@ from tracking_export.engine import run_export
 from tracking_export.errors import DefinitionError
 from tracking_export.filename import normalise_folder, object_key, render_file_name
 from tracking_export.model import ExportDefinition
-from tracking_export.report import RunReport
 from tracking_export.source import TrackingSource, parse_instant
 from tracking_export_aws import keys
 from tracking_export_aws.config_store import ConfigStore
@@ -167,7 +166,9 @@ class ExportService:
         tenant, guid = request.tenant_id, request.export_guid
         settings = self.config.tenant_settings(tenant)
         definition = checked_definition(self.config.export_definition(tenant, guid), guid)
-        previous = self.ledger.previous_success_start(tenant, guid) if definition.parameters.delta_mode else None
+        previous = (
+            self.ledger.previous_success_start(tenant, guid) if definition.parameters.delta_mode else None
+        )
         local_time = run_time.astimezone(settings.zone)
         file_name = render_file_name(
             definition.move_to_folder, definition.file_action, local_time, claim.run_number or 1, guid

@@ -174,6 +174,11 @@ def log_keys(tenant_id: str, tracking_id: int, log_id: int, started_at: datetime
     }
 
 
+def logged_marker_key(tenant_id: str, tracking_id: int) -> dict[str, str]:
+    """Key of the marker item saying "this tracking has at least one log" (written by the loader)."""
+    return {"pk": f"{_prefix(tenant_id)}LOGGED#{tracking_id}", "sk": RECORD_SK}
+
+
 def unlaunched_pk(tenant_id: str, shard: int) -> str:
     return f"{_prefix(tenant_id)}UNL#{shard}"
 

@@ -5,12 +5,14 @@ record's key needs (type, tenantId, ids, ``startedAt`` of a log) is checked firs
 that cannot be keyed is reported with its line and not written. Other fields are stored as
 they are: the engine validates them at run time, like any record the LMS writes.
 
-The sparse ``Unlaunched`` index: trackings are written without ``gsi2pk``/``gsi2sk``; once every
-record is written, a tracking of this load that has no log — neither in this load nor
-already in the table (one ``Query`` on ``ByTracking``) — gets them with ``UpdateItem``; and a
-tracking already in the table that receives its first log in this load loses them. The
-loader keeps the ids of the trackings it wrote and of the trackings it saw logs for (a few
-bytes each), never the records.
+The sparse ``Unlaunched`` index, in two passes over the dataset. The first pass only
+collects ids: the trackings the dataset holds and the trackings it has logs for. The
+trackings without a log in the dataset are then looked up, 100 at a time with
+``BatchGetItem``, among the ``LOGGED#`` marker items that earlier loads wrote for every
+tracking they saw a log of; those still without a log are written, in the second pass,
+with ``gsi2pk``/``gsi2sk`` already set. Every tracking with a log gets its marker, and a
+tracking of an earlier load that receives its first log here leaves the index
+(``UpdateItem``). The loader keeps ids (a few bytes each), never the records.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tracking_export.source import CATALOGUE_KEYS, RECORD_TYPES, InvalidLine, Raw, parse_instant, read_jsonl
-
 from tracking_export_aws import keys
 from tracking_export_aws.dynamo import (
     BATCH_GET_LIMIT,
@@ -144,23 +145,58 @@ class _Loader:
         self.client = client
         self.report = LoadReport()
         self.days: set[tuple[str, str]] = set()
-        # (tenant, trackingId) -> Unlaunched index keys, for trackings written by this load.
-        self.trackings: dict[tuple[str, int], dict[str, str]] = {}
-        self.logged: set[tuple[str, int]] = set()
+        self.trackings: set[tuple[str, int]] = set()  # (tenant, trackingId) written by this load
+        self.logged: set[tuple[str, int]] = set()  # ... that this load has a log of
+        self.unlaunched: set[tuple[str, int]] = set()  # written with the Unlaunched index keys
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="loader")
         self.max_in_flight = workers * 2
         self.in_flight: set[Future[None]] = set()
 
-    def run(self, numbered: Iterable[tuple[int, Raw | InvalidLine]]) -> LoadReport:
+    def run(self, numbered: Callable[[], Iterable[tuple[int, Raw | InvalidLine]]]) -> LoadReport:
+        """Load the dataset that ``numbered()`` yields (called twice: once for ids, once to write)."""
         try:
-            for batch in chunks(self._items(numbered), BATCH_WRITE_LIMIT):
+            self._survey(numbered())
+            self.unlaunched = self._without_logs_in_table(
+                sorted(k for k in self.trackings if k not in self.logged)
+            )
+            for batch in chunks(self._items(numbered()), BATCH_WRITE_LIMIT):
                 self._submit(batch)
             self._drain()
             self._mark_days()
-            self._fix_unlaunched()
+            self._write_markers()
+            self._clear_earlier_unlaunched()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
         return self.report
+
+    def _survey(self, numbered: Iterable[tuple[int, Raw | InvalidLine]]) -> None:
+        """First pass: the (tenant, trackingId) pairs written, and those that have a log."""
+        for _, raw in numbered:
+            if isinstance(raw, InvalidLine):
+                continue
+            tenant, kind, tracking_id = raw.get("tenantId"), raw.get("type"), raw.get("trackingId")
+            if not keys.is_int(tracking_id) or not isinstance(tenant, str):
+                continue
+            if not keys.TENANT_ID_RE.fullmatch(tenant):
+                continue
+            if kind == "tracking":
+                self.trackings.add((tenant, tracking_id))
+            elif (
+                kind == "trackingLog"
+                and keys.is_int(raw.get("logId"))
+                and parse_instant(raw.get("startedAt"))
+            ):
+                self.logged.add((tenant, tracking_id))
+
+    def _without_logs_in_table(self, candidates: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+        """The candidates that no earlier load saw a log of (no ``LOGGED#`` marker)."""
+        by_pk = {keys.logged_marker_key(t, i)["pk"]: (t, i) for t, i in candidates}
+        batches = [
+            [_s({"pk": pk, "sk": keys.RECORD_SK}) for pk in batch] for batch in chunks(by_pk, BATCH_GET_LIMIT)
+        ]
+        futures = [self.pool.submit(batch_get, self.client, self.table, b, projection="pk") for b in batches]
+        marked = {by_pk[item["pk"]["S"]] for future in futures for item in future.result()}
+        return {k for k in candidates if k not in marked}
 
     def _items(self, numbered: Iterable[tuple[int, Raw | InvalidLine]]) -> Iterator[dict[str, Any]]:
         for line, raw in numbered:
@@ -175,9 +211,9 @@ class _Loader:
             self.report.written[kind] = self.report.written.get(kind, 0) + 1
             if day is not None:
                 self.days.add((tenant, day))
-                self.logged.add((tenant, raw["trackingId"]))
-            elif kind == "tracking":
-                self.trackings[(tenant, raw["trackingId"])] = keys.unlaunched_keys(tenant, raw)
+            elif kind == "tracking" and (tenant, raw["trackingId"]) in self.unlaunched:
+                item.update(_s(keys.unlaunched_keys(tenant, raw)))
+                self.report.unlaunched_set += 1
             yield {"PutRequest": {"Item": item}}
 
     def _submit(self, batch: list[dict[str, Any]]) -> None:
@@ -205,24 +241,13 @@ class _Loader:
         self._drain()
         self.report.days_marked = len(requests)
 
-    def _has_log_in_table(self, tenant: str, tracking_id: int) -> bool:
-        response = self.client.query(
-            TableName=self.table,
-            IndexName=keys.BY_TRACKING_INDEX,
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": keys.by_tracking_pk(tenant, tracking_id)}},
-            Limit=1,
-        )
-        return bool(response.get("Items"))
-
-    def _set_unlaunched(self, tenant: str, tracking_id: int, index_keys: dict[str, str]) -> int:
-        if self._has_log_in_table(tenant, tracking_id):
-            return 0
-        return self._update_if_exists(
-            _s(keys.catalogue_key(tenant, "tracking", tracking_id)),
-            "SET gsi2pk = :pk, gsi2sk = :sk",
-            {":pk": {"S": index_keys["gsi2pk"]}, ":sk": {"S": index_keys["gsi2sk"]}},
-        )
+    def _write_markers(self) -> None:
+        requests = [
+            {"PutRequest": {"Item": _s(keys.logged_marker_key(t, i))}} for t, i in sorted(self.logged)
+        ]
+        for batch in chunks(requests, BATCH_WRITE_LIMIT):
+            self._submit(batch)
+        self._drain()
 
     def _clear_unlaunched(self, keys_batch: list[dict[str, Any]]) -> int:
         items = batch_get(self.client, self.table, keys_batch, projection="pk, sk, gsi2pk")
@@ -249,16 +274,12 @@ class _Loader:
             return 0
         return 1
 
-    def _fix_unlaunched(self) -> None:
-        candidates = [(k, v) for k, v in self.trackings.items() if k not in self.logged]
-        set_futures = [self.pool.submit(self._set_unlaunched, t, i, v) for (t, i), v in candidates]
+    def _clear_earlier_unlaunched(self) -> None:
+        """Trackings of earlier loads that got their first log in this one leave the index."""
         earlier = sorted(k for k in self.logged if k not in self.trackings)
         item_keys = (_s(keys.catalogue_key(t, "tracking", i)) for t, i in earlier)
-        clear_futures = [
-            self.pool.submit(self._clear_unlaunched, b) for b in chunks(item_keys, BATCH_GET_LIMIT)
-        ]
-        self.report.unlaunched_set = sum(f.result() for f in set_futures)
-        self.report.unlaunched_cleared = sum(f.result() for f in clear_futures)
+        futures = [self.pool.submit(self._clear_unlaunched, b) for b in chunks(item_keys, BATCH_GET_LIMIT)]
+        self.report.unlaunched_cleared = sum(f.result() for f in futures)
 
 
 def _s(plain: dict[str, str]) -> dict[str, Any]:
@@ -273,7 +294,8 @@ def load_numbered(
     workers: int = 4,
 ) -> LoadReport:
     """Load records paired with their line numbers, as ``tracking_export.source.read_jsonl`` yields them."""
-    return _Loader(table_name, dynamodb_client, workers).run(numbered)
+    records = numbered if isinstance(numbered, Sequence) else list(numbered)
+    return _Loader(table_name, dynamodb_client, workers).run(lambda: records)
 
 
 def load_dataset(
@@ -285,7 +307,8 @@ def load_dataset(
 
 def load_jsonl(path: Path | str, table_name: str, dynamodb_client: Any, *, workers: int = 4) -> LoadReport:
     """Write a JSONL dataset file; unreadable lines are reported like unkeyable records."""
-    return load_numbered(read_jsonl(path), table_name, dynamodb_client, workers=workers)
+    # Read twice (ids first, then records) rather than held in memory.
+    return _Loader(table_name, dynamodb_client, workers).run(lambda: read_jsonl(path))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,8 @@ class AwsSettings(BaseModel):
     schedule_dlq_arn: str | None = Field(default=None, alias="SCHEDULE_DLQ_ARN")
     # None means the real AWS endpoints; a URL points every client at moto server or dynalite.
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.
+    dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
     region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
 
     @field_validator("topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
@@ -42,7 +44,7 @@ class AwsSettings(BaseModel):
             raise ValueError(f"expected an ARN (arn:...), got {value!r}")
         return value
 
-    @field_validator("endpoint_url")
+    @field_validator("endpoint_url", "dynamodb_endpoint_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if not value:

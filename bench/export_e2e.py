@@ -1,0 +1,135 @@
+"""The export end to end against the local DynamoDB endpoint, versus the read floor.
+
+    python bench/export_e2e.py [--logs N]
+
+Loads N logs (default 200,000) of the sample tenant into dynalite through the loader,
+then, in the same run:
+- the read floor: every log of the window paged through with boto3 ``Query``, one day
+  and shard after another, nothing else done with the items;
+- the export: the export service (ledger claim, DynamoDB reads, catalogue batches,
+  rendering, S3 multipart upload to moto server, run record, notification).
+Prints both rates, their ratio (target: export time at most 1.5 x the read floor's) and
+the peak RSS of this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, time as clock_time, timedelta
+from pathlib import Path
+
+from tracking_export.sample_data import SampleShape, dataset, write_jsonl
+from tracking_export_aws import clients, keys
+from tracking_export_aws.config_store import ConfigStore
+from tracking_export_aws.dynamo_source import DynamoTrackingSource
+from tracking_export_aws.export_service import ExportRequest, ExportService
+from tracking_export_aws.ledger import RunLedger
+from tracking_export_aws.loader import load_jsonl
+from tracking_export_aws.local_endpoints import dynalite, moto_server, repo_root
+from tracking_export_aws.notifier import Notifier
+from tracking_export_aws.template_tables import table_definitions
+
+REGION = "us-east-1"
+DEFINITION = """<export-config><export guid="bench">
+<providers><trackingLogProvider><columns>
+<logDate/><candidateId/><candidateName/><candidateFirstname/><candidateEmail/><candidateEntityName/>
+<trainingTitle/><sessionTitle/><contentGuid/><contentTitle/><firstLaunchDate/><completionTime/>
+<progression/><score/><status/><timeGlobal/>
+</columns><parameters><deltaMode>yes</deltaMode></parameters></trackingLogProvider></providers>
+</export></export-config>"""
+
+
+def read_floor(dynamodb: object, table: str, tenant: str, days: list[str]) -> tuple[float, int]:
+    """Seconds and items to page through every log partition of ``days`` with plain Query."""
+    started = time.perf_counter()
+    items = 0
+    for day in days:
+        for shard in range(keys.LOG_SHARDS):
+            request = {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": keys.log_pk(tenant, day, shard)}},
+            }
+            while True:
+                page = dynamodb.query(**request)  # type: ignore[attr-defined]
+                items += len(page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return time.perf_counter() - started, items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=int, default=200_000)
+    args = parser.parse_args()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "bench")
+    shape = replace(SampleShape(tenant_id="acme"), logs=args.logs, trackings=max(20_000, args.logs // 5))
+    with moto_server() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+        s3 = clients.client("s3", endpoint_url=moto, region=REGION)
+        tables = {}
+        for logical_id, definition in table_definitions(repo_root() / "template.yaml").items():
+            tables[logical_id] = f"bench-{logical_id}"
+            dynamodb.create_table(TableName=tables[logical_id], **definition)
+        tracking = next(v for k, v in tables.items() if "Tracking" in k)
+        history = next(v for k, v in tables.items() if "History" in k)
+        for bucket in ("bench-config", "bench-exports"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket="bench-config", Key=keys.tenant_settings_key("acme"), Body=b'{"timezone":"UTC"}')
+        s3.put_object(Bucket="bench-config", Key=keys.export_config_key("acme", "bench"), Body=DEFINITION)
+        topic = clients.client("sns", endpoint_url=moto, region=REGION).create_topic(Name="bench")["TopicArn"]
+
+        path = Path(scratch) / "acme.jsonl"
+        write_jsonl(dataset(shape), path)
+        started = time.perf_counter()
+        report = load_jsonl(path, tracking, dynamodb)
+        load_s = time.perf_counter() - started
+        print(f"loaded {report.written_total:,} items ({args.logs:,} logs) in {load_s:.1f} s")
+
+        days_count = -(-shape.logs // shape.logs_per_day)
+        first_day = shape.last_day - timedelta(days=days_count - 1)
+        days = [(first_day + timedelta(days=i)).isoformat() for i in range(days_count)]
+        floor_s, floor_items = read_floor(dynamodb, tracking, "acme", days)
+
+        service = ExportService(
+            config=ConfigStore(s3, "bench-config"),
+            ledger=RunLedger(dynamodb, history),
+            notifier=Notifier(
+                clients.client("sns", endpoint_url=moto, region=REGION),
+                clients.client("events", endpoint_url=moto, region=REGION),
+                topic,
+            ),
+            s3=s3,
+            export_bucket="bench-exports",
+            source_for=lambda tenant: DynamoTrackingSource(tenant, tracking, dynamodb),
+        )
+        run_at = datetime.combine(shape.last_day + timedelta(days=1), clock_time(2), UTC)
+        started = time.perf_counter()
+        result = service.run(ExportRequest("acme", "bench", run_at=run_at))
+        export_s = time.perf_counter() - started
+        if result["outcome"] != "succeeded":
+            print(json.dumps(result, indent=2, default=str))
+            sys.exit(1)
+        rows = result["rows"]
+        print(
+            f"read floor: {floor_items / floor_s:10,.0f} items/s ({floor_items:,} items, {floor_s:.2f} s, sequential Query)"
+        )
+        print(
+            f"export:     {rows / export_s:10,.0f} rows/s  ({rows:,} rows, {export_s:.2f} s, {result['bytes']:,} bytes)"
+        )
+        print(f"export time / read-floor time: {export_s / floor_s:.2f}  (target <= 1.5)")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS of this process (loader, floor and export): {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

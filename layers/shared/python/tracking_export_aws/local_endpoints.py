@@ -1,0 +1,94 @@
+"""Local AWS endpoints over real HTTP: moto server (S3, SNS, SQS, EventBridge, Scheduler)
+and dynalite (DynamoDB), for the local run, the integration tests and the benchmarks.
+
+Not used in Lambda.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+STARTUP_TIMEOUT_SECONDS = 30
+
+
+def repo_root() -> Path:
+    """The repository root: the working directory, or TRACKING_EXPORT_ROOT."""
+    return Path(os.environ.get("TRACKING_EXPORT_ROOT", Path.cwd()))
+
+
+def dynalite_binary(root: Path | None = None) -> Path:
+    return (root or repo_root()) / ".local" / "node" / "node_modules" / ".bin" / "dynalite"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise RuntimeError(f"dynalite exited with status {process.returncode}: {output}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)  # poll interval while the process binds its port
+    raise RuntimeError(f"dynalite did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS}s")
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server in a thread on a free port; yields its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@contextmanager
+def dynalite(binary: Path | None = None) -> Iterator[str]:
+    """dynalite (in-memory) as a subprocess on a free port; yields its URL and stops it after."""
+    path = binary or dynalite_binary()
+    if not path.exists():
+        raise FileNotFoundError(f"dynalite is not installed at {path}: run `make dynalite`")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(path),
+            "--port",
+            str(port),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+            "--updateTableMs",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_listening(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,377 @@
+"""The whole export, locally, in one command (``make local``).
+
+Starts moto server and dynalite, creates every resource of template.yaml, uploads a
+sample tenant (settings + two definitions, one in deltaMode), loads a generated sample
+dataset through the loader, lets the config-sync handler create the schedules, fires
+each schedule's target payload at the export handler as Scheduler would, prints what
+came out, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tracking_export.sample_data import SampleShape, dataset, write_jsonl
+from tracking_export_aws import clients, keys
+from tracking_export_aws.ledger import RunLedger
+from tracking_export_aws.loader import load_jsonl
+from tracking_export_aws.local_endpoints import dynalite, moto_server, repo_root
+from tracking_export_aws.scheduler import SCHEDULED_TIME
+from tracking_export_aws.template_tables import resource_names, table_definitions
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+PREFIX = "tracking-export-local"
+TENANT = "acme"
+TENANT_ZONE = "Europe/Paris"
+
+DAILY_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="daily-tracking-log">
+    <schedule timezone="Europe/Paris">cron(0 2 * * ? *)</schedule>
+    <providers>
+      <trackingLogProvider>
+        <columns>
+          <logDate label="Day"/>
+          <candidateId label="Learner id"/>
+          <candidateName label="Surname"/>
+          <candidateFirstname label="First name"/>
+          <candidateCustomFieldGuid label="Department">cf-department</candidateCustomFieldGuid>
+          <candidateEntityAncestors label="Entity path"/>
+          <trainingTitle label="Training"/>
+          <sessionTitle label="Session"/>
+          <contentTitle label="Content"/>
+          <firstLaunchDate label="Started"/>
+          <progression label="Progress"/>
+          <score label="Score"/>
+          <status label="Status"/>
+          <timeGlobal label="Time spent"/>
+        </columns>
+        <parameters>
+          <deltaMode>yes</deltaMode>
+          <dateTimeFormat>YYYY-MM-DD hh:ii:ss</dateTimeFormat>
+          <timeGlobalFormat>paddedhh</timeGlobalFormat>
+        </parameters>
+      </trackingLogProvider>
+    </providers>
+    <actions>
+      <fileExportAction>
+        <format>CSV</format>
+        <encoding>UTF-8</encoding>
+        <delimiter>semicolon</delimiter>
+      </fileExportAction>
+    </actions>
+    <consolidators>
+      <moveToFolder>
+        <folderPath>daily</folderPath>
+        <fileName>tracking_log_%Y%m%d_%i.csv</fileName>
+      </moveToFolder>
+      <emailReport>
+        <targetEmail>lms-admin@acme.example</targetEmail>
+        <includeDownloadLink>yes</includeDownloadLink>
+      </emailReport>
+      <generateEndFile>
+        <fileName>tracking_log.done</fileName>
+        <fileContent>OK</fileContent>
+      </generateEndFile>
+    </consolidators>
+  </export>
+</export-config>
+"""
+
+MONTHLY_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="completions-this-month">
+    <schedule>cron(30 3 1 * ? *)</schedule>
+    <providers>
+      <trackingLogProvider>
+        <columns>
+          <candidateEmail/>
+          <trainingPathCode/>
+          <contentRefNumber/>
+          <completionTime/>
+          <status/>
+          <timeGlobal label="Time (ISO 8601)"/>
+          <templatedValue label="Summary" templateId="1"/>
+        </columns>
+        <parameters>
+          <timeFrames>0</timeFrames>
+          <timeFramesScale>less_than_n_full_months</timeFramesScale>
+          <reportStatus><completed/></reportStatus>
+          <statusFormat><completed>Done</completed></statusFormat>
+          <timeGlobalFormat>iso-8601</timeGlobalFormat>
+          <templates><template id="1">{0} finished {2} on {3}</template></templates>
+        </parameters>
+      </trackingLogProvider>
+    </providers>
+    <actions>
+      <fileExportAction>
+        <format>TSV</format>
+        <compression>gzip</compression>
+      </fileExportAction>
+    </actions>
+  </export>
+</export-config>
+"""
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _load_handler(root: Path, folder: str, module: str) -> ModuleType:
+    """Import a function's handler module from functions/, as Lambda would find it."""
+    path = root / "functions" / folder / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(module, path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+class _Context:
+    """The parts of a LambdaContext the handlers read."""
+
+    def __init__(self, name: str) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 1769
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.aws_request_id = f"local-{time.time_ns()}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
+    """Every resource of template.yaml, named ``tracking-export-local-*``; returns the environment."""
+    names = resource_names(root / "template.yaml")
+    s3 = clients.client("s3", endpoint_url=moto, region=REGION)
+    sns = clients.client("sns", endpoint_url=moto, region=REGION)
+    sqs = clients.client("sqs", endpoint_url=moto, region=REGION)
+    events = clients.client("events", endpoint_url=moto, region=REGION)
+    scheduler = clients.client("scheduler", endpoint_url=moto, region=REGION)
+    dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+
+    config_bucket, export_bucket = f"{PREFIX}-config", f"{PREFIX}-exports"
+    for bucket in (config_bucket, export_bucket):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    tables = {}
+    for logical_id, definition in table_definitions(root / "template.yaml").items():
+        name = f"{PREFIX}-{logical_id}"
+        dynamodb.create_table(TableName=name, **definition)
+        tables[logical_id] = name
+    topic_arn = sns.create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
+    queues = {
+        q: sqs.create_queue(QueueName=f"{PREFIX}-{q}")["QueueUrl"] for q in ("notifications", "events", "dlq")
+    }
+    attrs = {
+        q: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for q, url in queues.items()
+    }
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=attrs["notifications"])
+    events.put_rule(Name=f"{PREFIX}-runs", EventPattern=json.dumps({"source": ["tracking-log-export"]}))
+    events.put_targets(Rule=f"{PREFIX}-runs", Targets=[{"Id": "print", "Arn": attrs["events"]}])
+    group = f"{PREFIX}-schedules"
+    scheduler.create_schedule_group(Name=group)
+
+    tracking_table = next(v for k, v in tables.items() if "Tracking" in k)
+    history_table = next(v for k, v in tables.items() if "History" in k)
+    _say(f"  template resources: {', '.join(sorted(n for group in names.values() for n in group))}")
+    _say(f"  buckets {config_bucket}, {export_bucket}; tables {tracking_table}, {history_table}")
+    return {
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamo,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "CONFIG_BUCKET": config_bucket,
+        "EXPORT_BUCKET": export_bucket,
+        "TRACKING_TABLE": tracking_table,
+        "RUN_HISTORY_TABLE": history_table,
+        "TOPIC_ARN": topic_arn,
+        "EVENT_BUS_NAME": "default",
+        "SCHEDULE_GROUP": group,
+        "EXPORT_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PREFIX}-export",
+        "SCHEDULER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-scheduler",
+        "SCHEDULE_DLQ_ARN": attrs["dlq"],
+        "NOTIFICATION_QUEUE_URL": queues["notifications"],
+        "EVENT_QUEUE_URL": queues["events"],
+        "POWERTOOLS_SERVICE_NAME": "tracking-log-export",
+        "POWERTOOLS_METRICS_NAMESPACE": "TrackingLogExport",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+
+
+def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not batch:
+            return messages
+        for message in batch:
+            messages.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _first_rows(body: bytes, key: str, count: int) -> list[str]:
+    if key.endswith(".gz"):
+        body = gzip.decompress(body)
+    text = body.decode("utf-8-sig")
+    return text.split("\r\n")[:count]
+
+
+def run(logs: int, rows_to_show: int) -> None:
+    root = repo_root()
+    started = time.monotonic()
+    shape = replace(SampleShape(tenant_id=TENANT), logs=logs)
+    paris = ZoneInfo(TENANT_ZONE)
+    # Scheduler's first fire after the data: 02:00 Paris on the day after the last day.
+    scheduled = datetime.combine(shape.last_day + timedelta(days=1), clock_time(2), paris).astimezone(UTC)
+    # Local endpoints check no signature, but botocore will not send a request without one.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "local")
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    with moto_server() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
+        _say(f"local endpoints: moto server {moto}, dynalite {dynamo}")
+        env = _create_resources(root, moto, dynamo)
+        os.environ.update(env)
+        clients.clear_cache()
+        s3 = clients.client("s3", endpoint_url=moto, region=REGION)
+        sqs = clients.client("sqs", endpoint_url=moto, region=REGION)
+        scheduler = clients.client("scheduler", endpoint_url=moto, region=REGION)
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+
+        config_bucket = env["CONFIG_BUCKET"]
+        tenant_settings = {"timezone": TENANT_ZONE, "notificationEmails": ["training@acme.example"]}
+        s3.put_object(
+            Bucket=config_bucket, Key=keys.tenant_settings_key(TENANT), Body=json.dumps(tenant_settings)
+        )
+        definitions = {"daily-tracking-log": DAILY_XML, "completions-this-month": MONTHLY_XML}
+        for guid, xml in definitions.items():
+            s3.put_object(Bucket=config_bucket, Key=keys.export_config_key(TENANT, guid), Body=xml.encode())
+        _say(f"uploaded tenant {TENANT!r} ({TENANT_ZONE}) and definitions: {', '.join(definitions)}")
+
+        path = Path(scratch) / f"{TENANT}.jsonl"
+        count = write_jsonl(dataset(shape), path)
+        load_started = time.monotonic()
+        report = load_jsonl(path, env["TRACKING_TABLE"], dynamodb)
+        _say(
+            f"loaded {count:,} records ({logs:,} logs) through the loader in "
+            f"{time.monotonic() - load_started:.1f} s; rejected: {len(report.rejected)}"
+        )
+
+        sync = _load_handler(root, "config_sync", "config_sync_app")
+        for guid in definitions:
+            event = _s3_event(config_bucket, keys.export_config_key(TENANT, guid))
+            result = sync.handler(event, _Context(f"{PREFIX}-config-sync"))["results"][0]
+            _say(
+                f"config-sync: {guid}: {result['action']} {result.get('expression')} {result.get('timezone')}"
+            )
+
+        export = _load_handler(root, "export", "export_app")
+        group = env["SCHEDULE_GROUP"]
+        for summary in scheduler.list_schedules(GroupName=group)["Schedules"]:
+            schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+            payload = json.loads(schedule["Target"]["Input"].replace(SCHEDULED_TIME, _iso(scheduled)))
+            _say(f"\nschedule {summary['Name']} fires at {_iso(scheduled)} with {json.dumps(payload)}")
+            run_started = time.monotonic()
+            result = export.handler(payload, _Context(f"{PREFIX}-export"))
+            _say(
+                f"  -> {result['outcome']}: {result.get('rows', 0):,} rows, {result.get('bytes', 0):,} bytes "
+                f"in {time.monotonic() - run_started:.1f} s; skipped {result.get('skippedCount', 0)}; "
+                f"key {result.get('objectKey')}"
+            )
+            if result.get("error"):
+                _say(f"  reason: {result['error']}")
+            again = export.handler(payload, _Context(f"{PREFIX}-export"))
+            _say(f"  same delivery again -> {again['outcome']} (no second file, no second notification)")
+
+        _print_results(s3, sqs, dynamodb, env, list(definitions), rows_to_show)
+    _say(f"\nlocal run finished in {time.monotonic() - started:.1f} s; moto server and dynalite stopped")
+
+
+def _s3_event(bucket: str, key: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+            }
+        ]
+    }
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_results(
+    s3: Any, sqs: Any, dynamodb: Any, env: dict[str, str], guids: list[str], rows_to_show: int
+) -> None:
+    bucket = env["EXPORT_BUCKET"]
+    _say(f"\n== objects in s3://{bucket}/tenants/{TENANT}/")
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"tenants/{TENANT}/").get("Contents", [])
+    for item in listing:
+        _say(f"  {item['Key']}  ({item['Size']:,} bytes)")
+    for item in listing:
+        if item["Key"].endswith(".done"):
+            continue
+        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        _say(f"\n== first rows of {item['Key']}")
+        for line in _first_rows(body, item["Key"], rows_to_show):
+            _say(f"  {line}")
+    _say("\n== notifications (SNS topic -> SQS)")
+    for envelope in _drain(sqs, env["NOTIFICATION_QUEUE_URL"]):
+        attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+        message = json.loads(envelope["Message"])
+        message.pop("skipped", None)
+        if "downloadUrl" in message:
+            message["downloadUrl"] = message["downloadUrl"][:80] + "…"
+        _say(f"  attributes {json.dumps(attributes, sort_keys=True)}")
+        _say(f"  message {json.dumps(message, sort_keys=True)}")
+    events = _drain(sqs, env["EVENT_QUEUE_URL"])
+    _say(f"\n== EventBridge events: {len(events)} ({', '.join(e.get('detail-type', '?') for e in events)})")
+    _say("\n== run records (run-history table)")
+    ledger = RunLedger(dynamodb, env["RUN_HISTORY_TABLE"])
+    for guid in guids:
+        for record in ledger.runs(TENANT, guid):
+            _say(
+                f"  {guid} run {record.run_number}: {record.status}, window {json.dumps(record.window)}, "
+                f"rows {record.rows}, bytes {record.bytes_written}, sha256 {str(record.sha256)[:16]}…, "
+                f"{record.duration_ms} ms"
+            )
+        _say(f"  {guid}: next deltaMode window starts from {ledger.previous_success_start(TENANT, guid)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=int, default=50_000, help="sample logs to load (default 50,000)")
+    parser.add_argument("--rows", type=int, default=6, help="lines of each file to print")
+    args = parser.parse_args(argv)
+    run(args.logs, args.rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Config sync over real HTTP (moto server: S3, Scheduler, SNS, SQS, EventBridge).
+
+architecture.md: a valid definition upload creates or updates the export's schedule (one per
+export, in the tenant's zone, targeting the export function); a deletion deletes it; an invalid
+upload leaves the existing schedule unchanged and ends in one ``config-invalid`` notification
+listing every error (export-definition.md §1: each error names the element and its line).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+# The bucket the sample S3 events name (events/s3-config-*.json).
+EVENT_BUCKET = "tracking-export-local-config"
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # Scheduler's context attribute, replaced at each fire
+
+VALID_BROKEN_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="broken-export">
+    <schedule timezone="America/New_York">cron(15 6 ? * MON-FRI *)</schedule>
+    <providers>
+      <trackingLogProvider>
+        <columns>
+          <logDate/>
+          <candidateId/>
+        </columns>
+      </trackingLogProvider>
+    </providers>
+  </export>
+</export-config>
+"""
+
+# Three errors: an unknown column (line 8), a template that does not exist (line 9), a bad yes/no (line 12).
+INVALID_BROKEN_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="broken-export">
+    <providers>
+      <trackingLogProvider>
+        <columns>
+          <logDate/>
+          <bogusColumn/>
+          <templatedValue templateId="7"/>
+        </columns>
+        <parameters>
+          <deltaMode>maybe</deltaMode>
+        </parameters>
+      </trackingLogProvider>
+    </providers>
+  </export>
+</export-config>
+"""
+
+NO_SCHEDULE = """<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="daily-tracking-log">
+    <providers>
+      <trackingLogProvider>
+        <columns>
+          <logDate/>
+          <timeGlobal/>
+        </columns>
+      </trackingLogProvider>
+    </providers>
+  </export>
+</export-config>
+"""
+
+
+def _event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+def _schedules(stack: Any) -> list[dict[str, Any]]:
+    """Every schedule of the stack's group, as GetSchedule describes it."""
+    scheduler = stack.scheduler
+    found = []
+    for summary in scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"]:
+        schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=stack.schedule_group)
+        schedule.pop("ResponseMetadata", None)
+        found.append(schedule)
+    return found
+
+
+@pytest.fixture
+def event_stack(make_stack: Any) -> Any:
+    return make_stack(config_bucket=EVENT_BUCKET)
+
+
+def test_valid_upload_schedules_with_the_definitions_expression_and_zone(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT)
+
+    [result] = sync.handler(_event("s3-config-upload-invalid.json"), lambda_context)["results"]
+
+    assert result["action"] == "scheduled", result
+    [schedule] = _schedules(stack)
+    assert schedule["ScheduleExpression"] == "cron(15 6 ? * MON-FRI *)"
+    assert schedule["ScheduleExpressionTimezone"] == "America/New_York"  # the definition's zone wins
+    assert schedule["State"] == "ENABLED"
+    target = schedule["Target"]
+    assert target["Arn"] == stack.export_function_arn
+    assert target["RoleArn"] == stack.scheduler_role_arn
+    assert target["DeadLetterConfig"] == {"Arn": stack.schedule_dlq_arn}
+    assert json.loads(target["Input"]) == {
+        "tenantId": "acme",
+        "exportGuid": "broken-export",
+        "scheduledTime": SCHEDULED_TIME,
+    }
+    assert stack.notifications() == []
+
+
+def test_default_schedule_is_daily_at_two_in_the_tenants_zone_and_updates_in_place(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
+
+    [result] = sync.handler(_event("s3-config-upload-valid.json"), lambda_context)["results"]
+
+    assert (result["action"], result["expression"], result["timezone"]) == (
+        "scheduled",
+        "cron(0 2 * * ? *)",
+        "Europe/Paris",
+    )
+    [schedule] = _schedules(stack)
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (
+        "cron(0 2 * * ? *)",
+        "Europe/Paris",
+    )
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "tenantId": "acme",
+        "exportGuid": "daily-tracking-log",
+        "scheduledTime": SCHEDULED_TIME,
+    }
+
+    # A new version with its own schedule (no zone: the tenant's) updates the same schedule.
+    with_schedule = NO_SCHEDULE.replace("<providers>", "<schedule>cron(0 5 1 * ? *)</schedule>\n    <providers>")
+    stack.put_definition("acme", "daily-tracking-log", with_schedule)
+    sync.handler(_event("s3-config-upload-valid.json"), lambda_context)
+    [updated] = _schedules(stack)
+    assert updated["Name"] == schedule["Name"]
+    assert (updated["ScheduleExpression"], updated["ScheduleExpressionTimezone"]) == (
+        "cron(0 5 1 * ? *)",
+        "Europe/Paris",
+    )
+
+
+def test_delete_removes_the_schedule(event_stack: Any, handlers: Any, lambda_context: Any) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
+    sync.handler(_event("s3-config-upload-valid.json"), lambda_context)
+    assert len(_schedules(stack)) == 1
+    # A tenant without tenant.json is in UTC.
+    assert _schedules(stack)[0]["ScheduleExpressionTimezone"] == "UTC"
+    stack.s3.delete_object(Bucket=stack.config_bucket, Key="tenants/acme/exports/daily-tracking-log.xml")
+
+    [result] = sync.handler(_event("s3-config-delete.json"), lambda_context)["results"]
+
+    assert result["action"] == "deleted"
+    assert _schedules(stack) == []
+    # A repeated delete event (at-least-once delivery) finds nothing to delete and does not fail.
+    [again] = sync.handler(_event("s3-config-delete.json"), lambda_context)["results"]
+    assert again["action"] == "absent"
+
+
+def test_invalid_upload_notifies_every_error_and_keeps_the_existing_schedule(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    event = _event("s3-config-upload-invalid.json")
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT)
+    sync.handler(event, lambda_context)
+    [before] = _schedules(stack)
+
+    stack.put_definition("acme", "broken-export", INVALID_BROKEN_EXPORT)
+    [result] = sync.handler(event, lambda_context)["results"]
+
+    assert result["action"] == "invalid"
+    assert _schedules(stack) == [before]  # unchanged, down to its modification date
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "exportGuid": "broken-export", "outcome": "config-invalid"}
+    message = note.message
+    assert message["outcome"] == "config-invalid"
+    assert message["configKey"] == "tenants/acme/exports/broken-export.xml"
+    assert message["errorCount"] == 3
+    errors = message["errors"]
+    assert len(errors) == 3
+    assert errors[0].startswith("line 8: ") and "bogusColumn" in errors[0]
+    assert errors[1].startswith("line 9: ") and "templateId" in errors[1] and "'7'" in errors[1]
+    assert errors[2].startswith("line 12: ") and "deltaMode" in errors[2] and "'maybe'" in errors[2]
+    [bus_event] = stack.events()
+    assert (bus_event["source"], bus_event["detail-type"]) == ("tracking-log-export", "Export Config Invalid")
+    assert bus_event["detail"] == message
+
+
+def test_invalid_first_upload_creates_no_schedule(event_stack: Any, handlers: Any, lambda_context: Any) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_definition("acme", "broken-export", INVALID_BROKEN_EXPORT)
+
+    [result] = sync.handler(_event("s3-config-upload-invalid.json"), lambda_context)["results"]
+
+    assert result["action"] == "invalid"
+    assert _schedules(stack) == []
+    assert [n.attributes["outcome"] for n in stack.notifications()] == ["config-invalid"]
+
+
+def test_definition_whose_guid_differs_from_its_file_name_is_invalid(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT.replace("broken-export", "other-export"))
+
+    [result] = sync.handler(_event("s3-config-upload-invalid.json"), lambda_context)["results"]
+
+    assert result["action"] == "invalid"
+    assert _schedules(stack) == []
+    [note] = stack.notifications()
+    assert note.message["errorCount"] == 1 and "other-export" in note.message["errors"][0]

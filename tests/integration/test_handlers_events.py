@@ -1,0 +1,226 @@
+"""Every sample event in events/ through its Lambda handler, over real HTTP (moto server, dynalite).
+
+Export events (scheduler payload, EventBridge scheduled event, replay with ``runAt``) go to
+functions/export/export_app.handler; S3 config events to functions/config_sync/config_sync_app.handler.
+The events name tenant ``acme`` and exports ``daily-tracking-log`` / ``broken-export``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tracking_export_aws.settings import AwsSettings
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENT_BUCKET = "tracking-export-local-config"  # the bucket the S3 events name
+
+DAILY = """<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="daily-tracking-log">
+    <schedule timezone="Europe/Paris">cron(0 2 * * ? *)</schedule>
+    <providers>
+      <trackingLogProvider>
+        <columns>
+          <logDate/>
+          <candidateId/>
+          <firstLaunchDate/>
+          <timeGlobal/>
+        </columns>
+        <parameters>
+          <deltaMode>yes</deltaMode>
+        </parameters>
+      </trackingLogProvider>
+    </providers>
+    <consolidators>
+      <moveToFolder>
+        <folderPath>daily</folderPath>
+        <fileName>tracking_log_%Y%m%d_%i.csv</fileName>
+      </moveToFolder>
+    </consolidators>
+  </export>
+</export-config>
+"""
+
+BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="broken-export">
+    <providers>
+      <trackingLogProvider>
+        <columns>
+          <logDate/>
+          <bogusColumn/>
+        </columns>
+        <parameters>
+          <deltaMode>maybe</deltaMode>
+        </parameters>
+      </trackingLogProvider>
+    </providers>
+  </export>
+</export-config>
+"""
+
+# The two logs of data-contract.md's example moved to 26 November 2026 (Paris is UTC+1 then).
+EXPECTED_FILE = (
+    b"logDate;candidateId;firstLaunchDate;timeGlobal\r\n"
+    b"2026-11-26;1;2026-11-26 10:30:00;180\r\n"
+    b"2026-11-26;1;2026-11-26 18:00:00;60\r\n"
+)
+
+
+def _event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+def _tenant_with_data(stack: Any, records: Any) -> None:
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    stack.put_definition("acme", "daily-tracking-log", DAILY)
+    stack.load(
+        [
+            *records.catalogue("acme"),
+            records.log("acme", 9001, "2026-11-26T09:30:00Z", 180),
+            records.log("acme", 9002, "2026-11-26T17:00:00Z", 60, progression=100, status="completed"),
+        ]
+    )
+
+
+def _check_export(stack: Any, result: dict[str, Any], key: str, scheduled_time: str, run_at: str) -> None:
+    assert result["outcome"] == "succeeded", result
+    assert (result["scheduledTime"], result["runAt"]) == (scheduled_time, run_at)
+    assert (result["objectKey"], result["rows"]) == (key, 2)
+    assert stack.object_keys() == [key]
+    assert stack.read(key) == EXPECTED_FILE
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "exportGuid": "daily-tracking-log", "outcome": "succeeded"}
+    assert note.message["objectKey"] == key
+    assert [e["detail-type"] for e in stack.events()] == ["Export Run Succeeded"]
+
+
+def scheduler_payload(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    export, _ = handlers(stack)
+    _tenant_with_data(stack, records)
+    event = _event("scheduler-payload.json")
+
+    result = export.handler(event, context)
+
+    # 2026-11-28T01:00Z is 02:00 in Paris; first run of the export: all data.
+    _check_export(
+        stack, result, "tenants/acme/daily/tracking_log_20261128_1.csv", "2026-11-28T01:00:00+00:00",
+        "2026-11-28T01:00:00+00:00",
+    )
+    # Scheduler delivers at least once: the same delivery again does nothing.
+    again = export.handler(event, context)
+    assert again["outcome"] == "duplicate"
+    assert stack.object_keys() == ["tenants/acme/daily/tracking_log_20261128_1.csv"]
+    assert stack.notifications() == []
+
+
+def eventbridge_scheduled(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    export, _ = handlers(stack)
+    _tenant_with_data(stack, records)
+
+    result = export.handler(_event("eventbridge-scheduled.json"), context)
+
+    # The fields come from `detail`; the event's `time` is the scheduled time.
+    _check_export(
+        stack, result, "tenants/acme/daily/tracking_log_20261128_1.csv", "2026-11-28T01:00:00+00:00",
+        "2026-11-28T01:00:00+00:00",
+    )
+
+
+def replay_run_at(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    export, _ = handlers(stack)
+    _tenant_with_data(stack, records)
+
+    result = export.handler(_event("replay-run-at.json"), context)
+
+    # runAt replaces "now": 02:00 in Paris on 27 November.
+    _check_export(
+        stack, result, "tenants/acme/daily/tracking_log_20261127_1.csv", "2026-11-27T01:00:00+00:00",
+        "2026-11-27T01:00:00+00:00",
+    )
+
+
+def s3_config_upload_valid(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    _, sync = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    stack.put_definition("acme", "daily-tracking-log", DAILY)
+
+    [result] = sync.handler(_event("s3-config-upload-valid.json"), context)["results"]
+
+    assert (result["action"], result["tenantId"], result["exportGuid"]) == ("scheduled", "acme", "daily-tracking-log")
+    [summary] = stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"]
+    schedule = stack.scheduler.get_schedule(Name=summary["Name"], GroupName=stack.schedule_group)
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (
+        "cron(0 2 * * ? *)",
+        "Europe/Paris",
+    )
+    assert json.loads(schedule["Target"]["Input"])["exportGuid"] == "daily-tracking-log"
+
+
+def s3_config_upload_invalid(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    _, sync = handlers(stack)
+    stack.put_definition("acme", "broken-export", BROKEN)
+
+    [result] = sync.handler(_event("s3-config-upload-invalid.json"), context)["results"]
+
+    assert (result["action"], result["exportGuid"]) == ("invalid", "broken-export")
+    assert len(result["errors"]) == 2
+    assert stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"] == []
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "exportGuid": "broken-export", "outcome": "config-invalid"}
+    assert note.message["errors"] == result["errors"]
+
+
+def s3_config_delete(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    _, sync = handlers(stack)
+    stack.put_definition("acme", "daily-tracking-log", DAILY)
+    sync.handler(_event("s3-config-upload-valid.json"), context)
+    assert len(stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"]) == 1
+    stack.s3.delete_object(Bucket=stack.config_bucket, Key="tenants/acme/exports/daily-tracking-log.xml")
+
+    [result] = sync.handler(_event("s3-config-delete.json"), context)["results"]
+
+    assert (result["action"], result["exportGuid"]) == ("deleted", "daily-tracking-log")
+    assert stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"] == []
+
+
+CASES: dict[str, Callable[[Any, Any, Any, Any], None]] = {
+    "scheduler-payload.json": scheduler_payload,
+    "eventbridge-scheduled.json": eventbridge_scheduled,
+    "replay-run-at.json": replay_run_at,
+    "s3-config-upload-valid.json": s3_config_upload_valid,
+    "s3-config-upload-invalid.json": s3_config_upload_invalid,
+    "s3-config-delete.json": s3_config_delete,
+}
+NOT_EVENTS = {"env.local.json"}  # environment variables for `sam local invoke --env-vars`
+
+
+def test_every_event_file_has_a_case() -> None:
+    assert {p.name for p in EVENTS.glob("*.json")} == set(CASES) | NOT_EVENTS
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_event_through_its_handler(
+    name: str, make_stack: Any, records: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = make_stack(config_bucket=EVENT_BUCKET)
+    CASES[name](stack, records, handlers, lambda_context)
+
+
+@pytest.mark.parametrize(
+    ("function", "needs"),
+    [
+        ("ExportFunction", ("export_bucket", "tracking_table", "run_history_table")),
+        ("ConfigSyncFunction", ("schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")),
+    ],
+)
+def test_local_env_file_configures_each_function(function: str, needs: tuple[str, ...]) -> None:
+    env = _event("env.local.json")[function]
+    settings = AwsSettings.from_env(env)
+    settings.need(*needs)
+    assert settings.config_bucket == EVENT_BUCKET
