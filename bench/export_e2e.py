@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, time as clock_time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 from tracking_export.sample_data import SampleShape, dataset, write_jsonl

@@ -29,8 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
 from tracking_export_aws.clients import client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +175,7 @@ class Stack:
 
     def client(self, service: str) -> Any:
         endpoint = self.dynamo if service == "dynamodb" else self.moto
-        return client(service, endpoint_url=endpoint, region=REGION)
+        return _test_client(service, endpoint)
 
     @property
     def s3(self) -> Any:
@@ -235,7 +237,9 @@ class Stack:
 
     def object_keys(self, prefix: str = "") -> list[str]:
         keys: list[str] = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.export_bucket, Prefix=prefix):
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.export_bucket, Prefix=prefix
+        ):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
 
@@ -277,6 +281,22 @@ class Stack:
         return self._drain(self.event_queue_url)
 
 
+_session: boto3.session.Session | None = None
+_test_clients: dict[tuple[str, str], Any] = {}
+
+
+def _test_client(service: str, endpoint: str) -> Any:
+    """The tests' own clients: one session (service models load once), a cache of their own that
+    ``tracking_export_aws.clients.clear_cache()`` (called between handler tests) leaves alone."""
+    global _session
+    found = _test_clients.get((service, endpoint))
+    if found is None:
+        _session = _session or boto3.session.Session()
+        make: Any = _session.client
+        found = _test_clients[(service, endpoint)] = make(service, endpoint_url=endpoint, region_name=REGION)
+    return found
+
+
 def _queue_arn(sqs: Any, url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     return str(attributes["QueueArn"])
@@ -286,12 +306,10 @@ def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
     from tracking_export_aws.template_tables import table_definitions
 
     suffix = uuid.uuid4().hex[:10]
-    s3 = client("s3", endpoint_url=moto, region=REGION)
-    sqs = client("sqs", endpoint_url=moto, region=REGION)
-    sns = client("sns", endpoint_url=moto, region=REGION)
-    events = client("events", endpoint_url=moto, region=REGION)
-    scheduler = client("scheduler", endpoint_url=moto, region=REGION)
-    dynamodb = client("dynamodb", endpoint_url=dynamo, region=REGION)
+    s3, sqs, sns, events, scheduler = (
+        _test_client(s, moto) for s in ("s3", "sqs", "sns", "events", "scheduler")
+    )
+    dynamodb = _test_client("dynamodb", dynamo)
 
     config_bucket = config_bucket or f"it-config-{suffix}"
     export_bucket = f"it-exports-{suffix}"
@@ -543,7 +561,7 @@ def lambda_context() -> FakeLambdaContext:
 
 
 @pytest.fixture
-def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Stack], tuple[Any, Any]]]:
+def handlers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Stack], tuple[Any, Any]]:
     """``handlers(stack)``: the functions' environment pointed at ``stack``; returns the modules
     ``(export_app, config_sync_app)`` with their cached services and boto3 clients reset."""
     from tracking_export_aws import clients
@@ -563,5 +581,4 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Stack], tupl
         clients.clear_cache()
         return export_app, config_sync_app
 
-    yield use
-    clients.clear_cache()
+    return use

@@ -146,7 +146,9 @@ def test_default_schedule_is_daily_at_two_in_the_tenants_zone_and_updates_in_pla
     }
 
     # A new version with its own schedule (no zone: the tenant's) updates the same schedule.
-    with_schedule = NO_SCHEDULE.replace("<providers>", "<schedule>cron(0 5 1 * ? *)</schedule>\n    <providers>")
+    with_schedule = NO_SCHEDULE.replace(
+        "<providers>", "<schedule>cron(0 5 1 * ? *)</schedule>\n    <providers>"
+    )
     stack.put_definition("acme", "daily-tracking-log", with_schedule)
     sync.handler(_event("s3-config-upload-valid.json"), lambda_context)
     [updated] = _schedules(stack)
@@ -208,7 +210,9 @@ def test_invalid_upload_notifies_every_error_and_keeps_the_existing_schedule(
     assert bus_event["detail"] == message
 
 
-def test_invalid_first_upload_creates_no_schedule(event_stack: Any, handlers: Any, lambda_context: Any) -> None:
+def test_invalid_first_upload_creates_no_schedule(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
     stack = event_stack
     _, sync = handlers(stack)
     stack.put_definition("acme", "broken-export", INVALID_BROKEN_EXPORT)
@@ -225,7 +229,9 @@ def test_definition_whose_guid_differs_from_its_file_name_is_invalid(
 ) -> None:
     stack = event_stack
     _, sync = handlers(stack)
-    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT.replace("broken-export", "other-export"))
+    stack.put_definition(
+        "acme", "broken-export", VALID_BROKEN_EXPORT.replace("broken-export", "other-export")
+    )
 
     [result] = sync.handler(_event("s3-config-upload-invalid.json"), lambda_context)["results"]
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from tracking_export_aws.clients import client
 from tracking_export_aws.dynamo import query_pages
 from tracking_export_aws.dynamo_source import DynamoTrackingSource

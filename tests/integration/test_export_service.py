@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tracking_export import cli
 from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
@@ -129,7 +130,11 @@ def test_seed_definition_full_run_matches_engine_and_preview(
         ("100", "4", "completed", "60"),
     ]
     for row in rows:
-        assert (row["candidateName"], row["candidateFirstname"], row["logDate"]) == ("Martin", "Laurie", "2020-02-10")
+        assert (row["candidateName"], row["candidateFirstname"], row["logDate"]) == (
+            "Martin",
+            "Laurie",
+            "2020-02-10",
+        )
         assert (row["trainingTitle"], row["sessionTitle"], row["contentTitle"]) == (
             "First steps",
             "Session 01",
@@ -207,7 +212,9 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
     )
 
     # Day 3: the scheduled run covers day 2 (late activity of day 2 included) through day 3.
-    stack.load([log("acme", 1006, "2026-03-03T18:00:00Z", 106), log("acme", 1007, "2026-03-04T06:00:00Z", 107)])
+    stack.load(
+        [log("acme", 1006, "2026-03-03T18:00:00Z", 106), log("acme", 1007, "2026-03-04T06:00:00Z", 107)]
+    )
     third, body = run(_scheduled("acme", "delta-daily", "2026-03-04T07:00:00Z"))
     assert (third["window"]["firstDay"], third["window"]["lastDay"]) == ("2026-03-03", "2026-03-04")
     assert body == _csv(
@@ -224,7 +231,9 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
     five = [run(_replay("acme", "delta-daily", f"2026-03-04T{hour:02d}:00:00Z")) for hour in range(9, 14)]
     assert [body for _, body in five] == [today_only] * 5
     assert len({result["objectKey"] for result, _ in five}) == 5
-    assert {(r["window"]["firstDay"], r["window"]["lastDay"]) for r, _ in five} == {("2026-03-04", "2026-03-04")}
+    assert {(r["window"]["firstDay"], r["window"]["lastDay"]) for r, _ in five} == {
+        ("2026-03-04", "2026-03-04")
+    }
     assert ledger.previous_success_start("acme", "delta-daily") == datetime(2026, 3, 4, 13, tzinfo=UTC)
 
     # Day 4: the run fails (the definition became invalid); the window does not move.
@@ -258,6 +267,7 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
 # --- 3. a failure in the middle of the upload ----------------------------------------------------
 
 BIG_CELL = "x" * 60_000
+BIG_COLUMNS = f'<constantValue value="{BIG_CELL}"/>' * 10  # about 600 kB a row
 BULKY_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
   <export guid="bulky-export">
@@ -266,7 +276,7 @@ BULKY_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
         <columns>
           <logDate/>
           <timeGlobal/>
-          {('<constantValue value="' + BIG_CELL + '"/>') * 10}
+          {BIG_COLUMNS}
         </columns>
         <parameters>
           <deltaMode>yes</deltaMode>
@@ -335,6 +345,31 @@ def test_failure_during_upload_leaves_nothing_and_keeps_the_window(stack: Any, r
     latest = stack.ledger().runs("acme", "bulky-export")[0]
     assert (latest.status, latest.error) == ("failed", note.message["error"])
 
+    # Scheduler retries the failed delivery: it runs again (same run number) and writes the file.
+    retry = _service(stack, part_size=5 * MIB).run(_scheduled("acme", "bulky-export", "2026-03-03T21:00:00Z"))
+    assert retry["outcome"] == "succeeded", retry
+    assert (retry["runNumber"], retry["attempt"]) == (result["runNumber"], 2)
+    assert retry["objectKey"] in stack.object_keys() and stack.pending_uploads() == []
+    assert retry["window"]["firstDay"] == "2026-03-02"  # still from the last successful run's day
+    assert stack.ledger().previous_success_start("acme", "bulky-export") == datetime(
+        2026, 3, 3, 21, tzinfo=UTC
+    )
+
+
+def test_missing_definition_is_a_failed_run_with_a_notification(stack: Any) -> None:
+    stack.put_tenant("acme", PARIS)
+
+    result = _service(stack).run(_scheduled("acme", "gone-export", "2026-03-03T21:00:00Z"))
+
+    assert result["outcome"] == "failed"
+    assert "tenants/acme/exports/gone-export.xml" in result["error"]
+    assert stack.object_keys() == []
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "exportGuid": "gone-export", "outcome": "failed"}
+    assert note.message["error"] == result["error"]
+    [run] = stack.ledger().runs("acme", "gone-export")
+    assert (run.status, run.error) == ("failed", result["error"])
+
 
 # --- 4. a duplicated scheduled delivery ------------------------------------------------------------
 
@@ -357,7 +392,9 @@ def test_duplicate_delivery_makes_one_file_and_one_notification(stack: Any, reco
     assert len(stack.events()) == 1
     [run] = stack.ledger().runs("acme", "delta-daily")
     assert (run.status, run.run_number, run.attempt) == ("succeeded", 1, 1)
-    assert stack.ledger().previous_success_start("acme", "delta-daily") == datetime(2020, 2, 11, 1, tzinfo=UTC)
+    assert stack.ledger().previous_success_start("acme", "delta-daily") == datetime(
+        2020, 2, 11, 1, tzinfo=UTC
+    )
 
 
 # --- 6. an empty window and deleteEmptyFiles --------------------------------------------------------
@@ -472,7 +509,7 @@ def test_end_file_and_download_link(stack: Any, records: Any) -> None:
     assert message["recipients"] == ["lms-admin@acme.example", "training@acme.example"]
     assert message["downloadUrl"].startswith(f"{stack.moto}/{stack.export_bucket}/{key}?")
     assert "Expires=" in message["downloadUrl"] or "X-Amz-Expires=" in message["downloadUrl"]
-    with urllib.request.urlopen(message["downloadUrl"], timeout=10) as response:  # noqa: S310 - local
+    with urllib.request.urlopen(message["downloadUrl"], timeout=10) as response:
         assert response.read() == body
 
 

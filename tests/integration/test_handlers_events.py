@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tracking_export_aws.export_service import InvalidRequest
 from tracking_export_aws.settings import AwsSettings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -109,7 +111,10 @@ def scheduler_payload(stack: Any, records: Any, handlers: Any, context: Any) -> 
 
     # 2026-11-28T01:00Z is 02:00 in Paris; first run of the export: all data.
     _check_export(
-        stack, result, "tenants/acme/daily/tracking_log_20261128_1.csv", "2026-11-28T01:00:00+00:00",
+        stack,
+        result,
+        "tenants/acme/daily/tracking_log_20261128_1.csv",
+        "2026-11-28T01:00:00+00:00",
         "2026-11-28T01:00:00+00:00",
     )
     # Scheduler delivers at least once: the same delivery again does nothing.
@@ -127,7 +132,10 @@ def eventbridge_scheduled(stack: Any, records: Any, handlers: Any, context: Any)
 
     # The fields come from `detail`; the event's `time` is the scheduled time.
     _check_export(
-        stack, result, "tenants/acme/daily/tracking_log_20261128_1.csv", "2026-11-28T01:00:00+00:00",
+        stack,
+        result,
+        "tenants/acme/daily/tracking_log_20261128_1.csv",
+        "2026-11-28T01:00:00+00:00",
         "2026-11-28T01:00:00+00:00",
     )
 
@@ -140,7 +148,10 @@ def replay_run_at(stack: Any, records: Any, handlers: Any, context: Any) -> None
 
     # runAt replaces "now": 02:00 in Paris on 27 November.
     _check_export(
-        stack, result, "tenants/acme/daily/tracking_log_20261127_1.csv", "2026-11-27T01:00:00+00:00",
+        stack,
+        result,
+        "tenants/acme/daily/tracking_log_20261127_1.csv",
+        "2026-11-27T01:00:00+00:00",
         "2026-11-27T01:00:00+00:00",
     )
 
@@ -152,7 +163,11 @@ def s3_config_upload_valid(stack: Any, records: Any, handlers: Any, context: Any
 
     [result] = sync.handler(_event("s3-config-upload-valid.json"), context)["results"]
 
-    assert (result["action"], result["tenantId"], result["exportGuid"]) == ("scheduled", "acme", "daily-tracking-log")
+    assert (result["action"], result["tenantId"], result["exportGuid"]) == (
+        "scheduled",
+        "acme",
+        "daily-tracking-log",
+    )
     [summary] = stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"]
     schedule = stack.scheduler.get_schedule(Name=summary["Name"], GroupName=stack.schedule_group)
     assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (
@@ -213,10 +228,36 @@ def test_event_through_its_handler(
 
 
 @pytest.mark.parametrize(
+    "event",
+    [
+        {"tenantId": "../globex", "exportGuid": "daily-tracking-log"},
+        {"tenantId": "acme", "exportGuid": "../../tenants/globex/x"},
+        {"detail": {"tenantId": "ACME", "exportGuid": "daily-tracking-log"}},
+        {"tenantId": "acme", "exportGuid": "daily-tracking-log", "runAt": "yesterday"},
+    ],
+)
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_export_handler_refuses_an_invalid_request(
+    event: dict[str, Any], make_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = make_stack()
+    export, _ = handlers(stack)
+
+    with pytest.raises(InvalidRequest):  # Lambda's failure destination / DLQ keeps the event
+        export.handler(event, lambda_context)
+
+    assert stack.object_keys() == []
+    assert stack.notifications() == []
+
+
+@pytest.mark.parametrize(
     ("function", "needs"),
     [
         ("ExportFunction", ("export_bucket", "tracking_table", "run_history_table")),
-        ("ConfigSyncFunction", ("schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")),
+        (
+            "ConfigSyncFunction",
+            ("schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn"),
+        ),
     ],
 )
 def test_local_env_file_configures_each_function(function: str, needs: tuple[str, ...]) -> None:

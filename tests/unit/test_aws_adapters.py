@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+
 from tracking_export_aws import keys
 from tracking_export_aws.clients import clear_cache, client
 from tracking_export_aws.config_store import (

@@ -175,9 +175,9 @@ class _Loader:
             if isinstance(raw, InvalidLine):
                 continue
             tenant, kind, tracking_id = raw.get("tenantId"), raw.get("type"), raw.get("trackingId")
-            if not keys.is_int(tracking_id) or not isinstance(tenant, str):
+            if not isinstance(tracking_id, int) or not keys.is_int(tracking_id):
                 continue
-            if not keys.TENANT_ID_RE.fullmatch(tenant):
+            if not isinstance(tenant, str) or not keys.TENANT_ID_RE.fullmatch(tenant):
                 continue
             if kind == "tracking":
                 self.trackings.add((tenant, tracking_id))
