@@ -122,10 +122,12 @@ def main() -> None:
             sys.exit(1)
         rows = result["rows"]
         print(
-            f"read floor: {floor_items / floor_s:10,.0f} items/s ({floor_items:,} items, {floor_s:.2f} s, sequential Query)"
+            f"read floor: {floor_items / floor_s:10,.0f} items/s "
+            f"({floor_items:,} items, {floor_s:.2f} s, sequential Query)"
         )
         print(
-            f"export:     {rows / export_s:10,.0f} rows/s  ({rows:,} rows, {export_s:.2f} s, {result['bytes']:,} bytes)"
+            f"export:     {rows / export_s:10,.0f} rows/s  "
+            f"({rows:,} rows, {export_s:.2f} s, {result['bytes']:,} bytes)"
         )
         print(f"export time / read-floor time: {export_s / floor_s:.2f}  (target <= 1.5)")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

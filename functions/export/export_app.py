@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws.export_service import ExportRequest, ExportService
+from tracking_export_aws.export_service import ExportRequest, ExportService, InvalidRequest
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import export_service
 
@@ -34,7 +34,15 @@ def _get_service() -> ExportService:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = ExportRequest.from_event(event)  # InvalidRequest: nothing to notify; goes to the DLQ
+    try:
+        request = ExportRequest.from_event(event)
+    except InvalidRequest:
+        # No tenant or export to notify: counted, logged, and raised so the event reaches the DLQ.
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        logger.exception(
+            "invalid export request", extra={"event_keys": sorted(event) if isinstance(event, dict) else None}
+        )
+        raise
     logger.append_keys(
         tenant_id=request.tenant_id,
         export_guid=request.export_guid,
