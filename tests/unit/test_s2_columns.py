@@ -269,7 +269,9 @@ def test_training_content_is_looked_up_in_the_logs_own_training() -> None:
         (100.0, 4.0, ["100", "4"]),
     ],
 )
-def test_decimals_print_without_trailing_zeros(progression: float, score: float | None, cells: list[str]) -> None:
+def test_decimals_print_without_trailing_zeros(
+    progression: float, score: float | None, cells: list[str]
+) -> None:
     data = laurie(progression=progression, score=score)
     assert body(provider("<progression/><score/>"), data.records) == [cells]
 
@@ -327,9 +329,7 @@ def test_unfinished_log_has_empty_completion_date_and_score() -> None:
     data = standard()
     data.log(1000, 9001, "2021-02-10T09:30:00Z", seconds=180, lastAccessAt="2021-02-10T09:33:00Z")
     inner = provider("<firstLaunchDate/><completionTime/><firstCompletionDate/><score/><status/>")
-    assert body(inner, data.records) == [
-        ["2021-02-10 10:30:00", "2021-02-10 10:33:00", "", "", "incomplete"]
-    ]
+    assert body(inner, data.records) == [["2021-02-10 10:30:00", "2021-02-10 10:33:00", "", "", "incomplete"]]
 
 
 def test_header_only_when_no_rows() -> None:

@@ -142,7 +142,10 @@ def test_without_filters_every_row_in_order() -> None:
         ("<trainingStatus>underConstruction,published</trainingStatus>", ["1001", "1002", "1006", "1004"]),
         ("<trainingPublishers>Other Pub</trainingPublishers>", ["1002", "1006"]),
         ("<trainingPublishers>Acme Academy</trainingPublishers>", ["1001", "1005", "1003", "1004"]),
-        ("<trainingModalityFormat>guided, blended</trainingModalityFormat>", ["1005", "1002", "1006", "1003"]),
+        (
+            "<trainingModalityFormat>guided, blended</trainingModalityFormat>",
+            ["1005", "1002", "1006", "1003"],
+        ),
         ("<catalogVisibility>yes</catalogVisibility>", ["1001", "1005", "1003", "1004"]),
         ("<catalogVisibility>no</catalogVisibility>", ["1002", "1006"]),
         # session: exact title, not a prefix
@@ -159,8 +162,10 @@ def test_without_filters_every_row_in_order() -> None:
         # Filters combine with AND.
         ("<modality>blended</modality><reportStatus><notAttempted/></reportStatus>", ["1003"]),
         ("<entityIds>2</entityIds><trainingStatus>A</trainingStatus>", ["1005", "1003"]),
-        ("<learnersSmartGroups>1</learnersSmartGroups><catalogVisibility>yes</catalogVisibility>",
-         ["1001", "1005", "1004"]),
+        (
+            "<learnersSmartGroups>1</learnersSmartGroups><catalogVisibility>yes</catalogVisibility>",
+            ["1001", "1005", "1004"],
+        ),
         ("<publishers>PUB-1</publishers><sessionGuid>session-guid-100</sessionGuid>", ["1001"]),
     ],
 )
@@ -360,7 +365,9 @@ def frame_rows(scale: str, n: int, now: str, starts: list[str]) -> list[str]:
     data = standard()
     for position, started in enumerate(starts, start=1):
         data.log(1000, 9000 + position, started, seconds=position)
-    inner = provider("<timeGlobal/>", f"<timeFrames>{n}</timeFrames><timeFramesScale>{scale}</timeFramesScale>")
+    inner = provider(
+        "<timeGlobal/>", f"<timeFrames>{n}</timeFrames><timeFramesScale>{scale}</timeFramesScale>"
+    )
     return column(inner, data.records, now=utc(now))
 
 
@@ -433,8 +440,14 @@ def scale_mode_world() -> Dataset:
     ("mode_xml", "expected"),
     [
         ("", [["1000", "200"], ["1001", "50"], ["1000", "300"]]),
-        ("<timeFrameScaleMode>timeSpent</timeFrameScaleMode>", [["1000", "200"], ["1001", "50"], ["1000", "300"]]),
-        ("<timeFrameScaleMode>lastActivity</timeFrameScaleMode>", [["1000", "300"], ["1001", "75"], ["1000", "600"]]),
+        (
+            "<timeFrameScaleMode>timeSpent</timeFrameScaleMode>",
+            [["1000", "200"], ["1001", "50"], ["1000", "300"]],
+        ),
+        (
+            "<timeFrameScaleMode>lastActivity</timeFrameScaleMode>",
+            [["1000", "300"], ["1001", "75"], ["1000", "600"]],
+        ),
         (
             "<timeFrameScaleMode>lastActivityCumulative</timeFrameScaleMode>",
             [["1000", "300"], ["1001", "75"], ["1000", "600"]],
@@ -524,7 +537,10 @@ def test_without_launch_time_rows_after_logged_rows_in_order() -> None:
 @pytest.mark.parametrize(
     ("parameters_xml", "expected"),
     [
-        ("<modality>learning_channel</modality>", [LOGGED_1001, unlaunched_row("1000"), unlaunched_row("1002")]),
+        (
+            "<modality>learning_channel</modality>",
+            [LOGGED_1001, unlaunched_row("1000"), unlaunched_row("1002")],
+        ),
         ("<reportStatus><completed/></reportStatus>", [LOGGED_1001]),
         (
             "<reportStatus><notAttempted/></reportStatus>",
@@ -580,9 +596,7 @@ def test_without_launch_time_ignores_the_delta_window() -> None:
 
 def laurie_completed() -> Dataset:
     data = standard()
-    data.log(
-        1000, 9001, "2021-02-10T09:30:00Z", seconds=60, progression=37.5, status="completed"
-    )
+    data.log(1000, 9001, "2021-02-10T09:30:00Z", seconds=60, progression=37.5, status="completed")
     return data
 
 
@@ -876,7 +890,10 @@ def test_all_invalid_records_at_once() -> None:
 
 def test_window_reported_for_time_frame_runs() -> None:
     _, report = run(
-        provider("<reportId/>", "<timeFrames>3</timeFrames><timeFramesScale>less_than_n_full_months</timeFramesScale>"),
+        provider(
+            "<reportId/>",
+            "<timeFrames>3</timeFrames><timeFramesScale>less_than_n_full_months</timeFramesScale>",
+        ),
         valid_world().records,
         now=NOW,
     )

@@ -27,21 +27,57 @@ def delta_params() -> Parameters:
 @pytest.mark.parametrize(
     ("tz", "previous", "now", "first_day", "last_day"),
     [
-        ("Europe/Paris", "2021-02-23T01:30:00Z", "2021-02-24T12:00:00Z", date(2021, 2, 23), date(2021, 2, 24)),
+        (
+            "Europe/Paris",
+            "2021-02-23T01:30:00Z",
+            "2021-02-24T12:00:00Z",
+            date(2021, 2, 23),
+            date(2021, 2, 24),
+        ),
         # Same day: the window is today only.
-        ("Europe/Paris", "2021-02-24T01:00:00Z", "2021-02-24T12:00:00Z", date(2021, 2, 24), date(2021, 2, 24)),
+        (
+            "Europe/Paris",
+            "2021-02-24T01:00:00Z",
+            "2021-02-24T12:00:00Z",
+            date(2021, 2, 24),
+            date(2021, 2, 24),
+        ),
         # 23:30Z on 22 Feb is 00:30 on 23 Feb in Paris; 22:59:59Z is still 22 Feb.
-        ("Europe/Paris", "2021-02-22T23:30:00Z", "2021-02-24T12:00:00Z", date(2021, 2, 23), date(2021, 2, 24)),
-        ("Europe/Paris", "2021-02-22T22:59:59Z", "2021-02-24T12:00:00Z", date(2021, 2, 22), date(2021, 2, 24)),
+        (
+            "Europe/Paris",
+            "2021-02-22T23:30:00Z",
+            "2021-02-24T12:00:00Z",
+            date(2021, 2, 23),
+            date(2021, 2, 24),
+        ),
+        (
+            "Europe/Paris",
+            "2021-02-22T22:59:59Z",
+            "2021-02-24T12:00:00Z",
+            date(2021, 2, 22),
+            date(2021, 2, 24),
+        ),
         ("UTC", "2021-02-22T23:30:00Z", "2021-02-24T12:00:00Z", date(2021, 2, 22), date(2021, 2, 24)),
         # now 23:30Z on 24 Feb is 25 Feb in Paris.
-        ("Europe/Paris", "2021-02-24T01:00:00Z", "2021-02-24T23:30:00Z", date(2021, 2, 24), date(2021, 2, 25)),
+        (
+            "Europe/Paris",
+            "2021-02-24T01:00:00Z",
+            "2021-02-24T23:30:00Z",
+            date(2021, 2, 24),
+            date(2021, 2, 25),
+        ),
         ("UTC", "2021-02-24T01:00:00Z", "2021-02-24T23:30:00Z", date(2021, 2, 24), date(2021, 2, 24)),
         # Summer time: 22:00Z on 1 July is 00:00 on 2 July.
         ("Europe/Paris", "2021-07-01T22:00:00Z", "2021-07-03T10:00:00Z", date(2021, 7, 2), date(2021, 7, 3)),
         ("Europe/Paris", "2021-07-01T21:59:59Z", "2021-07-03T10:00:00Z", date(2021, 7, 1), date(2021, 7, 3)),
         # An older successful start (the runs after it failed): the window reaches back to it.
-        ("Europe/Paris", "2021-02-20T01:00:00Z", "2021-02-24T01:00:00Z", date(2021, 2, 20), date(2021, 2, 24)),
+        (
+            "Europe/Paris",
+            "2021-02-20T01:00:00Z",
+            "2021-02-24T01:00:00Z",
+            date(2021, 2, 20),
+            date(2021, 2, 24),
+        ),
     ],
 )
 def test_compute_window_whole_local_days(
@@ -68,7 +104,9 @@ def seconds_of(raw: bytes) -> list[str]:
 def test_run_covers_whole_days_from_previous_start_day() -> None:
     # Previous successful run started 22 Feb at 02:30 Paris; the 22 Feb log at 11:00 Paris
     # started *after* it, the window still starts at 22 Feb 00:00.
-    raw, report = run(DELTA, days_world().records, now=utc("2021-02-24T12:00:00Z"), previous=utc("2021-02-22T01:30:00Z"))
+    raw, report = run(
+        DELTA, days_world().records, now=utc("2021-02-24T12:00:00Z"), previous=utc("2021-02-22T01:30:00Z")
+    )
     assert seconds_of(raw) == ["22", "23", "24"]
     assert report.window.kind == "delta"
     assert (report.window.first_day, report.window.last_day) == (date(2021, 2, 22), date(2021, 2, 24))
@@ -144,7 +182,9 @@ def test_local_day_boundaries_around_midnight_utc(tz: str, expected: list[str]) 
     data.log(1000, 9002, "2021-02-22T23:10:00Z", seconds=2)
     data.log(1000, 9003, "2021-02-23T12:00:00Z", seconds=3)
     data.log(1000, 9004, "2021-02-24T10:00:00Z", seconds=4)
-    raw, _ = run(DELTA, data.records, tz=tz, now=utc("2021-02-24T12:00:00Z"), previous=utc("2021-02-22T23:30:00Z"))
+    raw, _ = run(
+        DELTA, data.records, tz=tz, now=utc("2021-02-24T12:00:00Z"), previous=utc("2021-02-22T23:30:00Z")
+    )
     assert seconds_of(raw) == expected
 
 
@@ -155,6 +195,8 @@ def test_current_local_day_runs_past_midnight_utc() -> None:
     data.log(1000, 9001, "2021-02-23T22:59:00Z", seconds=1)  # 23 Feb 23:59 Paris: out
     data.log(1000, 9002, "2021-02-23T23:00:00Z", seconds=2)  # 24 Feb 00:00 Paris: in
     data.log(1000, 9003, "2021-02-24T23:15:00Z", seconds=3)  # 25 Feb 00:15 Paris: in
-    raw, report = run(DELTA, data.records, now=utc("2021-02-24T23:30:00Z"), previous=utc("2021-02-24T01:00:00Z"))
+    raw, report = run(
+        DELTA, data.records, now=utc("2021-02-24T23:30:00Z"), previous=utc("2021-02-24T01:00:00Z")
+    )
     assert seconds_of(raw) == ["2", "3"]
     assert (report.window.first_day, report.window.last_day) == (date(2021, 2, 24), date(2021, 2, 25))

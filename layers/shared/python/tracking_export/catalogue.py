@@ -50,12 +50,15 @@ class TrackingContext:
 
 
 class _Missing:
-    """A cached lookup that failed; ``reason`` says why (already reported)."""
+    """A cached lookup that failed; ``reason`` says why, ``reported`` whether a record was
+    already listed for it (an invalid record is; an absent one is not — the record pointing
+    at it gets listed instead)."""
 
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "reported")
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, reported: bool) -> None:
         self.reason = reason
+        self.reported = reported
 
 
 class Catalogue:
@@ -80,14 +83,14 @@ class Catalogue:
         for key in wanted:
             raw = found.get(key)
             if raw is None:
-                cache[key] = _Missing(f"{kind} {_show(key)} does not exist")
+                cache[key] = _Missing(f"{kind} {_show(key)} does not exist", reported=False)
                 continue
             try:
                 cache[key] = parse(raw)
             except InvalidRecord as exc:
                 reason = f"{kind} {_show(key)} is invalid: {exc}"
                 self._report.skip(SkippedRecord(kind, key, str(exc)))
-                cache[key] = _Missing(reason)
+                cache[key] = _Missing(reason, reported=True)
 
     def _get(self, kind: str, key: Any) -> Any:
         return self._records[kind].get(key)
@@ -153,15 +156,21 @@ class Catalogue:
         learner = self._get("learner", tracking.learner_id)
         session = self._get("session", tracking.session_id)
         content = self._get("content", tracking.content_guid)
-        training = self._get("training", session.training_id) if isinstance(session, Session) else None
-        for dependency in (learner, session, content, training):
+        if isinstance(session, Session):
+            training = self._get("training", session.training_id)
+            if isinstance(training, _Missing):
+                session = self._session_without_training(session, training)
+        for dependency in (learner, session, content):
             if isinstance(dependency, _Missing):
-                # The root cause is reported once (when invalid) or here (when absent).
-                if dependency.reason.endswith("does not exist"):
+                # An invalid record was listed when it was parsed; a record pointing at one that
+                # does not exist is itself the invalid one (data-contract.md).
+                if not dependency.reported:
                     self._report.skip(SkippedRecord("tracking", tracking_id, dependency.reason))
-                return _Missing(f"tracking {tracking_id} is skipped: {dependency.reason}")
+                return _Missing(f"tracking {tracking_id} is skipped: {dependency.reason}", reported=True)
         assert isinstance(learner, Learner) and isinstance(session, Session)
-        assert isinstance(content, Content) and isinstance(training, Training)
+        assert isinstance(content, Content)
+        training = self._get("training", session.training_id)
+        assert isinstance(training, Training)
         training_content = None
         if content.learning_object_guid:
             found = self._get("trainingContent", (session.training_id, content.learning_object_guid))
@@ -180,6 +189,14 @@ class Catalogue:
             entity_chain=chain,
             smartgroup_names=tuple(names),
         )
+
+    def _session_without_training(self, session: Session, training: _Missing) -> _Missing:
+        """A session whose training is missing is invalid: reported once, then cached as such."""
+        if not training.reported:
+            self._report.skip(SkippedRecord("session", session.session_id, training.reason))
+        missing = _Missing(f"session {session.session_id} is skipped: {training.reason}", reported=True)
+        self._records["session"][session.session_id] = missing
+        return missing
 
     def _entity_chain(self, entity_id: int | None) -> tuple[Entity, ...]:
         chain: list[Entity] = []
