@@ -10,7 +10,9 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.parsers import JSONParser, ResponseParserFactory
 
 from tracking_export_aws.settings import AwsSettings
 
@@ -50,11 +52,46 @@ def client(
         found = _cache.get(key)
         if found is None:
             # A session per client: boto3's default session is not thread-safe to create clients from.
-            session = boto3.session.Session()
+            session = boto3.session.Session(botocore_session=_botocore_session(service))
             make: Any = session.client  # the service name is a runtime string, not a stub literal
             found = make(service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG)
             _cache[key] = found
         return found
+
+
+class _AttributeValuesAsSent(JSONParser):
+    """DynamoDB's JSON parser, minus the walk over every attribute of every item.
+
+    botocore checks each attribute value of a ``Query`` or ``BatchGetItem`` answer against
+    the service model, which costs most of the CPU time of reading items. An attribute
+    value arrives on the wire in exactly the form botocore returns it (``{"S": "x"}``,
+    ``{"N": "4"}``…), so scalar ones are passed through as they are; maps and lists still
+    go the normal way (their members come back here), and so do binary values, which are
+    base64 on the wire. ``tests/unit/test_clients.py`` checks both parsers agree.
+    """
+
+    _AS_SENT = frozenset(("S", "N", "BOOL", "NULL", "SS", "NS"))
+
+    def _handle_structure(self, shape: Any, value: Any) -> Any:
+        if shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
+            (tag,) = value
+            if tag in self._AS_SENT:
+                return value
+        return super()._handle_structure(shape, value)  # type: ignore[misc]
+
+
+class _ParserFactory(ResponseParserFactory):
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _AttributeValuesAsSent(**self._defaults)  # type: ignore[attr-defined]
+        return super().create_parser(protocol_name)
+
+
+def _botocore_session(service: str) -> botocore.session.Session:
+    session = botocore.session.get_session()
+    if service == "dynamodb":
+        session.register_component("response_parser_factory", _ParserFactory())
+    return session
 
 
 def clear_cache() -> None:

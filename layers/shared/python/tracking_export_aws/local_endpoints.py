@@ -6,6 +6,7 @@ Not used in Lambda.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -51,6 +52,8 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server in a thread on a free port; yields its URL."""
+    # One access-log line per request would bury what the local run prints.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

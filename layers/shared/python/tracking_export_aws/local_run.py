@@ -93,10 +93,10 @@ DAILY_XML = """<?xml version="1.0" encoding="UTF-8"?>
 </export-config>
 """
 
-MONTHLY_XML = """<?xml version="1.0" encoding="UTF-8"?>
+WEEKLY_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
-  <export guid="completions-this-month">
-    <schedule>cron(30 3 1 * ? *)</schedule>
+  <export guid="weekly-completions">
+    <schedule>cron(30 3 ? * MON *)</schedule>
     <providers>
       <trackingLogProvider>
         <columns>
@@ -109,8 +109,8 @@ MONTHLY_XML = """<?xml version="1.0" encoding="UTF-8"?>
           <templatedValue label="Summary" templateId="1"/>
         </columns>
         <parameters>
-          <timeFrames>0</timeFrames>
-          <timeFramesScale>less_than_n_full_months</timeFramesScale>
+          <timeFrames>7</timeFrames>
+          <timeFramesScale>less_than_n_days</timeFramesScale>
           <reportStatus><completed/></reportStatus>
           <statusFormat><completed>Done</completed></statusFormat>
           <timeGlobalFormat>iso-8601</timeGlobalFormat>
@@ -243,7 +243,8 @@ def _first_rows(body: bytes, key: str, count: int) -> list[str]:
 def run(logs: int, rows_to_show: int) -> None:
     root = repo_root()
     started = time.monotonic()
-    shape = replace(SampleShape(tenant_id=TENANT), logs=logs)
+    # A mid-sized tenant: 1,000 learners, 5,000 trackings (learner x session x content).
+    shape = replace(SampleShape(tenant_id=TENANT), logs=logs, learners=1_000, trackings=5_000)
     paris = ZoneInfo(TENANT_ZONE)
     # Scheduler's first fire after the data: 02:00 Paris on the day after the last day.
     scheduled = datetime.combine(shape.last_day + timedelta(days=1), clock_time(2), paris).astimezone(UTC)
@@ -266,7 +267,7 @@ def run(logs: int, rows_to_show: int) -> None:
         s3.put_object(
             Bucket=config_bucket, Key=keys.tenant_settings_key(TENANT), Body=json.dumps(tenant_settings)
         )
-        definitions = {"daily-tracking-log": DAILY_XML, "completions-this-month": MONTHLY_XML}
+        definitions = {"daily-tracking-log": DAILY_XML, "weekly-completions": WEEKLY_XML}
         for guid, xml in definitions.items():
             s3.put_object(Bucket=config_bucket, Key=keys.export_config_key(TENANT, guid), Body=xml.encode())
         _say(f"uploaded tenant {TENANT!r} ({TENANT_ZONE}) and definitions: {', '.join(definitions)}")
