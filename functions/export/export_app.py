@@ -52,8 +52,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tracer.put_annotation("export_guid", request.export_guid)
     result = _get_service().run(request)
     outcome = result["outcome"]
-    metrics.add_dimension("outcome", outcome)
-    metrics.add_metric(name="ExportRuns", unit=MetricUnit.Count, value=1)
+    # One metric per outcome name: a dimension would stick to every metric of the invocation.
+    metrics.add_metric(name=f"ExportRuns_{outcome}", unit=MetricUnit.Count, value=1)
     if outcome == "duplicate":
         logger.info("duplicate delivery: the run is already done or in progress", extra=result)
         return result

@@ -362,7 +362,7 @@ def _print_results(
                 f"rows {record.rows}, bytes {record.bytes_written}, sha256 {str(record.sha256)[:16]}…, "
                 f"{record.duration_ms} ms"
             )
-        _say(f"  {guid}: next deltaMode window starts from {ledger.previous_success_start(TENANT, guid)}")
+        _say(f"  {guid}: last successful run started {ledger.previous_success_start(TENANT, guid)}")
 
 
 def main(argv: list[str] | None = None) -> int:
