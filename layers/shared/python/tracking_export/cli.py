@@ -22,7 +22,7 @@ from tracking_export.engine import run_export
 from tracking_export.errors import DefinitionError, ExportRunError
 from tracking_export.filename import render_file_name
 from tracking_export.model import ExportDefinition
-from tracking_export.report import SkippedRecord
+from tracking_export.report import SkippedRecord, Window
 from tracking_export.source import InMemorySource, parse_instant
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -129,7 +129,7 @@ def _render(args: argparse.Namespace, definition: ExportDefinition) -> int:
     )
     print(
         f"rows={report.rows} skipped={report.skipped_count} bytes={report.bytes_written} "
-        f"window={report.window.kind}[{report.window.first_day or '…'}..{report.window.last_day or '…'}] "
+        f"window={_window_text(report.window)} "
         f"service-name={name} file {written}",
         file=sys.stderr,
     )
@@ -137,6 +137,14 @@ def _render(args: argparse.Namespace, definition: ExportDefinition) -> int:
         for skipped in report.skipped:
             print(f"skipped {skipped.kind} {skipped.key}: {skipped.reason}", file=sys.stderr)
     return EXIT_OK
+
+
+def _window_text(window: Window) -> str:
+    if window.kind == "timeFrame":
+        return f"timeFrame:{window.start:%Y-%m-%dT%H:%M:%SZ}..{window.end:%Y-%m-%dT%H:%M:%SZ}"
+    if window.first_day is None:
+        return f"{window.kind}:all-data"
+    return f"{window.kind}:{window.first_day}..{window.last_day}"
 
 
 if __name__ == "__main__":
