@@ -19,9 +19,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,13 +28,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tracking_export_aws.clients import client
+from tracking_export_aws.local_endpoints import dynalite, dynalite_binary, moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
-DYNALITE = ROOT / ".local" / "node" / "node_modules" / ".bin" / "dynalite"
-STARTUP_TIMEOUT_SECONDS = 30
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,63 +54,17 @@ def aws_credentials() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise RuntimeError(f"dynalite exited with status {process.returncode}: {output}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)  # poll interval while the process binds its port
-    raise RuntimeError(f"dynalite did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS}s")
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def dynamo_endpoint() -> Iterator[str]:
-    if not DYNALITE.exists():
-        pytest.skip(f"dynalite is not installed at {DYNALITE}: run `make dynalite`")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(DYNALITE),
-            "--port",
-            str(port),
-            "--createTableMs",
-            "0",
-            "--deleteTableMs",
-            "0",
-            "--updateTableMs",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_until_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    binary = dynalite_binary(ROOT)
+    if not binary.exists():
+        pytest.fail(f"dynalite is not installed at {binary}: `make test` installs it (`make dynalite`)")
+    with dynalite(binary) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

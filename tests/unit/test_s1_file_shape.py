@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from tracking_export.definition import load_definition
 from tracking_export.errors import DefinitionError, DefinitionIssue
 from tracking_export.model import (

@@ -8,6 +8,7 @@ part (see the constants below), so every expected line is known without running 
 from __future__ import annotations
 
 import pytest
+
 from tracking_export.definition import load_definition
 from tracking_export.errors import DefinitionError, DefinitionIssue
 

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+
 from tracking_export.definition import load_definition
 from tracking_export.errors import DefinitionError
 from tracking_export.model import Parameters

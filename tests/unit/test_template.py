@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.template_tables import (
     CLEAN_OLDER_THAN_DAYS,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tracking_export_aws.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
