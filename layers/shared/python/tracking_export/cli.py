@@ -103,7 +103,6 @@ def _render(args: argparse.Namespace, definition: ExportDefinition) -> int:
             timezone=args.timezone,
             now=now,
             previous_success_start=args.previous_run_start,
-            run_number=args.run_number,
         )
     except ExportRunError as exc:
         print(f"export failed: {exc}", file=sys.stderr)

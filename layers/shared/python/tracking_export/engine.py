@@ -35,15 +35,16 @@ def run_export(
     timezone: str,
     now: datetime,
     previous_success_start: datetime | None = None,
-    run_number: int = 1,
 ) -> RunReport:
     """Write the file of one run to ``out`` and report what was written and skipped.
 
-    ``now`` is the run's time (aware); ``previous_success_start`` the start of the
-    export's previous successful run (deltaMode). ``run_number`` is accepted for
-    symmetry with file naming; the file's bytes do not depend on it.
+    ``source`` serves the data of ``tenant_id`` (a source that names its tenant is checked);
+    ``timezone`` is the tenant's IANA zone; ``now`` is the run's time (aware);
+    ``previous_success_start`` the start of the export's previous successful run (deltaMode).
     """
-    del run_number, tenant_id  # the source is already the tenant's; bytes do not depend on them
+    source_tenant = getattr(source, "tenant_id", tenant_id)
+    if source_tenant != tenant_id:
+        raise ValueError(f"the source serves tenant {source_tenant!r}, not {tenant_id!r}")
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     tz = ZoneInfo(timezone)
