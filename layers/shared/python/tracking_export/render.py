@@ -1,9 +1,10 @@
 """Row rendering: the column table of spec §2 and the cell formats of spec §3.
 
-Columns are data: :data:`COLUMNS` maps each column to its scope and to how its
-text is obtained. *Tracking-scope* columns (learner, session, training, content…)
-are the same for every log of a tracking, so their cells are rendered and encoded
-once per tracking and reused; only *log-scope* cells are computed per row.
+Columns are data: two tables in :class:`RowRenderer` map each column to its scope and
+to how its text is obtained. Columns of the learner, session (with its training),
+content, training-content and tracking scopes are the same for every row of that
+record, so their cells are rendered and encoded once per record and reused; only
+log-scope cells (dates, progression, score, status, time) are computed per row.
 """
 
 from __future__ import annotations
@@ -309,9 +310,6 @@ class RowRenderer:
             return text
 
         return post
-
-    def headers(self) -> list[str]:
-        return [c.header for c in self._columns]
 
     def _segment(self, scope: _Scope, ctx: TrackingContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
         key = scope.key(ctx)
