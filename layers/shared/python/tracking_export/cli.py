@@ -63,17 +63,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # `validate` reports on standard output, like a linter; `render` keeps standard output
+    # for the file itself (`--output -`) and reports on standard error.
+    report_to = sys.stdout if args.command == "validate" else sys.stderr
     try:
         definition = load_definition(args.definition.read_bytes(), name=args.definition.name)
     except OSError as exc:
-        print(f"{args.definition}: cannot read: {exc.strerror}", file=sys.stderr)
+        print(f"{args.definition}: cannot read: {exc.strerror}", file=report_to)
         return EXIT_INVALID
     except DefinitionError as exc:
         for issue in exc.issues:
-            print(f"{args.definition}: {issue}", file=sys.stderr)
+            print(f"{args.definition}: {issue}", file=report_to)
         return EXIT_INVALID
     for warning in definition.warnings:
-        print(f"{args.definition}: warning: {warning}", file=sys.stderr)
+        print(f"{args.definition}: warning: {warning}", file=report_to)
     if args.command == "validate":
         print(f"{args.definition}: valid (export {definition.guid!r}, {len(definition.columns)} columns)")
         return EXIT_OK
