@@ -120,9 +120,10 @@ def batch_get(
     *,
     projection: str | None = None,
     names: dict[str, str] | None = None,
+    consistent: bool = False,
 ) -> list[dict[str, Any]]:
     """Raw items for at most 100 distinct keys (low-level format), retrying unprocessed keys."""
-    request: dict[str, Any] = {"Keys": keys}
+    request: dict[str, Any] = {"Keys": keys, "ConsistentRead": consistent}
     if projection:
         request["ProjectionExpression"] = projection
         if names:

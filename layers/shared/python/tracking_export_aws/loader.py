@@ -194,7 +194,11 @@ class _Loader:
         batches = [
             [_s({"pk": pk, "sk": keys.RECORD_SK}) for pk in batch] for batch in chunks(by_pk, BATCH_GET_LIMIT)
         ]
-        futures = [self.pool.submit(batch_get, self.client, self.table, b, projection="pk") for b in batches]
+        # Strongly consistent: a marker written by a load that just finished must be seen.
+        futures = [
+            self.pool.submit(batch_get, self.client, self.table, b, projection="pk", consistent=True)
+            for b in batches
+        ]
         marked = {by_pk[item["pk"]["S"]] for future in futures for item in future.result()}
         return {k for k in candidates if k not in marked}
 
