@@ -30,7 +30,7 @@ import boto3
 import pytest
 
 from tracking_export_aws.clients import client
-from tracking_export_aws.local_endpoints import dynalite, dynalite_binary, moto_server
+from tracking_export_aws.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,17 +202,7 @@ class Stack:
         return uploads
 
     def _drain(self, url: str) -> list[dict[str, Any]]:
-        sqs = self.client("sqs")
-        bodies: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if not batch:
-                return bodies
-            for message in batch:
-                bodies.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return drain_queue(self.client("sqs"), url)
 
     def notifications(self) -> list[Notification]:
         """The SNS messages published since the last call (the queue is drained)."""

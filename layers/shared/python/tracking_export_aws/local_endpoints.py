@@ -6,6 +6,7 @@ Not used in Lambda.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
@@ -47,6 +49,20 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)  # poll interval while the process binds its port
     raise RuntimeError(f"dynalite did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS}s")
+
+
+def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message body (JSON) waiting in an SQS queue, deleting them as they are read."""
+    bodies: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not batch:
+            return bodies
+        for message in batch:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @contextmanager

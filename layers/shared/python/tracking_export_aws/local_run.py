@@ -29,7 +29,7 @@ from tracking_export.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export_aws import clients, keys
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.loader import load_jsonl
-from tracking_export_aws.local_endpoints import dynalite, moto_server, repo_root
+from tracking_export_aws.local_endpoints import drain_queue, dynalite, moto_server, repo_root
 from tracking_export_aws.scheduler import SCHEDULED_TIME
 from tracking_export_aws.template_tables import resource_names, table_definitions
 
@@ -220,19 +220,6 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
     }
 
 
-def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
-        )
-        if not batch:
-            return messages
-        for message in batch:
-            messages.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
 def _first_rows(body: bytes, key: str, count: int) -> list[str]:
     if key.endswith(".gz"):
         body = gzip.decompress(body)
@@ -343,7 +330,7 @@ def _print_results(
         for line in _first_rows(body, item["Key"], rows_to_show):
             _say(f"  {line}")
     _say("\n== notifications (SNS topic -> SQS)")
-    for envelope in _drain(sqs, env["NOTIFICATION_QUEUE_URL"]):
+    for envelope in drain_queue(sqs, env["NOTIFICATION_QUEUE_URL"]):
         attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
         message = json.loads(envelope["Message"])
         message.pop("skipped", None)
@@ -351,7 +338,7 @@ def _print_results(
             message["downloadUrl"] = message["downloadUrl"][:80] + "…"
         _say(f"  attributes {json.dumps(attributes, sort_keys=True)}")
         _say(f"  message {json.dumps(message, sort_keys=True)}")
-    events = _drain(sqs, env["EVENT_QUEUE_URL"])
+    events = drain_queue(sqs, env["EVENT_QUEUE_URL"])
     _say(f"\n== EventBridge events: {len(events)} ({', '.join(e.get('detail-type', '?') for e in events)})")
     _say("\n== run records (run-history table)")
     ledger = RunLedger(dynamodb, env["RUN_HISTORY_TABLE"])
