@@ -47,6 +47,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         tenant_id=request.tenant_id,
         export_guid=request.export_guid,
         run_id=getattr(context, "aws_request_id", None),
+        scheduled_time=request.scheduled_time.isoformat() if request.scheduled_time else None,
+        run_at=request.run_at.isoformat() if request.run_at else None,
     )
     tracer.put_annotation("tenant_id", request.tenant_id)
     tracer.put_annotation("export_guid", request.export_guid)
