@@ -230,8 +230,9 @@ def _first_rows(body: bytes, key: str, count: int) -> list[str]:
 def run(logs: int, rows_to_show: int) -> None:
     root = repo_root()
     started = time.monotonic()
-    # A mid-sized tenant: 1,000 learners, 5,000 trackings (learner x session x content).
-    shape = replace(SampleShape(tenant_id=TENANT), logs=logs, learners=1_000, trackings=5_000)
+    # A small tenant's catalogue (500 learners, 100 contents, 3,000 trackings) with a busy month
+    # of activity: the load is most of the run's time, so the catalogue is kept small.
+    shape = replace(SampleShape(tenant_id=TENANT), logs=logs, learners=500, contents=100, trackings=3_000)
     paris = ZoneInfo(TENANT_ZONE)
     # Scheduler's first fire after the data: 02:00 Paris on the day after the last day.
     scheduled = datetime.combine(shape.last_day + timedelta(days=1), clock_time(2), paris).astimezone(UTC)
