@@ -37,7 +37,7 @@ from tracking_export_aws.dynamo_source import DynamoTrackingSource
 from tracking_export_aws.export_service import ExportRequest, ExportService
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.loader import load_jsonl
-from tracking_export_aws.local_endpoints import dynalite, moto_server, repo_root
+from tracking_export_aws.local_endpoints import dynalite, moto_server_process, repo_root
 from tracking_export_aws.notifier import Notifier
 from tracking_export_aws.template_tables import table_definitions
 
@@ -78,7 +78,8 @@ def main() -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "bench")
     shape = replace(SampleShape(tenant_id="acme"), logs=args.logs, trackings=max(20_000, args.logs // 5))
-    with moto_server() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
+    # moto runs in its own process, so that the stored file does not count in our peak RSS.
+    with moto_server_process() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
         dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
         s3 = clients.client("s3", endpoint_url=moto, region=REGION)
         tables = {}

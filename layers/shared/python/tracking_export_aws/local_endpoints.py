@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,18 +38,34 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_listening(port: int, process: subprocess.Popen[bytes], name: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise RuntimeError(f"dynalite exited with status {process.returncode}: {output}")
+            raise RuntimeError(f"{name} exited with status {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)  # poll interval while the process binds its port
-    raise RuntimeError(f"dynalite did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS}s")
+    raise RuntimeError(f"{name} did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS}s")
+
+
+@contextmanager
+def _serving(command: list[str], port: int, name: str) -> Iterator[str]:
+    """Run a local server process until the block ends; yields its URL once it listens."""
+    # Its output is discarded: a pipe nobody reads would block the server once full.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_until_listening(port, process, name)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
@@ -86,28 +103,15 @@ def dynalite(binary: Path | None = None) -> Iterator[str]:
     if not path.exists():
         raise FileNotFoundError(f"dynalite is not installed at {path}: run `make dynalite`")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            str(path),
-            "--port",
-            str(port),
-            "--createTableMs",
-            "0",
-            "--deleteTableMs",
-            "0",
-            "--updateTableMs",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_until_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    flags = ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
+    with _serving([str(path), "--port", str(port), *flags], port, "dynalite") as url:
+        yield url
+
+
+@contextmanager
+def moto_server_process() -> Iterator[str]:
+    """A moto server in its own process (what it stores then does not count in our memory)."""
+    port = free_port()
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with _serving(command, port, "moto server") as url:
+        yield url
