@@ -183,3 +183,22 @@ def write_jsonl(records: Iterator[dict[str, Any]], path: Path) -> int:
             handle.write(json.dumps(record, separators=(",", ":")) + "\n")
             count += 1
     return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tracking_export.sample_data OUT.jsonl [--logs N] [--tenant ID]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the sample tenant as a JSONL dataset.")
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--logs", type=int, default=SampleShape.logs)
+    parser.add_argument("--tenant", default=SampleShape.tenant_id)
+    args = parser.parse_args(argv)
+    shape = SampleShape(tenant_id=args.tenant, logs=args.logs)
+    count = write_jsonl(dataset(shape), args.output)
+    print(f"{args.output}: {count:,} records ({args.logs:,} logs) of tenant {args.tenant!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
