@@ -127,25 +127,23 @@ class InMemorySource(TrackingSource):
         self.tenant_id = tenant_id
         self.invalid_lines: list[InvalidLine] = []
         self._catalogue: dict[str, dict[Any, Raw]] = defaultdict(dict)
-        self._logs: list[tuple[datetime | None, Raw]] = []  # sorted by startedAt once loaded
         self._logs_by_tracking: dict[Any, list[Raw]] = defaultdict(list)
+        # Logs whose startedAt cannot be read are kept apart, to be handed out (and reported).
+        self._unreadable_logs: list[Raw] = []
+        readable: list[tuple[datetime, int, Raw]] = []
         for raw in records:
             if raw.get("tenantId") != tenant_id:
                 continue
             kind = raw.get("type")
             if kind == "trackingLog":
-                self._logs.append((parse_instant(raw.get("startedAt")), raw))
+                instant = parse_instant(raw.get("startedAt"))
+                if instant is None:
+                    self._unreadable_logs.append(raw)
+                else:
+                    readable.append((instant, len(readable), raw))
                 self._logs_by_tracking[raw.get("trackingId")].append(raw)
             elif kind in CATALOGUE_KEYS:
                 self._catalogue[kind][_hashable(record_key(kind, raw))] = raw
-
-        readable: list[tuple[datetime, int, Raw]] = []
-        self._unreadable_logs: list[Raw] = []
-        for position, (instant, raw) in enumerate(self._logs):
-            if instant is None:
-                self._unreadable_logs.append(raw)
-            else:
-                readable.append((instant, position, raw))
         readable.sort(key=lambda item: (item[0], item[1]))
         self._instants = [t for t, _, _ in readable]
         self._sorted_logs = [raw for _, _, raw in readable]

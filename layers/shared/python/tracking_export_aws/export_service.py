@@ -18,7 +18,7 @@ from typing import Any
 
 from tracking_export.engine import run_export
 from tracking_export.errors import DefinitionError
-from tracking_export.filename import normalise_folder, object_key, render_file_name
+from tracking_export.filename import object_key, render_file_name
 from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource, parse_instant
 from tracking_export_aws import keys
@@ -231,8 +231,7 @@ class ExportService:
     def _write_end_file(self, tenant: str, definition: ExportDefinition) -> str:
         end = definition.generate_end_file
         assert end is not None
-        folder = normalise_folder(definition.move_to_folder.folder_path)
-        key = "/".join(["tenants", tenant, *([folder] if folder else []), end.file_name])
+        key = object_key(tenant, definition.move_to_folder, end.file_name)
         self.s3.put_object(Bucket=self.export_bucket, Key=key, Body=end.file_content.encode("utf-8"))
         return key
 
