@@ -125,13 +125,25 @@ def test_tsv_without_delimiter_defaults_to_tabulation() -> None:
         ("-1e5", b"'-1e5\r\n"),
         ("=1", b"'=1\r\n"),  # only + and - make a number sign
         ("a=b", b"a=b\r\n"),  # only the first character counts
+        # Leading spaces (U+0020 only) are set aside: an import that trims them would run the rest.
+        (" =1+1", b"' =1+1\r\n"),
+        ("   @x", b"'   @x\r\n"),
+        (" +x", b"' +x\r\n"),
+        (" -x", b"' -x\r\n"),
+        (" \tx", b"' \tx\r\n"),
+        (" \rx", b'"\' \rx"\r\n'),
+        (" -1.5 ", b"' -1.5 \r\n"),  # trailing spaces are not set aside: not a number
+        ("   ", b"   \r\n"),  # nothing but spaces: no trigger
+        (" a=b", b" a=b\r\n"),
     ],
 )
 def test_formula_escape_prefixes_a_quote(cell: str, expected: bytes) -> None:
     assert render([[cell]], formula_escape=True) == expected
 
 
-@pytest.mark.parametrize("cell", ["-1.5", "-2,25", "+3", "-42", "+0.5", "-.5", "-7.", "12", "-0"])
+@pytest.mark.parametrize(
+    "cell", ["-1.5", "-2,25", "+3", "-42", "+0.5", "-.5", "-7.", "12", "-0", " -1.5", "   -2,25", " +3"]
+)
 def test_formula_escape_leaves_numbers_alone(cell: str) -> None:
     assert render([[cell]], formula_escape=True) == cell.encode() + b"\r\n"
 
@@ -151,6 +163,32 @@ def test_formula_escape_off_writes_cells_as_they_are() -> None:
 def test_header_cells_are_quoted_but_never_formula_escaped() -> None:
     got = render([], headers=["=h", "-x", "a;b", "@"], formula_escape=True)
     assert got == b'=h;-x;"a;b";@\r\n'
+
+
+@pytest.mark.parametrize(
+    ("max_length", "cell", "expected"),
+    [
+        (3, "@us", "'@u"),  # spec §3 row 32's example: the escape counts
+        (2, " =1", "' "),
+        (4, "-1.5x", "'-1."),
+        (3, " -1.5", " -1"),  # a number is not escaped, just cut
+        (3, "a|bcd", '"a|b"'),  # cut before quoting: quotes are not counted
+        (2, 'a"b', '"a"""'),
+        (5, "=x", "'=x"),
+        (None, "=" * 20, "'" + "=" * 20),
+    ],
+)
+def test_data_cell_within_cuts_after_the_escape_and_before_quoting(
+    max_length: int | None, cell: str, expected: str
+) -> None:
+    encoder = CellEncoder(FileExportAction(delimiter="pipe"))
+    assert encoder.data_cell_within(max_length)(cell) == expected
+
+
+def test_data_cell_within_without_escape_cuts_the_cell_itself() -> None:
+    encoder = CellEncoder(FileExportAction(delimiter="pipe", formula_escape=False))
+    assert encoder.data_cell_within(3)("@us") == "@us"
+    assert encoder.data_cell_within(2)(" =1") == " ="
 
 
 def test_cell_encoder_api() -> None:

@@ -30,17 +30,22 @@ DELIMITERS: dict[Delimiter, str] = {"comma": ",", "pipe": "|", "semicolon": ";",
 
 
 def is_number(text: str) -> bool:
-    """Spec §4 "entirely a number": a sign, digits, at most one '.' or ',' separator."""
+    """Spec §4 "entirely a number", leading spaces aside: a sign, digits, at most one '.' or ','."""
+    text = text.lstrip(" ")
     body = text[1:] if text[:1] in ("+", "-") else text
     separators = body.count(".") + body.count(",")
     digits = body.replace(".", "").replace(",", "")
     return separators <= 1 and digits != "" and all(c in "0123456789" for c in digits)
 
 
+def needs_escape(text: str) -> bool:
+    """Spec §4: the first character other than a space (U+0020) is a trigger, and not a number."""
+    first = text.lstrip(" ")[:1]
+    return first != "" and first in "=+-@\t\r" and not is_number(text)
+
+
 def expected_escape(text: str) -> str:
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not is_number(text):
-        return "'" + text
-    return text
+    return "'" + text if needs_escape(text) else text
 
 
 @st.composite
@@ -56,7 +61,25 @@ def files(draw: st.DrawFn) -> tuple[FileExportAction, list[str], list[list[str]]
     # Only characters the encoding can hold (UTF-8 and UTF-16 exclude lone surrogates).
     cells = st.text(st.characters(codec=codec, exclude_categories=["Cs"]), max_size=12)
     # Formula triggers and number-like cells often, so the escape rule is exercised.
-    tricky = st.sampled_from(["", "-1.5", "-2,25", "+3", "=A1", "-", "@x", "\tx", "\rx", '"', "a;b|c,d"])
+    tricky = st.sampled_from(
+        [
+            "",
+            "-1.5",
+            "-2,25",
+            "+3",
+            "=A1",
+            "-",
+            "@x",
+            "\tx",
+            "\rx",
+            '"',
+            "a;b|c,d",
+            " =A1",
+            "  -1.5",
+            " @x",
+            "  ",
+        ]
+    )
     cell = st.one_of(cells, tricky)
     width = draw(st.integers(min_value=1, max_value=5))
     headers = draw(st.lists(cell, min_size=width, max_size=width))
@@ -109,12 +132,16 @@ def test_any_text_round_trips_in_utf8_with_escape_off(rows: list[list[str]]) -> 
         assert read_back(action, write(action, [], rows, 2000)) == rows
 
 
+# Any text, and text made of the characters the rule looks at (spaces, triggers, number parts).
+_RULE_TEXT = st.one_of(st.text(), st.text(alphabet=" =+-@\t\r1.,ax", max_size=6))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.text(), min_size=2, max_size=4), max_size=6))
+@given(st.lists(st.lists(_RULE_TEXT, min_size=2, max_size=4), max_size=6))
 def test_formula_escape_adds_a_quote_exactly_when_asked(rows: list[list[str]]) -> None:
     action = FileExportAction(formula_escape=True, show_headers=False)
     back = read_back(action, write(action, [], rows, 2000))
     for written, original in zip(back, rows, strict=True):
         for got, cell in zip(written, original, strict=True):
             assert got == cell or got == "'" + cell
-            assert (got != cell) == (cell[:1] in "=+-@\t\r" and cell != "" and not is_number(cell))
+            assert (got != cell) == needs_escape(cell)

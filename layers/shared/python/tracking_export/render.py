@@ -235,8 +235,8 @@ class RowRenderer:
             "logDate": lambda log, start, _: "" if start is None else date_fmt(start.date()),
         }
 
-        post, encode = self._post_processor(), encoder.data_cell
-        # Text -> stripHTML/maxLength -> formula escape and quoting.
+        post, encode = self._post_processor(), encoder.data_cell_within(p.max_length)
+        # Text -> stripHTML -> formula escape, maxLength cut and quoting (the writer's encoder).
         self._cell: Callable[[str], str] = (lambda text: encode(post(text))) if post else encode
         self._columns = definition.columns
         self._scopes: dict[str, _Scope] = {}
@@ -297,17 +297,12 @@ class RowRenderer:
         )
 
     def _post_processor(self) -> Callable[[str], str] | None:
-        p = self._definition.parameters
-        strip, limit = p.strip_html, p.max_length
-        if not strip and limit is None:
+        """stripHTML, when asked; maxLength is the encoder's last step (it counts the escape)."""
+        if not self._definition.parameters.strip_html:
             return None
 
         def post(text: str) -> str:
-            if strip:
-                text = html.unescape(_TAG.sub("", text))
-            if limit is not None:
-                text = text[:limit]
-            return text
+            return html.unescape(_TAG.sub("", text))
 
         return post
 

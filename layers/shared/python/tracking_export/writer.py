@@ -36,11 +36,12 @@ ENCODINGS: dict[str, tuple[str, bytes]] = {
 
 RECORD_END = "\r\n"
 
-# A data cell starting with one of these is prefixed with "'" (formulaEscape)...
-FORMULA_TRIGGERS = "=+-@\t\r"
-# ...unless it is entirely a number: optional sign, ASCII digits, at most one
-# decimal separator of either kind ("-1.5", "-2,25", "+3", "-.5").
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+# formulaEscape (spec §4): a data cell whose first character other than a space
+# (U+0020) is one of these is prefixed with "'"...
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+# ...unless it is entirely a number, leading spaces aside: optional sign, ASCII
+# digits, at most one decimal separator of either kind ("-1.5", " -1.5", "-2,25", "-.5").
+_NUMBER = re.compile(r" *[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
 
 # zlib's own gzip header (wbits=31) has mtime 0 and no file name, so two runs
 # over the same rows give byte-identical files.
@@ -56,7 +57,8 @@ class CellEncoder:
     """Turns cell text into the text written between delimiters (spec §4).
 
     ``data_cell``: formula escape (when ``formulaEscape`` is on), then RFC 4180
-    quoting. ``header_cell``: quoting only — headers are never formula-escaped.
+    quoting; :meth:`data_cell_within` adds the ``maxLength`` cut between the two.
+    ``header_cell``: quoting only — headers are never formula-escaped nor cut.
     A cell is quoted only when it holds the delimiter, a double quote, CR or LF;
     inner quotes are doubled.
     """
@@ -66,25 +68,47 @@ class CellEncoder:
 
     def __init__(self, action: FileExportAction) -> None:
         self.delimiter = action.delimiter_char
-        # Closures over locals: no attribute lookups per cell.
+        self._formula_escape = action.formula_escape
         delimiter = self.delimiter
-        is_number = _NUMBER.fullmatch
-        triggers = FORMULA_TRIGGERS
 
         def quoted(text: str) -> str:
             if delimiter in text or '"' in text or "\r" in text or "\n" in text:
                 return '"' + text.replace('"', '""') + '"'
             return text
 
-        def escaped_and_quoted(text: str) -> str:
-            if text and text[0] in triggers and not is_number(text):
-                text = "'" + text
+        self.header_cell = quoted
+        self.data_cell = self.data_cell_within(None)
+
+    def data_cell_within(self, max_length: int | None) -> Callable[[str], str]:
+        """The data-cell encoder that also cuts each cell to ``max_length`` characters.
+
+        Spec §3 row 32: the cut bounds the cell as written in the file, so it comes
+        after the formula escape (whose ``'`` counts) and before CSV quoting
+        (``'@us`` with ``max_length`` 3 is written ``'@u``). ``None``: no cut.
+        This is the only place where the formula-escape rule is applied.
+        """
+        # Closures over locals: no attribute lookups per cell on the hot path.
+        delimiter = self.delimiter
+        escape = self._formula_escape
+        is_number = _NUMBER.fullmatch
+        triggers = FORMULA_TRIGGERS
+        limit = max_length
+
+        def data_cell(text: str) -> str:
+            if escape and text:
+                first = text[0]
+                if first == " ":
+                    # A spreadsheet import that trims spaces would otherwise run " =1+1".
+                    first = text.lstrip(" ")[:1]
+                if first in triggers and not is_number(text):
+                    text = "'" + text
+            if limit is not None:
+                text = text[:limit]
             if delimiter in text or '"' in text or "\r" in text or "\n" in text:
                 return '"' + text.replace('"', '""') + '"'
             return text
 
-        self.header_cell = quoted
-        self.data_cell = escaped_and_quoted if action.formula_escape else quoted
+        return data_cell
 
 
 class FileWriter:
