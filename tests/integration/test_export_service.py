@@ -185,11 +185,12 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
         assert result["outcome"] == "succeeded", result
         return result, stack.read(result["objectKey"])
 
-    # Day 1 (2 March), first run of the export (no history): all data, the day before included.
+    # Day 1 (2 March), first run of the export (no history): all data up to the end of 2 March
+    # in Paris, the day before included.
     first, body = run(_scheduled("acme", "delta-daily", "2026-03-02T12:00:00Z"))
     assert body == _csv(header, "2026-03-01;2026-03-01 11:00:00;101", "2026-03-02;2026-03-02 09:00:00;102")
     assert first["window"]["kind"] == "delta"
-    assert (first["window"]["firstDay"], first["window"]["lastDay"]) == (None, None)
+    assert (first["window"]["firstDay"], first["window"]["lastDay"]) == (None, "2026-03-02")
 
     # Logged after day 1's run: late on day 1 (21:00 Paris), 00:30 on day 2 in Paris (still 2 March
     # in UTC), and on day 2 before its run.

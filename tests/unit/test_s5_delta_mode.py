@@ -9,11 +9,14 @@ Tenant zone Europe/Paris (UTC+1 in winter, UTC+2 in summer) unless said otherwis
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
-from engine_helpers import Dataset, parameters, provider, run, standard, utc, zone
+from engine_helpers import Dataset, definition_xml, parameters, provider, run, standard, utc, zone
 
+from tracking_export.cli import main
 from tracking_export.model import Parameters
 from tracking_export.window import compute_window
 
@@ -143,14 +146,81 @@ def test_late_activity_yesterday_after_yesterdays_run_appears_today() -> None:
     assert seconds_of(raw) == ["1", "2", "3"]
 
 
-def test_first_run_covers_all_data() -> None:
+def test_first_run_covers_all_data_up_to_the_end_of_the_run_s_local_day() -> None:
     data = standard()
     data.log(1000, 9001, "2019-06-01T10:00:00Z", seconds=1)
     data.log(1000, 9002, "2020-12-31T23:30:00Z", seconds=2)
     data.log(1000, 9003, "2021-02-24T08:00:00Z", seconds=3)
+    data.log(1000, 9004, "2021-02-24T22:59:00Z", seconds=4)  # 24 Feb 23:59 Paris: still today
+    data.log(1000, 9005, "2021-02-24T23:00:00Z", seconds=5)  # 25 Feb 00:00 Paris: tomorrow
+    data.log(1000, 9006, "2021-03-10T10:00:00Z", seconds=6)
     raw, report = run(DELTA, data.records, now=utc("2021-02-24T12:00:00Z"), previous=None)
-    assert seconds_of(raw) == ["1", "2", "3"]
-    assert report.rows == 3
+    assert seconds_of(raw) == ["1", "2", "3", "4"]
+    assert report.rows == 4
+    assert report.window.kind == "delta"
+    assert (report.window.first_day, report.window.last_day) == (None, date(2021, 2, 24))
+
+
+def test_first_run_replayed_with_a_past_run_at_never_includes_later_logs() -> None:
+    # The export's first run, replayed on 1 March with runAt 20 Feb 02:00 Paris: the logs
+    # of 21 Feb onwards, already in the table, stay out; all of 20 Feb is in.
+    data = days_world()
+    raw, report = run(DELTA, data.records, now=utc("2021-02-20T01:00:00Z"), previous=None)
+    assert seconds_of(raw) == ["18", "19", "20"]
+    assert report.window.last_day == date(2021, 2, 20)
+
+
+def test_first_run_s_local_day_runs_past_midnight_utc() -> None:
+    # now = 24 Feb 23:30Z = 25 Feb 00:30 Paris: the run's day is 25 Feb, to its end
+    # (25 Feb 23:00Z).
+    data = standard()
+    data.log(1000, 9001, "2021-02-24T23:15:00Z", seconds=1)  # 25 Feb 00:15 Paris
+    data.log(1000, 9002, "2021-02-25T22:59:59Z", seconds=2)  # 25 Feb 23:59:59 Paris
+    data.log(1000, 9003, "2021-02-25T23:00:00Z", seconds=3)  # 26 Feb 00:00 Paris
+    now = utc("2021-02-24T23:30:00Z")
+    raw, _ = run(DELTA, data.records, now=now, previous=None)
+    assert seconds_of(raw) == ["1", "2"]
+    # In UTC the run's day is 24 Feb: only the 24 Feb 23:15Z log.
+    raw, _ = run(DELTA, data.records, tz="UTC", now=now, previous=None)
+    assert seconds_of(raw) == ["1"]
+
+
+def test_first_run_before_any_data_is_empty_and_still_reports_unreadable_logs() -> None:
+    data = days_world()
+    data.log(1000, 9999, "2021-02-20T10:00:00Z", startedAt="not a date")
+    raw, report = run(DELTA, data.records, now=utc("2021-02-01T12:00:00Z"), previous=None)
+    assert seconds_of(raw) == []
+    assert report.rows == 0
+    assert [(s.kind, s.key) for s in report.skipped] == [("trackingLog", 9999)]
+
+
+def test_cli_summary_names_the_first_run_s_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "data.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in days_world().records), encoding="utf-8")
+    definition = tmp_path / "delta.xml"
+    definition.write_text(definition_xml(DELTA), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    argv = ["render", "--definition", str(definition), "--dataset", str(dataset), "--tenant", "acme"]
+    argv += ["--timezone", "Europe/Paris", "--now", "2021-02-20T01:00:00Z", "--output", str(out)]
+    assert main(argv) == 0
+    assert "window=delta:all-data..2021-02-20 " in capsys.readouterr().err
+    assert seconds_of(out.read_bytes()) == ["18", "19", "20"]
+
+
+@pytest.mark.parametrize(
+    ("tz", "now", "last_day"),
+    [
+        ("Europe/Paris", "2021-02-24T12:00:00Z", date(2021, 2, 24)),
+        ("Europe/Paris", "2021-02-24T23:30:00Z", date(2021, 2, 25)),
+        ("UTC", "2021-02-24T23:30:00Z", date(2021, 2, 24)),
+        ("America/New_York", "2021-02-25T03:00:00Z", date(2021, 2, 24)),  # 22:00 on 24 Feb there
+    ],
+)
+def test_compute_window_of_a_first_run_ends_with_the_run_s_local_day(
+    tz: str, now: str, last_day: date
+) -> None:
+    window = compute_window(delta_params(), zone(tz), utc(now), None)
+    assert (window.kind, window.first_day, window.last_day) == ("delta", None, last_day)
 
 
 def test_failed_runs_do_not_move_the_window() -> None:

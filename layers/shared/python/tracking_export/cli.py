@@ -145,7 +145,8 @@ def _window_text(window: Window) -> str:
     if window.kind == "timeFrame":
         return f"timeFrame:{window.start:%Y-%m-%dT%H:%M:%SZ}..{window.end:%Y-%m-%dT%H:%M:%SZ}"
     if window.first_day is None:
-        return f"{window.kind}:all-data"
+        # A first deltaMode run: all data up to the end of its local day.
+        return f"{window.kind}:all-data" + ("" if window.last_day is None else f"..{window.last_day}")
     return f"{window.kind}:{window.first_day}..{window.last_day}"
 
 

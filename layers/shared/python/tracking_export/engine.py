@@ -77,14 +77,22 @@ def run_export(
 
 
 def _ranges(window: Window, source: TrackingSource, tz: ZoneInfo) -> list[TimeRange]:
-    """One UTC instant range per local day of the window."""
+    """One UTC instant range per local day of the window.
+
+    A window without ``first_day`` starts at the day of the source's first log; one
+    without ``last_day`` (kind ``all``) ends at the day of its last log, while a first
+    deltaMode run keeps its own ``last_day``, the run's local day (spec §5).
+    """
     first, last = window.first_day, window.last_day
     if first is None or last is None:
         span = source.log_span()
         if span is None:
             return []
-        first = span[0].astimezone(tz).date()
-        last = (span[1] - timedelta(microseconds=1)).astimezone(tz).date()
+        if last is None:
+            last = (span[1] - timedelta(microseconds=1)).astimezone(tz).date()
+        # Data that all starts after the window's last day still gets that (empty) day
+        # read, so that a source's unreadable logs, served with the first range, are reported.
+        first = min(span[0].astimezone(tz).date(), last)
     return [day_range(day, tz) for day in local_days(first, last)]
 
 

@@ -15,11 +15,16 @@ from tracking_export.source import TimeRange
 def compute_window(
     parameters: Parameters, tz: ZoneInfo, now: datetime, previous_success_start: datetime | None
 ) -> Window:
-    """The window of a run at ``now`` (aware) for a tenant in ``tz``."""
+    """The window of a run at ``now`` (aware) for a tenant in ``tz``.
+
+    A deltaMode run without a previous success (the export's first) has no
+    ``first_day``: it covers all data up to the end of the run's local day (spec §5),
+    so a replay with a past ``runAt`` never includes later logs.
+    """
     if parameters.delta_mode:
         today = now.astimezone(tz).date()
         if previous_success_start is None:
-            return Window("delta")  # first run: all data
+            return Window("delta", last_day=today)
         first = previous_success_start.astimezone(tz).date()
         return Window("delta", first_day=min(first, today), last_day=today)
     if parameters.time_frames_scale is not None and parameters.time_frames is not None:
