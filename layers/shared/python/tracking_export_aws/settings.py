@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tracking_export.addresses import address_problem
+
 
 class SettingsError(RuntimeError):
     """The environment is missing or has an invalid variable; the message names them."""
@@ -36,6 +38,17 @@ class AwsSettings(BaseModel):
     # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.
     dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
     region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
+    # Run e-mails (docs/email.md): the From address; absent or empty turns e-mail off.
+    email_sender: str | None = Field(default=None, alias="EMAIL_SENDER")
+    email_configuration_set: str | None = Field(default=None, alias="EMAIL_CONFIGURATION_SET")
+
+    @field_validator("email_sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        problem = address_problem(value) if value else None
+        if problem is not None:
+            raise ValueError(f"expected the From address (name@example.com), got {value!r}: {problem}")
+        return value
 
     @field_validator("topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
     @classmethod
