@@ -431,7 +431,7 @@ def test_bad_schedule_expression(expression: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "expression", ["cron(0 2 * * ? *)", "rate(5 minutes)", "rate(1 hour)", "at(2026-03-01T02:00:00)"]
+    "expression", ["cron(0 2 * * ? *)", "rate(15 minutes)", "rate(1 hour)", "at(2026-03-01T02:00:00)"]
 )
 def test_good_schedule_expressions(expression: str) -> None:
     assert load_definition(definition(schedule=f"<schedule>{expression}</schedule>")).schedule is not None

@@ -22,6 +22,7 @@ from tracking_export.records import (
     Tracking,
     Training,
     TrainingContent,
+    safe_key,
 )
 from tracking_export.report import RunReport, SkippedRecord
 from tracking_export.source import TrackingSource
@@ -89,7 +90,7 @@ class Catalogue:
                 cache[key] = parse(raw)
             except InvalidRecord as exc:
                 reason = f"{kind} {_show(key)} is invalid: {exc}"
-                self._report.skip(SkippedRecord(kind, key, str(exc)))
+                self._report.skip(SkippedRecord(kind, safe_key(key), str(exc)))
                 cache[key] = _Missing(reason, reported=True)
 
     def _get(self, kind: str, key: Any) -> Any:
@@ -213,6 +214,8 @@ class Catalogue:
 
 
 def _show(key: Any) -> str:
+    """A record's key in a reason: ids only, never a data value (see records.safe_key)."""
+    key = safe_key(key)
     if isinstance(key, tuple):
-        return "/".join(str(k) for k in key)
-    return str(key)
+        return "/".join("(unreadable key)" if k is None else str(k) for k in key)
+    return "(unreadable key)" if key is None else str(key)

@@ -18,17 +18,25 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import PurePath
 from typing import Any, get_args
 from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ErrorString
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
 from tracking_export import datefmt, filename
 from tracking_export.errors import DefinitionError, DefinitionIssue
+from tracking_export.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    email_problem,
+    schedule_interval_problem,
+    shown,
+    zone_problem,
+)
 from tracking_export.model import (
     COLUMN_ALIASES,
     COLUMN_NAMES,
@@ -50,13 +58,9 @@ from tracking_export.model import (
 )
 
 GUID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
 _WHOLE_RE = re.compile(r"[+-]?[0-9]+")
 _CRON_RE = re.compile(r"^cron\((?P<body>[^()]*)\)$")
-_RATE_RE = re.compile(r"^rate\((?P<n>[0-9]+) (?P<unit>minutes?|hours?|days?)\)$")
+_RATE_RE = re.compile(r"^rate\((?P<n>[0-9]{1,6}) (?P<unit>minutes?|hours?|days?)\)$")
 _AT_RE = re.compile(r"^at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\)$")
 _SCHEDULE_HINT = (
     "expected cron(minutes hours day-of-month month day-of-week year), "
@@ -102,10 +106,11 @@ class _Node:
 
 
 class _Report:
-    """Collects issues and warnings during one validation pass."""
+    """Collects issues and warnings during one validation pass, against one set of caps."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, limits: Limits = DEFAULT_LIMITS) -> None:
         self.source = source
+        self.limits = limits
         self.issues: list[DefinitionIssue] = []
         self.warnings: list[str] = []
 
@@ -125,15 +130,26 @@ class _Report:
 # --------------------------------------------------------------------- XML reading
 
 
-class _LineTreeBuilder:
-    """ElementTree parser target that builds :class:`_Node` with each element's line."""
+class _TooDeep(Exception):
+    """Raised from inside the XML parser: the nesting passed the cap, stop reading."""
 
-    def __init__(self) -> None:
+
+class _LineTreeBuilder:
+    """ElementTree parser target that builds :class:`_Node` with each element's line.
+
+    Parsing stops at the first element nested deeper than ``max_depth``: each node keeps
+    its path, so an unbounded depth would cost memory quadratic in the file's size.
+    """
+
+    def __init__(self, max_depth: int) -> None:
         self.expat: Any = None
         self.root: _Node | None = None
         self.stack: list[_Node] = []
+        self.max_depth = max_depth
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if len(self.stack) >= self.max_depth:
+            raise _TooDeep
         parent = self.stack[-1] if self.stack else None
         path = f"{parent.path if parent else ''}/{tag}"
         node = _Node(tag, path, self.expat.CurrentLineNumber, attrs=dict(attrib))
@@ -155,7 +171,7 @@ class _LineTreeBuilder:
 
 
 def _read_xml(data: bytes | str, report: _Report) -> _Node | None:
-    builder = _LineTreeBuilder()
+    builder = _LineTreeBuilder(report.limits.max_definition_depth)
     parser = DefusedXMLParser(target=builder, forbid_dtd=True)
     builder.expat = parser.parser
 
@@ -178,6 +194,13 @@ def _read_xml(data: bytes | str, report: _Report) -> _Node | None:
         return None
     except ExternalReferenceForbidden:
         report.error(here(), "external entity references are not allowed in an export definition")
+        return None
+    except _TooDeep:
+        report.error(
+            here(),
+            f"elements are nested more than {report.limits.max_definition_depth} deep here; "
+            "a definition needs far fewer levels (setting MAX_DEFINITION_DEPTH)",
+        )
         return None
     except ParseError as exc:
         line, column = exc.position
@@ -307,10 +330,43 @@ def _json_templates(node: _Node) -> None:
         child.name = "template"
 
 
+# What the nesting pre-scan looks at: an escape pair (so an escaped quote is skipped),
+# a quote, or a bracket. One token at a time keeps the scan linear.
+_JSON_NESTING_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+
+
+def _json_too_deep(text: str, max_depth: int) -> int | None:
+    """The line where ``text`` nests arrays/objects deeper than ``max_depth``; None if it
+    does not. Checked before parsing, whose recursion a deep document would exhaust."""
+    depth = 0
+    in_string = False
+    for match in _JSON_NESTING_TOKEN.finditer(text):
+        token = match.group(0)
+        if token == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif token in ("[", "{"):
+            depth += 1
+            if depth > max_depth:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in ("]", "}"):
+            depth -= 1
+    return None
+
+
 def _read_json(data: bytes | str, report: _Report) -> _Node | None:
     root = _Node("", "", None, is_json=True)
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+        too_deep = _json_too_deep(text, report.limits.max_definition_depth)
+        if too_deep is not None:
+            report.error(
+                _Node("", "/", too_deep),
+                f"objects and lists are nested more than {report.limits.max_definition_depth} deep "
+                "here; a definition needs far fewer levels (setting MAX_DEFINITION_DEPTH)",
+            )
+            return None
         document = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError as exc:
         report.error(root, f"a JSON definition must be UTF-8: {exc.reason} at byte {exc.start}")
@@ -383,7 +439,7 @@ def _yes_no(text: str) -> bool:
         return True
     if low in _NO:
         return False
-    raise _Bad(f"expected {_YES_NO_HINT}, got {text!r}")
+    raise _Bad(f"expected {_YES_NO_HINT}, got {shown(text)}")
 
 
 def _flag(text: str) -> bool:
@@ -393,8 +449,9 @@ def _flag(text: str) -> bool:
 
 def _whole(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        if not _WHOLE_RE.fullmatch(text) or int(text) < minimum:
-            raise _Bad(f"expected a whole number ≥ {minimum}, got {text!r}")
+        # Eighteen digits are far beyond any cap and keep int() away from huge texts.
+        if not _WHOLE_RE.fullmatch(text) or len(text) > 18 or int(text) < minimum:
+            raise _Bad(f"expected a whole number ≥ {minimum}, got {shown(text)}")
         return int(text)
 
     return parse
@@ -404,13 +461,13 @@ def _items(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _lookup(table: dict[str, str], shown: str) -> Callable[[str], str]:
+def _lookup(table: dict[str, str], choices: str) -> Callable[[str], str]:
     """Case-insensitive lookup of ``text`` in ``table`` (lowercase key -> canonical value)."""
 
     def parse(text: str) -> str:
         found = table.get(text.lower())
         if found is None:
-            raise _Bad(f"{text!r} is not allowed; expected {shown}")
+            raise _Bad(f"{shown(text)} is not allowed; expected {choices}")
         return found
 
     return parse
@@ -446,8 +503,8 @@ def _list_of(
 
 
 def _id(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text):
-        raise _Bad(f"{text!r} is not an id; ids are whole numbers")
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise _Bad(f"{shown(text)} is not an id; ids are whole numbers (at most 18 digits)")
     return int(text)
 
 
@@ -458,27 +515,28 @@ def _plain(text: str) -> str:
 def _date_pattern(text: str) -> str:
     problems = datefmt.pattern_problems(text)
     if problems:
-        raise _Bad(f"bad date pattern {text!r}: " + "; ".join(problems))
+        raise _Bad(f"bad date pattern {shown(text)}: " + "; ".join(problems))
     return text
 
 
 def _file_name(text: str) -> str:
     problems = filename.pattern_problems(text)
     if problems:
-        raise _Bad(f"bad file name pattern {text!r}: " + "; ".join(problems))
+        raise _Bad(f"bad file name pattern {shown(text)}: " + "; ".join(problems))
     return text
 
 
 def _folder(text: str) -> str:
     problems = filename.folder_problems(text)
     if problems:
-        raise _Bad(f"bad folderPath {text!r}: " + "; ".join(problems))
+        raise _Bad(f"bad folderPath {shown(text)}: " + "; ".join(problems))
     return text
 
 
 def _email(text: str) -> str:
-    if not _EMAIL_RE.fullmatch(text):
-        raise _Bad(f"{text!r} is not an e-mail address (name@example.com)")
+    problem = email_problem(text)
+    if problem is not None:
+        raise _Bad(f"{shown(text)} is not an e-mail address (name@example.com): {problem}")
     return text
 
 
@@ -575,8 +633,36 @@ def _templates(node: _Node, report: _Report) -> Any:
     return result
 
 
-def _template_problems(text: str, column_count: int) -> list[str]:
+def _check_fixed_row_text(
+    columns: list[tuple[Column, _Node]], templates: dict[str, str], where: _Node, report: _Report
+) -> None:
+    """Refuse a definition whose constants and templates alone print too much per row."""
+    constant = [
+        len(c.value if c.value is not None else c.text) if c.name == "constantValue" else 0
+        for c, _ in columns
+    ]
+    total = sum(constant)
+    for column, _ in columns:
+        if column.name != "templatedValue":
+            continue
+        for match in _TEMPLATE_TOKEN.finditer(templates.get(column.template_id or "", "")):
+            index = match.group(1)
+            if index is not None and len(index) <= 6 and int(index) < len(constant):
+                total += constant[int(index)]
+        total += len(_TEMPLATE_TOKEN.sub("", templates.get(column.template_id or "", "")))
+    if total > report.limits.max_fixed_row_text:
+        report.error(
+            where,
+            f"constants and templates print {total} characters on every row, whatever the data; "
+            f"at most {report.limits.max_fixed_row_text} are allowed (setting MAX_FIXED_ROW_TEXT)",
+        )
+
+
+def _template_problems(text: str, column_count: int, limits: Limits) -> list[str]:
+    if len(text) > limits.max_text_length:
+        return [_too_long("the template", limits.max_text_length)]
     problems = []
+    placeholders = 0
     for match in _TEMPLATE_TOKEN.finditer(text):
         token = match.group(0)
         if token in ("{{", "}}"):
@@ -586,7 +672,12 @@ def _template_problems(text: str, column_count: int) -> list[str]:
                 f"stray {token!r} at position {match.start() + 1}; write {{{{ or }}}} for a brace, "
                 "{n} for the text of column n"
             )
-        elif int(match.group(1)) >= column_count:
+        elif (placeholders := placeholders + 1) > limits.max_template_placeholders:
+            return [
+                f"the template has more than {limits.max_template_placeholders} placeholders "
+                "(setting MAX_TEMPLATE_PLACEHOLDERS)"
+            ]
+        elif len(match.group(1)) > 6 or int(match.group(1)) >= column_count:
             allowed = f"{{0}}..{{{column_count - 1}}}" if column_count else "none"
             problems.append(
                 f"placeholder {token} is out of range: the definition has {column_count} column(s), "
@@ -870,7 +961,19 @@ def _columns(node: _Node, report: _Report) -> list[tuple[Column, _Node]]:
         report.error(node, "<columns> holds one element per column, nothing else")
     if not node.children:
         report.error(node, "the definition has no columns; add at least one column (spec §2)")
+    limits = report.limits
+    if len(node.children) > limits.max_columns:
+        report.error(
+            node,
+            f"the definition has {len(node.children)} columns; at most {limits.max_columns} are allowed "
+            "(setting MAX_COLUMNS)",
+        )
     for child in node.children:
+        for text_name, text_node in (("label", "label"), ("value", "value")):
+            if len(child.attrs.get(text_node, "")) > limits.max_text_length:
+                report.error(child.attr(text_node), _too_long(f"the {text_name}", limits.max_text_length))
+        if len(child.text) > limits.max_text_length:
+            report.error(child, _too_long(f"the text of <{child.name}>", limits.max_text_length))
         name = child.name if child.name in COLUMN_NAMES else COLUMN_ALIASES.get(child.name)
         if name is None:
             hint = _suggest(child.name, (*COLUMN_NAMES, *COLUMN_ALIASES))
@@ -926,6 +1029,10 @@ def _columns(node: _Node, report: _Report) -> list[tuple[Column, _Node]]:
     return columns
 
 
+def _too_long(what: str, limit: int) -> str:
+    return f"{what} is longer than {limit} characters (setting MAX_TEXT_LENGTH)"
+
+
 def _parameters(
     node: _Node | None, parts: _Parts, columns: list[tuple[Column, _Node]], column_count: int, report: _Report
 ) -> Parameters:
@@ -957,15 +1064,26 @@ def _parameters(
             )
     if frames is not None and scale is None:
         report.error(frames, f"timeFrames needs timeFramesScale (one of {', '.join(TIME_FRAME_SCALES)})")
+    n, scale_name = values.get("time_frames"), values.get("time_frames_scale")
+    if frames is not None and n is not None and scale_name is not None:
+        largest = report.limits.time_frame_max(scale_name)
+        if n > largest:
+            report.error(
+                frames,
+                f"timeFrames {n} is out of range for {scale_name}: 0..{largest} "
+                "(settings MAX_TIME_FRAME_DAYS, MAX_TIME_FRAME_MONTHS, MAX_TIME_FRAME_YEARS)",
+            )
     if scale is not None and frames is None:
         report.error(scale, "timeFramesScale needs timeFrames (a whole number ≥ 0)")
 
     templates: dict[str, str] = values.get("templates", {})
     templates_node = given("templates")
     for child in templates_node.children if templates_node is not None else ():
-        problems = _template_problems(child.text, column_count)
+        problems = _template_problems(child.text, column_count, report.limits)
         if problems:
             report.error(child, "; ".join(problems))
+    if parts.columns is not None:
+        _check_fixed_row_text(columns, templates, parts.columns, report)
     for column, column_node in columns:
         if column.template_id and column.template_id not in templates:
             known = ", ".join(repr(t) for t in templates) or "none defined"
@@ -983,7 +1101,7 @@ def _guid(parts: _Parts, name: str, report: _Report) -> tuple[str, bool]:
             source = "the file name without extension" if parts.guid_is_file_name else "the guid"
             report.error(
                 where,
-                f"the export's id ({source}) is {parts.guid!r}; it must match {GUID_RE.pattern} "
+                f"the export's id ({source}) is {shown(parts.guid)}; it must match {GUID_RE.pattern} "
                 "(letters, digits, '.', '_', '-', at most 128, starting with a letter or digit)",
             )
         return parts.guid, True
@@ -1001,15 +1119,15 @@ def _schedule(node: _Node, report: _Report) -> Schedule | None:
     expression = node.text.strip()
     ok = _schedule_ok(expression)
     if not ok:
-        report.error(node, f"bad schedule {expression!r}: {_SCHEDULE_HINT}")
+        report.error(node, f"bad schedule {shown(expression)}: {_SCHEDULE_HINT}")
+    elif problem := schedule_interval_problem(expression, report.limits.min_schedule_interval_minutes):
+        report.error(node, f"schedule {shown(expression)} {problem} (setting MIN_SCHEDULE_INTERVAL_MINUTES)")
+        ok = False
     timezone = node.attrs.get("timezone")
     if timezone is not None:
         timezone = timezone.strip()
-        if not _zone_ok(timezone):
-            report.error(
-                node.attr("timezone"),
-                f"unknown time zone {timezone!r}; expected an IANA name such as Europe/Paris",
-            )
+        if problem := zone_problem(timezone):
+            report.error(node.attr("timezone"), f"unknown time zone {shown(timezone)}; {problem}")
     return Schedule(expression=expression, timezone=timezone or None) if ok else None
 
 
@@ -1018,15 +1136,11 @@ def _schedule_ok(expression: str) -> bool:
         return len(cron["body"].split()) == 6
     if rate := _RATE_RE.fullmatch(expression):
         return int(rate["n"]) > 0 and (rate["unit"].endswith("s") != (rate["n"] == "1"))
-    return bool(_AT_RE.fullmatch(expression))
-
-
-def _zone_ok(name: str) -> bool:
-    if not name:
+    if not _AT_RE.fullmatch(expression):
         return False
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+        datetime.fromisoformat(expression[3:-1])
+    except ValueError:
         return False
     return True
 
@@ -1041,15 +1155,35 @@ def _sections(parts: _Parts, report: _Report) -> dict[str, Any]:
         # The delimiter follows the format unless given (spec §4: tabulation for TSV).
         values.setdefault("delimiter", "tabulation" if values.get("format") == "TSV" else "semicolon")
         result["file_action"] = FileExportAction(**values)
+    limits = report.limits
     if "moveToFolder" in sections:
         found = _parse_options(sections["moveToFolder"], MOVE_TO_FOLDER_OPTIONS, report, what="option")
+        _check_length(found, "file_name", limits.max_file_name_length, "MAX_FILE_NAME_LENGTH", report)
+        _check_length(found, "folder_path", limits.max_folder_path_length, "MAX_FOLDER_PATH_LENGTH", report)
         result["move_to_folder"] = MoveToFolder(**_values(found), file_name_given="file_name" in found)
     if "emailReport" in sections:
         found = _parse_options(sections["emailReport"], EMAIL_REPORT_OPTIONS, report, what="option")
+        emails, emails_node = found.get("target_emails", (None, None))
+        if emails_node is not None and isinstance(emails, tuple) and len(emails) > limits.max_recipients:
+            report.error(
+                emails_node,
+                f"targetEmail lists {len(emails)} addresses; at most {limits.max_recipients} are allowed "
+                "(setting MAX_RECIPIENTS)",
+            )
         result["email_report"] = EmailReport(**_values(found))
     if "generateEndFile" in sections:
         node = sections["generateEndFile"]
         values = _values(found := _parse_options(node, END_FILE_OPTIONS, report, what="option"))
+        _check_length(found, "file_name", limits.max_file_name_length, "MAX_FILE_NAME_LENGTH", report)
+        content, content_node = found.get("file_content", (None, None))
+        if isinstance(content, str) and content_node is not None:
+            size = len(content.encode("utf-8", "surrogatepass"))
+            if size > limits.max_end_file_bytes:
+                report.error(
+                    content_node,
+                    f"fileContent is {size} bytes; an end file holds at most {limits.max_end_file_bytes} "
+                    "(setting MAX_END_FILE_BYTES)",
+                )
         if "file_name" in values:
             result["generate_end_file"] = GenerateEndFile(**values)
         elif "file_name" not in found:
@@ -1068,6 +1202,40 @@ def _sections(parts: _Parts, report: _Report) -> dict[str, Any]:
     return result
 
 
+def _check_length(
+    found: dict[str, tuple[Any, _Node]], fld: str, limit: int, setting: str, report: _Report
+) -> None:
+    value, node = found.get(fld, (None, None))
+    if isinstance(value, str) and node is not None and len(value) > limit:
+        report.error(node, f"{node.name} is longer than {limit} characters (setting {setting})")
+
+
+# Two run times and numbers that differ in every token: a pattern that renders like the
+# export's own name at both always does.
+_SAMPLE_RUNS = ((datetime(2026, 1, 2, 3, 4, 5), 1), (datetime(2037, 11, 12, 13, 14, 15), 22))
+
+
+def _check_end_file_name(sections: dict[str, Any], parts: _Parts, guid: str, report: _Report) -> None:
+    """The end file may not take the export file's name: it would replace the export."""
+    end: GenerateEndFile | None = sections.get("generate_end_file")
+    if end is None:
+        return
+    move = sections.get("move_to_folder", MoveToFolder())
+    action = sections.get("file_action", FileExportAction())
+    same = all(
+        filename.render_end_file_name(end, t, n, guid) == filename.render_file_name(move, action, t, n, guid)
+        for t, n in _SAMPLE_RUNS
+    )
+    if same:
+        node = parts.sections["generateEndFile"]
+        where = next((c for c in node.value_nodes() if c.name == "fileName"), node)
+        report.error(
+            where,
+            "the end file's name is the export file's own name; the end file would replace the export "
+            "(choose another fileName, such as the export's name with .done)",
+        )
+
+
 def _validate(parts: _Parts, name: str, report: _Report) -> ExportDefinition:
     guid, guid_given = _guid(parts, name, report)
     schedule = _schedule(parts.schedule, report) if parts.schedule is not None else None
@@ -1076,6 +1244,7 @@ def _validate(parts: _Parts, name: str, report: _Report) -> ExportDefinition:
     column_count = len(parts.columns.children) if parts.columns is not None else 0
     parameters = _parameters(parts.parameters, parts, columns, column_count, report)
     sections = _sections(parts, report)
+    _check_end_file_name(sections, parts, guid, report)
     report.fail_if_any()
     return ExportDefinition(
         guid=guid,
@@ -1094,14 +1263,25 @@ def _is_json(data: bytes | str) -> bool:
     return data.removeprefix("\ufeff").lstrip().startswith("{")
 
 
-def load_definition(data: bytes | str, *, name: str = "definition.xml") -> ExportDefinition:
+def load_definition(
+    data: bytes | str, *, name: str = "definition.xml", limits: Limits = DEFAULT_LIMITS
+) -> ExportDefinition:
     """Parse and validate an export definition, XML or JSON (first non-blank character ``{``).
 
     ``name`` is the file name: in the bare ``<providers>`` form its stem is the export's
-    guid, and it names the source in error messages. Raises
-    :class:`~tracking_export.errors.DefinitionError` listing every problem found.
+    guid, and it names the source in error messages. ``limits`` are the caps it must keep
+    to (docs/limits.md). Raises :class:`~tracking_export.errors.DefinitionError` listing
+    every problem found.
     """
-    report = _Report(name)
+    report = _Report(name, limits)
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size > limits.max_definition_bytes:
+        report.error(
+            _Node("", "/", None),
+            f"the definition is {size} bytes; at most {limits.max_definition_bytes} are allowed "
+            "(setting MAX_DEFINITION_BYTES)",
+        )
+        report.fail_if_any()
     if _is_json(data):
         root = _read_json(data, report)
         parts = _json_parts(root, report) if root is not None else None

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from tracking_export.catalogue import Catalogue, TrackingContext
 from tracking_export.model import ExportDefinition, Parameters
-from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log
+from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log, safe_key
 from tracking_export.render import TRACKING_CACHE_LIMIT, LogFacts, RowRenderer
 from tracking_export.report import RunReport, SkippedRecord, Window
 from tracking_export.source import Raw, TimeRange, TrackingSource, parse_instant
@@ -110,7 +110,7 @@ def _day_rows(
         try:
             logs.append(parse_tracking_log(raw))
         except InvalidRecord as exc:
-            report.skip(SkippedRecord("trackingLog", raw.get("logId"), str(exc)))
+            report.skip(SkippedRecord("trackingLog", safe_key(raw.get("logId")), str(exc)))
     if window.kind == "timeFrame":
         assert window.start is not None and window.end is not None
         start, end = window.start, window.end

@@ -1,4 +1,4 @@
-"""``moveToFolder`` file names (spec §4): ``%d %m %y %Y %H %M %S %i %e %%``."""
+"""``moveToFolder`` and ``generateEndFile`` file names (spec §4): ``%d %m %y %Y %H %M %S %i %e %%``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import posixpath
 import re
 from datetime import datetime
 
-from tracking_export.model import FileExportAction, MoveToFolder
+from tracking_export.model import FileExportAction, GenerateEndFile, MoveToFolder
 
 TOKENS = "dmyYHMSie%"
 _TOKEN_RE = re.compile(r"%(.?)", re.DOTALL)
@@ -26,7 +26,11 @@ def pattern_problems(pattern: str) -> list[str]:
             shown = f"%{token}" if token else "a lone %"
             problems.append(f"unknown token {shown!r}; allowed: %d %m %y %Y %H %M %S %i %e %%")
     if _BAD_NAME_CHARS.search(pattern):
-        problems.append("the file name may not contain '/', '\\' or control characters")
+        problems.append(
+            "the file name may not contain '/' (no folders, no absolute path), '\\' or control characters"
+        )
+    if not pattern.strip("."):
+        problems.append("a file name may not be only dots ('.', '..')")
     return problems
 
 
@@ -66,19 +70,7 @@ def render_file_name(
     export_guid: str,
 ) -> str:
     """The object name (without folder) for a run at ``run_time_local`` (tenant's zone)."""
-    t = run_time_local
-    values = {
-        "d": f"{t.day:02d}",
-        "m": f"{t.month:02d}",
-        "y": f"{t.year % 100:02d}",
-        "Y": f"{t.year:04d}",
-        "H": f"{t.hour:02d}",
-        "M": f"{t.minute:02d}",
-        "S": f"{t.second:02d}",
-        "i": str(run_number),
-        "e": export_guid,
-        "%": "%",
-    }
+    values = _token_values(run_time_local, run_number, export_guid)
     pattern = move.file_name
     ext = extension(action)
     if not move.file_name_given:
@@ -93,6 +85,30 @@ def render_file_name(
     elif action.compression == "gzip" and not name.endswith(".gz"):
         name += ".gz"
     return name
+
+
+def render_end_file_name(
+    end: GenerateEndFile, run_time_local: datetime, run_number: int, export_guid: str
+) -> str:
+    """The end file's object name (without folder): its pattern's tokens rendered like the
+    export file's, and no extension added (a marker keeps the name it was given)."""
+    values = _token_values(run_time_local, run_number, export_guid)
+    return _TOKEN_RE.sub(lambda m: values[m.group(1)], end.file_name)
+
+
+def _token_values(t: datetime, run_number: int, export_guid: str) -> dict[str, str]:
+    return {
+        "d": f"{t.day:02d}",
+        "m": f"{t.month:02d}",
+        "y": f"{t.year % 100:02d}",
+        "Y": f"{t.year:04d}",
+        "H": f"{t.hour:02d}",
+        "M": f"{t.minute:02d}",
+        "S": f"{t.second:02d}",
+        "i": str(run_number),
+        "e": export_guid,
+        "%": "%",
+    }
 
 
 def object_key(tenant_id: str, move: MoveToFolder, file_name: str) -> str:

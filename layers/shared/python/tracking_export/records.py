@@ -1,21 +1,57 @@
 """Validation of raw records (data-contract.md) into typed, immutable records.
 
 Each ``parse_*`` returns the record or raises :class:`InvalidRecord` with a reason
-naming the field. Hand-written rather than pydantic: logs are on the hot path and
-these checks are a handful of ``isinstance`` calls.
+naming the field and the rule it breaks, never the value itself: reasons go into
+notifications, and a value may be personal data (an address) or arbitrarily long.
+Hand-written rather than pydantic: logs are on the hot path and these checks are a
+handful of ``isinstance`` calls.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from tracking_export.source import Raw, parse_instant
+from tracking_export.source import FIRST_YEAR, LAST_YEAR, Raw, parse_instant
 
 
 class InvalidRecord(ValueError):
-    """A record that cannot be used; the message names the field and the problem."""
+    """A record that cannot be used; the message names the field and the rule, not the value."""
+
+
+# A key shown in a skip report: what ids and GUIDs look like (no '@', no spaces, short).
+_SHOWABLE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,39}")
+
+
+def _kind_of(value: Any) -> str:
+    """What a wrong value is, without the value: "a string", "a list"…"""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, float):
+        return "a decimal number" if value == value else "NaN"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "another type"
+
+
+def safe_key(key: Any) -> Any:
+    """``key`` as a skip report may show it: an integer id or an id-like string (each part of
+    a tuple likewise); anything else, which could be any data value, becomes None."""
+    if isinstance(key, tuple | list):
+        return tuple(safe_key(part) for part in key)
+    if type(key) is int:
+        return key
+    if isinstance(key, str) and _SHOWABLE_KEY.fullmatch(key):
+        return key
+    return None
 
 
 def _int(raw: Raw, name: str, *, required: bool = True) -> Any:
@@ -25,7 +61,7 @@ def _int(raw: Raw, name: str, *, required: bool = True) -> Any:
             raise InvalidRecord(f"missing required field {name!r}")
         return None
     if type(value) is not int:
-        raise InvalidRecord(f"field {name!r} must be an integer, got {value!r}")
+        raise InvalidRecord(f"field {name!r} must be an integer, got {_kind_of(value)}")
     return value
 
 
@@ -36,7 +72,7 @@ def _str(raw: Raw, name: str, *, required: bool = False) -> Any:
             raise InvalidRecord(f"missing required field {name!r}")
         return None
     if type(value) is not str:
-        raise InvalidRecord(f"field {name!r} must be a string, got {value!r}")
+        raise InvalidRecord(f"field {name!r} must be a string, got {_kind_of(value)}")
     return value
 
 
@@ -54,7 +90,7 @@ def _bool(raw: Raw, name: str) -> bool:
     if value is None:
         return False
     if type(value) is not bool:
-        raise InvalidRecord(f"field {name!r} must be true or false, got {value!r}")
+        raise InvalidRecord(f"field {name!r} must be true or false, got {_kind_of(value)}")
     return value
 
 
@@ -65,7 +101,7 @@ def _number(raw: Raw, name: str, *, required: bool = True) -> Any:
             raise InvalidRecord(f"missing required field {name!r}")
         return None
     if type(value) not in (int, float) or value != value:
-        raise InvalidRecord(f"field {name!r} must be a number, got {value!r}")
+        raise InvalidRecord(f"field {name!r} must be a number, got {_kind_of(value)}")
     return value
 
 
@@ -77,7 +113,10 @@ def _instant(raw: Raw, name: str, *, required: bool = False) -> datetime | None:
         return None
     parsed = parse_instant(value)
     if parsed is None:
-        raise InvalidRecord(f"field {name!r} must be an ISO 8601 instant with an offset or Z, got {value!r}")
+        raise InvalidRecord(
+            f"field {name!r} must be an ISO 8601 instant with an offset or Z, "
+            f"in the years {FIRST_YEAR}..{LAST_YEAR}"
+        )
     return parsed
 
 
@@ -90,7 +129,7 @@ def _day(raw: Raw, name: str) -> date | None:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise InvalidRecord(f"field {name!r} must be a day YYYY-MM-DD, got {value!r}")
+    raise InvalidRecord(f"field {name!r} must be a day YYYY-MM-DD")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +151,7 @@ class Learner:
 def parse_learner(raw: Raw) -> Learner:
     groups = raw.get("smartgroupIds") or []
     if not isinstance(groups, list) or any(type(g) is not int for g in groups):
-        raise InvalidRecord(f"field 'smartgroupIds' must be a list of integers, got {groups!r}")
+        raise InvalidRecord("field 'smartgroupIds' must be a list of integers")
     fields = raw.get("customFields") or {}
     if not isinstance(fields, dict) or any(
         not isinstance(k, str) or not (v is None or isinstance(v, str)) for k, v in fields.items()
@@ -171,7 +210,7 @@ class Training:
 def parse_training(raw: Raw) -> Training:
     status = _str(raw, "status")
     if status is not None and status not in ("C", "P", "A"):
-        raise InvalidRecord(f"field 'status' must be C, P or A, got {status!r}")
+        raise InvalidRecord("field 'status' must be C, P or A")
     return Training(
         training_id=_int(raw, "trainingId"),
         guid=_guid(raw, "guid"),
@@ -246,7 +285,7 @@ class TrainingContent:
 def parse_training_content(raw: Raw) -> TrainingContent:
     mandatory = raw.get("mandatory")
     if mandatory is not None and type(mandatory) is not bool:
-        raise InvalidRecord(f"field 'mandatory' must be true or false, got {mandatory!r}")
+        raise InvalidRecord(f"field 'mandatory' must be true or false, got {_kind_of(mandatory)}")
     return TrainingContent(
         _int(raw, "trainingId"),
         _guid(raw, "learningObjectGuid", required=True),
@@ -299,16 +338,15 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
     assert started_at is not None
     progression = _number(raw, "progression")
     if not 0 <= progression <= 100:
-        raise InvalidRecord(f"field 'progression' must lie in 0..100, got {progression!r}")
+        raise InvalidRecord("field 'progression' must lie in 0..100")
     status = raw.get("status")
     if status not in _LOG_STATUSES:
         raise InvalidRecord(
-            "field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback, "
-            f"got {status!r}"
+            "field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback"
         )
     spent = _int(raw, "timeSpentSeconds")
     if spent < 0:
-        raise InvalidRecord(f"field 'timeSpentSeconds' must be >= 0, got {spent!r}")
+        raise InvalidRecord("field 'timeSpentSeconds' must be >= 0")
     return TrackingLog(
         tracking_id=_int(raw, "trackingId"),
         log_id=_int(raw, "logId"),

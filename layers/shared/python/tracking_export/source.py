@@ -40,17 +40,23 @@ def record_key(kind: str, raw: Raw) -> Any:
     return tuple(raw.get(f) for f in fields)
 
 
+# Instants outside these years are refused as unreadable: no real log lies there, and days
+# near datetime's own limits (years 1, 9999) cannot be turned into local day ranges.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
 def parse_instant(value: Any) -> datetime | None:
-    """An ISO 8601 instant with offset or Z, as an aware UTC datetime; None if it is not one."""
+    """An ISO 8601 instant with offset or Z within years FIRST_YEAR..LAST_YEAR, as an aware
+    UTC datetime; None if it is not one."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        # An offset can push year 1 or 9999 out of datetime's range (OverflowError).
+        instant = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
+    return instant if instant is not None and FIRST_YEAR <= instant.year <= LAST_YEAR else None
 
 
 class TrackingSource(abc.ABC):
@@ -113,7 +119,7 @@ def read_jsonl(path: Path | str) -> Iterator[tuple[int, Raw | InvalidLine]]:
             if not isinstance(record, dict):
                 yield number, InvalidLine(number, "not a JSON object")
             elif record.get("type") not in RECORD_TYPES:
-                yield number, InvalidLine(number, f"unknown type {record.get('type')!r}")
+                yield number, InvalidLine(number, f"unknown type; expected one of {', '.join(RECORD_TYPES)}")
             elif not isinstance(record.get("tenantId"), str) or not record["tenantId"]:
                 yield number, InvalidLine(number, "missing tenantId")
             else:
