@@ -116,7 +116,7 @@ def main() -> None:
         service = ExportService(
             config=ConfigStore(s3, "bench-config"),
             ledger=RunLedger(dynamodb, history),
-            notifier=Notifier(
+            notifier=Notifier.for_aws(
                 clients.client("sns", endpoint_url=moto, region=REGION),
                 clients.client("events", endpoint_url=moto, region=REGION),
                 topic,

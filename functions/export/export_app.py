@@ -2,6 +2,13 @@
 
 Input: the scheduler payload ``{"tenantId", "exportGuid", "scheduledTime"?}``, the same
 fields in an EventBridge scheduled event's ``detail``, and an optional ``runAt``.
+
+``on_failure`` is the OnFailure destination of the export function's asynchronous
+invocations: once Lambda has given up on a delivery, it makes sure the run ends (recorded
+failed and notified, or its missing notifications delivered).
+
+Logs and traces never carry the download link nor recipient addresses: the result is logged
+through an allowlist of fields, and the tracer does not capture the handler's response.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.export_service import ExportRequest, ExportService, InvalidRequest
+from tracking_export_aws.notifier import NotificationError
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import export_service
 
@@ -20,6 +28,35 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 _service: ExportService | None = None
+# What a log line may say about a run: never the link, never the recipients.
+LOGGED_FIELDS = (
+    "outcome",
+    "runNumber",
+    "attempt",
+    "window",
+    "rows",
+    "bytes",
+    "skippedCount",
+    "objectKey",
+    "requestedObjectKey",
+    "endFileKey",
+    "sha256",
+    "durationMs",
+    "error",
+    "existingStatus",
+    "redelivered",
+    "adoptedObject",
+)
+
+
+def run_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a run result that go into a log line."""
+    return {k: result[k] for k in LOGGED_FIELDS if k in result}
+
+
+def _remaining_seconds(context: LambdaContext) -> Any:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return (lambda: remaining() / 1000) if callable(remaining) else None
 
 
 def _get_service() -> ExportService:
@@ -31,7 +68,7 @@ def _get_service() -> ExportService:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
@@ -52,12 +89,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     tracer.put_annotation("tenant_id", request.tenant_id)
     tracer.put_annotation("export_guid", request.export_guid)
-    result = _get_service().run(request)
+    try:
+        result = _get_service().run(
+            request,
+            invocation_id=getattr(context, "aws_request_id", None),
+            remaining_seconds=_remaining_seconds(context),
+        )
+    except NotificationError as exc:
+        # The outcome is recorded; raising makes Lambda retry, and the retry delivers what is missing.
+        metrics.add_metric(name="NotificationFailures", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "notification not delivered; the retry delivers it", extra={"failed_channels": exc.failed}
+        )
+        raise
     outcome = result["outcome"]
     # One metric per outcome name: a dimension would stick to every metric of the invocation.
     metrics.add_metric(name=f"ExportRuns_{outcome}", unit=MetricUnit.Count, value=1)
     if outcome == "duplicate":
-        logger.info("duplicate delivery: the run is already done or in progress", extra=result)
+        logger.info("duplicate delivery: the run is already done or in progress", extra=run_summary(result))
         return result
     metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=result.get("rows") or 0)
     metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=result.get("bytes") or 0)
@@ -65,9 +114,33 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(
         name="ExportDuration", unit=MetricUnit.Milliseconds, value=result.get("durationMs") or 0
     )
-    summary = {k: v for k, v in result.items() if k != "skipped"}
+    summary = run_summary(result)
     if outcome == "failed":
         logger.error("export run failed", extra=summary)
     else:
         logger.info("export run succeeded", extra=summary)
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The OnFailure destination record of an export invocation Lambda gave up on
+    (``requestContext``, ``requestPayload``, ``responsePayload``): end its run."""
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    payload = event.get("requestPayload") if isinstance(event, dict) else None
+    if not isinstance(request_context, dict) or not isinstance(payload, dict):
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        raise InvalidRequest(
+            "not a Lambda destination record: requestContext and requestPayload are required"
+        )
+    request = ExportRequest.from_event(payload)
+    response = event.get("responsePayload")
+    detail = response.get("errorType") or response.get("errorMessage") if isinstance(response, dict) else None
+    reason = f"{request_context.get('condition') or 'RetriesExhausted'}" + (f" ({detail})" if detail else "")
+    logger.append_keys(tenant_id=request.tenant_id, export_guid=request.export_guid)
+    result = _get_service().recover(request, invocation_id=request_context.get("requestId"), reason=reason)
+    metrics.add_metric(name=f"RecoveredRuns_{result['outcome']}", unit=MetricUnit.Count, value=1)
+    logger.warning("export delivery given up by Lambda; run ended", extra=run_summary(result))
     return result

@@ -94,6 +94,16 @@ def _botocore_session(service: str) -> botocore.session.Session:
     return session
 
 
+def s3_presigner(settings: AwsSettings) -> Any:
+    """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the
+    regional endpoint (us-east-1 included), so a link works for as long as it says."""
+    session = boto3.session.Session(botocore_session=_botocore_session("s3"))
+    config = _CONFIG.merge(Config(signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional"}))
+    return session.client(
+        "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
+    )
+
+
 def clear_cache() -> None:
     """Forget cached clients (tests switch between moto in-process and servers)."""
     with _lock:

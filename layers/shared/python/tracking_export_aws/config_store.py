@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracking_export_aws import keys
+from tracking_export_aws.config_versions import ConfigVersion, ConfigVersions, settings_pk
 
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _CONFIG_KEY_RE = re.compile(r"^tenants/([^/]+)/exports/([^/]+)\.xml$")
@@ -86,42 +88,80 @@ def parse_config_key(key: str) -> tuple[str, str]:
         raise InvalidConfigKey(key, str(exc)) from None
 
 
-class ConfigStore:
-    """Reads one tenant's configuration objects; S3 errors become ConfigError."""
+def parse_tenant_settings(key: str, data: bytes) -> TenantSettings:
+    """``tenant.json``'s bytes as TenantSettings; ConfigInvalid names every problem."""
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigInvalid(key, [f"not JSON: {exc}"]) from None
+    if not isinstance(document, dict):
+        raise ConfigInvalid(key, ["not a JSON object"])
+    try:
+        return TenantSettings.model_validate(document)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+        raise ConfigInvalid(key, problems) from None
 
-    def __init__(self, s3_client: Any, bucket: str) -> None:
+
+@dataclass(frozen=True)
+class ConfigObject:
+    """A configuration object as read: its bytes and the version they are."""
+
+    data: bytes
+    version: ConfigVersion
+
+
+class ConfigStore:
+    """Reads one tenant's configuration objects; S3 errors become ConfigError.
+
+    With ``versions`` (the last-valid pointers config-sync keeps), a run reads the version of
+    each object that was last found valid, not a newer invalid upload; an object without a
+    pointer (config-sync has not seen it) is read as it is now.
+    """
+
+    def __init__(self, s3_client: Any, bucket: str, versions: ConfigVersions | None = None) -> None:
         self.s3 = s3_client
         self.bucket = bucket
+        self.versions = versions
 
-    def _get(self, key: str) -> bytes:
+    def read(self, key: str, version: ConfigVersion | None = None) -> ConfigObject:
+        """The object at ``key`` (the given version of it, else the current one)."""
+        extra: dict[str, Any] = {}
+        if version is not None and version.version_id and version.version_id != "null":
+            extra["VersionId"] = version.version_id
+        elif version is not None and version.etag:
+            extra["IfMatch"] = version.etag  # unversioned bucket: only the same bytes will do
         try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=key)
-            return bytes(response["Body"].read())
+            response = self.s3.get_object(Bucket=self.bucket, Key=key, **extra)
+            data = bytes(response["Body"].read())
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
+            if version is not None and code in (*_NOT_FOUND, "NoSuchVersion", "PreconditionFailed", "412"):
+                raise ConfigError(
+                    f"the last valid version of s3://{self.bucket}/{key} ({version.tag}) is no longer "
+                    "stored; upload a valid one"
+                ) from None
             if code in _NOT_FOUND:
                 raise ConfigNotFound(self.bucket, key) from None
             raise ConfigError(f"cannot read s3://{self.bucket}/{key}: {code or exc}") from exc
+        found = ConfigVersion(key=key, version_id=response.get("VersionId"), etag=response.get("ETag"))
+        return ConfigObject(data, found)
+
+    def _read_valid(self, pk: str, key: str) -> ConfigObject:
+        pointer = self.versions.valid(pk) if self.versions is not None else None
+        return self.read(key, pointer)
 
     def tenant_settings(self, tenant_id: str) -> TenantSettings:
-        """The tenant's settings; a tenant without ``tenant.json`` gets the defaults (UTC)."""
+        """The tenant's settings (last valid version); without ``tenant.json``, the defaults (UTC)."""
         key = keys.tenant_settings_key(tenant_id)
         try:
-            data = self._get(key)
+            found = self._read_valid(settings_pk(tenant_id), key)
         except ConfigNotFound:
             return TenantSettings()
-        try:
-            document = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigInvalid(key, [f"not JSON: {exc}"]) from None
-        if not isinstance(document, dict):
-            raise ConfigInvalid(key, ["not a JSON object"])
-        try:
-            return TenantSettings.model_validate(document)
-        except ValidationError as exc:
-            problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
-            raise ConfigInvalid(key, problems) from None
+        return parse_tenant_settings(key, found.data)
 
     def export_definition(self, tenant_id: str, export_guid: str) -> bytes:
-        """The bytes of ``tenants/{tenantId}/exports/{exportGuid}.xml``; ConfigNotFound when absent."""
-        return self._get(keys.export_config_key(tenant_id, export_guid))
+        """The bytes of ``tenants/{tenantId}/exports/{exportGuid}.xml`` (last valid version);
+        ConfigNotFound when absent."""
+        key = keys.export_config_key(tenant_id, export_guid)
+        return self._read_valid(keys.export_pk(tenant_id, export_guid), key).data

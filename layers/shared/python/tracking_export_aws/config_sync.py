@@ -1,23 +1,36 @@
 """The config-sync use case: a definition uploaded or deleted -> its schedule follows.
 
 Valid upload: create or update the export's schedule (expression and zone from the
-definition's ``<schedule>``, default daily 02:00 in the tenant's zone). Deletion: delete
-the schedule. Invalid upload: leave the existing schedule untouched and publish one
-``config-invalid`` notification listing every error.
+definition's ``<schedule>``, default daily 02:00 in the tenant's zone) and record the
+upload's S3 version as the last valid one (runs read that version). Deletion: delete the
+schedule and the pointer. Invalid upload: leave the schedule and the pointer untouched and
+publish one ``config-invalid`` notification listing every error (once per version).
+``tenant.json`` uploads are validated and pointed at the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from tracking_export.definition import load_definition
 from tracking_export.errors import DefinitionError, DefinitionIssue
 from tracking_export.model import ExportDefinition
-from tracking_export_aws.config_store import ConfigError, ConfigNotFound, ConfigStore, parse_config_key
-from tracking_export_aws.notifier import Notifier
+from tracking_export_aws import keys
+from tracking_export_aws.config_store import (
+    ConfigError,
+    ConfigInvalid,
+    ConfigNotFound,
+    ConfigStore,
+    parse_config_key,
+    parse_tenant_settings,
+)
+from tracking_export_aws.config_versions import ConfigVersion, ConfigVersions, settings_pk
+from tracking_export_aws.notifier import Notifier, fit_message
 from tracking_export_aws.scheduler import ScheduleManager
 
 DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
@@ -69,54 +82,77 @@ def checked_definition(data: bytes, export_guid: str) -> ExportDefinition:
     return definition
 
 
+_TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")
+
+
+def _tenant_of_settings_key(key: str) -> str | None:
+    """The tenant whose ``tenant.json`` ``key`` is (validated); None for any other key."""
+    match = _TENANT_SETTINGS_KEY_RE.fullmatch(key)
+    if not match:
+        return None
+    try:
+        return keys.validate_tenant_id(match.group(1))
+    except keys.InvalidKeyError:
+        return None
+
+
 @dataclass
 class ConfigSyncService:
+    """Keeps schedules and the last-valid pointers in line with the config bucket."""
+
     config: ConfigStore
     schedules: ScheduleManager
     notifier: Notifier
+    versions: ConfigVersions | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:
-        """Bring the export's schedule in line with its definition; returns what was done."""
+        """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
+        what was done. Raises when a notification could not be published, so the event is retried."""
         if change.bucket and change.bucket != self.config.bucket:
             return {
                 "key": change.key,
                 "action": "ignored",
                 "reason": f"not the config bucket {change.bucket!r}",
             }
+        settings_tenant = _tenant_of_settings_key(change.key)
+        if settings_tenant is not None:
+            return self._apply_tenant_settings(change, settings_tenant)
         try:
             tenant, guid = parse_config_key(change.key)
         except ConfigError as exc:
             return {"key": change.key, "action": "ignored", "reason": str(exc)}
         result: dict[str, Any] = {"key": change.key, "tenantId": tenant, "exportGuid": guid}
+        pointer = keys.export_pk(tenant, guid)
         if change.removed:
             deleted = self.schedules.delete(tenant, guid)
+            if self.versions is not None:
+                self.versions.forget(pointer)
             return {**result, "action": "deleted" if deleted else "absent"}
         try:
-            data = self.config.export_definition(tenant, guid)
+            found = self.config.read(change.key)
         except ConfigNotFound:
             # Deleted again before we ran: the delete event removes the schedule.
             return {**result, "action": "ignored", "reason": "the object no longer exists"}
         try:
-            definition = checked_definition(data, guid)
+            definition = checked_definition(found.data, guid)
         except DefinitionError as exc:
             errors = [str(issue) for issue in exc.issues]
-            self.notifier.publish(
-                {
-                    "outcome": "config-invalid",
-                    "tenantId": tenant,
-                    "exportGuid": guid,
-                    "configKey": change.key,
-                    "errorCount": len(errors),
-                    "errors": errors,
-                    "error": f"{change.key}: {len(errors)} error(s); the existing schedule is unchanged",
-                }
-            )
-            return {**result, "action": "invalid", "errors": errors}
-        settings = self.config.tenant_settings(tenant)
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        try:
+            settings = self.config.tenant_settings(tenant)
+        except ConfigError as exc:
+            # The definition is fine but the tenant's settings cannot be used: nothing changes.
+            errors = [f"{keys.tenant_settings_key(tenant)}: {exc}"]
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            return {**result, "action": "invalid", "errors": errors, "reported": reported}
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
         timezone = (schedule.timezone if schedule else None) or settings.timezone
         name = self.schedules.upsert(tenant, guid, expression, timezone)
+        if self.versions is not None:
+            self.versions.set_valid(pointer, found.version, self.clock())
         return {
             **result,
             "action": "scheduled",
@@ -125,3 +161,49 @@ class ConfigSyncService:
             "timezone": timezone,
             "warnings": list(definition.warnings),
         }
+
+    def _apply_tenant_settings(self, change: ConfigChange, tenant: str) -> dict[str, Any]:
+        """``tenant.json``: a valid upload becomes the version runs use; an invalid one is reported
+        and the last valid one stays in use; a deletion brings back the defaults."""
+        result: dict[str, Any] = {"key": change.key, "tenantId": tenant}
+        pointer = settings_pk(tenant)
+        if change.removed:
+            if self.versions is not None:
+                self.versions.forget(pointer)
+            return {**result, "action": "deleted"}
+        try:
+            found = self.config.read(change.key)
+        except ConfigNotFound:
+            return {**result, "action": "ignored", "reason": "the object no longer exists"}
+        try:
+            parse_tenant_settings(change.key, found.data)
+        except ConfigInvalid as exc:
+            reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems)
+            return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
+        if self.versions is not None:
+            self.versions.set_valid(pointer, found.version, self.clock())
+        return {**result, "action": "settings-valid"}
+
+    def _report_invalid(
+        self, pointer: str, version: ConfigVersion, tenant: str, guid: str | None, errors: list[str]
+    ) -> bool:
+        """One ``config-invalid`` notification per invalid version; returns whether this call sent it."""
+        if self.versions is not None and not self.versions.claim_invalid_report(pointer, version):
+            return False  # a repeated event for a version already reported
+        message: dict[str, Any] = {
+            "outcome": "config-invalid",
+            "tenantId": tenant,
+            "configKey": version.key,
+            "errorCount": len(errors),
+            "errors": errors,
+            "error": f"{version.key}: {len(errors)} error(s); the last valid version stays in use",
+        }
+        if guid is not None:
+            message["exportGuid"] = guid
+        try:
+            self.notifier.publish(fit_message(message))
+        except Exception:
+            if self.versions is not None:
+                self.versions.unclaim_invalid_report(pointer, version)
+            raise
+        return True

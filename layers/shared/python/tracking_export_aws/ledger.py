@@ -1,17 +1,26 @@
-"""Run history of an export (docs/table-design.md, run-history table).
+"""Run history of an export (docs/table-design.md, run-history table; docs/run-lifecycle.md).
 
-A scheduled run is claimed before any work: a conditional ``PutItem`` on its ``RUN#{scheduledTime}``
-item succeeds when the item is absent, ``failed``, or ``running`` with an expired lease. A
-duplicate delivery (the run succeeded, or is running within its lease) gets the existing
-record back and does nothing. The delta window (``STATE.lastSuccessStart``) moves only when
-a run is recorded as succeeded, and never backwards.
+A scheduled run is claimed before any work: a conditional ``UpdateItem`` on its ``RUN#{scheduledTime}``
+item succeeds when the item is absent, ``failed`` with its notification delivered, or ``running``
+with an expired lease — or held by the same Lambda invocation (an asynchronous retry keeps the
+request id, and Lambda retries only an invocation that ended). The claimant renews its short
+lease (a heartbeat) while it works and releases it when an exception escapes, so a crashed run
+is taken over by the next delivery. The delta window (``STATE.lastSuccessStart``) moves only
+when a run is recorded as succeeded, and never backwards.
 
-A retried run (after a failure or an expired lease) keeps the run number it was first given,
-so the retry writes the file the first attempt would have written.
+Finishing a run is an outbox: the outcome, the notification message and the channels still to
+deliver (``pendingChannels``) are written in one update; each channel that takes the message is
+moved to ``notifiedChannels``. A delivery that finds a finished run with pending channels
+delivers those, under a short delivery lease so two deliveries never publish the same channel.
+
+A retried run keeps the run number it was first given, so the retry writes the file the first
+attempt would have written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -22,10 +31,26 @@ from tracking_export_aws import keys
 from tracking_export_aws.dynamo import deserialize, query_pages, serialize
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+FINISHED = (SUCCEEDED, FAILED)
 # How many skipped records a run record lists (the count is always exact): an item holds 400 KB.
 MAX_RECORDED_SKIPS = 100
 MAX_ERROR_LENGTH = 4000
-_CLAIMABLE = "attribute_not_exists(pk) OR #s = :failed OR (#s = :running AND leaseUntil < :now)"
+# Attributes of a finished attempt, cleared when a new attempt claims the run.
+_FINISH_ATTRIBUTES = (
+    "finishedAt",
+    "error",
+    "rows",
+    "bytes",
+    "objectKey",
+    "sha256",
+    "durationMs",
+    "skipped",
+    "skippedRecords",
+    "notification",
+    "pendingChannels",
+    "notifiedChannels",
+    "notifyLeaseUntil",
+)
 
 
 class LeaseLostError(RuntimeError):
@@ -51,6 +76,7 @@ class RunRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     lease_until: int | None = None  # epoch seconds
+    invocation_id: str | None = None
     window: dict[str, Any] | None = None
     rows: int | None = None
     bytes_written: int | None = None
@@ -60,6 +86,9 @@ class RunRecord:
     skipped: int | None = None
     skipped_records: list[dict[str, Any]] | None = None
     error: str | None = None
+    notification: dict[str, Any] | None = None  # the message of the outcome, as delivered
+    pending_channels: tuple[str, ...] = ()  # channels that have not taken it yet
+    notified_channels: tuple[str, ...] = ()
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -67,6 +96,7 @@ class RunRecord:
         scheduled = _instant(plain.get("scheduledTime")) or keys.parse_instant_key(
             str(plain["sk"]).removeprefix(keys.RUN_SK_PREFIX)
         )
+        notification = plain.get("notification")
         return cls(
             scheduled_time=scheduled,
             status=str(plain.get("status")),
@@ -75,6 +105,7 @@ class RunRecord:
             started_at=_instant(plain.get("startedAt")),
             finished_at=_instant(plain.get("finishedAt")),
             lease_until=plain.get("leaseUntil"),
+            invocation_id=plain.get("invocationId"),
             window=plain.get("window"),
             rows=plain.get("rows"),
             bytes_written=plain.get("bytes"),
@@ -84,7 +115,18 @@ class RunRecord:
             skipped=plain.get("skipped"),
             skipped_records=plain.get("skippedRecords"),
             error=plain.get("error"),
+            notification=json.loads(notification) if isinstance(notification, str) else None,
+            pending_channels=tuple(sorted(plain.get("pendingChannels") or ())),
+            notified_channels=tuple(sorted(plain.get("notifiedChannels") or ())),
         )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def lease_live(self, now: datetime) -> bool:
+        """Whether a running record's lease still holds at ``now``."""
+        return self.status == RUNNING and self.lease_until is not None and self.lease_until >= _epoch(now)
 
 
 @dataclass(frozen=True)
@@ -99,7 +141,13 @@ class Claim:
     token: str | None = None  # proves the claim when recording the outcome
     started_at: datetime | None = None
     attempt: int = 1
-    existing: RunRecord | None = None  # for a duplicate: the record that holds the run
+    existing: RunRecord | None = None  # for a duplicate: the record that holds the run; for a
+    # takeover: what the previous attempt left (its window, for a run that must be failed)
+
+    @property
+    def run_id(self) -> str:
+        """``{tenant}/{exportGuid}/{scheduled time}``: names the run on the objects it writes."""
+        return f"{self.tenant_id}/{self.export_guid}/{keys.instant_key(self.scheduled_time)}"
 
 
 class RunLedger:
@@ -111,45 +159,75 @@ class RunLedger:
     def _key(self, tenant_id: str, export_guid: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": keys.export_pk(tenant_id, export_guid)}, "sk": {"S": sk}}
 
+    def _run_key(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> dict[str, Any]:
+        return self._key(tenant_id, export_guid, keys.run_sk(scheduled_time))
+
     def claim(
         self,
         tenant_id: str,
         export_guid: str,
         scheduled_time: datetime,
         now: datetime,
-        lease_seconds: int = 900,
+        lease_seconds: int = 120,
         *,
         run_start: datetime | None = None,
+        invocation_id: str | None = None,
+        retry_failed: bool = True,
     ) -> Claim:
         """Claim the run of ``scheduled_time``; a duplicate delivery gets ``claimed=False``.
 
         ``now`` is the wall clock (for the lease); ``run_start`` is the run's own time
         (``runAt`` in a replay), recorded as its start and, on success, as the start that
-        the next deltaMode window begins from. It defaults to ``now``.
+        the next deltaMode window begins from. It defaults to ``now``. ``invocation_id`` (the
+        Lambda request id) lets a retry of the same invocation take over at once.
+        ``retry_failed=False`` leaves a failed run alone (recovery only fails runs).
         """
         run_start = run_start or now
-        key = self._key(tenant_id, export_guid, keys.run_sk(scheduled_time))
+        key = self._run_key(tenant_id, export_guid, scheduled_time)
         token = uuid.uuid4().hex
-        item = {
-            "status": RUNNING,
-            "scheduledTime": keys.instant_key(scheduled_time),
-            "startedAt": keys.instant_key(run_start),
-            "leaseUntil": _epoch(now + timedelta(seconds=lease_seconds)),
-            "claimToken": token,
-            "expiresAt": _epoch(now + self.history),
+        values: dict[str, Any] = {
+            ":running": {"S": RUNNING},
+            ":now": {"N": str(_epoch(now))},
+            ":st": {"S": keys.instant_key(scheduled_time)},
+            ":start": {"S": keys.instant_key(run_start)},
+            ":lease": {"N": str(_epoch(now + timedelta(seconds=lease_seconds)))},
+            ":token": {"S": token},
+            ":expires": {"N": str(_epoch(now + self.history))},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
         }
+        names = {"#s": "status", **{f"#r{n}": a for n, a in enumerate(_FINISH_ATTRIBUTES)}}
+        sets = [
+            "#s = :running",
+            "scheduledTime = :st",
+            "startedAt = :start",
+            "leaseUntil = :lease",
+            "claimToken = :token",
+            "expiresAt = :expires",
+            "attempt = if_not_exists(attempt, :zero) + :one",
+        ]
+        removes = [f"#r{n}" for n in range(len(_FINISH_ATTRIBUTES))]
+        takeover = "(#s = :running AND (leaseUntil < :now"
+        if invocation_id:
+            values[":inv"] = {"S": invocation_id}
+            sets.append("invocationId = :inv")
+            takeover += " OR invocationId = :inv"
+        else:
+            removes.append("invocationId")
+        takeover += "))"
+        condition = f"attribute_not_exists(pk) OR {takeover}"
+        if retry_failed:
+            values[":failed"] = {"S": FAILED}
+            condition += " OR (#s = :failed AND attribute_not_exists(pendingChannels))"
         try:
-            response = self.client.put_item(
+            response = self.client.update_item(
                 TableName=self.table,
-                Item={**key, **serialize(item)},
-                ConditionExpression=_CLAIMABLE,
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":failed": {"S": FAILED},
-                    ":running": {"S": RUNNING},
-                    ":now": {"N": str(_epoch(now))},
-                },
-                ReturnValues="ALL_OLD",
+                Key=key,
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:
@@ -157,22 +235,17 @@ class RunLedger:
             existing = RunRecord.from_item(old) if old else None
             return Claim(tenant_id, export_guid, scheduled_time, claimed=False, existing=existing)
 
-        previous = deserialize(response.get("Attributes") or {})
-        attempt = int(previous.get("attempt") or 0) + 1
-        run_number = previous.get("runNumber")
+        record = RunRecord.from_item(response["Attributes"])
+        run_number = record.run_number
         if run_number is None:
             run_number = self._next_run_number(tenant_id, export_guid)
-        self.client.update_item(
-            TableName=self.table,
-            Key=key,
-            UpdateExpression="SET runNumber = :n, attempt = :a",
-            ConditionExpression="claimToken = :token",
-            ExpressionAttributeValues={
-                ":n": {"N": str(run_number)},
-                ":a": {"N": str(attempt)},
-                ":token": {"S": token},
-            },
-        )
+            self.client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="SET runNumber = :n",
+                ConditionExpression="claimToken = :token",
+                ExpressionAttributeValues={":n": {"N": str(run_number)}, ":token": {"S": token}},
+            )
         return Claim(
             tenant_id,
             export_guid,
@@ -181,13 +254,19 @@ class RunLedger:
             run_number=run_number,
             token=token,
             started_at=run_start,
-            attempt=attempt,
+            attempt=record.attempt,
+            existing=record,
         )
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         response = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
         item: dict[str, Any] | None = response.get("Item")
         return item
+
+    def get(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> RunRecord | None:
+        """The run's record (strongly consistent read); None when it was never claimed."""
+        item = self._get(self._run_key(tenant_id, export_guid, scheduled_time))
+        return RunRecord.from_item(item) if item else None
 
     def _next_run_number(self, tenant_id: str, export_guid: str) -> int:
         response = self.client.update_item(
@@ -204,7 +283,15 @@ class RunLedger:
         item = self._get(self._key(tenant_id, export_guid, keys.STATE_SK)) or {}
         return _instant(deserialize(item).get("lastSuccessStart"))
 
-    def _finish(self, claim: Claim, values: dict[str, Any]) -> None:
+    def _update_claimed(
+        self,
+        claim: Claim,
+        values: dict[str, Any],
+        *,
+        extra: str = "",
+        extra_values: dict[str, Any] | None = None,
+    ) -> None:
+        """SET ``values`` (plus the ``extra`` clause) on the run, if the claim is still ours."""
         if not claim.claimed or claim.token is None:
             raise ValueError("only a claimed run can be recorded")
         names = {f"#f{n}": name for n, name in enumerate(values)}
@@ -213,21 +300,52 @@ class RunLedger:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=self._key(claim.tenant_id, claim.export_guid, keys.run_sk(claim.scheduled_time)),
-                UpdateExpression=f"SET {sets}",
+                Key=self._run_key(claim.tenant_id, claim.export_guid, claim.scheduled_time),
+                UpdateExpression=f"SET {sets}{extra}",
                 ConditionExpression="claimToken = :token AND #status = :running",
                 ExpressionAttributeNames={**names, "#status": "status"},
                 ExpressionAttributeValues={
                     **attribute_values,
+                    **(extra_values or {}),
                     ":token": {"S": claim.token},
                     ":running": {"S": RUNNING},
                 },
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             raise LeaseLostError(
-                f"run {claim.tenant_id}/{claim.export_guid} at {keys.instant_key(claim.scheduled_time)} "
-                "was taken over by another delivery"
+                f"run {claim.run_id} was taken over by another delivery (its lease had expired)"
             ) from None
+
+    def renew(self, claim: Claim, now: datetime, lease_seconds: int) -> bool:
+        """Extend the lease to ``now + lease_seconds`` (the heartbeat); False once the run is not ours."""
+        try:
+            self._update_claimed(claim, {"leaseUntil": _epoch(now + timedelta(seconds=lease_seconds))})
+        except LeaseLostError:
+            return False
+        return True
+
+    def release(self, claim: Claim) -> None:
+        """Expire the lease now (the attempt is giving up): the next delivery takes the run over."""
+        with contextlib.suppress(LeaseLostError):  # someone else holds it already
+            self._update_claimed(claim, {"leaseUntil": 0})
+
+    def record_window(self, claim: Claim, window: dict[str, Any]) -> None:
+        """Note the window the run is covering, so even a lost attempt is reported with it."""
+        self._update_claimed(claim, {"window": window})
+
+    def _finish(
+        self, claim: Claim, values: dict[str, Any], notification: dict[str, Any], channels: list[str]
+    ) -> None:
+        values = {**values, "notification": json.dumps(notification, ensure_ascii=False, default=str)}
+        if channels:
+            self._update_claimed(
+                claim,
+                values,
+                extra=", pendingChannels = :pending",
+                extra_values={":pending": {"SS": channels}},
+            )
+        else:
+            self._update_claimed(claim, values)
 
     def record_success(
         self,
@@ -242,8 +360,11 @@ class RunLedger:
         duration_ms: int,
         skipped: int = 0,
         skipped_records: list[dict[str, Any]] | None = None,
+        notification: dict[str, Any] | None = None,
+        channels: list[str] | None = None,
     ) -> bool:
-        """Mark the run succeeded, then move the window; returns whether ``lastSuccessStart`` moved.
+        """Mark the run succeeded with its notification to deliver, then move the window;
+        returns whether ``lastSuccessStart`` moved.
 
         The run is recorded first: a crash in between leaves the window where it was, so the
         next run covers more days rather than fewer.
@@ -263,6 +384,8 @@ class RunLedger:
                 "skipped": skipped,
                 "skippedRecords": (skipped_records or [])[:MAX_RECORDED_SKIPS],
             },
+            notification or {},
+            channels or [],
         )
         start = keys.instant_key(claim.started_at)
         try:
@@ -285,17 +408,67 @@ class RunLedger:
         error: str,
         duration_ms: int,
         window: dict[str, Any] | None = None,
+        notification: dict[str, Any] | None = None,
+        channels: list[str] | None = None,
     ) -> None:
-        """Mark the run failed with a readable reason; the window does not move."""
-        self._finish(
-            claim,
-            {
-                "status": FAILED,
-                "finishedAt": keys.instant_key(finished_at),
-                "error": error[:MAX_ERROR_LENGTH],
-                "durationMs": duration_ms,
-                "window": window,
-            },
+        """Mark the run failed with a readable reason and its notification to deliver; the
+        window does not move. ``window`` None keeps the one the attempt recorded, if any."""
+        values: dict[str, Any] = {
+            "status": FAILED,
+            "finishedAt": keys.instant_key(finished_at),
+            "error": error[:MAX_ERROR_LENGTH],
+            "durationMs": duration_ms,
+        }
+        if window is not None:
+            values["window"] = window
+        self._finish(claim, values, notification or {}, channels or [])
+
+    def take_delivery(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, now: datetime, lease_seconds: int
+    ) -> RunRecord | None:
+        """Lease the delivery of a finished run's pending notification channels.
+
+        Returns the record (message and pending channels) when this caller may deliver them;
+        None when nothing is pending or another delivery holds the lease.
+        """
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key=self._run_key(tenant_id, export_guid, scheduled_time),
+                UpdateExpression="SET notifyLeaseUntil = :until",
+                ConditionExpression="attribute_exists(pendingChannels) AND #s IN (:succeeded, :failed) "
+                "AND (attribute_not_exists(notifyLeaseUntil) OR notifyLeaseUntil < :now)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":until": {"N": str(_epoch(now + timedelta(seconds=lease_seconds)))},
+                    ":now": {"N": str(_epoch(now))},
+                    ":succeeded": {"S": SUCCEEDED},
+                    ":failed": {"S": FAILED},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return RunRecord.from_item(response["Attributes"])
+
+    def mark_delivered(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, channel: str
+    ) -> None:
+        """Move ``channel`` from the run's pending channels to its notified ones."""
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._run_key(tenant_id, export_guid, scheduled_time),
+            UpdateExpression="DELETE pendingChannels :c ADD notifiedChannels :c",
+            ExpressionAttributeValues={":c": {"SS": [channel]}},
+        )
+
+    def end_delivery(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> None:
+        """Give the delivery lease back (after delivering, or failing to)."""
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._run_key(tenant_id, export_guid, scheduled_time),
+            UpdateExpression="REMOVE notifyLeaseUntil",
+            ConditionExpression="attribute_exists(pk)",
         )
 
     def runs(self, tenant_id: str, export_guid: str, *, limit: int | None = None) -> list[RunRecord]:

@@ -3,6 +3,11 @@
 The object appears only on ``complete()``; any failure aborts the multipart upload. While
 one part uploads in a background thread the next one fills, so memory holds at most two
 parts. A file smaller than one part (zero bytes included) is written with one ``PutObject``.
+
+Nothing is ever overwritten: ``PutObject`` and ``CompleteMultipartUpload`` carry
+``If-None-Match: *``, so S3 refuses (412) to create an object whose key exists; the sink then
+raises :class:`ObjectExists` after aborting its upload. Objects carry metadata naming the run
+that wrote them (``export-run``), so a retry of that run can recognise its own object.
 """
 
 from __future__ import annotations
@@ -18,8 +23,62 @@ MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
 
 
+RUN_METADATA = "export-run"  # x-amz-meta-export-run: the run that wrote the object
+
+
 class SinkClosedError(RuntimeError):
     """write/complete after the sink was completed or aborted."""
+
+
+class ObjectExists(RuntimeError):
+    """The key already holds an object; it was left untouched."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        super().__init__(f"s3://{bucket}/{key} already exists; it is never overwritten")
+
+
+def _is_precondition_failed(error: BaseException) -> bool:
+    response = getattr(error, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "412") or status == 412
+
+
+def put_if_absent(client: Any, bucket: str, key: str, body: bytes, **extra: Any) -> str:
+    """``PutObject`` (``extra``: ContentType, Metadata, Tagging…) that never replaces an object;
+    returns the ETag, or raises ObjectExists when the key is taken."""
+    try:
+        response = client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
+    except Exception as error:
+        if _is_precondition_failed(error):
+            raise ObjectExists(bucket, key) from None
+        raise
+    return str(response["ETag"])
+
+
+def object_metadata(client: Any, bucket: str, key: str) -> dict[str, str] | None:
+    """The object's user metadata; None when there is no object at ``key``."""
+    try:
+        response = client.head_object(Bucket=bucket, Key=key)
+    except Exception as error:
+        status = (getattr(error, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404:
+            return None
+        raise
+    return {k.lower(): v for k, v in (response.get("Metadata") or {}).items()}
+
+
+def stored_digest(client: Any, bucket: str, key: str, chunk: int = MIB) -> tuple[str, int]:
+    """SHA-256 hex and size of the bytes S3 holds at ``key``, read as a stream."""
+    digest = hashlib.sha256()
+    size = 0
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    for piece in iter(lambda: body.read(chunk), b""):
+        digest.update(piece)
+        size += len(piece)
+    return digest.hexdigest(), size
 
 
 class MultipartSink:
@@ -34,6 +93,7 @@ class MultipartSink:
         part_size: int = 8 * MIB,
         content_type: str = "text/csv",
         tags: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
         overlap: bool = True,
     ) -> None:
         if part_size < MIN_PART_SIZE:
@@ -44,6 +104,7 @@ class MultipartSink:
         self.part_size = part_size
         self.content_type = content_type
         self.tagging = urlencode(tags) if tags else None
+        self.metadata = dict(metadata or {})
         self.upload_id: str | None = None
         self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
@@ -74,7 +135,7 @@ class MultipartSink:
         return len(data)
 
     def _extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"ContentType": self.content_type}
+        extra: dict[str, Any] = {"ContentType": self.content_type, "Metadata": self.metadata}
         if self.tagging:
             extra["Tagging"] = self.tagging
         return extra
@@ -105,15 +166,15 @@ class MultipartSink:
             self._pending = self._pool.submit(self._upload_part, number, body)
 
     def complete(self) -> tuple[str, str, int]:
-        """Finish the object; returns (ETag, SHA-256 hex of the whole object, size in bytes)."""
+        """Finish the object; returns (ETag, SHA-256 hex of the whole object, size in bytes).
+
+        ObjectExists (after aborting) when the key was taken meanwhile: nothing is replaced.
+        """
         if self._closed:
             raise SinkClosedError(f"s3://{self.bucket}/{self.key} is already completed or aborted")
         try:
             if self.upload_id is None:
-                response = self.client.put_object(
-                    Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), **self._extra()
-                )
-                etag = response["ETag"]
+                etag = put_if_absent(self.client, self.bucket, self.key, bytes(self._buffer), **self._extra())
             else:
                 if self._buffer:
                     self._upload(bytes(self._buffer))
@@ -123,10 +184,13 @@ class MultipartSink:
                     Key=self.key,
                     UploadId=self.upload_id,
                     MultipartUpload={"Parts": self._parts},
+                    IfNoneMatch="*",
                 )
                 etag = response["ETag"]
         except BaseException as error:
             self._fail(error)
+            if _is_precondition_failed(error):
+                raise ObjectExists(self.bucket, self.key) from None
             raise
         self._buffer = bytearray()
         self._close()

@@ -33,6 +33,12 @@ class AwsSettings(BaseModel):
     export_function_arn: str | None = Field(default=None, alias="EXPORT_FUNCTION_ARN")
     scheduler_role_arn: str | None = Field(default=None, alias="SCHEDULER_ROLE_ARN")
     schedule_dlq_arn: str | None = Field(default=None, alias="SCHEDULE_DLQ_ARN")
+    # Download links live this long at most (and never past the signing credentials' expiry).
+    download_link_seconds: int = Field(default=3600, alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
+    # Links and recipient addresses reach the (account-wide) event bus only when the operator opts in.
+    events_include_private: bool = Field(default=False, alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
+    # What a run keeps of the invocation's remaining time to finish cleanly.
+    finish_reserve_seconds: int = Field(default=60, alias="FINISH_RESERVE_SECONDS", ge=5, le=600)
     # None means the real AWS endpoints; a URL points every client at moto server or dynalite.
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
     # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.

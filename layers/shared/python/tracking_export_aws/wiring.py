@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tracking_export.source import TrackingSource
-from tracking_export_aws.clients import client
+from tracking_export_aws.clients import client, s3_presigner
 from tracking_export_aws.config_store import ConfigStore
 from tracking_export_aws.config_sync import ConfigSyncService
+from tracking_export_aws.config_versions import ConfigVersions
 from tracking_export_aws.dynamo_source import DynamoTrackingSource
 from tracking_export_aws.export_service import ExportService
 from tracking_export_aws.ledger import RunLedger
@@ -15,9 +16,21 @@ from tracking_export_aws.settings import AwsSettings
 
 
 def notifier(settings: AwsSettings) -> Notifier:
-    return Notifier(
-        client("sns", settings), client("events", settings), settings.topic_arn, settings.event_bus_name
+    """The tenant-facing channels: the SNS topic, then the event bus."""
+    return Notifier.for_aws(
+        client("sns", settings),
+        client("events", settings),
+        settings.topic_arn,
+        settings.event_bus_name,
+        include_private=settings.events_include_private,
     )
+
+
+def config_versions(settings: AwsSettings) -> ConfigVersions | None:
+    """The last-valid pointers, kept in the run-history table (None without one)."""
+    if not settings.run_history_table:
+        return None
+    return ConfigVersions(client("dynamodb", settings), settings.run_history_table)
 
 
 def export_service(settings: AwsSettings) -> ExportService:
@@ -30,21 +43,27 @@ def export_service(settings: AwsSettings) -> ExportService:
         return DynamoTrackingSource(tenant_id, table, dynamodb)
 
     return ExportService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=ConfigStore(client("s3", settings), settings.config_bucket, config_versions(settings)),
         ledger=RunLedger(dynamodb, settings.run_history_table),
         notifier=notifier(settings),
         s3=client("s3", settings),
         export_bucket=settings.export_bucket,
         source_for=source_for,
+        presigner=s3_presigner(settings),
+        finish_reserve_seconds=settings.finish_reserve_seconds,
+        download_link_seconds=settings.download_link_seconds,
     )
 
 
 def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
-    settings.need("schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
+    settings.need(
+        "schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "run_history_table"
+    )
     assert settings.schedule_group and settings.export_function_arn
     assert settings.scheduler_role_arn and settings.schedule_dlq_arn
+    versions = config_versions(settings)
     return ConfigSyncService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=ConfigStore(client("s3", settings), settings.config_bucket, versions),
         schedules=ScheduleManager(
             client("scheduler", settings),
             settings.schedule_group,
@@ -53,4 +72,5 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
             settings.schedule_dlq_arn,
         ),
         notifier=notifier(settings),
+        versions=versions,
     )
