@@ -10,6 +10,10 @@ DETAIL_TYPES = {
     "succeeded": "Export Run Succeeded",
     "failed": "Export Run Failed",
     "config-invalid": "Export Config Invalid",
+    "ingested": "Tracking File Ingested",
+    "ingest-rejected": "Tracking File Rejected Lines",
+    "ingest-failed": "Tracking File Ingestion Failed",
+    "learner-erased": "Learner Erased",
 }
 # SNS and EventBridge both take 256 KB; leave room for the envelope.
 MAX_MESSAGE_BYTES = 200_000
@@ -17,6 +21,10 @@ SUBJECTS = {
     "succeeded": "Export succeeded",
     "failed": "Export failed",
     "config-invalid": "Export configuration invalid",
+    "ingested": "Tracking file ingested",
+    "ingest-rejected": "Tracking file ingested with rejected lines",
+    "ingest-failed": "Tracking file ingestion failed",
+    "learner-erased": "Learner erased",
 }
 
 
