@@ -10,6 +10,7 @@ from tracking_export_aws.clients import client
 from tracking_export_aws.config_store import ConfigStore
 from tracking_export_aws.config_sync import ConfigSyncService
 from tracking_export_aws.dynamo_source import DynamoTrackingSource
+from tracking_export_aws.erasure import LearnerEraser
 from tracking_export_aws.export_service import ExportService
 from tracking_export_aws.ingest import IngestService, IngestSettings
 from tracking_export_aws.ledger import RunLedger
@@ -73,4 +74,17 @@ def ingest_service(
         notifier=notifier(settings),
         max_bytes=ingest.max_bytes_per_invocation,
         continue_with=continue_with,
+    )
+
+
+def learner_eraser(settings: AwsSettings, *, notify: bool = True) -> LearnerEraser:
+    settings.need("tracking_table", "export_bucket")
+    assert settings.tracking_table and settings.export_bucket
+    return LearnerEraser(
+        dynamodb=client("dynamodb", settings),
+        table=settings.tracking_table,
+        s3=client("s3", settings),
+        export_bucket=settings.export_bucket,
+        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        notifier=notifier(settings) if notify else None,
     )
