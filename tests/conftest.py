@@ -1,10 +1,10 @@
-"""Makes the Lambda handler modules importable as Lambda finds them (``export_app``, ``config_sync_app``)."""
+"""Makes the Lambda handler modules importable as Lambda finds them (``export_app``, ``config_sync_app``, ``ingest_app``)."""
 
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for folder in ("functions/export", "functions/config_sync"):
+for folder in ("functions/export", "functions/config_sync", "functions/ingest"):
     path = str(ROOT / folder)
     if path not in sys.path:
         sys.path.insert(0, path)

@@ -51,6 +51,8 @@ class TenantSettings(BaseModel):
     timezone: str = "UTC"
     notification_emails: list[str] = Field(default_factory=list, alias="notificationEmails")
     retention_days: int | None = Field(default=None, alias="retentionDays", ge=1)
+    # Erasure of a learner pseudonymises their trackings and logs instead of deleting them.
+    keep_anonymous_statistics: bool = Field(default=False, alias="keepAnonymousStatistics")
 
     @field_validator("timezone")
     @classmethod

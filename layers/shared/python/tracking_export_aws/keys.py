@@ -16,8 +16,11 @@ STATE_SK = "STATE"
 RUN_SK_PREFIX = "RUN#"
 BY_TRACKING_INDEX = "ByTracking"
 UNLAUNCHED_INDEX = "Unlaunched"
+BY_LEARNER_INDEX = "ByLearner"
 # Attributes the table design adds to a record; a record may not carry them itself.
-KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
+KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"})
+# The DynamoDB TTL attribute of a log (epoch seconds), set from the tenant's retentionDays.
+EXPIRES_AT = "expiresAt"
 
 TENANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # An export guid is a path piece of the config and export keys and part of a schedule name,
@@ -177,6 +180,20 @@ def log_keys(tenant_id: str, tracking_id: int, log_id: int, started_at: datetime
 def logged_marker_key(tenant_id: str, tracking_id: int) -> dict[str, str]:
     """Key of the marker item saying "this tracking has at least one log" (written by the loader)."""
     return {"pk": f"{_prefix(tenant_id)}LOGGED#{tracking_id}", "sk": RECORD_SK}
+
+
+def by_learner_pk(tenant_id: str, learner_id: int) -> str:
+    return f"{_prefix(tenant_id)}LRN#{learner_id}"
+
+
+def by_learner_keys(tenant_id: str, tracking_id: int, learner_id: int) -> dict[str, str]:
+    """``gsi3pk``/``gsi3sk`` of a tracking: the ``ByLearner`` index that erasure queries."""
+    return {"gsi3pk": by_learner_pk(tenant_id, learner_id), "gsi3sk": f"{tracking_id:020d}"}
+
+
+def ingest_progress_key(tenant_id: str, etag: str) -> dict[str, str]:
+    """Key of the progress item of one ingested object, named by its ETag (its content)."""
+    return {"pk": f"{_prefix(tenant_id)}INGEST", "sk": f"E#{etag.strip(chr(34))}"}
 
 
 def unlaunched_pk(tenant_id: str, shard: int) -> str:

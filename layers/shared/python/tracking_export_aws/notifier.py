@@ -20,11 +20,19 @@ DETAIL_TYPES = {
     "succeeded": "Export Run Succeeded",
     "failed": "Export Run Failed",
     "config-invalid": "Export Config Invalid",
+    "ingested": "Tracking File Ingested",
+    "ingest-rejected": "Tracking File Rejected Lines",
+    "ingest-failed": "Tracking File Ingestion Failed",
+    "learner-erased": "Learner Erased",
 }
 SUBJECTS = {
     "succeeded": "Export succeeded",
     "failed": "Export failed",
     "config-invalid": "Export configuration invalid",
+    "ingested": "Tracking file ingested",
+    "ingest-rejected": "Tracking file ingested with rejected lines",
+    "ingest-failed": "Tracking file ingestion failed",
+    "learner-erased": "Learner erased",
 }
 # SNS and EventBridge both take 256 KB per message, envelope included; the rest is headroom
 # (SNS subject and attributes, the event's envelope, JSON escaping by the subscriber's protocol).

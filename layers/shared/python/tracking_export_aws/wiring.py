@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from tracking_export.source import TrackingSource
 from tracking_export_aws.clients import client, s3_presigner
 from tracking_export_aws.config_store import ConfigStore
 from tracking_export_aws.config_sync import ConfigSyncService
 from tracking_export_aws.config_versions import ConfigVersions
 from tracking_export_aws.dynamo_source import DynamoTrackingSource
+from tracking_export_aws.erasure import LearnerEraser
 from tracking_export_aws.export_service import ExportService
+from tracking_export_aws.ingest import IngestService, IngestSettings
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.notifier import Notifier
 from tracking_export_aws.scheduler import ScheduleManager
@@ -73,4 +78,33 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
         ),
         notifier=notifier(settings),
         versions=versions,
+    )
+
+
+def ingest_service(
+    settings: AwsSettings, ingest: IngestSettings, continue_with: Callable[[dict[str, Any]], None] | None
+) -> IngestService:
+    settings.need("tracking_table")
+    assert settings.tracking_table
+    return IngestService(
+        s3=client("s3", settings),
+        dynamodb=client("dynamodb", settings),
+        table=settings.tracking_table,
+        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        notifier=notifier(settings),
+        max_bytes=ingest.max_bytes_per_invocation,
+        continue_with=continue_with,
+    )
+
+
+def learner_eraser(settings: AwsSettings, *, notify: bool = True) -> LearnerEraser:
+    settings.need("tracking_table", "export_bucket")
+    assert settings.tracking_table and settings.export_bucket
+    return LearnerEraser(
+        dynamodb=client("dynamodb", settings),
+        table=settings.tracking_table,
+        s3=client("s3", settings),
+        export_bucket=settings.export_bucket,
+        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        notifier=notifier(settings) if notify else None,
     )

@@ -1,0 +1,408 @@
+"""Ingestion (issue 9, architecture.md "Data in and out") over moto server and dynalite.
+
+A data-contract JSONL file dropped under ``tenants/{tenant}/incoming/`` of the ingest
+bucket is loaded by the ingest function's handler (the S3 event it receives in AWS), then
+moved to ``processed/`` or ``rejected/`` with one notification. Expected figures are
+counted by hand from the records each test writes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tracking_export import cli
+from tracking_export.sample_data import SampleShape, dataset, write_jsonl
+from tracking_export_aws import keys, wiring
+from tracking_export_aws.export_service import ExportRequest
+
+SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
+PARIS = {"timezone": "Europe/Paris"}
+
+
+@dataclass
+class Ingest:
+    """The ingest bucket of a stack and the handler pointed at it."""
+
+    stack: Any
+    bucket: str
+    app: Any
+    context: Any
+
+    def drop(self, tenant: str, name: str, body: bytes | str) -> str:
+        key = f"tenants/{tenant}/incoming/{name}"
+        data = body.encode() if isinstance(body, str) else body
+        self.stack.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return key
+
+    def event(self, key: str) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": self.bucket}, "object": {"key": key.replace(" ", "+")}},
+                }
+            ]
+        }
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        [result] = self.app.handler(event, self.context)["results"]
+        return dict(result)
+
+    def run(self, key: str) -> list[dict[str, Any]]:
+        """The S3 event, then each continuation the function would send itself; every result."""
+        results = [self.invoke(self.event(key))]
+        while results[-1]["outcome"] == "continuing":
+            results.append(self.invoke(results[-1]["next"]))
+        return results
+
+    def keys(self, prefix: str) -> list[str]:
+        listing = self.stack.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+@pytest.fixture
+def ingest_for(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
+    """``ingest_for(stack, max_bytes=…)``: an ingest bucket on the stack and the handler module."""
+    from tracking_export_aws import clients
+
+    made: list[Ingest] = []
+
+    def make(stack: Any, max_bytes: int = 64 * 1024 * 1024) -> Ingest:
+        bucket = f"it-ingest-{uuid.uuid4().hex[:10]}"
+        stack.s3.create_bucket(Bucket=bucket)
+        for name, value in stack.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("INGEST_MAX_BYTES_PER_INVOCATION", str(max_bytes))
+        monkeypatch.setenv("INGEST_CONTINUATION", "return")
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-log-export")
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingLogExportIT")
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+        app = importlib.import_module("ingest_app")
+        monkeypatch.setattr(app, "_service", None)
+        clients.clear_cache()
+        made.append(Ingest(stack, bucket, app, lambda_context))
+        return made[-1]
+
+    yield make
+    for ingest in made:
+        s3 = ingest.stack.s3
+        for item in s3.list_objects_v2(Bucket=ingest.bucket).get("Contents", []):
+            s3.delete_object(Bucket=ingest.bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=ingest.bucket)
+
+
+def jsonl(records: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def table_items(stack: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every item of the tracking table but the ingestion's progress items (a test-only Scan)."""
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+    for page in stack.dynamodb.get_paginator("scan").paginate(TableName=stack.tracking_table):
+        for item in page["Items"]:
+            if "#INGEST" not in item["pk"]["S"]:
+                items[(item["pk"]["S"], item["sk"]["S"])] = item
+    return items
+
+
+def day_counts(stack: Any, tenant: str) -> dict[str, int]:
+    response = stack.dynamodb.query(
+        TableName=stack.tracking_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.days_pk(tenant)}},
+        ConsistentRead=True,
+    )
+    return {item["sk"]["S"]: int(item["logCount"]["N"]) for item in response["Items"]}
+
+
+def export(stack: Any, guid: str, run_at: str) -> bytes:
+    service = wiring.export_service(stack.settings())
+    result = service.run(ExportRequest.from_event({"tenantId": "acme", "exportGuid": guid, "runAt": run_at}))
+    assert result["outcome"] == "succeeded", result
+    return bytes(stack.read(result["objectKey"]))
+
+
+def render(tmp_path: Path, dataset_path: Path, run_at: str) -> bytes:
+    out = tmp_path / "preview.csv"
+    argv = ["render", "--definition", str(SEED_XML), "--dataset", str(dataset_path), "--tenant", "acme"]
+    argv += ["--timezone", "Europe/Paris", "--now", run_at, "--output", str(out)]
+    assert cli.main(argv) == 0
+    return out.read_bytes()
+
+
+# --- the ingested data exports exactly like the preview ------------------------------------------
+
+
+def test_a_file_split_into_ranges_exports_exactly_what_render_gives(
+    stack: Any, ingest_for: Callable[..., Ingest], tmp_path: Path
+) -> None:
+    shape = SampleShape(
+        learners=40,
+        trainings=3,
+        contents=12,
+        trackings=300,
+        logs=900,
+        logs_per_day=150,
+        last_day=date(2020, 2, 20),
+        unlaunched_every=10,
+    )
+    path = tmp_path / "acme.jsonl"
+    count = write_jsonl(dataset(shape), path)
+    size = path.stat().st_size
+    ingest = ingest_for(stack, max_bytes=size // 5 + 1)  # ranges end on a line: six of them
+    stack.put_tenant("acme", PARIS)
+    stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())
+    key = ingest.drop("acme", "2020-02-20.jsonl", path.read_bytes())
+
+    results = ingest.run(key)
+
+    assert [r["outcome"] for r in results] == ["continuing"] * 5 + ["ingested"]
+    offsets = [r["offset"] for r in results[:-1]]
+    assert offsets == sorted(offsets) and offsets[-1] < size
+    final = results[-1]
+    # sample_data: 1 root + 10 entities + 20 teams, 5 groups, 40 learners, 3 trainings x 3 sessions,
+    # 12 contents, trackings and logs as shaped.
+    assert final["writtenTotal"] == count
+    assert final["written"]["trackingLog"] == 900
+    assert final["written"]["tracking"] == 300
+    assert (final["rejectedCount"], final["invocations"]) == (0, 6)
+    assert final["movedTo"] == "tenants/acme/processed/2020-02-20.jsonl"
+    assert ingest.keys("tenants/acme/incoming/") == []
+    assert ingest.keys("tenants/acme/processed/") == [final["movedTo"]]
+    # Six days of 150 logs each (UTC days: sample_data starts logs at midnight UTC).
+    assert sorted(day_counts(stack, "acme").values()) == [150] * 6
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "outcome": "ingested"}
+    assert note.message["writtenTotal"] == count
+
+    run_at = "2020-02-21T07:00:00Z"
+    assert export(stack, "seed-example", run_at) == render(tmp_path, path, run_at)
+
+
+# --- duplicates and updates ------------------------------------------------------------------------
+
+
+def test_the_same_file_twice_leaves_the_table_as_one_delivery(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    body = jsonl([*records.catalogue("acme"), *records.seed_logs("acme")])
+    key = ingest.drop("acme", "day.jsonl", body)
+    event = ingest.event(key)
+
+    first = ingest.invoke(event)
+    assert first["outcome"] == "ingested" and first["writtenTotal"] == 10
+    after_one = table_items(stack)
+    # S3 delivers the same event again: the object has moved on, nothing happens.
+    assert ingest.invoke(event)["outcome"] == "gone"
+    # The platform uploads the same content again (same ETag), under another name.
+    again = ingest.drop("acme", "day-again.jsonl", body)
+    second = ingest.invoke(ingest.event(again))
+    assert second["outcome"] == "ingested"
+    assert (second["writtenTotal"], second["duplicateOf"]) == (0, key)
+    assert table_items(stack) == after_one
+    assert day_counts(stack, "acme") == {"2020-02-10": 2}
+    assert ingest.keys("tenants/acme/processed/") == [
+        "tenants/acme/processed/day-again.jsonl",
+        "tenants/acme/processed/day.jsonl",
+    ]
+    assert [n.attributes["outcome"] for n in stack.notifications()] == ["ingested", "ingested"]
+
+
+def test_a_later_version_of_a_record_wins_whatever_the_delivery_order(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    old = records.log("acme", 9001, "2020-02-10T09:30:00Z", 180)
+    new = {**old, "progression": 100, "status": "completed", "updatedAt": "2020-02-10T10:00:00Z"}
+    ingest.run(ingest.drop("acme", "new.jsonl", jsonl([new])))
+    # The older version arrives last: it does not replace the newer one.
+    [late] = ingest.run(ingest.drop("acme", "old.jsonl", jsonl([old])))
+    assert (late["written"], late["notNewer"]) == ({}, {"trackingLog": 1})
+    [(_, item)] = [(k, v) for k, v in table_items(stack).items() if "#L#" in k[0]]
+    assert (item["progression"]["N"], item["updatedAt"]["S"]) == ("100", "2020-02-10T10:00:00Z")
+    # A newer one replaces it.
+    newest = {**new, "score": 5, "updatedAt": "2020-02-10T11:00:00+01:00"}  # 10:00Z: same instant
+    [same] = ingest.run(ingest.drop("acme", "same.jsonl", jsonl([newest])))
+    assert same["notNewer"] == {"trackingLog": 1}
+    newest["updatedAt"] = "2020-02-10T10:00:01Z"
+    [later] = ingest.run(ingest.drop("acme", "later.jsonl", jsonl([newest])))
+    assert later["written"] == {"trackingLog": 1}
+    [(_, item)] = [(k, v) for k, v in table_items(stack).items() if "#L#" in k[0]]
+    assert item["score"]["N"] == "5"
+    assert day_counts(stack, "acme") == {"2020-02-10": 1}
+
+
+# --- bad lines and other tenants -------------------------------------------------------------------
+
+
+def test_bad_lines_are_reported_by_line_field_and_rule_without_their_values(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    good = records.seed_logs("acme")
+    lines = [
+        json.dumps(good[0]),  # 1
+        "{not json at all: secret-value-1",  # 2
+        "",  # 3: blank, ignored
+        json.dumps({**good[1], "startedAt": "secret-value-2"}),  # 4
+        json.dumps({"type": "learner", "tenantId": "acme", "learnerId": "secret-value-3"}),  # 5
+        json.dumps({"type": "gossip", "tenantId": "acme", "text": "secret-value-4"}),  # 6
+        json.dumps({**good[1], "updatedAt": "secret-value-5"}),  # 7
+        json.dumps({**records.catalogue("other")[2], "name": "secret-value-6"}),  # 8: another tenant
+        json.dumps(good[1]),  # 9
+    ]
+    key = ingest.drop("acme", "mixed.jsonl", "\n".join(lines))  # no newline after the last line
+
+    [result] = ingest.run(key)
+
+    assert result["outcome"] == "ingest-rejected"
+    assert result["written"] == {"trackingLog": 2}
+    assert result["rejectedCount"] == 6
+    assert [(r["line"], r["type"], r["field"]) for r in result["rejected"]] == [
+        (2, None, None),
+        (4, "trackingLog", "startedAt"),
+        (5, "learner", "learnerId"),
+        (6, None, "type"),
+        (7, "trackingLog", "updatedAt"),
+        (8, "learner", "tenantId"),
+    ]
+    rules = {r["line"]: r["rule"] for r in result["rejected"]}
+    assert rules[4] == "must be an ISO 8601 instant with an offset or Z"
+    assert rules[5] == "must be an integer"
+    assert rules[8] == "must be the tenant the object was delivered for"
+    assert ingest.keys("tenants/acme/rejected/") == ["tenants/acme/rejected/mixed.jsonl"]
+    assert ingest.keys("tenants/acme/incoming/") == []
+    [note] = stack.notifications()
+    assert note.attributes["outcome"] == "ingest-rejected"
+    assert "secret-value" not in json.dumps(note.message)
+    # Nothing of the other tenant was written, under either tenant.
+    assert not [k for k in table_items(stack) if k[0].startswith("T#other#")]
+    assert not [k for k in table_items(stack) if "#learner#" in k[0]]
+
+
+def test_a_key_outside_incoming_is_ignored_and_a_bad_tenant_in_the_key_too(
+    stack: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    assert ingest.invoke(ingest.event("tenants/acme/processed/x.jsonl"))["outcome"] == "ignored"
+    assert ingest.invoke(ingest.event("tenants/Not_A_Tenant/incoming/x.jsonl"))["outcome"] == "ignored"
+    assert stack.notifications() == []
+
+
+# --- large files: ranges, a crash in the middle, gzip ---------------------------------------------
+
+
+def test_a_crashed_range_is_reported_and_the_file_resumes_where_it_stopped(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = [records.log("acme", 9000 + n, f"2020-02-1{n % 3}T09:{n:02d}:00Z", 60) for n in range(30)]
+    body = jsonl([*records.catalogue("acme"), *logs])
+    ingest = ingest_for(stack, max_bytes=len(body) // 3 + 1)
+    key = ingest.drop("acme", "big.jsonl", body)
+    first = ingest.invoke(ingest.event(key))
+    assert first["outcome"] == "continuing"
+
+    from tracking_export_aws import loader
+
+    real_run = loader.Loader.run
+
+    def crash(self: Any, numbered: Any) -> Any:
+        raise ConnectionError("DynamoDB went away")
+
+    monkeypatch.setattr(loader.Loader, "run", crash)
+    with pytest.raises(ConnectionError):
+        ingest.invoke(first["next"])
+    [failed] = stack.notifications()
+    assert failed.attributes["outcome"] == "ingest-failed"
+    assert failed.message["offset"] == first["offset"]
+    assert "DynamoDB went away" in failed.message["reason"]
+    assert ingest.keys("tenants/acme/incoming/") == [key]
+
+    # Lambda retries the same event (or an operator re-drives the S3 event): it goes on.
+    monkeypatch.setattr(loader.Loader, "run", real_run)
+    results = [ingest.invoke(first["next"])]
+    while results[-1]["outcome"] == "continuing":
+        results.append(ingest.invoke(results[-1]["next"]))
+    final = results[-1]
+    assert final["outcome"] == "ingested"
+    assert final["written"]["trackingLog"] == 30
+    assert final["writtenTotal"] == 38
+    assert day_counts(stack, "acme") == {"2020-02-10": 10, "2020-02-11": 10, "2020-02-12": 10}
+    [done] = stack.notifications()
+    assert done.attributes["outcome"] == "ingested"
+
+
+def test_a_line_longer_than_the_limit_is_rejected_and_the_rest_loaded(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    logs = records.seed_logs("acme")
+    huge = json.dumps({**records.catalogue("acme")[2], "presentation": "x" * 600})
+    body = jsonl([logs[0]]) + huge + "\n" + jsonl([logs[1]])
+    ingest = ingest_for(stack, max_bytes=400)
+    results = ingest.run(ingest.drop("acme", "long.jsonl", body))
+    final = results[-1]
+    assert final["outcome"] == "ingest-rejected"
+    assert final["written"] == {"trackingLog": 2}
+    assert final["rejected"] == [
+        {"line": 2, "type": None, "field": None, "rule": "is longer than the 400-byte limit"}
+    ]
+
+
+def test_gzip_files_are_ingested_whole_or_refused_above_the_limit(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    body = jsonl([*records.catalogue("acme"), *records.seed_logs("acme")]).encode()
+    packed = gzip.compress(body)
+    ingest = ingest_for(stack, max_bytes=len(packed) + 10)
+    [small] = ingest.run(ingest.drop("acme", "day.jsonl.gz", packed))
+    assert (small["outcome"], small["writtenTotal"]) == ("ingested", 10)
+
+    bigger = gzip.compress(body + jsonl([records.log("acme", 9100, "2020-02-11T09:00:00Z", 5)]).encode() * 50)
+    [refused] = ingest.run(ingest.drop("acme", "big.jsonl.gz", bigger))
+    assert refused["outcome"] == "ingest-rejected"
+    assert refused["writtenTotal"] == 0
+    assert "cannot be split" in refused["reason"]
+    assert ingest.keys("tenants/acme/rejected/") == ["tenants/acme/rejected/big.jsonl.gz"]
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def test_logs_carry_their_expiry_from_the_tenants_retention(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    stack.put_tenant("acme", {**PARIS, "retentionDays": 30})
+    ingest = ingest_for(stack)
+    ingest.run(
+        ingest.drop("acme", "day.jsonl", jsonl([*records.catalogue("acme"), *records.seed_logs("acme")]))
+    )
+    items = table_items(stack)
+    expiries = {item["logId"]["N"]: int(item["expiresAt"]["N"]) for k, item in items.items() if "#L#" in k[0]}
+    # 2020-02-10T09:30:00Z + 30 days = 2020-03-11T09:30:00Z; 17:00 likewise.
+    assert expiries == {
+        "9001": int(datetime(2020, 3, 11, 9, 30, tzinfo=UTC).timestamp()),
+        "9002": int(datetime(2020, 3, 11, 17, 0, tzinfo=UTC).timestamp()),
+    }
+    # Only logs expire: the catalogue stays.
+    assert all("expiresAt" not in item for k, item in items.items() if "#L#" not in k[0])
+
+
+def test_without_retention_logs_do_not_expire(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    ingest.run(ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme"))))
+    assert all("expiresAt" not in item for item in table_items(stack).values())
