@@ -41,7 +41,8 @@ def test_one_email_over_http_read_back_from_moto(moto_endpoint: str) -> None:
 
     assert result["status"] == "sent"
     assert result["suppressionUnchecked"] == ["ops@acme.example", "lead@acme.example"]
-    stored = [m for m in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages if m.id == result["messageId"]]
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+    stored = [m for m in backend.sent_messages if m.id == result["messageId"]]
     assert len(stored) == 1
     assert stored[0].source == f"exports@{domain}"
     mail = email.message_from_string(stored[0].raw_data, policy=default_policy)
