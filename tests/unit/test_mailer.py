@@ -210,6 +210,25 @@ def test_a_run_that_wrote_no_file_says_so(ses: Any) -> None:
     assert "File: none written (no rows, deleteEmptyFiles)\n" in text
 
 
+@pytest.mark.parametrize(
+    ("window", "text"),
+    [
+        (
+            {"kind": "delta", "firstDay": None, "lastDay": "2026-03-02"},
+            "delta, all data up to the end of local day 2026-03-02",
+        ),
+        ({"kind": "all", "firstDay": None, "lastDay": None}, "all data"),
+        (
+            {"kind": "timeFrame", "start": "2026-02-23T11:00:00+00:00", "end": "2026-03-02T11:00:00+00:00"},
+            "time frame 2026-02-23T11:00:00+00:00 to 2026-03-02T11:00:00+00:00",
+        ),
+    ],
+)
+def test_each_kind_of_window_in_words(ses: Any, window: dict[str, Any], text: str) -> None:
+    EmailChannel(SuppressionList(ses), SENDER).deliver(succeeded(window=window))
+    assert f"Window: {text}\n" in parts(parsed(sent()[0]))[0]
+
+
 # --------------------------------------------------------------------------- failed, config-invalid
 
 
