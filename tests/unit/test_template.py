@@ -207,6 +207,8 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "RUN_HISTORY_TABLE",
         "TOPIC_ARN",
         "EVENT_BUS_NAME",
+        "EMAIL_SENDER",
+        "EMAIL_CONFIGURATION_SET",
     }
     assert export_env["EVENT_BUS_NAME"] == "default"
     assert export_env["EXPORT_BUCKET"] == {"Ref": "ExportBucket"}

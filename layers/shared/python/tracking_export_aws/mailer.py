@@ -277,8 +277,10 @@ def window_text(window: Any) -> str:
         return f"time frame {window.get('start')} to {window.get('end')}"
     first, last = window.get("firstDay"), window.get("lastDay")
     if kind == "delta":
-        start = first or "the first data"
-        return f"delta, local days {start} to {last}" if last else "delta, all data"
+        if first and last:
+            return f"delta, local days {first} to {last}"
+        # The export's first run: everything up to the end of its local day.
+        return f"delta, all data up to the end of local day {last}" if last else "delta, all data"
     return "all data"
 
 
