@@ -33,15 +33,15 @@ def _get_service() -> ExportService:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
-        request = ExportRequest.from_event(event)
+        request = ExportRequest.from_event(event, _get_service().limits)
     except InvalidRequest:
         # No tenant or export to notify: counted, logged, and raised so the event reaches the DLQ.
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
-        logger.exception(
-            "invalid export request", extra={"event_keys": sorted(event) if isinstance(event, dict) else None}
-        )
+        # Key names only (cut short), never values: the event may carry anything.
+        keys = sorted(str(k)[:64] for k in event)[:50] if isinstance(event, dict) else None
+        logger.exception("invalid export request", extra={"event_keys": keys})
         raise
     logger.append_keys(
         tenant_id=request.tenant_id,

@@ -8,52 +8,42 @@ the schedule. Invalid upload: leave the existing schedule untouched and publish 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
 
 from tracking_export.definition import load_definition
 from tracking_export.errors import DefinitionError, DefinitionIssue
+from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.model import ExportDefinition
-from tracking_export_aws.config_store import ConfigError, ConfigNotFound, ConfigStore, parse_config_key
+from tracking_export_aws.config_events import ConfigChange, read_config_event
+from tracking_export_aws.config_store import (
+    ConfigError,
+    ConfigInvalid,
+    ConfigNotFound,
+    ConfigStore,
+    parse_config_key,
+)
 from tracking_export_aws.notifier import Notifier
 from tracking_export_aws.scheduler import ScheduleManager
 
 DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
 
 
-@dataclass(frozen=True)
-class ConfigChange:
-    """One object event of the config bucket."""
-
-    bucket: str
-    key: str
-    removed: bool
+__all__ = ["ConfigChange", "ConfigSyncService", "checked_definition", "config_changes"]
 
 
-def config_changes(event: Mapping[str, Any]) -> Iterator[ConfigChange]:
-    """The changes an S3 notification (``Records``) or an EventBridge S3 event carries."""
-    for record in event.get("Records") or []:
-        s3 = record.get("s3") or {}
-        yield ConfigChange(
-            bucket=str((s3.get("bucket") or {}).get("name", "")),
-            # S3 notifications URL-encode keys (a space arrives as '+').
-            key=unquote_plus(str((s3.get("object") or {}).get("key", ""))),
-            removed=str(record.get("eventName", "")).startswith("ObjectRemoved"),
-        )
-    if event.get("source") == "aws.s3" and isinstance(event.get("detail"), Mapping):
-        detail = event["detail"]
-        yield ConfigChange(
-            bucket=str((detail.get("bucket") or {}).get("name", "")),
-            key=str((detail.get("object") or {}).get("key", "")),
-            removed=event.get("detail-type") == "Object Deleted",
-        )
+def config_changes(event: Any) -> Iterator[ConfigChange]:
+    """The usable changes an S3 notification (``Records``) or an EventBridge S3 event carries;
+    :func:`~tracking_export_aws.config_events.read_config_event` also gives the ignored ones."""
+    for item in read_config_event(event):
+        if isinstance(item, ConfigChange):
+            yield item
 
 
-def checked_definition(data: bytes, export_guid: str) -> ExportDefinition:
+def checked_definition(data: bytes, export_guid: str, limits: Limits = DEFAULT_LIMITS) -> ExportDefinition:
     """The definition stored as ``{export_guid}.xml``; its own guid, if any, must match the name."""
-    definition = load_definition(data, name=f"{export_guid}.xml")
+    definition = load_definition(data, name=f"{export_guid}.xml", limits=limits)
     if definition.guid != export_guid:
         raise DefinitionError(
             [
@@ -74,6 +64,7 @@ class ConfigSyncService:
     config: ConfigStore
     schedules: ScheduleManager
     notifier: Notifier
+    limits: Limits = DEFAULT_LIMITS
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:
         """Bring the export's schedule in line with its definition; returns what was done."""
@@ -97,7 +88,7 @@ class ConfigSyncService:
             # Deleted again before we ran: the delete event removes the schedule.
             return {**result, "action": "ignored", "reason": "the object no longer exists"}
         try:
-            definition = checked_definition(data, guid)
+            definition = checked_definition(data, guid, self.limits)
         except DefinitionError as exc:
             errors = [str(issue) for issue in exc.issues]
             self.notifier.publish(
@@ -112,7 +103,22 @@ class ConfigSyncService:
                 }
             )
             return {**result, "action": "invalid", "errors": errors}
-        settings = self.config.tenant_settings(tenant)
+        try:
+            settings = self.config.tenant_settings(tenant)
+        except ConfigInvalid as exc:
+            # The schedule's zone comes from tenant.json: leave the schedule as it is.
+            self.notifier.publish(
+                {
+                    "outcome": "config-invalid",
+                    "tenantId": tenant,
+                    "exportGuid": guid,
+                    "configKey": exc.key,
+                    "errorCount": len(exc.problems),
+                    "errors": exc.problems,
+                    "error": f"{exc.key}: {len(exc.problems)} error(s); the existing schedule is unchanged",
+                }
+            )
+            return {**result, "action": "invalid", "errors": exc.problems}
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
         timezone = (schedule.timezone if schedule else None) or settings.timezone

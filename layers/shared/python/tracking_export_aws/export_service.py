@@ -10,75 +10,38 @@ deltaMode window does not move) and still ends in one ``failed`` notification.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tracking_export.engine import run_export
-from tracking_export.errors import DefinitionError
+from tracking_export.errors import DefinitionError, ExportRunError
 from tracking_export.filename import object_key, render_file_name
+from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.model import ExportDefinition
-from tracking_export.source import TrackingSource, parse_instant
-from tracking_export_aws import keys
-from tracking_export_aws.config_store import ConfigStore
+from tracking_export.source import TrackingSource
+from tracking_export_aws.config_store import ConfigInvalid, ConfigNotFound, ConfigStore
 from tracking_export_aws.config_sync import checked_definition
 from tracking_export_aws.ledger import Claim, RunLedger
 from tracking_export_aws.notifier import Notifier
+from tracking_export_aws.requests import ExportRequest, InvalidRequest
 from tracking_export_aws.s3_sink import MIB, MultipartSink
 from tracking_export_aws.template_tables import clean_older_than_tag
+
+# ExportRequest and InvalidRequest live in requests.py; imported from here too.
+__all__ = ["ExportRequest", "ExportService", "InvalidRequest"]
+_log = logging.getLogger(__name__)
 
 # A run may take the whole Lambda timeout (900 s); a second delivery inside the lease
 # is a duplicate, one after it takes over a run that died.
 LEASE_SECONDS = 960
 DOWNLOAD_LINK_SECONDS = 7 * 24 * 3600
 CONTENT_TYPES = {"CSV": "text/csv", "TSV": "text/tab-separated-values"}
-
-
-class InvalidRequest(ValueError):
-    """The event does not name a valid tenant and export; nothing can be run or notified."""
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """What to run: the scheduler payload, or an EventBridge scheduled event's ``detail``."""
-
-    tenant_id: str
-    export_guid: str
-    scheduled_time: datetime | None = None
-    run_at: datetime | None = None
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> ExportRequest:
-        if not isinstance(event, Mapping):
-            raise InvalidRequest("the event must be a JSON object")
-        payload: Mapping[str, Any] = event
-        scheduled = event.get("scheduledTime")
-        detail = event.get("detail")
-        if isinstance(detail, Mapping) and "tenantId" not in event:
-            payload = detail  # EventBridge scheduled event; its `time` is the scheduled time
-            scheduled = detail.get("scheduledTime") or event.get("time")
-        try:
-            tenant = keys.validate_tenant_id(payload.get("tenantId"))
-            guid = keys.validate_export_guid(payload.get("exportGuid"))
-        except keys.InvalidKeyError as exc:
-            raise InvalidRequest(str(exc)) from None
-        return cls(
-            tenant_id=tenant,
-            export_guid=guid,
-            scheduled_time=_optional_instant("scheduledTime", scheduled),
-            run_at=_optional_instant("runAt", payload.get("runAt") or event.get("runAt")),
-        )
-
-
-def _optional_instant(name: str, value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    parsed = parse_instant(value)
-    if parsed is None:
-        raise InvalidRequest(f"{name} must be an ISO 8601 instant with an offset or Z, got {value!r}")
-    return parsed
 
 
 @dataclass
@@ -92,6 +55,7 @@ class ExportService:
     export_bucket: str
     source_for: Callable[[str], TrackingSource]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    limits: Limits = DEFAULT_LIMITS
     part_size: int = 8 * MIB
 
     def run(self, request: ExportRequest) -> dict[str, Any]:
@@ -165,7 +129,7 @@ class ExportService:
     ) -> None:
         tenant, guid = request.tenant_id, request.export_guid
         settings = self.config.tenant_settings(tenant)
-        definition = checked_definition(self.config.export_definition(tenant, guid), guid)
+        definition = checked_definition(self.config.export_definition(tenant, guid), guid, self.limits)
         previous = (
             self.ledger.previous_success_start(tenant, guid) if definition.parameters.delta_mode else None
         )
@@ -248,8 +212,23 @@ def _content_type(definition: ExportDefinition) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """A readable reason for the notification: the domain message, not a traceback."""
+    """A readable reason for the notification and the run record.
+
+    Only messages this service writes for the tenant are quoted (definition issues,
+    configuration problems, run errors naming a row and column). Anything else is named by
+    its type alone: its text may hold a runtime file path, an endpoint or a data value. The
+    full exception goes to the function's log, where operators look.
+    """
     if isinstance(exc, DefinitionError):
         return "invalid export definition:\n" + "\n".join(str(i) for i in exc.issues)
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+    if isinstance(exc, ConfigInvalid):
+        return f"invalid configuration {exc.key}: " + "; ".join(exc.problems)
+    if isinstance(exc, ConfigNotFound):
+        return f"configuration {exc.key} does not exist"
+    if isinstance(exc, ExportRunError):
+        return str(exc)
+    _log.error("export run failed", exc_info=exc)
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+        return f"AWS error {shown(code)} in {exc.operation_name}; the run can be retried"
+    return f"internal error ({type(exc).__name__}); the details are in the export function's log"

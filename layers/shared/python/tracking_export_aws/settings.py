@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError
+
 
 class SettingsError(RuntimeError):
     """The environment is missing or has an invalid variable; the message names them."""
@@ -36,6 +38,8 @@ class AwsSettings(BaseModel):
     # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.
     dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
     region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
+    # The caps of docs/limits.md, each overridable by its own variable (MAX_DEFINITION_BYTES…).
+    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
 
     @field_validator("topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
     @classmethod
@@ -60,7 +64,11 @@ class AwsSettings(BaseModel):
         if "AWS_REGION" not in env and env.get("AWS_DEFAULT_REGION"):
             env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
         # An empty variable (a template parameter left blank) means "not set".
-        values = {k: v for k, v in env.items() if v != ""}
+        values: dict[str, object] = {k: v for k, v in env.items() if v != ""}
+        try:
+            values["limits"] = Limits.from_env(env)
+        except LimitsError as exc:
+            raise SettingsError(f"invalid environment: {exc}") from None
         try:
             return cls.model_validate(values)
         except ValidationError as exc:

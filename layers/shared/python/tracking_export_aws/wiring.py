@@ -30,12 +30,13 @@ def export_service(settings: AwsSettings) -> ExportService:
         return DynamoTrackingSource(tenant_id, table, dynamodb)
 
     return ExportService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=ConfigStore(client("s3", settings), settings.config_bucket, settings.limits),
         ledger=RunLedger(dynamodb, settings.run_history_table),
         notifier=notifier(settings),
         s3=client("s3", settings),
         export_bucket=settings.export_bucket,
         source_for=source_for,
+        limits=settings.limits,
     )
 
 
@@ -44,7 +45,7 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
     assert settings.schedule_group and settings.export_function_arn
     assert settings.scheduler_role_arn and settings.schedule_dlq_arn
     return ConfigSyncService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=ConfigStore(client("s3", settings), settings.config_bucket, settings.limits),
         schedules=ScheduleManager(
             client("scheduler", settings),
             settings.schedule_group,
@@ -53,4 +54,5 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
             settings.schedule_dlq_arn,
         ),
         notifier=notifier(settings),
+        limits=settings.limits,
     )
