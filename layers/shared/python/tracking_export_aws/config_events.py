@@ -48,7 +48,7 @@ class IgnoredRecord:
 
 
 class _Bucket(BaseModel):
-    name: StrictStr
+    name: StrictStr = Field(max_length=255)
 
 
 class _Object(BaseModel):

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from tracking_export.engine import run_export
 from tracking_export.errors import DefinitionError, ExportRunError
-from tracking_export.filename import object_key, render_file_name
+from tracking_export.filename import object_key, render_end_file_name, render_file_name
 from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource
@@ -169,7 +169,7 @@ class ExportService:
             source.close()
         end_file_key = None
         if written_key is not None and definition.generate_end_file is not None:
-            end_file_key = self._write_end_file(tenant, definition)
+            end_file_key = self._write_end_file(tenant, definition, local_time, claim.run_number or 1)
         recipients = sorted({*settings.notification_emails, *definition.email_report.target_emails})
         message.update(
             outcome="succeeded",
@@ -192,10 +192,13 @@ class ExportService:
             )
             message["downloadUrlExpiresInSeconds"] = DOWNLOAD_LINK_SECONDS
 
-    def _write_end_file(self, tenant: str, definition: ExportDefinition) -> str:
+    def _write_end_file(
+        self, tenant: str, definition: ExportDefinition, local_time: datetime, run_number: int
+    ) -> str:
         end = definition.generate_end_file
         assert end is not None
-        key = object_key(tenant, definition.move_to_folder, end.file_name)
+        name = render_end_file_name(end, local_time, run_number, definition.guid)
+        key = object_key(tenant, definition.move_to_folder, name)
         self.s3.put_object(Bucket=self.export_bucket, Key=key, Body=end.file_content.encode("utf-8"))
         return key
 
