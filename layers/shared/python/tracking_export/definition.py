@@ -1066,12 +1066,10 @@ def _parameters(
         report.error(frames, f"timeFrames needs timeFramesScale (one of {', '.join(TIME_FRAME_SCALES)})")
     n, scale_name = values.get("time_frames"), values.get("time_frames_scale")
     if frames is not None and n is not None and scale_name is not None:
-        largest = report.limits.time_frame_max(scale_name)
+        largest, setting = report.limits.time_frame_max(scale_name)
         if n > largest:
             report.error(
-                frames,
-                f"timeFrames {n} is out of range for {scale_name}: 0..{largest} "
-                "(settings MAX_TIME_FRAME_DAYS, MAX_TIME_FRAME_MONTHS, MAX_TIME_FRAME_YEARS)",
+                frames, f"timeFrames {n} is out of range for {scale_name}: 0..{largest} (setting {setting})"
             )
     if scale is not None and frames is None:
         report.error(scale, "timeFramesScale needs timeFrames (a whole number ≥ 0)")

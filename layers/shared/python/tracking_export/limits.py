@@ -74,13 +74,13 @@ class Limits(BaseModel):
             ]
             raise LimitsError("invalid limit setting(s): " + "; ".join(problems)) from None
 
-    def time_frame_max(self, scale: str) -> int:
-        """The largest ``timeFrames`` allowed with ``scale``."""
+    def time_frame_max(self, scale: str) -> tuple[int, str]:
+        """The largest ``timeFrames`` allowed with ``scale``, and the setting that says so."""
         if scale.endswith("_days"):
-            return self.max_time_frame_days
+            return self.max_time_frame_days, "MAX_TIME_FRAME_DAYS"
         if "months" in scale:
-            return self.max_time_frame_months
-        return self.max_time_frame_years
+            return self.max_time_frame_months, "MAX_TIME_FRAME_MONTHS"
+        return self.max_time_frame_years, "MAX_TIME_FRAME_YEARS"
 
     def run_time_problem(self, instant: datetime) -> str | None:
         """Why an (aware) run instant is out of range; None when it is fine."""
