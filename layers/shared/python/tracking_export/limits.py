@@ -68,10 +68,8 @@ class Limits(BaseModel):
         try:
             return cls.model_validate({k: v for k, v in environ.items() if k in names and v != ""})
         except ValidationError as exc:
-            problems = [
-                f"{cls.model_fields[str(e['loc'][0])].alias if e['loc'] else '?'}: {e['msg']}"
-                for e in exc.errors()
-            ]
+            # Errors are located by alias: the variable's name.
+            problems = [f"{e['loc'][0] if e['loc'] else '?'}: {e['msg']}" for e in exc.errors()]
             raise LimitsError("invalid limit setting(s): " + "; ".join(problems)) from None
 
     def time_frame_max(self, scale: str) -> tuple[int, str]:
