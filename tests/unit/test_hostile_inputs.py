@@ -10,6 +10,7 @@ same corpus in tests/integration/test_hostile_handlers.py.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,53 @@ def test_deep_json_is_refused_before_parsing(
         f"{tmp_path / 'deep.json'}: line 2: /: objects and lists are nested more than 16 deep here; "
         "a definition needs far fewer levels (setting MAX_DEFINITION_DEPTH)"
     )
+
+
+def test_too_many_elements_stop_the_parse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (
+        "<providers><trackingLogProvider><columns>\n"
+        + "<x/>" * 10_000
+        + "</columns></trackingLogProvider></providers>"
+    )
+    out = _run_validate(tmp_path, "many.xml", text, capsys)
+    assert out.strip() == (
+        f"{tmp_path / 'many.xml'}: line 2: /providers/trackingLogProvider/columns: "
+        "the definition has more than 5000 elements (setting MAX_DEFINITION_ELEMENTS)"
+    )
+
+
+def test_json_with_too_many_items_is_refused() -> None:
+    with pytest.raises(DefinitionError) as info:
+        load_definition(json.dumps({"columns": ["candidateId"] * 5001}))
+    assert [i.message for i in info.value.issues] == [
+        "the definition has more than 5000 keys and list items (setting MAX_DEFINITION_ELEMENTS)"
+    ]
+
+
+def test_at_most_100_errors_are_listed_and_long_names_are_cut() -> None:
+    columns = "".join(f"<bogus{i}/>" for i in range(150)) + "<" + "n" * 5000 + "/>"
+    with pytest.raises(DefinitionError) as info:
+        load_definition(
+            f"<providers><trackingLogProvider><columns>{columns}</columns></trackingLogProvider></providers>"
+        )
+    issues = info.value.issues
+    assert len(issues) == 101
+    assert issues[-1].message == "… and 51 more error(s) not listed"
+    assert issues[0].message.startswith("unknown column <bogus0>")
+    assert all(len(str(i)) < 1400 for i in issues)
+
+
+def test_a_megabyte_element_name_is_cut_in_path_and_message() -> None:
+    name = "n" * 900_000
+    with pytest.raises(DefinitionError) as info:
+        load_definition(
+            f"<providers><trackingLogProvider><columns><{name}/></columns></trackingLogProvider></providers>"
+        )
+    [issue] = info.value.issues
+    assert issue.path == "/providers/trackingLogProvider/columns/" + "n" * 261 + "… (900039 characters)"
+    # The message quotes the name too: cut after 1000 characters, its full length named.
+    assert issue.message.startswith("unknown column <nnnn") and len(issue.message) < 1030
+    assert re.search(r"… \(9001[0-9]{2} characters\)$", issue.message)
 
 
 def test_json_strings_with_brackets_are_not_nesting() -> None:

@@ -41,6 +41,8 @@ class Limits(BaseModel):
     max_definition_bytes: int = Field(1024 * 1024, alias="MAX_DEFINITION_BYTES", ge=1)
     # Element nesting (XML) or object/array nesting (JSON); a real definition needs 7.
     max_definition_depth: int = Field(16, alias="MAX_DEFINITION_DEPTH", ge=8)
+    # Elements (XML) or keys and list items (JSON): bounds the work of validating a definition.
+    max_definition_elements: int = Field(5000, alias="MAX_DEFINITION_ELEMENTS", ge=100)
     max_columns: int = Field(256, alias="MAX_COLUMNS", ge=1)
     # One constantValue, one template text, one column label.
     max_text_length: int = Field(4096, alias="MAX_TEXT_LENGTH", ge=1)
