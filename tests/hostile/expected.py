@@ -284,4 +284,5 @@ TENANTS: dict[str, list[str]] = {
     ],
     "not-an-object.json": ["not a JSON object"],
     "nested-deep.json": ["not JSON this service reads: nested too deep"],
+    "retention-digits.json": ["not JSON this service reads: a number has too many digits"],
 }

@@ -431,6 +431,8 @@ def test_skip_reasons_never_quote_data_values(tmp_path: Path, capsys: pytest.Cap
             "training 10 is invalid: field 'status' must be C, P or A",
             "skipped line 23: unknown type; expected one of learner, entity, smartgroup, training, session, "
             "content, trainingContent, tracking, trackingLog",
+            "skipped line 24: not JSON this service reads: nested too deep",
+            "skipped line 25: not JSON this service reads: a number has too many digits",
         ]
     )
 

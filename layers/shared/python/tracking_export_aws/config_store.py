@@ -101,6 +101,8 @@ def parse_tenant_settings(data: bytes, key: str, limits: Limits = DEFAULT_LIMITS
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigInvalid(key, [f"not JSON: {exc}"]) from None
+    except ValueError:  # what json raises for an integer of thousands of digits
+        raise ConfigInvalid(key, ["not JSON this service reads: a number has too many digits"]) from None
     except RecursionError:
         raise ConfigInvalid(key, ["not JSON this service reads: nested too deep"]) from None
     if not isinstance(document, dict):
