@@ -46,6 +46,22 @@ DEFINITIONS: dict[str, tuple[str, int | None, str]] = {
         SCHEDULE_LINE,
         "bad schedule 'at(2026-02-30T02:00:00)'",
     ),
+    "schedule-cron-both-day-fields.xml": (
+        f"{EXPORT}/schedule",
+        SCHEDULE_LINE,
+        "bad schedule 'cron(0 2 * * MON *)': one of day-of-month (3rd field) and day-of-week (5th field) "
+        "must be ?, not both",
+    ),
+    "schedule-cron-year-1900.xml": (
+        f"{EXPORT}/schedule",
+        SCHEDULE_LINE,
+        "bad schedule 'cron(0 2 * * ? 1900)': the year field '1900' is not valid for cron()",
+    ),
+    "schedule-cron-month-13.xml": (
+        f"{EXPORT}/schedule",
+        SCHEDULE_LINE,
+        "bad schedule 'cron(0 2 1 13 ? *)': the month field '13' is not valid for cron()",
+    ),
     "zone-300-characters.xml": (
         f"{EXPORT}/schedule/@timezone",
         SCHEDULE_LINE,

@@ -265,6 +265,11 @@ def test_the_largest_time_frame_renders_at_the_edges_of_the_run_years(
 @pytest.mark.parametrize(
     "expression",
     [
+        "cron(15 6 ? * MON-FRI *)",
+        "cron(0 2 L * ? *)",
+        "cron(0 2 15W * ? 2026-2030)",
+        "cron(0 2 ? JAN,JUL 6#3 *)",
+        "cron(0 2 ? * 6L *)",
         "rate(15 minutes)",
         "rate(1 hour)",
         "cron(0 * * * ? *)",

@@ -32,6 +32,7 @@ from tracking_export.errors import DefinitionError, DefinitionIssue
 from tracking_export.limits import (
     DEFAULT_LIMITS,
     Limits,
+    cron_problem,
     email_problem,
     schedule_interval_problem,
     shown,
@@ -1177,6 +1178,9 @@ def _schedule(node: _Node, report: _Report) -> Schedule | None:
     ok = _schedule_ok(expression)
     if not ok:
         report.error(node, f"bad schedule {shown(expression)}: {_SCHEDULE_HINT}")
+    elif problem := cron_problem(expression):
+        report.error(node, f"bad schedule {shown(expression)}: {problem}")
+        ok = False
     elif problem := schedule_interval_problem(expression, report.limits.min_schedule_interval_minutes):
         report.error(node, f"schedule {shown(expression)} {problem} (setting MIN_SCHEDULE_INTERVAL_MINUTES)")
         ok = False

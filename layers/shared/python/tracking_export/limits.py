@@ -166,6 +166,46 @@ def schedule_interval_problem(expression: str, min_minutes: int) -> str | None:
     return None
 
 
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# EventBridge Scheduler's cron fields beyond minutes and hours: a value, a range a-b, a step
+# /n, with their special forms (L, W, #); checked here so that a definition accepted at
+# upload is never refused by the scheduler.
+_DOM_PART = re.compile(r"(?:\*|[0-9]{1,2}(?:-[0-9]{1,2})?)(?:/[0-9]{1,2})?|L|LW|[0-9]{1,2}W")
+_MONTH_PART = re.compile(r"(?:\*|[A-Z0-9]{1,3}(?:-[A-Z0-9]{1,3})?)(?:/[0-9]{1,2})?")
+_DOW_PART = re.compile(r"(?:\*|[A-Z1-7]{1,3}(?:-[A-Z1-7]{1,3})?)(?:/[0-9])?|[1-7]L|L|[1-7]#[1-5]")
+_YEAR_PART = re.compile(r"(?:\*|[0-9]{4}(?:-[0-9]{4})?)(?:/[0-9]{1,3})?")
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with the day, month and year fields of a six-field ``cron()``; None when
+    they are fine or the expression is not a cron (its shape is checked elsewhere)."""
+    cron = _CRON.fullmatch(expression)
+    fields = cron["body"].split() if cron else []
+    if len(fields) != 6:
+        return None
+    dom, month, dow, year = fields[2], fields[3].upper(), fields[4].upper(), fields[5]
+    if (dom == "?") == (dow == "?"):
+        return "one of day-of-month (3rd field) and day-of-week (5th field) must be ?, not both"
+    checks = (
+        ("day-of-month", dom, _DOM_PART, lambda v: 1 <= int(v) <= 31),
+        ("month", month, _MONTH_PART, lambda v: v in _MONTHS or (v.isdigit() and 1 <= int(v) <= 12)),
+        ("day-of-week", dow, _DOW_PART, lambda v: v in _DAYS or (v.isdigit() and 1 <= int(v) <= 7)),
+        ("year", year, _YEAR_PART, lambda v: 1970 <= int(v) <= 2199),
+    )
+    for name, text, part, in_range in checks:
+        if text == "?" and name in ("day-of-month", "day-of-week"):
+            continue
+        for item in text.split(","):
+            if not part.fullmatch(item) or not all(
+                in_range(v)
+                for v in re.findall(r"[A-Z]{3}|[0-9]+", item.split("/")[0].split("#")[0])
+                if not (name == "day-of-month" and v == "L")
+            ):
+                return f"the {name} field {shown(text)} is not valid for cron()"
+    return None
+
+
 def _cron_values(field: str, low: int, high: int) -> set[int] | None:
     """The values a cron minutes/hours field selects; None if it is not well formed."""
     values: set[int] = set()
