@@ -8,7 +8,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws.config_sync import ConfigSyncService, config_changes
+from tracking_export_aws.config_events import IgnoredRecord, read_config_event
+from tracking_export_aws.config_sync import ConfigSyncService
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import config_sync_service
 
@@ -28,13 +29,18 @@ def _get_service() -> ConfigSyncService:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     results = []
-    for change in config_changes(event):
-        result = _get_service().apply(change)
-        logger.info("config change applied", extra=result)
+    for item in read_config_event(event):
+        if isinstance(item, IgnoredRecord):
+            # A record that names no usable change: logged and counted, the others still run.
+            result = item.as_result()
+            logger.warning("config event record ignored", extra=result)
+        else:
+            result = _get_service().apply(item)
+            logger.info("config change applied", extra=result)
         metrics.add_metric(name=f"Config_{result['action']}", unit=MetricUnit.Count, value=1)
         results.append(result)
     if not results:
-        logger.warning("event carries no config change", extra={"event_keys": sorted(event)})
+        logger.warning("event carries no config change (empty Records)")
     return {"results": results}

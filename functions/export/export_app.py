@@ -70,15 +70,15 @@ def _get_service() -> ExportService:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
-        request = ExportRequest.from_event(event)
+        request = ExportRequest.from_event(event, _get_service().limits)
     except InvalidRequest:
         # No tenant or export to notify: counted, logged, and raised so the event reaches the DLQ.
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
-        logger.exception(
-            "invalid export request", extra={"event_keys": sorted(event) if isinstance(event, dict) else None}
-        )
+        # Key names only (cut short), never values: the event may carry anything.
+        keys = sorted(str(k)[:64] for k in event)[:50] if isinstance(event, dict) else None
+        logger.exception("invalid export request", extra={"event_keys": keys})
         raise
     logger.append_keys(
         tenant_id=request.tenant_id,
@@ -137,7 +137,8 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     request = ExportRequest.from_event(payload)
     response = event.get("responsePayload")
-    detail = response.get("errorType") or response.get("errorMessage") if isinstance(response, dict) else None
+    # The error type only: its message may quote a runtime path or a data value.
+    detail = response.get("errorType") if isinstance(response, dict) else None
     reason = f"{request_context.get('condition') or 'RetriesExhausted'}" + (f" ({detail})" if detail else "")
     logger.append_keys(tenant_id=request.tenant_id, export_guid=request.export_guid)
     result = _get_service().recover(request, invocation_id=request_context.get("requestId"), reason=reason)

@@ -222,7 +222,7 @@ def test_tenant_settings(config_bucket: Any) -> None:
     ("body", "problem"),
     [
         ('{"timezone": "Mars/Olympus"}', "Mars/Olympus"),
-        ('{"notificationEmails": ["not-an-address"]}', "not-an-address"),
+        ('{"notificationEmails": ["not-an-address"]}', "notificationEmails: item 0 is not an e-mail"),
         ('{"retentionDays": 0}', "retentionDays"),
         ("[1]", "not a JSON object"),
         ("{", "not JSON"),

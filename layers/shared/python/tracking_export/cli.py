@@ -4,6 +4,9 @@ tracking-export validate DEFINITION
 tracking-export render --definition DEF --dataset DATA.jsonl --tenant ID
     [--timezone ZONE] [--now INSTANT] [--previous-run-start INSTANT]
     [--run-number N] --output FILE|-
+
+The caps of docs/limits.md apply, overridable by the same environment variables as the
+service's (MAX_DEFINITION_BYTES, …): a definition `validate` accepts, config-sync accepts.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
 from tracking_export.errors import DefinitionError, ExportRunError
 from tracking_export.filename import render_file_name
+from tracking_export.limits import Limits, LimitsError, zone_problem
 from tracking_export.model import ExportDefinition
 from tracking_export.report import SkippedRecord, Window
 from tracking_export.source import InMemorySource, parse_instant
@@ -36,11 +41,16 @@ def _instant(text: str) -> datetime:
 
 
 def _zone(text: str) -> str:
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IANA time zone") from exc
+    problem = zone_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"not an IANA time zone: {problem}")
     return text
+
+
+def _run_number(text: str) -> int:
+    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        raise argparse.ArgumentTypeError("a run number is a whole number 1..999999999")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,22 +65,39 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--timezone", type=_zone, default="UTC", help="tenant's IANA zone (default UTC)")
     render.add_argument("--now", type=_instant, default=None, help="the run's time (default: now)")
     render.add_argument("--previous-run-start", type=_instant, default=None)
-    render.add_argument("--run-number", type=int, default=1)
+    render.add_argument("--run-number", type=_run_number, default=1)
     render.add_argument("--output", required=True, help="file path, or - for standard output")
     render.add_argument("--list-skipped", action="store_true", help="list skipped records after the summary")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 run failed, 2 invalid input)."""
     args = _parser().parse_args(argv)
     # `validate` reports on standard output, like a linter; `render` keeps standard output
     # for the file itself (`--output -`) and reports on standard error.
     report_to = sys.stdout if args.command == "validate" else sys.stderr
     try:
-        definition = load_definition(args.definition.read_bytes(), name=args.definition.name)
-    except OSError as exc:
-        print(f"{args.definition}: cannot read: {exc.strerror}", file=report_to)
+        limits = Limits.from_env(os.environ if environ is None else environ)
+    except LimitsError as exc:
+        print(f"tracking-export: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    try:
+        # Never more than the cap plus one byte: a huge file is refused without being read.
+        with args.definition.open("rb") as handle:
+            data = handle.read(limits.max_definition_bytes + 1)
+    except OSError as exc:
+        print(f"{args.definition}: cannot read: {exc.strerror or type(exc).__name__}", file=report_to)
+        return EXIT_INVALID
+    if len(data) > limits.max_definition_bytes:
+        print(
+            f"{args.definition}: /: the definition is larger than {limits.max_definition_bytes} bytes "
+            "(setting MAX_DEFINITION_BYTES)",
+            file=report_to,
+        )
+        return EXIT_INVALID
+    try:
+        definition = load_definition(data, name=args.definition.name, limits=limits)
     except DefinitionError as exc:
         for issue in exc.issues:
             print(f"{args.definition}: {issue}", file=report_to)
@@ -80,12 +107,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         print(f"{args.definition}: valid (export {definition.guid!r}, {len(definition.columns)} columns)")
         return EXIT_OK
-    return _render(args, definition)
+    for option, instant in (("--now", args.now), ("--previous-run-start", args.previous_run_start)):
+        problem = limits.run_time_problem(instant) if instant is not None else None
+        if problem is not None:
+            print(f"{option}: {problem} (settings FIRST_RUN_YEAR, LAST_RUN_YEAR)", file=sys.stderr)
+            return EXIT_INVALID
+    try:
+        source = InMemorySource.from_jsonl(args.tenant, args.dataset)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 at byte {exc.start}"
+        print(f"{args.dataset}: cannot read the dataset: {reason}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        return _render(args, definition, source)
+    except OSError as exc:
+        print(f"{args.output}: cannot write: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILED
 
 
-def _render(args: argparse.Namespace, definition: ExportDefinition) -> int:
+def _render(args: argparse.Namespace, definition: ExportDefinition, source: InMemorySource) -> int:
     now = args.now or datetime.now(UTC)
-    source = InMemorySource.from_jsonl(args.tenant, args.dataset)
     to_stdout = args.output == "-"
     target = Path(args.output) if not to_stdout else None
     # Written next to the target and renamed at the end: like the service, the file

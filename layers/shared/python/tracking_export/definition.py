@@ -32,6 +32,7 @@ from tracking_export.errors import DefinitionError, DefinitionIssue
 from tracking_export.limits import (
     DEFAULT_LIMITS,
     Limits,
+    cron_problem,
     email_problem,
     schedule_interval_problem,
     shown,
@@ -105,6 +106,17 @@ class _Node:
         return [self.attr(a) for a in self.attrs] + self.children
 
 
+# At most this many issues are listed (their count is exact); past it, no suggestions are
+# computed either. Each path and message is cut to a readable length: names and values
+# in a hostile definition can be a megabyte long.
+MAX_LISTED_ISSUES = 100
+_MAX_PATH, _MAX_MESSAGE = 300, 1000
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 class _Report:
     """Collects issues and warnings during one validation pass, against one set of caps."""
 
@@ -115,16 +127,30 @@ class _Report:
         self.warnings: list[str] = []
 
     def error(self, node: _Node, message: str) -> None:
-        self.issues.append(DefinitionIssue(node.path or "/", node.line, message))
+        self.issues.append(_issue(node, message))
 
     def warn(self, node: _Node, message: str) -> None:
-        self.warnings.append(str(DefinitionIssue(node.path or "/", node.line, message)))
+        if len(self.warnings) < MAX_LISTED_ISSUES:
+            self.warnings.append(str(_issue(node, message)))
+
+    @property
+    def crowded(self) -> bool:
+        """Enough issues are listed: skip optional work such as suggestions."""
+        return len(self.issues) >= MAX_LISTED_ISSUES
 
     def fail_if_any(self) -> None:
         if self.issues:
             # Document order for XML; JSON issues (no line) keep the order they were found in.
             ordered = sorted(self.issues, key=lambda i: i.line or 0)
+            if len(ordered) > MAX_LISTED_ISSUES:
+                more = len(ordered) - MAX_LISTED_ISSUES
+                ordered = ordered[:MAX_LISTED_ISSUES]
+                ordered.append(DefinitionIssue("/", None, f"… and {more} more error(s) not listed"))
             raise DefinitionError(ordered, source=self.source)
+
+
+def _issue(node: _Node, message: str) -> DefinitionIssue:
+    return DefinitionIssue(_clip(node.path or "/", _MAX_PATH), node.line, _clip(message, _MAX_MESSAGE))
 
 
 # --------------------------------------------------------------------- XML reading
@@ -134,6 +160,10 @@ class _TooDeep(Exception):
     """Raised from inside the XML parser: the nesting passed the cap, stop reading."""
 
 
+class _TooMany(Exception):
+    """Raised from inside the XML parser: the element count passed the cap, stop reading."""
+
+
 class _LineTreeBuilder:
     """ElementTree parser target that builds :class:`_Node` with each element's line.
 
@@ -141,15 +171,19 @@ class _LineTreeBuilder:
     its path, so an unbounded depth would cost memory quadratic in the file's size.
     """
 
-    def __init__(self, max_depth: int) -> None:
+    def __init__(self, max_depth: int, max_elements: int) -> None:
         self.expat: Any = None
         self.root: _Node | None = None
         self.stack: list[_Node] = []
         self.max_depth = max_depth
+        self.elements_left = max_elements
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         if len(self.stack) >= self.max_depth:
             raise _TooDeep
+        self.elements_left -= 1
+        if self.elements_left < 0:
+            raise _TooMany
         parent = self.stack[-1] if self.stack else None
         path = f"{parent.path if parent else ''}/{tag}"
         node = _Node(tag, path, self.expat.CurrentLineNumber, attrs=dict(attrib))
@@ -171,7 +205,7 @@ class _LineTreeBuilder:
 
 
 def _read_xml(data: bytes | str, report: _Report) -> _Node | None:
-    builder = _LineTreeBuilder(report.limits.max_definition_depth)
+    builder = _LineTreeBuilder(report.limits.max_definition_depth, report.limits.max_definition_elements)
     parser = DefusedXMLParser(target=builder, forbid_dtd=True)
     builder.expat = parser.parser
 
@@ -194,6 +228,13 @@ def _read_xml(data: bytes | str, report: _Report) -> _Node | None:
         return None
     except ExternalReferenceForbidden:
         report.error(here(), "external entity references are not allowed in an export definition")
+        return None
+    except _TooMany:
+        report.error(
+            here(),
+            f"the definition has more than {report.limits.max_definition_elements} elements "
+            "(setting MAX_DEFINITION_ELEMENTS)",
+        )
         return None
     except _TooDeep:
         report.error(
@@ -355,6 +396,15 @@ def _json_too_deep(text: str, max_depth: int) -> int | None:
     return None
 
 
+def _json_size(value: Any) -> int:
+    """Keys and list items in a parsed document (its depth is already bounded)."""
+    if isinstance(value, dict):
+        return len(value) + sum(_json_size(v) for v in value.values())
+    if isinstance(value, list):
+        return len(value) + sum(_json_size(v) for v in value)
+    return 0
+
+
 def _read_json(data: bytes | str, report: _Report) -> _Node | None:
     root = _Node("", "", None, is_json=True)
     try:
@@ -381,6 +431,13 @@ def _read_json(data: bytes | str, report: _Report) -> _Node | None:
         return None
     if not isinstance(document, dict):
         report.error(root, 'a JSON definition is an object: {"guid": ..., "columns": [...], ...}')
+        return None
+    if _json_size(document) > report.limits.max_definition_elements:
+        report.error(
+            _Node("", "/", None),
+            f"the definition has more than {report.limits.max_definition_elements} keys and list items "
+            "(setting MAX_DEFINITION_ELEMENTS)",
+        )
         return None
     for key, value in document.items():
         path = _pointer("", key)
@@ -794,7 +851,10 @@ END_FILE_OPTIONS: tuple[_Opt, ...] = (
 CLEAN_FOLDER_OPTIONS: tuple[_Opt, ...] = (_Opt("cleanOlderThan", "clean_older_than_days", _text(_whole(1))),)
 
 
-def _suggest(name: str, candidates: Iterable[str]) -> str:
+def _suggest(name: str, candidates: Iterable[str], report: _Report) -> str:
+    # difflib's cost grows with the name's length: long names get no suggestion.
+    if len(name) > 64 or report.crowded:
+        return ""
     close = difflib.get_close_matches(name, list(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -816,7 +876,7 @@ def _parse_options(
     for node in container.value_nodes():
         spec = by_name.get(node.name)
         if spec is None:
-            hint = _suggest(node.name, by_name)
+            hint = _suggest(node.name, by_name, report)
             report.error(node, f"unknown {what} {node.name!r}{hint}; allowed: {allowed}")
             continue
         if spec.target in seen:
@@ -857,7 +917,7 @@ def _pick(
         report.error(parent, f"{_tag(parent)} takes child {kind}s ({', '.join(allowed)}), not text")
     for child in parent.children:
         if child.name not in allowed:
-            hint = _suggest(child.name, allowed)
+            hint = _suggest(child.name, allowed, report)
             report.error(child, f"unknown {kind} {_tag(child)}{hint}; allowed here: {', '.join(allowed)}")
         elif child.name in picked:
             first = picked[child.name]
@@ -976,7 +1036,7 @@ def _columns(node: _Node, report: _Report) -> list[tuple[Column, _Node]]:
             report.error(child, _too_long(f"the text of <{child.name}>", limits.max_text_length))
         name = child.name if child.name in COLUMN_NAMES else COLUMN_ALIASES.get(child.name)
         if name is None:
-            hint = _suggest(child.name, (*COLUMN_NAMES, *COLUMN_ALIASES))
+            hint = _suggest(child.name, (*COLUMN_NAMES, *COLUMN_ALIASES), report)
             report.error(
                 child,
                 f"unknown column <{child.name}>{hint}; allowed: the column names of spec §2 "
@@ -1066,12 +1126,10 @@ def _parameters(
         report.error(frames, f"timeFrames needs timeFramesScale (one of {', '.join(TIME_FRAME_SCALES)})")
     n, scale_name = values.get("time_frames"), values.get("time_frames_scale")
     if frames is not None and n is not None and scale_name is not None:
-        largest = report.limits.time_frame_max(scale_name)
+        largest, setting = report.limits.time_frame_max(scale_name)
         if n > largest:
             report.error(
-                frames,
-                f"timeFrames {n} is out of range for {scale_name}: 0..{largest} "
-                "(settings MAX_TIME_FRAME_DAYS, MAX_TIME_FRAME_MONTHS, MAX_TIME_FRAME_YEARS)",
+                frames, f"timeFrames {n} is out of range for {scale_name}: 0..{largest} (setting {setting})"
             )
     if scale is not None and frames is None:
         report.error(scale, "timeFramesScale needs timeFrames (a whole number ≥ 0)")
@@ -1120,6 +1178,9 @@ def _schedule(node: _Node, report: _Report) -> Schedule | None:
     ok = _schedule_ok(expression)
     if not ok:
         report.error(node, f"bad schedule {shown(expression)}: {_SCHEDULE_HINT}")
+    elif problem := cron_problem(expression):
+        report.error(node, f"bad schedule {shown(expression)}: {problem}")
+        ok = False
     elif problem := schedule_interval_problem(expression, report.limits.min_schedule_interval_minutes):
         report.error(node, f"schedule {shown(expression)} {problem} (setting MIN_SCHEDULE_INTERVAL_MINUTES)")
         ok = False

@@ -41,6 +41,8 @@ class Limits(BaseModel):
     max_definition_bytes: int = Field(1024 * 1024, alias="MAX_DEFINITION_BYTES", ge=1)
     # Element nesting (XML) or object/array nesting (JSON); a real definition needs 7.
     max_definition_depth: int = Field(16, alias="MAX_DEFINITION_DEPTH", ge=8)
+    # Elements (XML) or keys and list items (JSON): bounds the work of validating a definition.
+    max_definition_elements: int = Field(5000, alias="MAX_DEFINITION_ELEMENTS", ge=100)
     max_columns: int = Field(256, alias="MAX_COLUMNS", ge=1)
     # One constantValue, one template text, one column label.
     max_text_length: int = Field(4096, alias="MAX_TEXT_LENGTH", ge=1)
@@ -68,19 +70,17 @@ class Limits(BaseModel):
         try:
             return cls.model_validate({k: v for k, v in environ.items() if k in names and v != ""})
         except ValidationError as exc:
-            problems = [
-                f"{cls.model_fields[str(e['loc'][0])].alias if e['loc'] else '?'}: {e['msg']}"
-                for e in exc.errors()
-            ]
+            # Errors are located by alias: the variable's name.
+            problems = [f"{e['loc'][0] if e['loc'] else '?'}: {e['msg']}" for e in exc.errors()]
             raise LimitsError("invalid limit setting(s): " + "; ".join(problems)) from None
 
-    def time_frame_max(self, scale: str) -> int:
-        """The largest ``timeFrames`` allowed with ``scale``."""
+    def time_frame_max(self, scale: str) -> tuple[int, str]:
+        """The largest ``timeFrames`` allowed with ``scale``, and the setting that says so."""
         if scale.endswith("_days"):
-            return self.max_time_frame_days
+            return self.max_time_frame_days, "MAX_TIME_FRAME_DAYS"
         if "months" in scale:
-            return self.max_time_frame_months
-        return self.max_time_frame_years
+            return self.max_time_frame_months, "MAX_TIME_FRAME_MONTHS"
+        return self.max_time_frame_years, "MAX_TIME_FRAME_YEARS"
 
     def run_time_problem(self, instant: datetime) -> str | None:
         """Why an (aware) run instant is out of range; None when it is fine."""
@@ -163,6 +163,46 @@ def schedule_interval_problem(expression: str, min_minutes: int) -> str | None:
         return (
             f"fires {min(gaps)} minute(s) apart at the closest; the minimum interval is {min_minutes} minutes"
         )
+    return None
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# EventBridge Scheduler's cron fields beyond minutes and hours: a value, a range a-b, a step
+# /n, with their special forms (L, W, #); checked here so that a definition accepted at
+# upload is never refused by the scheduler.
+_DOM_PART = re.compile(r"(?:\*|[0-9]{1,2}(?:-[0-9]{1,2})?)(?:/[0-9]{1,2})?|L|LW|[0-9]{1,2}W")
+_MONTH_PART = re.compile(r"(?:\*|[A-Z0-9]{1,3}(?:-[A-Z0-9]{1,3})?)(?:/[0-9]{1,2})?")
+_DOW_PART = re.compile(r"(?:\*|[A-Z1-7]{1,3}(?:-[A-Z1-7]{1,3})?)(?:/[0-9])?|[1-7]L|L|[1-7]#[1-5]")
+_YEAR_PART = re.compile(r"(?:\*|[0-9]{4}(?:-[0-9]{4})?)(?:/[0-9]{1,3})?")
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with the day, month and year fields of a six-field ``cron()``; None when
+    they are fine or the expression is not a cron (its shape is checked elsewhere)."""
+    cron = _CRON.fullmatch(expression)
+    fields = cron["body"].split() if cron else []
+    if len(fields) != 6:
+        return None
+    dom, month, dow, year = fields[2], fields[3].upper(), fields[4].upper(), fields[5]
+    if (dom == "?") == (dow == "?"):
+        return "one of day-of-month (3rd field) and day-of-week (5th field) must be ?, not both"
+    checks = (
+        ("day-of-month", dom, _DOM_PART, lambda v: 1 <= int(v) <= 31),
+        ("month", month, _MONTH_PART, lambda v: v in _MONTHS or (v.isdigit() and 1 <= int(v) <= 12)),
+        ("day-of-week", dow, _DOW_PART, lambda v: v in _DAYS or (v.isdigit() and 1 <= int(v) <= 7)),
+        ("year", year, _YEAR_PART, lambda v: 1970 <= int(v) <= 2199),
+    )
+    for name, text, part, in_range in checks:
+        if text == "?" and name in ("day-of-month", "day-of-week"):
+            continue
+        for item in text.split(","):
+            if not part.fullmatch(item) or not all(
+                in_range(v)
+                for v in re.findall(r"[A-Z]{3}|[0-9]+", item.split("/")[0].split("#")[0])
+                if not (name == "day-of-month" and v == "L")
+            ):
+                return f"the {name} field {shown(text)} is not valid for cron()"
     return None
 
 

@@ -9,6 +9,7 @@ handful of ``isinstance`` calls.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,7 +31,7 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, float):
-        return "a decimal number" if value == value else "NaN"
+        return "a decimal number" if math.isfinite(value) else "NaN or an infinity"
     if isinstance(value, int):
         return "a number"
     if isinstance(value, str):
@@ -100,8 +101,8 @@ def _number(raw: Raw, name: str, *, required: bool = True) -> Any:
         if required:
             raise InvalidRecord(f"missing required field {name!r}")
         return None
-    if type(value) not in (int, float) or value != value:
-        raise InvalidRecord(f"field {name!r} must be a number, got {_kind_of(value)}")
+    if type(value) not in (int, float) or (type(value) is float and not math.isfinite(value)):
+        raise InvalidRecord(f"field {name!r} must be a finite number, got {_kind_of(value)}")
     return value
 
 
@@ -317,6 +318,8 @@ def parse_tracking(raw: Raw) -> Tracking:
     )
 
 
+# A century: beyond it a duration is garbage, and would not even convert to minutes.
+MAX_TIME_SPENT_SECONDS = 100 * 366 * 24 * 3600
 _LOG_STATUSES = frozenset(("completed", "incomplete", "notAttempted", "pendingFeedback"))
 
 
@@ -345,8 +348,8 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
             "field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback"
         )
     spent = _int(raw, "timeSpentSeconds")
-    if spent < 0:
-        raise InvalidRecord("field 'timeSpentSeconds' must be >= 0")
+    if not 0 <= spent <= MAX_TIME_SPENT_SECONDS:
+        raise InvalidRecord(f"field 'timeSpentSeconds' must lie in 0..{MAX_TIME_SPENT_SECONDS}")
     return TrackingLog(
         tracking_id=_int(raw, "trackingId"),
         log_id=_int(raw, "logId"),

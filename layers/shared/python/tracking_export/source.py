@@ -116,6 +116,12 @@ def read_jsonl(path: Path | str) -> Iterator[tuple[int, Raw | InvalidLine]]:
             except json.JSONDecodeError as exc:
                 yield number, InvalidLine(number, f"not JSON: {exc.msg} at column {exc.colno}")
                 continue
+            except ValueError:  # an integer of thousands of digits
+                yield number, InvalidLine(number, "not JSON this service reads: a number has too many digits")
+                continue
+            except RecursionError:
+                yield number, InvalidLine(number, "not JSON this service reads: nested too deep")
+                continue
             if not isinstance(record, dict):
                 yield number, InvalidLine(number, "not a JSON object")
             elif record.get("type") not in RECORD_TYPES:

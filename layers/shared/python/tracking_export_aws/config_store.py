@@ -6,15 +6,15 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from tracking_export.limits import DEFAULT_LIMITS, Limits, email_problem, shown, zone_problem
 from tracking_export_aws import keys
 from tracking_export_aws.config_versions import ConfigVersion, ConfigVersions, settings_pk
 
-_EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _CONFIG_KEY_RE = re.compile(r"^tenants/([^/]+)/exports/([^/]+)\.xml$")
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 
@@ -44,36 +44,85 @@ class InvalidConfigKey(ConfigError):
 
 
 class TenantSettings(BaseModel):
-    """``tenant.json``: the tenant's time zone, who is notified, how long files are kept."""
+    """``tenant.json``: the tenant's time zone, who is notified, how long files are kept.
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    Validated like a definition: an unknown field, a wrong type, a zone outside the IANA
+    database or a malformed address is an error naming the field. The caps (recipients)
+    come from the validation context's ``limits``, else the defaults.
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid", strict=True)
 
     timezone: str = "UTC"
     notification_emails: list[str] = Field(default_factory=list, alias="notificationEmails")
-    retention_days: int | None = Field(default=None, alias="retentionDays", ge=1)
+    retention_days: int | None = Field(default=None, alias="retentionDays", ge=1, le=36500)
     # Erasure of a learner pseudonymises their trackings and logs instead of deleting them.
     keep_anonymous_statistics: bool = Field(default=False, alias="keepAnonymousStatistics")
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        problem = zone_problem(value)
+        if problem is not None:
+            raise ValueError(f"unknown time zone {shown(value)}; {problem}")
         return value
 
     @field_validator("notification_emails")
     @classmethod
-    def _emails(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if not _EMAIL_RE.fullmatch(v)]
-        if bad:
-            raise ValueError(f"not an email address: {bad[0]!r}")
+    def _emails(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        limits: Limits = (info.context or {}).get("limits", DEFAULT_LIMITS)
+        if len(value) > limits.max_recipients:
+            raise ValueError(
+                f"{len(value)} addresses; at most {limits.max_recipients} are allowed "
+                "(setting MAX_RECIPIENTS)"
+            )
+        for index, address in enumerate(value):
+            problem = email_problem(address)
+            # The address itself is left out: it is personal data, and may be huge.
+            if problem is not None:
+                raise ValueError(f"item {index} is not an e-mail address: {problem}")
         return value
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+_TENANT_FIELDS = "timezone, notificationEmails, retentionDays, keepAnonymousStatistics"
+
+
+def parse_tenant_settings(data: bytes, key: str, limits: Limits = DEFAULT_LIMITS) -> TenantSettings:
+    """``tenant.json``'s bytes as settings; ConfigInvalid names ``key`` and every bad field."""
+    if len(data) > limits.max_tenant_settings_bytes:
+        raise ConfigInvalid(
+            key,
+            [
+                f"{len(data)} bytes; at most {limits.max_tenant_settings_bytes} "
+                "(setting MAX_TENANT_SETTINGS_BYTES)"
+            ],
+        )
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigInvalid(key, [f"not JSON: {exc}"]) from None
+    except ValueError:  # what json raises for an integer of thousands of digits
+        raise ConfigInvalid(key, ["not JSON this service reads: a number has too many digits"]) from None
+    except RecursionError:
+        raise ConfigInvalid(key, ["not JSON this service reads: nested too deep"]) from None
+    if not isinstance(document, dict):
+        raise ConfigInvalid(key, ["not a JSON object"])
+    try:
+        return TenantSettings.model_validate(document, context={"limits": limits})
+    except ValidationError as exc:
+        raise ConfigInvalid(key, [_problem(error) for error in exc.errors()]) from None
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as ``field: rule``, without the input value."""
+    where = ".".join(str(p) for p in error["loc"]) or "(root)"
+    if error["type"] == "extra_forbidden":
+        return f"{shown(where)}: unknown field; allowed: {_TENANT_FIELDS}"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def parse_config_key(key: str) -> tuple[str, str]:
@@ -88,21 +137,6 @@ def parse_config_key(key: str) -> tuple[str, str]:
         return keys.validate_tenant_id(match.group(1)), keys.validate_export_guid(match.group(2))
     except keys.InvalidKeyError as exc:
         raise InvalidConfigKey(key, str(exc)) from None
-
-
-def parse_tenant_settings(key: str, data: bytes) -> TenantSettings:
-    """``tenant.json``'s bytes as TenantSettings; ConfigInvalid names every problem."""
-    try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigInvalid(key, [f"not JSON: {exc}"]) from None
-    if not isinstance(document, dict):
-        raise ConfigInvalid(key, ["not a JSON object"])
-    try:
-        return TenantSettings.model_validate(document)
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
-        raise ConfigInvalid(key, problems) from None
 
 
 @dataclass(frozen=True)
@@ -121,10 +155,18 @@ class ConfigStore:
     pointer (config-sync has not seen it) is read as it is now.
     """
 
-    def __init__(self, s3_client: Any, bucket: str, versions: ConfigVersions | None = None) -> None:
+    def __init__(
+        self,
+        s3_client: Any,
+        bucket: str,
+        versions: ConfigVersions | None = None,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
         self.s3 = s3_client
         self.bucket = bucket
         self.versions = versions
+        self.limits = limits
 
     def read(self, key: str, version: ConfigVersion | None = None) -> ConfigObject:
         """The object at ``key`` (the given version of it, else the current one)."""
@@ -160,7 +202,7 @@ class ConfigStore:
             found = self._read_valid(settings_pk(tenant_id), key)
         except ConfigNotFound:
             return TenantSettings()
-        return parse_tenant_settings(key, found.data)
+        return parse_tenant_settings(found.data, key, self.limits)
 
     def export_definition(self, tenant_id: str, export_guid: str) -> bytes:
         """The bytes of ``tenants/{tenantId}/exports/{exportGuid}.xml`` (last valid version);

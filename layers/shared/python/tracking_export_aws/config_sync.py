@@ -11,16 +11,17 @@ publish one ``config-invalid`` notification listing every error (once per versio
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from tracking_export.definition import load_definition
 from tracking_export.errors import DefinitionError, DefinitionIssue
+from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.model import ExportDefinition
 from tracking_export_aws import keys
+from tracking_export_aws.config_events import ConfigChange, read_config_event
 from tracking_export_aws.config_store import (
     ConfigError,
     ConfigInvalid,
@@ -36,37 +37,20 @@ from tracking_export_aws.scheduler import ScheduleManager
 DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
 
 
-@dataclass(frozen=True)
-class ConfigChange:
-    """One object event of the config bucket."""
-
-    bucket: str
-    key: str
-    removed: bool
+__all__ = ["ConfigChange", "ConfigSyncService", "checked_definition", "config_changes"]
 
 
-def config_changes(event: Mapping[str, Any]) -> Iterator[ConfigChange]:
-    """The changes an S3 notification (``Records``) or an EventBridge S3 event carries."""
-    for record in event.get("Records") or []:
-        s3 = record.get("s3") or {}
-        yield ConfigChange(
-            bucket=str((s3.get("bucket") or {}).get("name", "")),
-            # S3 notifications URL-encode keys (a space arrives as '+').
-            key=unquote_plus(str((s3.get("object") or {}).get("key", ""))),
-            removed=str(record.get("eventName", "")).startswith("ObjectRemoved"),
-        )
-    if event.get("source") == "aws.s3" and isinstance(event.get("detail"), Mapping):
-        detail = event["detail"]
-        yield ConfigChange(
-            bucket=str((detail.get("bucket") or {}).get("name", "")),
-            key=str((detail.get("object") or {}).get("key", "")),
-            removed=event.get("detail-type") == "Object Deleted",
-        )
+def config_changes(event: Any) -> Iterator[ConfigChange]:
+    """The usable changes an S3 notification (``Records``) or an EventBridge S3 event carries;
+    :func:`~tracking_export_aws.config_events.read_config_event` also gives the ignored ones."""
+    for item in read_config_event(event):
+        if isinstance(item, ConfigChange):
+            yield item
 
 
-def checked_definition(data: bytes, export_guid: str) -> ExportDefinition:
+def checked_definition(data: bytes, export_guid: str, limits: Limits = DEFAULT_LIMITS) -> ExportDefinition:
     """The definition stored as ``{export_guid}.xml``; its own guid, if any, must match the name."""
-    definition = load_definition(data, name=f"{export_guid}.xml")
+    definition = load_definition(data, name=f"{export_guid}.xml", limits=limits)
     if definition.guid != export_guid:
         raise DefinitionError(
             [
@@ -105,6 +89,7 @@ class ConfigSyncService:
     notifier: Notifier
     versions: ConfigVersions | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    limits: Limits = DEFAULT_LIMITS
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:
         """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
@@ -135,7 +120,7 @@ class ConfigSyncService:
             # Deleted again before we ran: the delete event removes the schedule.
             return {**result, "action": "ignored", "reason": "the object no longer exists"}
         try:
-            definition = checked_definition(found.data, guid)
+            definition = checked_definition(found.data, guid, self.limits)
         except DefinitionError as exc:
             errors = [str(issue) for issue in exc.issues]
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
@@ -176,7 +161,7 @@ class ConfigSyncService:
         except ConfigNotFound:
             return {**result, "action": "ignored", "reason": "the object no longer exists"}
         try:
-            parse_tenant_settings(change.key, found.data)
+            parse_tenant_settings(found.data, change.key, self.limits)
         except ConfigInvalid as exc:
             reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems)
             return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}

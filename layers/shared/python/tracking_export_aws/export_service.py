@@ -14,25 +14,29 @@ and who moves them: docs/run-lifecycle.md.
 from __future__ import annotations
 
 import contextlib
+import logging
 import posixpath
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tracking_export.engine import run_export
-from tracking_export.errors import DefinitionError
-from tracking_export.filename import extension, object_key, render_file_name
+from tracking_export.errors import DefinitionError, ExportRunError
+from tracking_export.filename import extension, object_key, render_end_file_name, render_file_name
+from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.model import ExportDefinition
-from tracking_export.source import TrackingSource, parse_instant
+from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window
-from tracking_export_aws import keys
-from tracking_export_aws.config_store import ConfigStore
+from tracking_export_aws.config_store import ConfigError, ConfigInvalid, ConfigNotFound, ConfigStore
 from tracking_export_aws.config_sync import checked_definition
 from tracking_export_aws.ledger import Claim, LeaseLostError, RunLedger
 from tracking_export_aws.notifier import Notifier, fit_message
-from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource, Heartbeat
+from tracking_export_aws.requests import ExportRequest, InvalidRequest
+from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource, Heartbeat, RunDeadlineExceeded
 from tracking_export_aws.s3_sink import (
     MIB,
     RUN_METADATA,
@@ -43,6 +47,10 @@ from tracking_export_aws.s3_sink import (
     stored_digest,
 )
 from tracking_export_aws.template_tables import clean_older_than_tag
+
+# ExportRequest and InvalidRequest live in requests.py; imported from here too.
+__all__ = ["ExportRequest", "ExportService", "InvalidRequest"]
+_log = logging.getLogger(__name__)
 
 # A run holds a short lease that its heartbeat renews; a run that dies without releasing it
 # is taken over by the next delivery within LEASE_SECONDS (at once by a retry of the same invocation).
@@ -60,51 +68,6 @@ MAX_NAME_CANDIDATES = 10
 CONTENT_TYPES = {"CSV": "text/csv", "TSV": "text/tab-separated-values"}
 
 
-class InvalidRequest(ValueError):
-    """The event does not name a valid tenant and export; nothing can be run or notified."""
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """What to run: the scheduler payload, or an EventBridge scheduled event's ``detail``."""
-
-    tenant_id: str
-    export_guid: str
-    scheduled_time: datetime | None = None
-    run_at: datetime | None = None
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> ExportRequest:
-        if not isinstance(event, Mapping):
-            raise InvalidRequest("the event must be a JSON object")
-        payload: Mapping[str, Any] = event
-        scheduled = event.get("scheduledTime")
-        detail = event.get("detail")
-        if isinstance(detail, Mapping) and "tenantId" not in event:
-            payload = detail  # EventBridge scheduled event; its `time` is the scheduled time
-            scheduled = detail.get("scheduledTime") or event.get("time")
-        try:
-            tenant = keys.validate_tenant_id(payload.get("tenantId"))
-            guid = keys.validate_export_guid(payload.get("exportGuid"))
-        except keys.InvalidKeyError as exc:
-            raise InvalidRequest(str(exc)) from None
-        return cls(
-            tenant_id=tenant,
-            export_guid=guid,
-            scheduled_time=_optional_instant("scheduledTime", scheduled),
-            run_at=_optional_instant("runAt", payload.get("runAt") or event.get("runAt")),
-        )
-
-
-def _optional_instant(name: str, value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    parsed = parse_instant(value)
-    if parsed is None:
-        raise InvalidRequest(f"{name} must be an ISO 8601 instant with an offset or Z, got {value!r}")
-    return parsed
-
-
 @dataclass
 class ExportService:
     """Runs exports; every collaborator is injected (AWS adapters in Lambda, fakes in tests).
@@ -120,6 +83,7 @@ class ExportService:
     export_bucket: str
     source_for: Callable[[str], TrackingSource]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    limits: Limits = DEFAULT_LIMITS
     part_size: int = 8 * MIB
     # The client that presigns download links (SigV4, regional endpoint); ``s3`` when None.
     presigner: Any = None
@@ -324,7 +288,7 @@ class ExportService:
     ) -> None:
         tenant, guid = request.tenant_id, request.export_guid
         settings = self.config.tenant_settings(tenant)
-        definition = checked_definition(self.config.export_definition(tenant, guid), guid)
+        definition = checked_definition(self.config.export_definition(tenant, guid), guid, self.limits)
         previous = (
             self.ledger.previous_success_start(tenant, guid) if definition.parameters.delta_mode else None
         )
@@ -382,7 +346,7 @@ class ExportService:
             source.close()
         end_file_key = None
         if written_key is not None and definition.generate_end_file is not None:
-            end_file_key = self._write_end_file(tenant, definition, claim, written_key)
+            end_file_key = self._write_end_file(tenant, definition, local_time, claim, written_key)
         recipients = sorted({*settings.notification_emails, *definition.email_report.target_emails})
         message.update(
             outcome="succeeded",
@@ -420,12 +384,18 @@ class ExportService:
         raise ObjectExists(self.export_bucket, wanted)
 
     def _write_end_file(
-        self, tenant: str, definition: ExportDefinition, claim: Claim, export_key: str
+        self,
+        tenant: str,
+        definition: ExportDefinition,
+        local_time: datetime,
+        claim: Claim,
+        export_key: str,
     ) -> str:
         end = definition.generate_end_file
         assert end is not None
-        wanted = object_key(tenant, definition.move_to_folder, end.file_name)
-        ext = posixpath.splitext(end.file_name)[1]
+        name = render_end_file_name(end, local_time, claim.run_number or 1, definition.guid)
+        wanted = object_key(tenant, definition.move_to_folder, name)
+        ext = posixpath.splitext(name)[1]
         body = end.file_content.encode("utf-8")
         key = self._free_key(wanted, ext, claim, avoid=export_key)
         try:
@@ -500,8 +470,24 @@ def _content_type(definition: ExportDefinition) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """A readable reason for the notification: the domain message, not a traceback."""
+    """A readable reason for the notification and the run record.
+
+    Only messages this service writes for the tenant are quoted (definition issues,
+    configuration problems, run errors naming a row and column). Anything else is named by
+    its type alone: its text may hold a runtime file path, an endpoint or a data value. The
+    full exception goes to the function's log, where operators look.
+    """
     if isinstance(exc, DefinitionError):
         return "invalid export definition:\n" + "\n".join(str(i) for i in exc.issues)
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+    if isinstance(exc, ConfigInvalid):
+        return f"invalid configuration {exc.key}: " + "; ".join(exc.problems)
+    if isinstance(exc, ConfigNotFound):
+        return f"configuration {exc.key} does not exist"
+    # The service's own run errors: their messages are written for the tenant.
+    if isinstance(exc, ExportRunError | ConfigError | RunDeadlineExceeded | LeaseLostError | ObjectExists):
+        return str(exc)
+    _log.error("export run failed", exc_info=exc)
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+        return f"AWS error {shown(code)} in {exc.operation_name}; the run can be retried"
+    return f"internal error ({type(exc).__name__}); the details are in the export function's log"

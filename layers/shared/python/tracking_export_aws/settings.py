@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracking_export.addresses import address_problem
+from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError
 
 
 class SettingsError(RuntimeError):
@@ -56,6 +57,9 @@ class AwsSettings(BaseModel):
             raise ValueError(f"expected the From address (name@example.com), got {value!r}: {problem}")
         return value
 
+    # The caps of docs/limits.md, each overridable by its own variable (MAX_DEFINITION_BYTES…).
+    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
+
     @field_validator("topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
     @classmethod
     def _arn(cls, value: str | None) -> str | None:
@@ -79,7 +83,11 @@ class AwsSettings(BaseModel):
         if "AWS_REGION" not in env and env.get("AWS_DEFAULT_REGION"):
             env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
         # An empty variable (a template parameter left blank) means "not set".
-        values = {k: v for k, v in env.items() if v != ""}
+        values: dict[str, object] = {k: v for k, v in env.items() if v != ""}
+        try:
+            values["limits"] = Limits.from_env(env)
+        except LimitsError as exc:
+            raise SettingsError(f"invalid environment: {exc}") from None
         try:
             return cls.model_validate(values)
         except ValidationError as exc:

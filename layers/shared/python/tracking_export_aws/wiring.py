@@ -48,7 +48,9 @@ def export_service(settings: AwsSettings) -> ExportService:
         return DynamoTrackingSource(tenant_id, table, dynamodb)
 
     return ExportService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket, config_versions(settings)),
+        config=ConfigStore(
+            client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
+        ),
         ledger=RunLedger(dynamodb, settings.run_history_table),
         notifier=notifier(settings),
         s3=client("s3", settings),
@@ -57,6 +59,7 @@ def export_service(settings: AwsSettings) -> ExportService:
         presigner=s3_presigner(settings),
         finish_reserve_seconds=settings.finish_reserve_seconds,
         download_link_seconds=settings.download_link_seconds,
+        limits=settings.limits,
     )
 
 
@@ -68,7 +71,7 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
     assert settings.scheduler_role_arn and settings.schedule_dlq_arn
     versions = config_versions(settings)
     return ConfigSyncService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket, versions),
+        config=ConfigStore(client("s3", settings), settings.config_bucket, versions, limits=settings.limits),
         schedules=ScheduleManager(
             client("scheduler", settings),
             settings.schedule_group,
@@ -78,6 +81,7 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
         ),
         notifier=notifier(settings),
         versions=versions,
+        limits=settings.limits,
     )
 
 
