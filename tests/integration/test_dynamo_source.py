@@ -382,7 +382,7 @@ def test_notifier_on_moto_server(moto_endpoint: str) -> None:
         Endpoint=queue_arn,
         Attributes={"FilterPolicy": json.dumps({"tenantId": ["acme"], "outcome": ["succeeded"]})},
     )
-    notifier = Notifier(sns, events, topic, "default")
+    notifier = Notifier.for_aws(sns, events, topic, "default")
     notifier.publish({"tenantId": "globex", "exportGuid": "nightly", "outcome": "succeeded", "rows": 1})
     notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "failed", "error": "x"})
     notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "succeeded", "rows": 2})

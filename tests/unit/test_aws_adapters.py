@@ -476,7 +476,7 @@ def test_notification_attributes_and_event() -> None:
     events.put_targets(Rule="runs", Targets=[{"Id": "q", "Arn": event_queue_arn}])
 
     message = {"tenantId": "acme", "exportGuid": "nightly", "outcome": "failed", "error": "S3 unavailable"}
-    Notifier(sns, events, topic, "default").publish(message)
+    Notifier.for_aws(sns, events, topic, "default").publish(message)
 
     received = sqs.receive_message(QueueUrl=everything, MaxNumberOfMessages=10)["Messages"]
     assert len(received) == 1
@@ -507,7 +507,7 @@ class RefusingEvents:
 def test_notifier_checks_failed_entries_and_outcomes() -> None:
     sns = client("sns")
     topic = sns.create_topic(Name="export-runs")["TopicArn"]
-    notifier = Notifier(sns, RefusingEvents(), topic)
+    notifier = Notifier.for_aws(sns, RefusingEvents(), topic)
     with pytest.raises(NotificationError, match="InternalFailure"):
         notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "succeeded"})
     with pytest.raises(ValueError, match="outcome"):
