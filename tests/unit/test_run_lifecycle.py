@@ -282,3 +282,20 @@ def test_credentials_expiry_is_read_when_the_credentials_say_it() -> None:
 
     assert credentials_expiry(Presigner()) == expiry
     assert credentials_expiry(object()) is None
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_links_are_sigv4_on_the_regional_endpoint(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracking_export_aws.clients import s3_presigner
+    from tracking_export_aws.settings import AwsSettings
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings = AwsSettings.from_env(
+        {"CONFIG_BUCKET": "cfg", "TOPIC_ARN": "arn:aws:sns:x", "AWS_REGION": region}
+    )
+    url = s3_presigner(settings).generate_presigned_url(
+        "get_object", Params={"Bucket": "exports", "Key": "tenants/acme/a.csv"}, ExpiresIn=600
+    )
+    assert url.startswith(f"https://exports.s3.{region}.amazonaws.com/tenants/acme/a.csv?")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and "X-Amz-Expires=600" in url
