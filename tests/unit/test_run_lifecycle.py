@@ -299,3 +299,57 @@ def test_links_are_sigv4_on_the_regional_endpoint(region: str, monkeypatch: pyte
     )
     assert url.startswith(f"https://exports.s3.{region}.amazonaws.com/tenants/acme/a.csv?")
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and "X-Amz-Expires=600" in url
+
+
+# -- never overwrite: the sink's conditional writes (moto honours If-None-Match) -------------------
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        clear_cache()
+        s3 = client("s3", region="us-east-1")
+        s3.create_bucket(Bucket="exports")
+        yield s3
+    clear_cache()
+
+
+@pytest.mark.parametrize("size", [100, 6 * 1024 * 1024], ids=["put", "multipart"])
+def test_the_sink_never_replaces_an_object(s3: Any, size: int) -> None:
+    from tracking_export_aws.s3_sink import MIB, MultipartSink, ObjectExists, object_metadata
+
+    s3.put_object(Bucket="exports", Key="tenants/acme/a.csv", Body=b"first")
+    sink = MultipartSink(s3, "exports", "tenants/acme/a.csv", part_size=5 * MIB, metadata={"export-run": "r"})
+    sink.write(b"x" * size)
+    with pytest.raises(ObjectExists, match="never overwritten"):
+        sink.complete()
+    assert s3.get_object(Bucket="exports", Key="tenants/acme/a.csv")["Body"].read() == b"first"
+    assert s3.list_multipart_uploads(Bucket="exports").get("Uploads", []) == []
+    # A new key is written, with the metadata naming its run.
+    fresh = MultipartSink(
+        s3, "exports", "tenants/acme/b.csv", part_size=5 * MIB, metadata={"export-run": "r"}
+    )
+    fresh.write(b"x" * size)
+    fresh.complete()
+    assert object_metadata(s3, "exports", "tenants/acme/b.csv") == {"export-run": "r"}
+    assert object_metadata(s3, "exports", "tenants/acme/none.csv") is None
+
+
+def test_complete_multipart_upload_failing_aborts_the_upload(s3: Any) -> None:
+    from tracking_export_aws.s3_sink import MIB, MultipartSink
+
+    def refuse(**_: Any) -> None:
+        raise ConnectionResetError("injected: reset during CompleteMultipartUpload")
+
+    s3.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload", refuse)
+    try:
+        sink = MultipartSink(s3, "exports", "tenants/acme/c.csv", part_size=5 * MIB)
+        sink.write(b"y" * (6 * MIB))
+        with pytest.raises(ConnectionResetError):
+            sink.complete()
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.CompleteMultipartUpload", refuse)
+    assert s3.list_objects_v2(Bucket="exports").get("KeyCount") == 0
+    assert s3.list_multipart_uploads(Bucket="exports").get("Uploads", []) == []
