@@ -344,3 +344,19 @@ def test_a_config_invalid_report_that_cannot_be_published_is_published_by_the_re
     assert stack.events() == []  # not twice on the bus
     [third] = sync.handler(event, lambda_context)["results"]
     assert third["reported"] is False and stack.notifications() == []
+
+
+def test_a_late_removal_event_does_not_delete_a_definition_uploaded_again(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    key = "tenants/acme/exports/broken-export.xml"
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT)
+    sync.handler(_s3_event(stack.config_bucket, key), lambda_context)
+
+    # Deleted then uploaded again; the removal's event arrives last.
+    [late] = sync.handler(_s3_event(stack.config_bucket, key, removed=True), lambda_context)["results"]
+
+    assert (late["action"], late["reason"]) == ("ignored", "the object exists again")
+    assert [s["Name"] for s in _schedules(stack)] == ["acme--broken-export"]

@@ -125,6 +125,9 @@ class ConfigSyncService:
         result: dict[str, Any] = {"key": change.key, "tenantId": tenant, "exportGuid": guid}
         pointer = keys.export_pk(tenant, guid)
         if change.removed:
+            if self._exists(change.key):
+                # Uploaded again since (S3 events may arrive out of order): its own event decides.
+                return {**result, "action": "ignored", "reason": "the object exists again"}
             deleted = self.schedules.delete(tenant, guid)
             if self.versions is not None:
                 self.versions.forget(pointer)
@@ -168,6 +171,8 @@ class ConfigSyncService:
         result: dict[str, Any] = {"key": change.key, "tenantId": tenant}
         pointer = settings_pk(tenant)
         if change.removed:
+            if self._exists(change.key):
+                return {**result, "action": "ignored", "reason": "the object exists again"}
             if self.versions is not None:
                 self.versions.forget(pointer)
             return {**result, "action": "deleted"}
@@ -183,6 +188,13 @@ class ConfigSyncService:
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
         return {**result, "action": "settings-valid"}
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.config.read(key)
+        except ConfigNotFound:
+            return False
+        return True
 
     def _report_invalid(
         self, pointer: str, version: ConfigVersion, tenant: str, guid: str | None, errors: list[str]
