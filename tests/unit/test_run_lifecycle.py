@@ -353,3 +353,23 @@ def test_complete_multipart_upload_failing_aborts_the_upload(s3: Any) -> None:
         s3.meta.events.unregister("before-parameter-build.s3.CompleteMultipartUpload", refuse)
     assert s3.list_objects_v2(Bucket="exports").get("KeyCount") == 0
     assert s3.list_multipart_uploads(Bucket="exports").get("Uploads", []) == []
+
+
+def test_a_half_claimed_run_is_given_back_at_once(ledger: RunLedger) -> None:
+    dynamodb = ledger.client
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if "runCounter" in params.get("UpdateExpression", ""):
+            raise ConnectionResetError("injected: reset while numbering the run")
+
+    dynamodb.meta.events.register("before-parameter-build.dynamodb.UpdateItem", refuse)
+    try:
+        with pytest.raises(ConnectionResetError):
+            ledger.claim("acme", "nightly", T0, T0, 120, invocation_id="inv-1")
+    finally:
+        dynamodb.meta.events.unregister("before-parameter-build.dynamodb.UpdateItem", refuse)
+    record = ledger.get("acme", "nightly", T0)
+    assert record is not None and (record.status, record.lease_until) == ("running", 0)
+    # Another delivery, a second later, takes it over and numbers it.
+    claim = ledger.claim("acme", "nightly", T0, T0 + timedelta(seconds=1), 120, invocation_id="inv-2")
+    assert (claim.claimed, claim.run_number, claim.attempt) == (True, 1, 2)

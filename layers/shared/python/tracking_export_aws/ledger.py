@@ -238,14 +238,26 @@ class RunLedger:
         record = RunRecord.from_item(response["Attributes"])
         run_number = record.run_number
         if run_number is None:
-            run_number = self._next_run_number(tenant_id, export_guid)
-            self.client.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="SET runNumber = :n",
-                ConditionExpression="claimToken = :token",
-                ExpressionAttributeValues={":n": {"N": str(run_number)}, ":token": {"S": token}},
-            )
+            try:
+                run_number = self._next_run_number(tenant_id, export_guid)
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET runNumber = :n",
+                    ConditionExpression="claimToken = :token",
+                    ExpressionAttributeValues={":n": {"N": str(run_number)}, ":token": {"S": token}},
+                )
+            except BaseException:
+                # Half-claimed: give it back at once so the retry does not wait for the lease.
+                with contextlib.suppress(Exception):
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="SET leaseUntil = :zero",
+                        ConditionExpression="claimToken = :token",
+                        ExpressionAttributeValues={":zero": {"N": "0"}, ":token": {"S": token}},
+                    )
+                raise
         return Claim(
             tenant_id,
             export_guid,
