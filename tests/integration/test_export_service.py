@@ -349,14 +349,17 @@ def test_failure_during_upload_leaves_nothing_and_keeps_the_window(stack: Any, r
     latest = stack.ledger().runs("acme", "bulky-export")[0]
     assert (latest.status, latest.error) == ("failed", note.message["error"])
 
-    # Scheduler retries the failed delivery: it runs again (same run number) and writes the file.
-    retry = _service(stack, part_size=5 * MIB).run(_scheduled("acme", "bulky-export", "2026-03-03T21:00:00Z"))
-    assert retry["outcome"] == "succeeded", retry
-    assert (retry["runNumber"], retry["attempt"]) == (result["runNumber"], 2)
-    assert retry["objectKey"] in stack.object_keys() and stack.pending_uploads() == []
-    assert retry["window"]["firstDay"] == "2026-03-02"  # still from the last successful run's day
+    # A repeated delivery of the failed run changes nothing: one outcome, one notification.
+    again = _service(stack, part_size=5 * MIB).run(_scheduled("acme", "bulky-export", "2026-03-03T21:00:00Z"))
+    assert (again["outcome"], again["existingStatus"]) == ("duplicate", "failed")
+    assert stack.notifications() == [] and stack.object_keys() == [ok["objectKey"]]
+    # The next scheduled run covers the failed run's day too (the window did not move).
+    nxt = _service(stack, part_size=5 * MIB).run(_scheduled("acme", "bulky-export", "2026-03-04T21:00:00Z"))
+    assert nxt["outcome"] == "succeeded", nxt
+    assert nxt["objectKey"] in stack.object_keys() and stack.pending_uploads() == []
+    assert nxt["window"]["firstDay"] == "2026-03-02"  # still from the last successful run's day
     assert stack.ledger().previous_success_start("acme", "bulky-export") == datetime(
-        2026, 3, 3, 21, tzinfo=UTC
+        2026, 3, 4, 21, tzinfo=UTC
     )
 
 

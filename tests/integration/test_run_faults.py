@@ -199,6 +199,9 @@ def test_a_failed_run_whose_notification_failed_is_notified_not_rerun(acme: Any)
     [note] = acme.notifications()
     assert note.attributes["outcome"] == "failed" and "noSuchColumn" in note.message["error"]
     assert _record(acme).attempt == 1  # delivered, not run again
+    clock.advance(3600)
+    assert service.run(_request(), invocation_id="inv-2")["outcome"] == "duplicate"
+    assert acme.notifications() == []
 
 
 # -- crashes, takeovers, recovery -----------------------------------------------------------------
@@ -331,7 +334,7 @@ def test_a_run_out_of_time_fails_cleanly_with_its_window(acme: Any) -> None:
     assert note.message["error"] == result["error"] and note.message["window"] == result["window"]
 
 
-def test_upload_failing_is_a_failed_run_and_a_redelivery_runs_it_again(acme: Any) -> None:
+def test_upload_failing_is_one_failed_run_and_one_notification(acme: Any) -> None:
     clock = Clock(T0)
     service = _service(acme, clock)
     with fault(service.s3, "PutObject", RuntimeError("S3 503 SlowDown")):
@@ -341,10 +344,13 @@ def test_upload_failing_is_a_failed_run_and_a_redelivery_runs_it_again(acme: Any
     assert acme.object_keys() == []
     [note] = acme.notifications()
     assert note.attributes["outcome"] == "failed"
+    assert _record(acme).window == failed["window"]
+    assert [e["detail-type"] for e in acme.events()] == ["Export Run Failed"]
+    # Redelivered later (Scheduler's at-least-once): the failed run is final, nothing more is sent.
     clock.advance(600)
-    retried = service.run(_request(), invocation_id="inv-2")
-    assert (retried["outcome"], retried["runNumber"], retried["attempt"]) == ("succeeded", 1, 2)
-    assert [n.attributes["outcome"] for n in acme.notifications()] == ["succeeded"]
+    again = service.run(_request(), invocation_id="inv-2")
+    assert (again["outcome"], again["existingStatus"]) == ("duplicate", "failed")
+    assert acme.notifications() == [] and acme.events() == [] and acme.object_keys() == []
 
 
 # -- never overwrite ----------------------------------------------------------------------------

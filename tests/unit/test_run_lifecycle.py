@@ -221,15 +221,14 @@ def test_outbox_delivers_each_channel_once_under_a_delivery_lease(ledger: RunLed
         (),
         ("eventbridge", "sns"),
     )
-    # Fully notified, a failed run may be run again by a new delivery (same run number).
-    retry = ledger.claim("acme", "nightly", T0, T0 + timedelta(hours=2), 120)
-    assert (retry.claimed, retry.run_number, retry.attempt) == (True, 1, 2)
+    # Fully notified, the failed run is final.
+    assert not ledger.claim("acme", "nightly", T0, T0 + timedelta(hours=2), 120).claimed
 
 
-def test_recovery_does_not_claim_a_failed_run(ledger: RunLedger) -> None:
-    claim = ledger.claim("acme", "nightly", T0, T0, 120)
+def test_a_finished_run_is_never_claimed_again_even_by_its_own_invocation(ledger: RunLedger) -> None:
+    claim = ledger.claim("acme", "nightly", T0, T0, 120, invocation_id="inv-1")
     ledger.record_failure(claim, finished_at=T0, error="boom", duration_ms=1)
-    assert not ledger.claim("acme", "nightly", T0, T0, 120, retry_failed=False).claimed
+    assert not ledger.claim("acme", "nightly", T0, T0, 120, invocation_id="inv-1").claimed
 
 
 # -- heartbeat, guard, names, credentials ----------------------------------------------------------
