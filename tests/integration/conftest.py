@@ -254,6 +254,8 @@ def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
     export_bucket = f"it-exports-{suffix}"
     for bucket in (config_bucket, export_bucket):
         s3.create_bucket(Bucket=bucket)
+    # As in template.yaml: config-sync points runs at the last valid version of each object.
+    s3.put_bucket_versioning(Bucket=config_bucket, VersioningConfiguration={"Status": "Enabled"})
     tables = {}
     for logical_id, definition in table_definitions(ROOT / "template.yaml").items():
         name = f"it-{logical_id}-{suffix}"
@@ -305,9 +307,9 @@ def _tear_down(stack: Stack) -> None:
     for bucket in (stack.config_bucket, stack.export_bucket):
         for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
         s3.delete_bucket(Bucket=bucket)
     for table in (stack.tracking_table, stack.run_history_table):
         stack.dynamodb.delete_table(TableName=table)

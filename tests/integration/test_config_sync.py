@@ -239,3 +239,124 @@ def test_definition_whose_guid_differs_from_its_file_name_is_invalid(
     assert _schedules(stack) == []
     [note] = stack.notifications()
     assert note.message["errorCount"] == 1 and "other-export" in note.message["errors"][0]
+
+
+# -- the last valid version keeps running (issue 6, item 3) --------------------------------------
+
+
+def _s3_event(bucket: str, key: str, removed: bool = False) -> dict[str, Any]:
+    name = "ObjectRemoved:Delete" if removed else "ObjectCreated:Put"
+    return {"Records": [{"eventName": name, "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
+
+
+def _run(stack: Any, guid: str, instant: str) -> dict[str, Any]:
+    from tracking_export_aws import wiring
+    from tracking_export_aws.export_service import ExportRequest
+
+    request = ExportRequest.from_event({"tenantId": "acme", "exportGuid": guid, "scheduledTime": instant})
+    return wiring.export_service(stack.settings()).run(request)
+
+
+def test_runs_use_the_last_valid_definition_while_a_newer_one_is_invalid(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    event = _event("s3-config-upload-invalid.json")
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT)
+    sync.handler(event, lambda_context)
+    stack.put_definition("acme", "broken-export", INVALID_BROKEN_EXPORT)
+    [first] = sync.handler(event, lambda_context)["results"]
+    # S3 delivers the same event again: the tenant is told once per invalid version.
+    [again] = sync.handler(event, lambda_context)["results"]
+    assert (first["action"], first["reported"]) == ("invalid", True)
+    assert (again["action"], again["reported"]) == ("invalid", False)
+    assert len(stack.notifications()) == 1
+
+    result = _run(stack, "broken-export", "2026-11-28T11:15:00Z")
+
+    assert result["outcome"] == "succeeded", result
+    # The valid version's two columns, not the invalid version's.
+    assert stack.read(result["objectKey"]).startswith(b"logDate;candidateId\r\n")
+
+    # Deleting the definition deletes its schedule and its pointer: the next run has nothing to run.
+    stack.s3.delete_object(Bucket=stack.config_bucket, Key="tenants/acme/exports/broken-export.xml")
+    removal = _s3_event(stack.config_bucket, "tenants/acme/exports/broken-export.xml", removed=True)
+    [deleted] = sync.handler(removal, lambda_context)["results"]
+    assert deleted["action"] == "deleted" and _schedules(stack) == []
+    gone = _run(stack, "broken-export", "2026-11-29T11:15:00Z")
+    assert gone["outcome"] == "failed" and "does not exist" in gone["error"]
+
+
+def test_invalid_tenant_settings_are_reported_and_the_last_valid_ones_stay_in_use(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    settings_event = _s3_event(stack.config_bucket, "tenants/acme/tenant.json")
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    [valid] = sync.handler(settings_event, lambda_context)["results"]
+    assert valid == {"key": "tenants/acme/tenant.json", "tenantId": "acme", "action": "settings-valid"}
+    stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
+    sync.handler(
+        _s3_event(stack.config_bucket, "tenants/acme/exports/daily-tracking-log.xml"), lambda_context
+    )
+
+    stack.put_tenant("acme", {"timezone": "Mars/Olympus_Mons"})
+    [invalid] = sync.handler(settings_event, lambda_context)["results"]
+
+    assert invalid["action"] == "invalid"
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "outcome": "config-invalid"}
+    assert note.message["configKey"] == "tenants/acme/tenant.json"
+    assert note.message["errorCount"] == 1 and "Mars/Olympus_Mons" in note.message["errors"][0]
+    # The run still reads Paris time: 01:00Z is 02:00 in Paris (file name from the run's local time).
+    result = _run(stack, "daily-tracking-log", "2026-11-28T01:00:00Z")
+    assert result["outcome"] == "succeeded", result
+    assert result["objectKey"] == "tenants/acme/daily-tracking-log_20261128_020000.csv"
+
+
+def test_a_config_invalid_report_that_cannot_be_published_is_published_by_the_retry(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    from tracking_export_aws.clients import client
+
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_definition("acme", "broken-export", INVALID_BROKEN_EXPORT)
+    event = _event("s3-config-upload-invalid.json")
+    sns = client("sns", stack.settings())
+
+    def refuse(**_: Any) -> None:
+        raise RuntimeError("SNS is down")
+
+    sns.meta.events.register("before-parameter-build.sns.Publish", refuse)
+    try:
+        with pytest.raises(Exception, match="SNS is down"):
+            sync.handler(event, lambda_context)
+    finally:
+        sns.meta.events.unregister("before-parameter-build.sns.Publish", refuse)
+    assert stack.notifications() == []
+    assert len(stack.events()) == 1  # the bus took it
+    [retried] = sync.handler(event, lambda_context)["results"]
+    assert retried["reported"] is True
+    assert [n.attributes["outcome"] for n in stack.notifications()] == ["config-invalid"]
+    assert stack.events() == []  # not twice on the bus
+    [third] = sync.handler(event, lambda_context)["results"]
+    assert third["reported"] is False and stack.notifications() == []
+
+
+def test_a_late_removal_event_does_not_delete_a_definition_uploaded_again(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    key = "tenants/acme/exports/broken-export.xml"
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT)
+    sync.handler(_s3_event(stack.config_bucket, key), lambda_context)
+
+    # Deleted then uploaded again; the removal's event arrives last.
+    [late] = sync.handler(_s3_event(stack.config_bucket, key, removed=True), lambda_context)["results"]
+
+    assert (late["action"], late["reason"]) == ("ignored", "the object exists again")
+    assert [s["Name"] for s in _schedules(stack)] == ["acme--broken-export"]

@@ -154,9 +154,11 @@ def test_seed_definition_full_run_matches_engine_and_preview(
     assert message["window"]["kind"] == "all"
     [event] = stack.events()
     assert (event["source"], event["detail-type"]) == ("tracking-log-export", "Export Run Succeeded")
-    assert event["detail"] == message
+    # The event bus (account-wide) gets the same message without the recipients' addresses.
+    assert "recipients" in message
+    assert event["detail"] == {k: v for k, v in message.items() if k != "recipients"}
 
-    # One run record: succeeded, with rows, bytes, key and checksum.
+    # One run record: succeeded, with rows, bytes, key and checksum, its notification delivered.
     [run] = stack.ledger().runs("acme", "seed-example")
     assert (run.status, run.rows, run.bytes_written, run.object_key, run.sha256) == (
         "succeeded",
@@ -166,6 +168,8 @@ def test_seed_definition_full_run_matches_engine_and_preview(
         digest,
     )
     assert run.run_number == 1 and run.duration_ms is not None and run.error is None
+    assert (run.pending_channels, run.notified_channels) == ((), ("eventbridge", "sns"))
+    assert run.notification == message
 
 
 # --- 2. deltaMode over consecutive days ---------------------------------------------------------
@@ -353,16 +357,21 @@ def test_failure_during_upload_leaves_nothing_and_keeps_the_window(stack: Any, r
     latest = stack.ledger().runs("acme", "bulky-export")[0]
     assert (latest.status, latest.error) == ("failed", note.message["error"])
 
-    # Scheduler retries the failed delivery: it runs again (same run number) and writes the file.
-    retry = _service(stack, part_size=5 * MIB, limits=BULKY_LIMITS).run(
+    # A repeated delivery of the failed run changes nothing: one outcome, one notification.
+    again = _service(stack, part_size=5 * MIB, limits=BULKY_LIMITS).run(
         _scheduled("acme", "bulky-export", "2026-03-03T21:00:00Z")
     )
-    assert retry["outcome"] == "succeeded", retry
-    assert (retry["runNumber"], retry["attempt"]) == (result["runNumber"], 2)
-    assert retry["objectKey"] in stack.object_keys() and stack.pending_uploads() == []
-    assert retry["window"]["firstDay"] == "2026-03-02"  # still from the last successful run's day
+    assert (again["outcome"], again["existingStatus"]) == ("duplicate", "failed")
+    assert stack.notifications() == [] and stack.object_keys() == [ok["objectKey"]]
+    # The next scheduled run covers the failed run's day too (the window did not move).
+    nxt = _service(stack, part_size=5 * MIB, limits=BULKY_LIMITS).run(
+        _scheduled("acme", "bulky-export", "2026-03-04T21:00:00Z")
+    )
+    assert nxt["outcome"] == "succeeded", nxt
+    assert nxt["objectKey"] in stack.object_keys() and stack.pending_uploads() == []
+    assert nxt["window"]["firstDay"] == "2026-03-02"  # still from the last successful run's day
     assert stack.ledger().previous_success_start("acme", "bulky-export") == datetime(
-        2026, 3, 3, 21, tzinfo=UTC
+        2026, 3, 4, 21, tzinfo=UTC
     )
 
 
@@ -518,9 +527,18 @@ def test_end_file_and_download_link(stack: Any, records: Any) -> None:
     assert message["endFileKey"] == done
     assert message["recipients"] == ["lms-admin@acme.example", "training@acme.example"]
     assert message["downloadUrl"].startswith(f"{stack.moto}/{stack.export_bucket}/{key}?")
-    assert "Expires=" in message["downloadUrl"] or "X-Amz-Expires=" in message["downloadUrl"]
+    # SigV4 always, for the default hour (the credentials here do not say when they expire).
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in message["downloadUrl"]
+    assert "X-Amz-Expires=3600&" in message["downloadUrl"]
+    assert message["downloadUrlExpiresInSeconds"] == 3600
+    expires_at = datetime.fromisoformat(message["downloadUrlExpiresAt"])
+    assert 3590 <= (expires_at - datetime.now(UTC)).total_seconds() <= 3600
     with urllib.request.urlopen(message["downloadUrl"], timeout=10) as response:
         assert response.read() == body
+    # The event bus gets neither the link nor the addresses (no operator opt-in here).
+    [event] = stack.events()
+    assert not {"downloadUrl", "recipients"} & set(event["detail"])
+    assert event["detail"]["downloadUrlExpiresAt"] == message["downloadUrlExpiresAt"]
 
 
 def test_tenant_isolation(stack: Any, records: Any) -> None:

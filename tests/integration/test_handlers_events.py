@@ -254,9 +254,16 @@ def test_export_handler_refuses_an_invalid_request(
     ("function", "needs"),
     [
         ("ExportFunction", ("export_bucket", "tracking_table", "run_history_table")),
+        ("RunRecoveryFunction", ("run_history_table",)),
         (
             "ConfigSyncFunction",
-            ("schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn"),
+            (
+                "schedule_group",
+                "export_function_arn",
+                "scheduler_role_arn",
+                "schedule_dlq_arn",
+                "run_history_table",
+            ),
         ),
     ],
 )
@@ -265,3 +272,110 @@ def test_local_env_file_configures_each_function(function: str, needs: tuple[str
     settings = AwsSettings.from_env(env)
     settings.need(*needs)
     assert settings.config_bucket == EVENT_BUCKET
+
+
+# -- faults through the handlers (issue 6: docs/run-lifecycle.md) ---------------------------------
+
+LINKED = DAILY.replace(
+    "    </consolidators>",
+    "      <emailReport>\n        <targetEmail>lms-admin@acme.example</targetEmail>\n"
+    "        <includeDownloadLink>yes</includeDownloadLink>\n      </emailReport>\n    </consolidators>",
+)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_export_handler_never_logs_the_link_nor_the_recipients(
+    make_stack: Any, records: Any, handlers: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = make_stack()
+    export, _ = handlers(stack)
+    _tenant_with_data(stack, records)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]})
+    stack.put_definition("acme", "daily-tracking-log", LINKED)
+    logged: list[Any] = []
+    for level in ("debug", "info", "warning", "error", "exception"):
+        monkeypatch.setattr(export.logger, level, lambda *args, **kwargs: logged.append((args, kwargs)))
+    monkeypatch.setattr(export.logger, "append_keys", lambda **kwargs: logged.append(kwargs))
+
+    result = export.handler(_event("scheduler-payload.json"), lambda_context)
+
+    assert result["outcome"] == "succeeded" and "X-Amz-Signature=" in result["downloadUrl"]
+    assert result["recipients"] == ["lms-admin@acme.example", "training@acme.example"]
+    text = json.dumps(logged, default=str)
+    assert "succeeded" in text and result["objectKey"] in text  # the run is logged ...
+    assert "X-Amz-Signature" not in text and "@acme.example" not in text  # ... without link or addresses
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_export_handler_raises_when_sns_fails_and_its_retry_publishes_once(
+    make_stack: Any, records: Any, handlers: Any, lambda_context: Any
+) -> None:
+    from tracking_export_aws.clients import client
+    from tracking_export_aws.notifier import NotificationError
+
+    stack = make_stack()
+    export, _ = handlers(stack)
+    _tenant_with_data(stack, records)
+    event = _event("scheduler-payload.json")
+    sns = client("sns", stack.settings())
+
+    def refuse(**_: Any) -> None:
+        raise RuntimeError("SNS throttled")
+
+    sns.meta.events.register("before-parameter-build.sns.Publish", refuse)
+    try:
+        with pytest.raises(NotificationError):  # Lambda retries the invocation
+            export.handler(event, lambda_context)
+    finally:
+        sns.meta.events.unregister("before-parameter-build.sns.Publish", refuse)
+    assert stack.notifications() == []
+
+    retry = export.handler(event, lambda_context)
+
+    assert (retry["outcome"], retry["redelivered"]) == ("duplicate", ["sns"])
+    [note] = stack.notifications()
+    assert note.message["objectKey"] == "tenants/acme/daily/tracking_log_20261128_1.csv"
+    assert [e["detail-type"] for e in stack.events()] == ["Export Run Succeeded"]  # once, at the first try
+    assert stack.object_keys() == ["tenants/acme/daily/tracking_log_20261128_1.csv"]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
+    make_stack: Any, records: Any, handlers: Any, lambda_context: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    stack = make_stack()
+    export, _ = handlers(stack)
+    _tenant_with_data(stack, records)
+    payload = _event("scheduler-payload.json")
+    scheduled = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
+    # The invocation was killed after claiming (a timeout, say); Lambda retried it and gave up.
+    stack.ledger().claim("acme", "daily-tracking-log", scheduled, datetime.now(UTC), invocation_id="req-1")
+    record = {
+        "version": "1.0",
+        "timestamp": "2026-11-28T01:20:00.000Z",
+        "requestContext": {
+            "requestId": "req-1",
+            "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:export:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "Task timed out after 900.00 seconds"},
+    }
+
+    result = export.on_failure(record, lambda_context)
+
+    assert result["outcome"] == "failed"
+    assert "RetriesExhausted" in result["error"] and "Task timed out" in result["error"]
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "exportGuid": "daily-tracking-log", "outcome": "failed"}
+    [run] = stack.ledger().runs("acme", "daily-tracking-log")
+    assert (run.status, run.run_number, run.notified_channels) == ("failed", 1, ("eventbridge", "sns"))
+    # The destination is itself delivered at least once: nothing more.
+    assert export.on_failure(record, lambda_context)["outcome"] == "duplicate"
+    assert stack.notifications() == []
+    with pytest.raises(InvalidRequest):
+        export.on_failure({"requestPayload": payload}, lambda_context)

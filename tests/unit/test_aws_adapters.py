@@ -405,14 +405,15 @@ def test_duplicate_of_a_succeeded_run_does_nothing(ledger: RunLedger) -> None:
     assert ledger.previous_success_start("acme", "nightly") == T0
 
 
-def test_failed_run_is_retried_with_its_run_number(ledger: RunLedger) -> None:
+def test_failed_run_is_final(ledger: RunLedger) -> None:
     claim = ledger.claim("acme", "nightly", T0, now=T0, lease_seconds=900)
     ledger.record_failure(
         claim, finished_at=T0 + timedelta(seconds=1), error="S3 unavailable", duration_ms=1000
     )
     assert ledger.runs("acme", "nightly")[0].error == "S3 unavailable"
-    retry = ledger.claim("acme", "nightly", T0, now=T0 + timedelta(minutes=1), lease_seconds=900)
-    assert (retry.claimed, retry.run_number, retry.attempt) == (True, 1, 2)
+    # A repeated delivery must not produce a second notification: the failed run stays failed.
+    again = ledger.claim("acme", "nightly", T0, now=T0 + timedelta(minutes=1), lease_seconds=900)
+    assert not again.claimed and again.existing is not None and again.existing.status == "failed"
     assert ledger.previous_success_start("acme", "nightly") is None  # a failure never moves the window
 
 
@@ -476,7 +477,7 @@ def test_notification_attributes_and_event() -> None:
     events.put_targets(Rule="runs", Targets=[{"Id": "q", "Arn": event_queue_arn}])
 
     message = {"tenantId": "acme", "exportGuid": "nightly", "outcome": "failed", "error": "S3 unavailable"}
-    Notifier(sns, events, topic, "default").publish(message)
+    Notifier.for_aws(sns, events, topic, "default").publish(message)
 
     received = sqs.receive_message(QueueUrl=everything, MaxNumberOfMessages=10)["Messages"]
     assert len(received) == 1
@@ -507,7 +508,7 @@ class RefusingEvents:
 def test_notifier_checks_failed_entries_and_outcomes() -> None:
     sns = client("sns")
     topic = sns.create_topic(Name="export-runs")["TopicArn"]
-    notifier = Notifier(sns, RefusingEvents(), topic)
+    notifier = Notifier.for_aws(sns, RefusingEvents(), topic)
     with pytest.raises(NotificationError, match="InternalFailure"):
         notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "succeeded"})
     with pytest.raises(ValueError, match="outcome"):

@@ -173,7 +173,7 @@ def test_functions_run_python_313_on_arm64_with_tracing(
     variables = globals_["Environment"]["Variables"]
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(variables)
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert sorted(functions) == ["ConfigSyncFunction", "ExportFunction"]
+    assert sorted(functions) == ["ConfigSyncFunction", "ExportFunction", "RunRecoveryFunction"]
     for name, function in functions.items():
         for overridden in ("Runtime", "Architectures", "Tracing"):
             assert overridden not in function["Properties"], f"{name} overrides {overridden}"
@@ -185,16 +185,43 @@ def test_functions_point_at_the_handlers(resources: dict[str, Any]) -> None:
     assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
     sync = resources["ConfigSyncFunction"]["Properties"]
     assert (sync["CodeUri"], sync["Handler"]) == ("functions/config_sync", "config_sync_app.handler")
+    recovery = resources["RunRecoveryFunction"]["Properties"]
+    assert (recovery["CodeUri"], recovery["Handler"]) == ("functions/export", "export_app.on_failure")
 
 
-def test_every_function_sends_failed_async_events_to_its_dlq(resources: dict[str, Any]) -> None:
-    expected = {"ExportFunction": "ExportDlq", "ConfigSyncFunction": "ConfigSyncDlq"}
+def test_every_function_has_its_reserved_concurrency_parameter(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    expected = {
+        "ExportFunction": "ExportReservedConcurrency",
+        "ConfigSyncFunction": "ConfigSyncReservedConcurrency",
+        "RunRecoveryFunction": "RunRecoveryReservedConcurrency",
+    }
+    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        parameter = expected[name]
+        assert function["Properties"]["ReservedConcurrentExecutions"] == {"Ref": parameter}, name
+        assert template["Parameters"][parameter]["Type"] == "Number"
+        assert template["Parameters"][parameter]["MinValue"] == 1
+
+
+def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, Any]) -> None:
+    # docs/run-lifecycle.md: an export delivery Lambda gave up on goes to the run recovery
+    # function, which ends the run; what that function (or config-sync) cannot do goes to a DLQ.
+    expected = {
+        "ExportFunction": ("Lambda", "RunRecoveryFunction"),
+        "RunRecoveryFunction": ("SQS", "ExportDlq"),
+        "ConfigSyncFunction": ("SQS", "ConfigSyncDlq"),
+    }
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
         config = function["Properties"]["EventInvokeConfig"]
         on_failure = config["DestinationConfig"]["OnFailure"]
-        assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": [expected[name], "Arn"]}}, name
-        assert 0 <= config["MaximumRetryAttempts"] <= 2, name
-        assert resources[expected[name]]["Type"] == "AWS::SQS::Queue"
+        kind, target = expected[name]
+        assert on_failure == {"Type": kind, "Destination": {"Fn::GetAtt": [target, "Arn"]}}, name
+        # Two retries: a crashed export is retried after a minute and again two minutes later,
+        # past the 120 s lease of a run whose process died.
+        assert config["MaximumRetryAttempts"] == 2, name
+    for queue in ("ExportDlq", "ConfigSyncDlq"):
+        assert resources[queue]["Type"] == "AWS::SQS::Queue"
 
 
 def test_function_environments_are_what_the_settings_model_reads(resources: dict[str, Any]) -> None:
@@ -209,7 +236,11 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "EVENT_BUS_NAME",
         "EMAIL_SENDER",
         "EMAIL_CONFIGURATION_SET",
+        "DOWNLOAD_LINK_SECONDS",
+        "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS",
     }
+    assert export_env["DOWNLOAD_LINK_SECONDS"] == {"Ref": "DownloadLinkSeconds"}
+    assert export_env["EVENTS_INCLUDE_LINKS_AND_RECIPIENTS"] == {"Ref": "EventsIncludeLinksAndRecipients"}
     assert export_env["EVENT_BUS_NAME"] == "default"
     assert export_env["EXPORT_BUCKET"] == {"Ref": "ExportBucket"}
     assert export_env["TRACKING_TABLE"] == {"Ref": "TrackingTable"}
@@ -219,11 +250,15 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
     assert sync_env == {
         "CONFIG_BUCKET": {"Fn::Sub": CONFIG_BUCKET_NAME},
         "TOPIC_ARN": {"Ref": "NotificationTopic"},
+        "EVENT_BUS_NAME": "default",
+        "RUN_HISTORY_TABLE": {"Ref": "RunHistoryTable"},
         "SCHEDULE_GROUP": {"Ref": "ScheduleGroup"},
         "EXPORT_FUNCTION_ARN": {"Fn::GetAtt": ["ExportFunction", "Arn"]},
         "SCHEDULER_ROLE_ARN": {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
         "SCHEDULE_DLQ_ARN": {"Fn::GetAtt": ["ExportDlq", "Arn"]},
     }
+    recovery_env = resources["RunRecoveryFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(recovery_env) == set(export_env) - {"DOWNLOAD_LINK_SECONDS"}
     assert set(export_env) <= aliases
     assert set(sync_env) <= aliases
 
@@ -236,18 +271,34 @@ def test_config_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, 
         assert env["CONFIG_BUCKET"] == {"Fn::Sub": CONFIG_BUCKET_NAME}, name
 
 
-def test_config_uploads_and_removals_of_definitions_trigger_config_sync(resources: dict[str, Any]) -> None:
-    events = resources["ConfigSyncFunction"]["Properties"]["Events"]
-    assert len(events) == 1
-    (event,) = events.values()
-    assert event["Type"] == "S3"
-    props = event["Properties"]
-    assert props["Bucket"] == {"Ref": "ConfigBucket"}
-    assert sorted(props["Events"]) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
-    assert props["Filter"]["S3Key"]["Rules"] == [
-        {"Name": "prefix", "Value": "tenants/"},
-        {"Name": "suffix", "Value": ".xml"},
-    ]
+def test_config_uploads_and_removals_of_definitions_and_settings_trigger_config_sync(
+    resources: dict[str, Any],
+) -> None:
+    bucket = resources["ConfigBucket"]
+    configurations = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    triggers = set()
+    for configuration in configurations:
+        assert configuration["Function"] == {"Fn::GetAtt": ["ConfigSyncFunction", "Arn"]}
+        prefix, suffix = configuration["Filter"]["S3Key"]["Rules"]
+        assert prefix == {"Name": "prefix", "Value": "tenants/"}
+        triggers.add((configuration["Event"], suffix["Value"]))
+    assert triggers == {
+        ("s3:ObjectCreated:*", ".xml"),
+        ("s3:ObjectRemoved:*", ".xml"),
+        ("s3:ObjectCreated:*", "/tenant.json"),
+        ("s3:ObjectRemoved:*", "/tenant.json"),
+    }
+    assert "Events" not in resources["ConfigSyncFunction"]["Properties"]
+    # Only the config bucket of this account may invoke config-sync; the bucket waits for that.
+    permission = resources["ConfigSyncInvokePermission"]
+    assert bucket["DependsOn"] == "ConfigSyncInvokePermission"
+    assert permission["Properties"] == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Fn::GetAtt": ["ConfigSyncFunction", "Arn"]},
+        "Principal": "s3.amazonaws.com",
+        "SourceAccount": {"Ref": "AWS::AccountId"},
+        "SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:s3:::" + CONFIG_BUCKET_NAME},
+    }
 
 
 def test_scheduler_role_invokes_only_the_export_function_and_its_dlq(resources: dict[str, Any]) -> None:
@@ -297,23 +348,79 @@ def test_export_function_reads_config_and_writes_exports_only_under_tenants(
 ) -> None:
     props = resources["ExportFunction"]["Properties"]
     statements = {s["Sid"]: s for s in inline_statements(props["Policies"])}
-    assert statements["ReadTenantConfig"]["Action"] == "s3:GetObject"
+    # Reading a definition's last valid version is GetObjectVersion.
+    assert statements["ReadTenantConfig"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
     assert statements["ReadTenantConfig"]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:s3:::" + CONFIG_BUCKET_NAME + "/tenants/*"
     }
     assert statements["WriteTenantExports"]["Resource"] == {"Fn::Sub": "${ExportBucket.Arn}/tenants/*"}
     assert "s3:DeleteObject" not in statements["WriteTenantExports"]["Action"]
-    templates = [next(iter(p)) for p in props["Policies"] if "Statement" not in p]
-    assert templates == [
-        "DynamoDBReadPolicy",
-        "DynamoDBCrudPolicy",
-        "SNSPublishMessagePolicy",
-        "EventBridgePutEventsPolicy",
-    ]
-    by_template = {next(iter(p)): next(iter(p.values())) for p in props["Policies"] if "Statement" not in p}
-    assert by_template["DynamoDBReadPolicy"] == {"TableName": {"Ref": "TrackingTable"}}
-    assert by_template["DynamoDBCrudPolicy"] == {"TableName": {"Ref": "RunHistoryTable"}}
-    assert by_template["EventBridgePutEventsPolicy"] == {"EventBusName": "default"}
+
+
+BUS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        (
+            "ExportFunction",
+            {
+                ("dynamodb:BatchGetItem", "TrackingTable"),
+                ("dynamodb:Query", "TrackingTable"),
+                ("dynamodb:BatchGetItem", "TrackingTable/index"),
+                ("dynamodb:Query", "TrackingTable/index"),
+                ("dynamodb:GetItem", "RunHistoryTable"),
+                ("dynamodb:UpdateItem", "RunHistoryTable"),
+                ("dynamodb:Query", "RunHistoryTable"),
+                ("sns:Publish", "NotificationTopic"),
+                ("events:PutEvents", "default bus"),
+            },
+        ),
+        (
+            "RunRecoveryFunction",
+            {
+                ("dynamodb:GetItem", "RunHistoryTable"),
+                ("dynamodb:UpdateItem", "RunHistoryTable"),
+                ("sns:Publish", "NotificationTopic"),
+                ("events:PutEvents", "default bus"),
+            },
+        ),
+        (
+            "ConfigSyncFunction",
+            {
+                ("dynamodb:GetItem", "RunHistoryTable"),
+                ("dynamodb:UpdateItem", "RunHistoryTable"),
+                ("dynamodb:DeleteItem", "RunHistoryTable"),
+                ("sns:Publish", "NotificationTopic"),
+                ("events:PutEvents", "default bus"),
+            },
+        ),
+    ],
+)
+def test_functions_call_only_what_their_statements_grant(
+    resources: dict[str, Any], function: str, expected: set[tuple[str, str]]
+) -> None:
+    """DynamoDB, SNS and EventBridge grants written out per call the code makes (no SAM policy template)."""
+    props = resources[function]["Properties"]
+    assert all("Statement" in policy for policy in props["Policies"]), "no SAM policy templates"
+    granted = set()
+    for statement in inline_statements(props["Policies"]):
+        for action in as_list(statement["Action"]):
+            if not action.startswith(("dynamodb:", "sns:", "events:")):
+                continue
+            for resource in as_list(statement["Resource"]):
+                if resource == BUS:
+                    granted.add((action, "default bus"))
+                elif "Ref" in resource:
+                    granted.add((action, resource["Ref"]))
+                elif "Fn::GetAtt" in resource:
+                    granted.add((action, resource["Fn::GetAtt"][0]))
+                else:
+                    table = resource["Fn::Sub"].removeprefix("${").split(".")[0]
+                    assert resource["Fn::Sub"] == "${" + table + ".Arn}/index/*"
+                    granted.add((action, f"{table}/index"))
+    assert granted == expected
 
 
 # ---------------------------------------------------------------- IAM statements, all of them
@@ -505,6 +612,7 @@ def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
     assert watched == {
         ("Errors", "ExportFunction"),
         ("Errors", "ConfigSyncFunction"),
+        ("Errors", "RunRecoveryFunction"),
         ("ApproximateNumberOfMessagesVisible", "ExportDlq"),
         ("ApproximateNumberOfMessagesVisible", "ConfigSyncDlq"),
     }
@@ -570,6 +678,7 @@ def test_outputs_name_every_resource_the_operators_need(template: dict[str, Any]
         "NotificationTopicArn",
         "ExportFunctionArn",
         "ConfigSyncFunctionArn",
+        "RunRecoveryFunctionArn",
         "ScheduleGroupName",
         "TenantExportReadPolicyArn",
     } <= set(template["Outputs"])

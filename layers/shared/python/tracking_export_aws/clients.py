@@ -95,13 +95,18 @@ def _botocore_session(service: str) -> botocore.session.Session:
 
 
 def s3_presigner(settings: AwsSettings) -> Any:
-    """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the
-    regional endpoint (us-east-1 included), so a link works for as long as it says."""
+    """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the bucket's
+    regional endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, us-east-1 included), so a
+    link works for as long as it says. A local endpoint (moto) is used as configured."""
     session = boto3.session.Session(botocore_session=_botocore_session("s3"))
-    config = _CONFIG.merge(Config(signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional"}))
-    return session.client(
-        "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
-    )
+    endpoint = settings.endpoint_url
+    s3_options: Any = {}
+    if endpoint is None:
+        partition_suffix = "amazonaws.com.cn" if settings.region.startswith("cn-") else "amazonaws.com"
+        endpoint = f"https://s3.{settings.region}.{partition_suffix}"
+        s3_options["addressing_style"] = "virtual"
+    config = _CONFIG.merge(Config(signature_version="s3v4", s3=s3_options or None))
+    return session.client("s3", endpoint_url=endpoint, region_name=settings.region, config=config)
 
 
 def clear_cache() -> None:

@@ -110,6 +110,9 @@ class ConfigSyncService:
         result: dict[str, Any] = {"key": change.key, "tenantId": tenant, "exportGuid": guid}
         pointer = keys.export_pk(tenant, guid)
         if change.removed:
+            if self._exists(change.key):
+                # Uploaded again since (S3 events may arrive out of order): its own event decides.
+                return {**result, "action": "ignored", "reason": "the object exists again"}
             deleted = self.schedules.delete(tenant, guid)
             if self.versions is not None:
                 self.versions.forget(pointer)
@@ -153,6 +156,8 @@ class ConfigSyncService:
         result: dict[str, Any] = {"key": change.key, "tenantId": tenant}
         pointer = settings_pk(tenant)
         if change.removed:
+            if self._exists(change.key):
+                return {**result, "action": "ignored", "reason": "the object exists again"}
             if self.versions is not None:
                 self.versions.forget(pointer)
             return {**result, "action": "deleted"}
@@ -169,12 +174,18 @@ class ConfigSyncService:
             self.versions.set_valid(pointer, found.version, self.clock())
         return {**result, "action": "settings-valid"}
 
+    def _exists(self, key: str) -> bool:
+        try:
+            self.config.read(key)
+        except ConfigNotFound:
+            return False
+        return True
+
     def _report_invalid(
         self, pointer: str, version: ConfigVersion, tenant: str, guid: str | None, errors: list[str]
     ) -> bool:
-        """One ``config-invalid`` notification per invalid version; returns whether this call sent it."""
-        if self.versions is not None and not self.versions.claim_invalid_report(pointer, version):
-            return False  # a repeated event for a version already reported
+        """One ``config-invalid`` notification per invalid version and channel; returns whether
+        this call delivered it anywhere. NotificationError (the event is retried) when a channel failed."""
         message: dict[str, Any] = {
             "outcome": "config-invalid",
             "tenantId": tenant,
@@ -185,10 +196,16 @@ class ConfigSyncService:
         }
         if guid is not None:
             message["exportGuid"] = guid
-        try:
-            self.notifier.publish(fit_message(message))
-        except Exception:
-            if self.versions is not None:
-                self.versions.unclaim_invalid_report(pointer, version)
-            raise
-        return True
+        channels = self.notifier.channel_names
+        if self.versions is None:
+            return bool(self.notifier.publish(fit_message(message)))
+        versions = self.versions
+        owed = versions.start_invalid_report(pointer, version, channels)
+        if not owed:
+            return False  # a repeated event for a version already reported
+        delivered = self.notifier.publish(
+            fit_message(message),
+            only=owed,
+            on_delivered=lambda channel: versions.mark_invalid_delivered(pointer, version, channel),
+        )
+        return bool(delivered)

@@ -5,8 +5,9 @@ moves the object's pointer to its version (``VersionId``, and its ``ETag`` for a
 bucket); an invalid one leaves the pointer where it was, so runs keep using the last valid
 version while the tenant is told what is wrong. Deleting the object deletes its pointer.
 
-The same item remembers the last invalid version that was reported, so a repeated S3 event
-does not report it twice.
+The same item remembers the last invalid version and which notification channels have
+reported it, so a repeated S3 event does not report it twice, and the retry of an event whose
+report failed on one channel reports it on that channel only.
 """
 
 from __future__ import annotations
@@ -83,28 +84,33 @@ class ConfigVersions:
         """The object was deleted: no version is valid any more."""
         self.client.delete_item(TableName=self.table, Key=self._key(pk))
 
-    def claim_invalid_report(self, pk: str, version: ConfigVersion) -> bool:
-        """True when ``version`` has not been reported invalid yet (and marks it reported)."""
+    def start_invalid_report(self, pk: str, version: ConfigVersion, channels: list[str]) -> list[str]:
+        """The channels that still owe the tenant the report of invalid ``version``: all of them
+        the first time this version is seen, then only those that have not taken it yet."""
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(pk),
-                UpdateExpression="SET reportedInvalid = :tag",
-                ConditionExpression="attribute_not_exists(reportedInvalid) OR reportedInvalid <> :tag",
-                ExpressionAttributeValues={":tag": {"S": version.tag}},
+                UpdateExpression="SET invalidVersion = :tag, invalidPending = :channels "
+                "REMOVE invalidNotified",
+                ConditionExpression="attribute_not_exists(invalidVersion) OR invalidVersion <> :tag",
+                ExpressionAttributeValues={":tag": {"S": version.tag}, ":channels": {"SS": channels}},
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            item = self.client.get_item(TableName=self.table, Key=self._key(pk), ConsistentRead=True).get(
+                "Item"
+            )
+            pending = (item or {}).get("invalidPending", {}).get("SS", [])
+            return [c for c in channels if c in pending]
+        return list(channels)
 
-    def unclaim_invalid_report(self, pk: str, version: ConfigVersion) -> None:
-        """The report could not be published: let the retried event publish it."""
-        # A failed condition: a later version's report took its place.
+    def mark_invalid_delivered(self, pk: str, version: ConfigVersion, channel: str) -> None:
+        """``channel`` took the report of ``version``."""
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(pk),
-                UpdateExpression="REMOVE reportedInvalid",
-                ConditionExpression="reportedInvalid = :tag",
-                ExpressionAttributeValues={":tag": {"S": version.tag}},
+                UpdateExpression="DELETE invalidPending :c ADD invalidNotified :c",
+                ConditionExpression="invalidVersion = :tag",  # a newer version's report replaced it
+                ExpressionAttributeValues={":tag": {"S": version.tag}, ":c": {"SS": [channel]}},
             )

@@ -238,7 +238,8 @@ class ExportService:
         """Lambda gave up on a delivery (the OnFailure destination): make sure the run ends.
 
         A finished run gets its missing notifications; a run that is absent, or running under
-        this invocation or an expired lease, is recorded failed with ``reason`` and notified.
+        this invocation or an expired lease, is claimed and recorded failed with ``reason`` and
+        notified.
         A run another live invocation holds raises RunInProgress (retried later).
         """
         now = self.clock()
@@ -253,7 +254,6 @@ class ExportService:
             self.lease_seconds,
             run_start=run_time,
             invocation_id=invocation_id,
-            retry_failed=False,
         )
         if not claim.claimed:
             existing = claim.existing

@@ -1,8 +1,8 @@
 """Run history of an export (docs/table-design.md, run-history table; docs/run-lifecycle.md).
 
 A scheduled run is claimed before any work: a conditional ``UpdateItem`` on its ``RUN#{scheduledTime}``
-item succeeds when the item is absent, ``failed`` with its notification delivered, or ``running``
-with an expired lease — or held by the same Lambda invocation (an asynchronous retry keeps the
+item succeeds when the item is absent, or ``running`` with an expired lease — or held by the same
+Lambda invocation (an asynchronous retry keeps the
 request id, and Lambda retries only an invocation that ended). The claimant renews its short
 lease (a heartbeat) while it works and releases it when an exception escapes, so a crashed run
 is taken over by the next delivery. The delta window (``STATE.lastSuccessStart``) moves only
@@ -13,8 +13,8 @@ deliver (``pendingChannels``) are written in one update; each channel that takes
 moved to ``notifiedChannels``. A delivery that finds a finished run with pending channels
 delivers those, under a short delivery lease so two deliveries never publish the same channel.
 
-A retried run keeps the run number it was first given, so the retry writes the file the first
-attempt would have written.
+A finished run (succeeded or failed) is final. A run taken over keeps the run number it was
+first given, so the takeover writes the file the first attempt would have written.
 """
 
 from __future__ import annotations
@@ -172,7 +172,6 @@ class RunLedger:
         *,
         run_start: datetime | None = None,
         invocation_id: str | None = None,
-        retry_failed: bool = True,
     ) -> Claim:
         """Claim the run of ``scheduled_time``; a duplicate delivery gets ``claimed=False``.
 
@@ -180,7 +179,8 @@ class RunLedger:
         (``runAt`` in a replay), recorded as its start and, on success, as the start that
         the next deltaMode window begins from. It defaults to ``now``. ``invocation_id`` (the
         Lambda request id) lets a retry of the same invocation take over at once.
-        ``retry_failed=False`` leaves a failed run alone (recovery only fails runs).
+        A finished run (succeeded or failed) is never claimed again: a repeated delivery must
+        not produce a second file or a second notification.
         """
         run_start = run_start or now
         key = self._run_key(tenant_id, export_guid, scheduled_time)
@@ -216,9 +216,6 @@ class RunLedger:
             removes.append("invocationId")
         takeover += "))"
         condition = f"attribute_not_exists(pk) OR {takeover}"
-        if retry_failed:
-            values[":failed"] = {"S": FAILED}
-            condition += " OR (#s = :failed AND attribute_not_exists(pendingChannels))"
         try:
             response = self.client.update_item(
                 TableName=self.table,
@@ -238,14 +235,26 @@ class RunLedger:
         record = RunRecord.from_item(response["Attributes"])
         run_number = record.run_number
         if run_number is None:
-            run_number = self._next_run_number(tenant_id, export_guid)
-            self.client.update_item(
-                TableName=self.table,
-                Key=key,
-                UpdateExpression="SET runNumber = :n",
-                ConditionExpression="claimToken = :token",
-                ExpressionAttributeValues={":n": {"N": str(run_number)}, ":token": {"S": token}},
-            )
+            try:
+                run_number = self._next_run_number(tenant_id, export_guid)
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET runNumber = :n",
+                    ConditionExpression="claimToken = :token",
+                    ExpressionAttributeValues={":n": {"N": str(run_number)}, ":token": {"S": token}},
+                )
+            except BaseException:
+                # Half-claimed: give it back at once so the retry does not wait for the lease.
+                with contextlib.suppress(Exception):
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="SET leaseUntil = :zero",
+                        ConditionExpression="claimToken = :token",
+                        ExpressionAttributeValues={":zero": {"N": "0"}, ":token": {"S": token}},
+                    )
+                raise
         return Claim(
             tenant_id,
             export_guid,

@@ -249,7 +249,10 @@ class Notifier:
                 continue
             delivered.append(channel.name)
             if on_delivered is not None:
-                on_delivered(channel.name)
+                try:
+                    on_delivered(channel.name)
+                except Exception as exc:  # delivered but not recorded: the retry may repeat it
+                    failures.append((channel.name, exc))
         if failures:
             detail = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failures)
             raise NotificationError(
