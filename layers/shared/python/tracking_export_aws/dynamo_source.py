@@ -45,11 +45,13 @@ class DynamoTrackingSource(TrackingSource):
         read_ahead_logs: int = 4_000,
         max_workers: int | None = None,
         now: float | None = None,
+        page_size: int | None = None,
     ) -> None:
         """``read_ahead`` ranges (local days) are fetched ahead of the one being read, their
         first pages only and while fewer than ``read_ahead_logs`` logs wait in memory.
         ``now`` (epoch seconds, default: the wall clock at construction) is the instant at and
-        after which a log whose ``expiresAt`` has passed is no longer read."""
+        after which a log whose ``expiresAt`` has passed is no longer read. ``page_size`` caps
+        the logs of a Query page (DynamoDB's 1 MB page otherwise)."""
         if read_ahead < 1:
             raise ValueError("read_ahead must be at least 1")
         self.tenant_id = keys.validate_tenant_id(tenant_id)
@@ -58,6 +60,7 @@ class DynamoTrackingSource(TrackingSource):
         self.read_ahead = read_ahead
         self.read_ahead_logs = read_ahead_logs
         self.now = time.time() if now is None else now
+        self.page_size = page_size
         workers = max_workers or min(32, read_ahead * keys.LOG_SHARDS)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tracking-source")
 
@@ -118,6 +121,7 @@ class DynamoTrackingSource(TrackingSource):
         """The first request of each day-and-shard Query of a range, in reading order."""
         start, end = time_range
         low, high = keys.log_sk_bounds(start, end)
+        limit = {"Limit": self.page_size} if self.page_size else {}
         return [
             {
                 "TableName": self.table_name,
@@ -127,6 +131,7 @@ class DynamoTrackingSource(TrackingSource):
                     ":low": {"S": low},
                     ":high": {"S": high},
                 },
+                **limit,
             }
             for day in keys.utc_days(start, end)
             if day in marked
@@ -240,7 +245,8 @@ class DynamoTrackingSource(TrackingSource):
     # -- lifetime --------------------------------------------------------------
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Queued reads are dropped; running ones (one HTTP call each) end before close returns.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> DynamoTrackingSource:
         return self
