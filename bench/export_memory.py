@@ -119,13 +119,20 @@ def main() -> None:
         for size in sizes:
             tenant = f"day-{size}"
             shape = replace(SampleShape(tenant_id=tenant), logs=size, logs_per_day=size)
-            s3.put_object(Bucket="bench-config", Key=keys.tenant_settings_key(tenant), Body=b'{"timezone":"UTC"}')
-            s3.put_object(Bucket="bench-config", Key=keys.export_config_key(tenant, EXPORT_GUID), Body=DEFINITION)
+            s3.put_object(
+                Bucket="bench-config", Key=keys.tenant_settings_key(tenant), Body=b'{"timezone":"UTC"}'
+            )
+            s3.put_object(
+                Bucket="bench-config", Key=keys.export_config_key(tenant, EXPORT_GUID), Body=DEFINITION
+            )
             path = Path(scratch) / f"{tenant}.jsonl"
             write_jsonl(dataset(shape), path)
             started = time.perf_counter()
             load_jsonl(path, tracking, dynamodb)
-            print(f"loaded one day of {size:,} logs for tenant {tenant} in {time.perf_counter() - started:.1f} s")
+            print(
+                f"loaded one day of {size:,} logs for tenant {tenant} "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
             run_at = datetime.combine(shape.last_day + timedelta(days=1), clock_time(2), UTC).isoformat()
             out = subprocess.run(
                 [sys.executable, __file__, "--child", tenant, run_at],
@@ -139,11 +146,15 @@ def main() -> None:
                 sys.exit(f"export of {tenant} failed: {figures['error']}")
             runs.append((size, figures))
             print(
-                f"one day of {size:>9,} logs: {figures['rows']:>9,} rows, peak RSS {figures['peak_rss_mib']:6.1f} MiB "
+                f"one day of {size:>9,} logs: {figures['rows']:>9,} rows, "
+                f"peak RSS {figures['peak_rss_mib']:6.1f} MiB "
                 f"({figures['rss_after_import_mib']:.1f} MiB after imports), {figures['cpu_s']:.2f} CPU-s"
             )
         smallest, largest = runs[0][1]["peak_rss_mib"], runs[-1][1]["peak_rss_mib"]
-        print(f"peak RSS ratio, {runs[-1][0]:,} vs {runs[0][0]:,} logs a day: {largest / smallest:.2f} (target <= 1.3)")
+        print(
+            f"peak RSS ratio, {runs[-1][0]:,} vs {runs[0][0]:,} logs a day: "
+            f"{largest / smallest:.2f} (target <= 1.3)"
+        )
 
 
 if __name__ == "__main__":

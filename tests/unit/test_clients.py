@@ -71,3 +71,83 @@ def test_errors_still_parse_into_client_errors(aws: Any) -> None:
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": "x"}},
         )
+
+
+TABLE = {
+    "TableName": "t",
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+TEXT_ITEM = {k: v for k, v in ITEM.items() if k not in ("blob", "blobs")}
+QUERY = {
+    "TableName": "t",
+    "KeyConditionExpression": "pk = :pk",
+    "ExpressionAttributeValues": {":pk": ITEM["pk"]},
+}
+
+
+def test_answers_without_binary_values_take_the_fast_path(aws: Any) -> None:
+    plain = boto3.client("dynamodb", region_name="us-east-1")
+    fast = clients.client("dynamodb", region="us-east-1")
+    plain.create_table(**TABLE)
+    plain.put_item(TableName="t", Item=TEXT_ITEM)
+    counts = clients.item_read_parsers(fast)
+    assert counts is not None
+    fast_before, standard_before = counts.fast_answers, counts.standard_answers
+    got = fast.query(**QUERY)
+    assert counts.fast_answers == fast_before + 1
+    assert counts.standard_answers == standard_before
+    expected = plain.query(**QUERY)
+    assert got["Items"] == expected["Items"] == [TEXT_ITEM]
+    assert (got["Count"], got["ScannedCount"]) == (expected["Count"], expected["ScannedCount"]) == (1, 1)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got["ResponseMetadata"]["RequestId"] == got["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    keys = {"t": {"Keys": [{"pk": ITEM["pk"], "sk": ITEM["sk"]}]}}
+    assert fast.batch_get_item(RequestItems=keys)["Responses"] == {"t": [TEXT_ITEM]}
+    assert counts.fast_answers == fast_before + 2
+    # Other operations keep botocore's parser.
+    fast.describe_table(TableName="t")
+    assert counts.standard_answers == standard_before + 1
+
+
+def test_binary_values_go_to_the_standard_parser(aws: Any) -> None:
+    fast = clients.client("dynamodb", region="us-east-1")
+    fast.create_table(**TABLE)
+    fast.put_item(TableName="t", Item=ITEM)
+    counts = clients.item_read_parsers(fast)
+    assert counts is not None
+    fast_before = counts.fast_answers
+    (item,) = fast.query(**QUERY)["Items"]
+    assert item["blob"] == {"B": b"\x00\x01binary"}  # bytes, as botocore decodes base64
+    assert counts.fast_answers == fast_before
+
+
+class _BrokenJson:
+    """Stands in for whatever a botocore or Python upgrade could break in the fast path."""
+
+    @staticmethod
+    def loads(_: bytes) -> Any:
+        raise ValueError("simulated failure of the fast path")
+
+
+def test_any_failure_of_the_fast_path_falls_back_to_botocore(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = clients.client("dynamodb", region="us-east-1")
+    fast.create_table(**TABLE)
+    fast.put_item(TableName="t", Item=TEXT_ITEM)
+    counts = clients.item_read_parsers(fast)
+    assert counts is not None
+    monkeypatch.setattr(clients, "json", _BrokenJson)
+    fast_before, standard_before = counts.fast_answers, counts.standard_answers
+    got = fast.query(**QUERY)
+    assert got["Items"] == [TEXT_ITEM]
+    assert (counts.fast_answers, counts.standard_answers) == (fast_before, standard_before + 1)
+
+
+def test_other_clients_keep_botocore_parsers(aws: Any) -> None:
+    assert clients.item_read_parsers(clients.client("s3", region="us-east-1")) is None

@@ -1,7 +1,8 @@
 """One export run: window -> logs day by day -> filtered, ordered rows -> file bytes.
 
-Memory holds one local day of logs at a time (plus bounded caches), never the file:
-rows are written to ``out`` as they are rendered.
+Memory holds a bounded part of one local day at a time (a page of logs, one sorted run
+of rendered rows; see ``external_sort``) plus bounded caches, never the file: rows are
+written to ``out`` as soon as their day is in order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from tracking_export.catalogue import Catalogue, TrackingContext
+from tracking_export.external_sort import RUN_ROWS, SortedRows
 from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log, safe_key
 from tracking_export.render import TRACKING_CACHE_LIMIT, LogFacts, RowRenderer
@@ -20,6 +22,9 @@ from tracking_export.report import RunReport, SkippedRecord, Window
 from tracking_export.source import Raw, TimeRange, TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range, local_days
 from tracking_export.writer import FileWriter
+
+# Rows of one day sorted in memory; a bigger day is sorted in runs of this size on disk.
+DAY_RUN_ROWS = RUN_ROWS
 
 
 class BinaryOut(Protocol):
@@ -57,14 +62,19 @@ def run_export(
     keep = _TrackingFilter(params)
     cumulative = _CumulativeTime(source) if _uses_cumulative_time(params, window) else None
 
-    for day_logs in source.logs_in_ranges(_ranges(window, source, tz)):
-        rows = _day_rows(day_logs, window, params, catalogue, keep, report)
-        if cumulative is not None:
-            cumulative.prepare(log.tracking_id for _, log in rows)
-        rows.sort(key=_row_order)
-        for ctx, log in rows:
-            seconds = cumulative.total_until(log) if cumulative is not None else log.time_spent_seconds
-            writer.write_encoded(renderer.row(ctx, LogFacts(log, seconds)))
+    # A day's rows are rendered page by page as the source streams them, then written in
+    # export order; a day bigger than one sorted run is sorted on disk (external_sort).
+    for day_pages in source.log_pages_in_ranges(_ranges(window, source, tz)):
+        with SortedRows(DAY_RUN_ROWS) as day:
+            for page in day_pages:
+                rows = _day_rows(page, window, params, catalogue, keep, report)
+                if cumulative is not None:
+                    cumulative.prepare(log.tracking_id for _, log in rows)
+                for ctx, log in rows:
+                    seconds = log.time_spent_seconds if cumulative is None else cumulative.total_until(log)
+                    day.add(_row_order(ctx, log), renderer.row(ctx, LogFacts(log, seconds)))
+            for cells in day.rows():
+                writer.write_encoded(cells)
 
     if params.without_launch_time:
         for ctx in _unlaunched(source, catalogue, keep, params):
@@ -129,8 +139,7 @@ def _day_rows(
     return rows
 
 
-def _row_order(row: tuple[TrackingContext, TrackingLog]) -> tuple[Any, ...]:
-    ctx, log = row
+def _row_order(ctx: TrackingContext, log: TrackingLog) -> tuple[Any, ...]:
     return (
         ctx.learner.learner_id,
         ctx.session.session_id,

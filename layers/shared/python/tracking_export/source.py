@@ -78,6 +78,17 @@ class TrackingSource(abc.ABC):
         the lists in the order of ``ranges``.
         """
 
+    def log_pages_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[Iterator[list[Raw]]]:
+        """For each range, in order, its raw logs as a sequence of pages (lists), in any order.
+
+        The engine reads every page of a range before asking for the next range, and never
+        holds more than a page of raw logs: a source that streams its reads (DynamoDB) keeps
+        memory bounded however many logs a day holds. By default each range is one page,
+        from :meth:`logs_in_ranges`.
+        """
+        for logs in self.logs_in_ranges(ranges):
+            yield iter((logs,))
+
     @abc.abstractmethod
     def get_many(self, kind: str, keys: Iterable[Any]) -> dict[Any, Raw]:
         """Catalogue records of one kind by key (see CATALOGUE_KEYS); missing keys are absent."""

@@ -6,13 +6,16 @@ in-process (which patches these clients).
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
+import weakref
 from typing import Any
 
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.parsers import JSONParser, ResponseParserFactory
+from botocore.parsers import ResponseParserFactory
 
 from tracking_export_aws.settings import AwsSettings
 
@@ -29,6 +32,8 @@ _CONFIG = Config(
 )
 _cache: dict[tuple[str, str | None, str | None], Any] = {}
 _lock = threading.Lock()
+_factories: weakref.WeakKeyDictionary[Any, ItemReadParsers] = weakref.WeakKeyDictionary()
+logger = logging.getLogger(__name__)
 
 
 def client(
@@ -52,46 +57,101 @@ def client(
         found = _cache.get(key)
         if found is None:
             # A session per client: boto3's default session is not thread-safe to create clients from.
-            session = boto3.session.Session(botocore_session=_botocore_session(service))
+            botocore_session, factory = _botocore_session(service)
+            session = boto3.session.Session(botocore_session=botocore_session)
             make: Any = session.client  # the service name is a runtime string, not a stub literal
             found = make(service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG)
+            if factory is not None:
+                _factories[found] = factory
             _cache[key] = found
         return found
 
 
-class _AttributeValuesAsSent(JSONParser):
-    """DynamoDB's JSON parser, minus the walk over every attribute of every item.
+class ItemReadParser:
+    """DynamoDB's response parser, with ``Query`` and ``BatchGetItem`` answers read by ``json.loads`` alone.
 
-    botocore checks each attribute value of a ``Query`` or ``BatchGetItem`` answer against
-    the service model, which costs most of the CPU time of reading items. An attribute
-    value arrives on the wire in exactly the form botocore returns it (``{"S": "x"}``,
-    ``{"N": "4"}``…), so scalar ones are passed through as they are; maps and lists still
-    go the normal way (their members come back here), and so do binary values, which are
-    base64 on the wire. ``tests/unit/test_clients.py`` checks both parsers agree.
+    On the wire, every DynamoDB attribute value except binary ones (``B``, ``BS``: base64
+    there, ``bytes`` in botocore's answer) already has exactly the form botocore returns
+    (``{"S": "x"}``, ``{"N": "4"}``, ``{"L": [...]}``…), so for a successful answer without
+    binary values, the decoded body restricted to the output shape's members *is* botocore's
+    answer — without botocore's walk over every attribute of every item, which costs several
+    times the decoding itself. Anything else (errors, other operations, binary values, a body
+    that is not a JSON object, any exception) goes to the standard parser.
+
+    Only public botocore interfaces are used: the session's ``response_parser_factory``
+    component, a parser's ``parse(response_dict, shape)`` and a shape's ``name`` and ``members``.
     """
 
-    _AS_SENT = frozenset(("S", "N", "BOOL", "NULL", "SS", "NS"))
+    FAST_OUTPUTS = frozenset(("QueryOutput", "BatchGetItemOutput"))
 
-    def _handle_structure(self, shape: Any, value: Any) -> Any:
-        if shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
-            (tag,) = value
-            if tag in self._AS_SENT:
-                return value
-        return super()._handle_structure(shape, value)  # type: ignore[misc]
+    def __init__(self, standard: Any, counts: ItemReadParsers) -> None:
+        self._standard = standard
+        self._counts = counts
+
+    def parse(self, response: dict[str, Any], shape: Any) -> Any:
+        if response.get("status_code") == 200 and getattr(shape, "name", None) in self.FAST_OUTPUTS:
+            try:
+                parsed = self._parse_fast(response, shape)
+            except Exception:  # the standard parser then decides what the answer means
+                logger.debug("fast DynamoDB parse failed; using botocore's parser", exc_info=True)
+                parsed = None
+            if parsed is not None:
+                self._counts.fast_answers += 1
+                return parsed
+        self._counts.standard_answers += 1
+        return self._standard.parse(response, shape)
+
+    @staticmethod
+    def _parse_fast(response: dict[str, Any], shape: Any) -> dict[str, Any] | None:
+        body = response["body"]
+        # A "B" or "BS" tag needs base64 decoding. Inside JSON strings quotes are escaped, so
+        # these bytes appear only as a key or a whole string value; either way, decline.
+        if b'"B"' in body or b'"BS"' in body:
+            return None
+        decoded = json.loads(body)
+        if type(decoded) is not dict:
+            return None
+        members = shape.members
+        parsed = {name: value for name, value in decoded.items() if name in members and value is not None}
+        headers = response["headers"]
+        metadata: dict[str, Any] = {}
+        if "x-amzn-requestid" in headers:
+            metadata["RequestId"] = headers["x-amzn-requestid"]
+        metadata["HTTPStatusCode"] = response["status_code"]
+        metadata["HTTPHeaders"] = {str(k).lower(): v for k, v in headers.items()}
+        parsed["ResponseMetadata"] = metadata
+        return parsed
 
 
-class _ParserFactory(ResponseParserFactory):
+class ItemReadParsers:
+    """The standard parser factory, with DynamoDB's JSON parser wrapped in ItemReadParser.
+
+    ``fast_answers`` and ``standard_answers`` count the answers each path parsed
+    (approximately under threads: they are for tests and benchmarks).
+    """
+
+    def __init__(self) -> None:
+        self._standard = ResponseParserFactory()
+        self.fast_answers = 0
+        self.standard_answers = 0
+
     def create_parser(self, protocol_name: str) -> Any:
-        if protocol_name == "json":
-            return _AttributeValuesAsSent(**self._defaults)  # type: ignore[attr-defined]
-        return super().create_parser(protocol_name)
+        standard = self._standard.create_parser(protocol_name)
+        return ItemReadParser(standard, self) if protocol_name == "json" else standard
 
 
-def _botocore_session(service: str) -> botocore.session.Session:
+def item_read_parsers(dynamodb: Any) -> ItemReadParsers | None:
+    """The parser factory of a DynamoDB client made here (None for any other client)."""
+    return _factories.get(dynamodb)
+
+
+def _botocore_session(service: str) -> tuple[botocore.session.Session, ItemReadParsers | None]:
     session = botocore.session.get_session()
-    if service == "dynamodb":
-        session.register_component("response_parser_factory", _ParserFactory())
-    return session
+    if service != "dynamodb":
+        return session, None
+    factory = ItemReadParsers()
+    session.register_component("response_parser_factory", factory)
+    return session, factory
 
 
 def s3_presigner(settings: AwsSettings) -> Any:
@@ -113,3 +173,4 @@ def clear_cache() -> None:
     """Forget cached clients (tests switch between moto in-process and servers)."""
     with _lock:
         _cache.clear()
+        _factories.clear()

@@ -1,24 +1,35 @@
 """The engine's TrackingSource on the tracking table (docs/table-design.md). Never scans.
 
 Logs of a range are read as one ``Query`` per UTC day x shard, for the days the ``DAYS``
-items mark (one ``Query`` learns them for the whole request); several ranges are read
-ahead in parallel (bounded, so memory holds at most ``read_ahead + 1`` ranges of logs)
-while the engine renders the current one. Records come back as plain dicts that look
-like the JSONL records, so the engine validates them exactly as it validates a dataset.
+items mark (one ``Query`` learns them for the whole request), and handed out page by page
+as they arrive, while later pages and ranges are fetched in the background within a
+bounded number of pages (``paged_reads``): memory does not grow with the size of a day.
+Logs whose TTL (``expiresAt``) has passed are skipped. Records come back as plain dicts that
+look like the JSONL records, so the engine validates them exactly as it validates a dataset.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
 from tracking_export_aws import keys
-from tracking_export_aws.dynamo import BATCH_GET_LIMIT, batch_get, chunks, deserialize, query_pages
+from tracking_export_aws.dynamo import (
+    BATCH_GET_LIMIT,
+    batch_get,
+    chunks,
+    deserialize,
+    expired,
+    plain_item,
+    query_pages,
+)
+from tracking_export_aws.paged_reads import PagedQuery, PagedReads, pages_of
 
 
 class DynamoTrackingSource(TrackingSource):
@@ -31,14 +42,25 @@ class DynamoTrackingSource(TrackingSource):
         client: Any,
         *,
         read_ahead: int = 4,
+        read_ahead_logs: int = 4_000,
         max_workers: int | None = None,
+        now: float | None = None,
+        page_size: int | None = None,
     ) -> None:
+        """``read_ahead`` ranges (local days) are fetched ahead of the one being read, their
+        first pages only and while fewer than ``read_ahead_logs`` logs wait in memory.
+        ``now`` (epoch seconds, default: the wall clock at construction) is the instant at and
+        after which a log whose ``expiresAt`` has passed is no longer read. ``page_size`` caps
+        the logs of a Query page (DynamoDB's 1 MB page otherwise)."""
         if read_ahead < 1:
             raise ValueError("read_ahead must be at least 1")
         self.tenant_id = keys.validate_tenant_id(tenant_id)
         self.table_name = table_name
         self.client = client
         self.read_ahead = read_ahead
+        self.read_ahead_logs = read_ahead_logs
+        self.now = time.time() if now is None else now
+        self.page_size = page_size
         workers = max_workers or min(32, read_ahead * keys.LOG_SHARDS)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tracking-source")
 
@@ -62,20 +84,17 @@ class DynamoTrackingSource(TrackingSource):
             return None
         return keys.day_start(first), keys.day_start(last) + timedelta(days=1)
 
-    def _query_logs(self, day: str, shard: int, low: str, high: str) -> list[Raw]:
-        found: list[Raw] = []
-        for page in query_pages(
-            self.client,
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={
-                ":pk": {"S": keys.log_pk(self.tenant_id, day, shard)},
-                ":low": {"S": low},
-                ":high": {"S": high},
-            },
-        ):
-            found.extend(deserialize(item) for item in page)
-        return found
+    def _log_page(self, request: dict[str, Any]) -> tuple[list[Raw], dict[str, Any] | None]:
+        """One page of a day-and-shard Query: its unexpired logs as plain records, and the next request."""
+        response = self.client.query(**request)
+        drop, now = keys.KEY_ATTRIBUTES, self.now
+        logs = []
+        for item in response.get("Items", ()):
+            record = plain_item(item, drop)
+            if not expired(record, now):
+                logs.append(record)
+        last = response.get("LastEvaluatedKey")
+        return logs, ({**request, "ExclusiveStartKey": last} if last else None)
 
     def _days_with_logs(self, ranges: Sequence[TimeRange]) -> set[str]:
         """The marked log days between the first and last range: days without logs cost no query."""
@@ -98,43 +117,60 @@ class DynamoTrackingSource(TrackingSource):
             days.update(str(item["sk"]["S"]) for item in page)
         return days
 
-    def _submit_range(self, time_range: TimeRange, marked: set[str]) -> list[Future[list[Raw]]]:
+    def _range_queries(self, time_range: TimeRange, marked: set[str]) -> list[dict[str, Any]]:
+        """The first request of each day-and-shard Query of a range, in reading order."""
         start, end = time_range
-        days = [day for day in keys.utc_days(start, end) if day in marked]
-        if not days:
-            return []
         low, high = keys.log_sk_bounds(start, end)
+        limit = {"Limit": self.page_size} if self.page_size else {}
         return [
-            self._pool.submit(self._query_logs, day, shard, low, high)
-            for day in days
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": keys.log_pk(self.tenant_id, day, shard)},
+                    ":low": {"S": low},
+                    ":high": {"S": high},
+                },
+                **limit,
+            }
+            for day in keys.utc_days(start, end)
+            if day in marked
             for shard in range(keys.LOG_SHARDS)
         ]
 
-    def logs_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[list[Raw]]:
+    def log_pages_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[Iterator[list[Raw]]]:
+        """Each range's logs as pages, in a fixed order (day, shard, page), streamed.
+
+        Pages are fetched in the background: those of the range being read up to two ahead
+        of the reader per Query, and the first pages of the next ``read_ahead`` ranges while
+        fewer than ``read_ahead_logs`` logs wait in memory. So memory holds a bounded number
+        of pages whatever the size of a day, and small days are not read one round trip at a time.
+        """
         marked = self._days_with_logs(ranges)
+        reads = PagedReads(self._pool, self._log_page, self.read_ahead_logs)
         upcoming = iter(ranges)
-        in_flight: deque[list[Future[list[Raw]]]] = deque()
+        in_flight: deque[list[PagedQuery]] = deque()
 
         def submit_next() -> None:
             for time_range in upcoming:
-                in_flight.append(self._submit_range(time_range, marked))
+                in_flight.append([reads.add(request) for request in self._range_queries(time_range, marked)])
                 return
 
         try:
-            for _ in range(self.read_ahead):
+            for _ in range(self.read_ahead + 1):
                 submit_next()
             while in_flight:
                 current = in_flight.popleft()
+                reads.make_current(current)
+                yield pages_of(reads, current)
                 submit_next()
-                logs: list[Raw] = []
-                for future in current:
-                    logs.extend(future.result())
-                yield logs
         finally:
-            # The consumer stopped early or a query failed: do not leave reads running.
-            for futures in in_flight:
-                for future in futures:
-                    future.cancel()
+            # The consumer stopped early or a query failed: start no further page.
+            reads.close()
+
+    def logs_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[list[Raw]]:
+        for pages in self.log_pages_in_ranges(ranges):
+            yield [log for page in pages for log in page]
 
     # -- catalogue by id ------------------------------------------------------
 
@@ -209,7 +245,8 @@ class DynamoTrackingSource(TrackingSource):
     # -- lifetime --------------------------------------------------------------
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Queued reads are dropped; running ones (one HTTP call each) end before close returns.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> DynamoTrackingSource:
         return self
