@@ -85,6 +85,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         tenant = settings_tenant(request.key) if request.bucket == config_bucket else None
         if tenant is not None:
             summary = wiring.retention_service(AwsSettings.from_env()).apply(tenant)
+            metrics.add_metric(
+                name="RetentionLogsUpdated", unit=MetricUnit.Count, value=summary["logsUpdated"]
+            )
             logger.info("retention applied", extra=summary)
             results.append({"outcome": "retention-applied", **summary})
             continue

@@ -245,6 +245,21 @@ def test_a_later_version_of_a_record_wins_whatever_the_delivery_order(
     assert day_counts(stack, "acme") == {"2020-02-10": 1}
 
 
+def test_two_versions_in_one_file_keep_the_newer_even_when_it_comes_first(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    old = records.log("acme", 9001, "2020-02-10T09:30:00Z", 180)
+    new = {**old, "progression": 100, "updatedAt": "2020-02-10T10:00:00Z"}
+    filler = [records.log("acme", 9100 + n, "2020-02-10T12:00:00Z", 5) for n in range(150)]
+    # More than 100 records between them: they are written in different batches.
+    [result] = ingest.run(ingest.drop("acme", "both.jsonl", jsonl([new, *filler, old])))
+    assert (result["written"], result["notNewer"]) == ({"trackingLog": 151}, {"trackingLog": 1})
+    [item] = [v for k, v in table_items(stack).items() if k[1].endswith("#00000000000000009001")]
+    assert item["progression"]["N"] == "100"
+    assert day_counts(stack, "acme") == {"2020-02-10": 151}
+
+
 # --- bad lines and other tenants -------------------------------------------------------------------
 
 
