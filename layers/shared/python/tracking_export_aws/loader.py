@@ -165,7 +165,8 @@ class _Rejected(Exception):
 def parse_line(number: int, text: str | bytes) -> Raw | RejectedRecord:
     """One JSONL line as a record with a known type, or why it is not one (without its content)."""
     try:
-        record = json.loads(text)
+        # Decoded here: json.loads would take UTF-16 and UTF-32 bytes too.
+        record = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except UnicodeDecodeError:
         return RejectedRecord(number, None, None, None, "is not UTF-8")
     except json.JSONDecodeError as exc:
