@@ -59,7 +59,7 @@ class IngestSettings(BaseModel):
 
     # Bytes of an object read and loaded by one invocation (a gzip object must fit whole).
     max_bytes_per_invocation: int = Field(
-        default=64 * 1024 * 1024, alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64
+        default=32 * 1024 * 1024, alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64
     )
     # "invoke": the function invokes itself for the next range; "return": the caller does (local run).
     continuation: str = Field(default="invoke", alias="INGEST_CONTINUATION", pattern="^(invoke|return)$")
@@ -333,7 +333,7 @@ class IngestService:
                 cut = len(data)
             first = progress.line
             if data:
-                progress.report.add(loader.run(lambda: _lines(data, first, started_at == 0)))
+                progress.report.add(load_range(loader, data, first, at_start=started_at == 0))
                 progress.line = first + _count_lines(data)
             progress.offset = started_at + cut
             if progress.offset >= size:
@@ -475,6 +475,16 @@ def _progress_from(tenant: str, etag: str, item: dict[str, Any]) -> _Progress:
 
 def _is_gzip(key: str, head: dict[str, Any]) -> bool:
     return key.endswith(".gz") or str(head.get("ContentEncoding", "")).lower() == "gzip"
+
+
+def load_range(loader: Loader, data: bytes, first_line: int, *, at_start: bool) -> LoadReport:
+    """Load one byte range (whole lines) whose first line is ``first_line + 1``.
+
+    Its lines are parsed once and kept for the loader's two passes (a range is bounded by
+    the per-invocation limit; parsing twice would cost more than the memory).
+    """
+    lines = list(_lines(data, first_line, at_start))
+    return loader.run(lambda: lines)
 
 
 def _lines(data: bytes, first_line: int, at_start: bool) -> Iterator[tuple[int, Any]]:
