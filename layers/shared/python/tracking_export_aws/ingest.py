@@ -47,6 +47,9 @@ INCOMING_KEY_RE = re.compile(r"^tenants/([^/]+)/incoming/(.+)$")
 MAX_NOTIFIED_REJECTS = 100
 PROCESSED, REJECTED = "processed", "rejected"
 OUTCOME_TAG = "ingest-outcome"  # the ingest bucket's lifecycle rules expire tagged copies
+# Progress items leave the table (TTL) this long after their last change; a content uploaded
+# again later is loaded again, which last-write-wins makes harmless.
+PROGRESS_KEPT_SECONDS = 90 * 86_400
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
@@ -265,6 +268,7 @@ class IngestService:
             "report": {"S": json.dumps(report)},
             "days": {"S": json.dumps(progress.report.days)},
             "leaseUntil": {"N": "0"},
+            keys.EXPIRES_AT: {"N": str(int(self.clock()) + PROGRESS_KEPT_SECONDS)},
         }
         if progress.refused:
             item["refused"] = {"S": progress.refused}
