@@ -37,6 +37,7 @@ local: venv dynalite
 bench: venv dynalite
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/export_e2e.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .local .aws-sam

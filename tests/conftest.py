@@ -1,4 +1,4 @@
-"""Makes the Lambda handler modules importable as Lambda finds them (``export_app``, ``config_sync_app``, ``ingest_app``)."""
+"""Makes the Lambda handler modules importable as Lambda finds them (``export_app``, ``ingest_app``…)."""
 
 import sys
 from pathlib import Path

@@ -1,9 +1,14 @@
-"""Ingest function: data-contract JSONL files dropped under ``tenants/{tenantId}/incoming/``.
+"""Ingest function: data in (ingestion), and data out (erasure, retention).
 
-Input: the ingest bucket's S3 notification (or the same as an EventBridge S3 event), or a
-continuation ``{"ingest": {...}}`` this function sent itself for the next byte range of a
-large file (tracking_export_aws.ingest). Erasure requests (``Learner Erasure Requested``)
-and tenant settings changes (retention) arrive here too; see erasure.py and retention.py.
+Input, one of:
+
+- the ingest bucket's S3 notification (or the same as an EventBridge S3 event) for a file
+  dropped under ``tenants/{tenantId}/incoming/``, or a continuation ``{"ingest": {...}}`` this
+  function sent itself for the next byte range of a large file (tracking_export_aws.ingest);
+- the config bucket's S3 notification for ``tenants/{tenantId}/tenant.json``: the tenant's
+  ``retentionDays`` is applied to its logs (tracking_export_aws.retention);
+- ``Learner Erasure Requested`` (EventBridge, ``detail`` = ``{"tenantId", "learnerId"}``) or
+  ``{"erase": {...}}``: one learner is erased (tracking_export_aws.erasure).
 """
 
 from __future__ import annotations
@@ -16,17 +21,19 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tracking_export_aws import wiring
 from tracking_export_aws.clients import client
+from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
 from tracking_export_aws.ingest import IngestService, IngestSettings, ingest_requests
+from tracking_export_aws.retention import settings_tenant
 from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.wiring import ingest_service
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 _service: IngestService | None = None
 _function_arn: str | None = None
-# Room left at the end of an invocation: a lease outlives the invocation by this much.
+# A range's lease outlives the invocation by this much (then a retry may take the range over).
 _LEASE_MARGIN_SECONDS = 30
 
 
@@ -44,8 +51,22 @@ def _get_service() -> IngestService:
     if _service is None:
         ingest = IngestSettings.model_validate(dict(os.environ))
         continuation = _continue if ingest.continuation == "invoke" else None
-        _service = ingest_service(AwsSettings.from_env(), ingest, continuation)
+        _service = wiring.ingest_service(AwsSettings.from_env(), ingest, continuation)
     return _service
+
+
+def _erase(event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        request = ErasureRequest.from_event(event)
+    except InvalidErasureRequest:
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        logger.exception("invalid erasure request")
+        raise
+    logger.append_keys(tenant_id=request.tenant_id)
+    report = wiring.learner_eraser(AwsSettings.from_env()).erase(request).as_dict()
+    metrics.add_metric(name="LearnersErased", unit=MetricUnit.Count, value=1)
+    logger.info("learner erased", extra={k: v for k, v in report.items() if k != "deliveredFiles"})
+    return report
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -53,18 +74,29 @@ def _get_service() -> IngestService:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _function_arn
+    if is_erasure_event(event):
+        return _erase(event)
     _function_arn = getattr(context, "invoked_function_arn", None)
     remaining = getattr(context, "get_remaining_time_in_millis", lambda: 900_000)() / 1000
+    config_bucket = AwsSettings.from_env().config_bucket
     results = []
     for request in ingest_requests(event):
         logger.append_keys(object_key=request.key, offset=request.offset)
+        tenant = settings_tenant(request.key) if request.bucket == config_bucket else None
+        if tenant is not None:
+            summary = wiring.retention_service(AwsSettings.from_env()).apply(tenant)
+            metrics.add_metric(
+                name="RetentionLogsUpdated", unit=MetricUnit.Count, value=summary["logsUpdated"]
+            )
+            logger.info("retention applied", extra=summary)
+            results.append({"outcome": "retention-applied", **summary})
+            continue
         result = _get_service().ingest(request, lease_seconds=remaining + _LEASE_MARGIN_SECONDS)
         outcome = result["outcome"]
         metrics.add_metric(name=f"IngestOutcome_{outcome}", unit=MetricUnit.Count, value=1)
         if outcome in ("ingested", "ingest-rejected"):
             metrics.add_metric(name="IngestedRecords", unit=MetricUnit.Count, value=result["writtenTotal"])
             metrics.add_metric(name="RejectedLines", unit=MetricUnit.Count, value=result["rejectedCount"])
-        summary = {k: v for k, v in result.items() if k != "rejected"}
-        logger.info(f"ingestion: {outcome}", extra=summary)
+        logger.info(f"ingestion: {outcome}", extra={k: v for k, v in result.items() if k != "rejected"})
         results.append(result)
     return {"results": results}

@@ -1,7 +1,8 @@
 """Every sample event in events/ through its Lambda handler, over real HTTP (moto server, dynalite).
 
 Export events (scheduler payload, EventBridge scheduled event, replay with ``runAt``) go to
-functions/export/export_app.handler; S3 config events to functions/config_sync/config_sync_app.handler.
+functions/export/export_app.handler; S3 config events to functions/config_sync/config_sync_app.handler;
+the ingest bucket's S3 event and the erasure request to functions/ingest/ingest_app.handler.
 The events name tenant ``acme`` and exports ``daily-tracking-log`` / ``broken-export``.
 """
 
@@ -204,6 +205,59 @@ def s3_config_delete(stack: Any, records: Any, handlers: Any, context: Any) -> N
     assert stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"] == []
 
 
+def _ingest_app() -> Any:
+    """The ingest handler module, its cached service reset (``handlers`` has set the environment)."""
+    import importlib
+
+    app = importlib.import_module("ingest_app")
+    app._service = None
+    return app
+
+
+def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    export, _ = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    stack.put_definition("acme", "daily-tracking-log", DAILY)
+    event = _event("ingest-file-dropped.json")
+    bucket = event["Records"][0]["s3"]["bucket"]["name"]
+    key = event["Records"][0]["s3"]["object"]["key"]
+    logs = [
+        records.log("acme", 9001, "2026-11-26T09:30:00Z", 180),
+        records.log("acme", 9002, "2026-11-26T17:00:00Z", 60, progression=100, status="completed"),
+    ]
+    body = "".join(json.dumps(r) + "\n" for r in [*records.catalogue("acme"), *logs])
+    stack.s3.create_bucket(Bucket=bucket)
+    try:
+        stack.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+        [result] = _ingest_app().handler(event, context)["results"]
+        assert (result["outcome"], result["writtenTotal"]) == ("ingested", 10)
+        assert result["movedTo"] == "tenants/acme/processed/2020-02-10.jsonl"
+        [note] = stack.notifications()
+        assert note.attributes == {"tenantId": "acme", "outcome": "ingested"}
+        # What was ingested is what the export reads.
+        run = export.handler(_event("scheduler-payload.json"), context)
+        assert stack.read(run["objectKey"]) == EXPECTED_FILE
+    finally:
+        for item in stack.s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            stack.s3.delete_object(Bucket=bucket, Key=item["Key"])
+        stack.s3.delete_bucket(Bucket=bucket)
+
+
+def erasure_requested(stack: Any, records: Any, handlers: Any, context: Any) -> None:
+    export, _ = handlers(stack)
+    _tenant_with_data(stack, records)
+
+    report = _ingest_app().handler(_event("erasure-requested.json"), context)
+
+    # Learner 1 (Laurie), her tracking 501, its two logs and its LOGGED marker.
+    assert (report["tenantId"], report["learnerId"], report["mode"]) == ("acme", 1, "deleted")
+    assert report["removed"] == {"learner": 1, "loggedMarker": 1, "tracking": 1, "trackingLog": 2}
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "outcome": "learner-erased"}
+    run = export.handler(_event("scheduler-payload.json"), context)
+    assert (run["outcome"], run["rows"]) == ("succeeded", 0)
+
+
 CASES: dict[str, Callable[[Any, Any, Any, Any], None]] = {
     "scheduler-payload.json": scheduler_payload,
     "eventbridge-scheduled.json": eventbridge_scheduled,
@@ -211,6 +265,8 @@ CASES: dict[str, Callable[[Any, Any, Any, Any], None]] = {
     "s3-config-upload-valid.json": s3_config_upload_valid,
     "s3-config-upload-invalid.json": s3_config_upload_invalid,
     "s3-config-delete.json": s3_config_delete,
+    "ingest-file-dropped.json": ingest_file_dropped,
+    "erasure-requested.json": erasure_requested,
 }
 NOT_EVENTS = {"env.local.json"}  # environment variables for `sam local invoke --env-vars`
 

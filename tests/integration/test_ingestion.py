@@ -245,6 +245,21 @@ def test_a_later_version_of_a_record_wins_whatever_the_delivery_order(
     assert day_counts(stack, "acme") == {"2020-02-10": 1}
 
 
+def test_two_versions_in_one_file_keep_the_newer_even_when_it_comes_first(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    old = records.log("acme", 9001, "2020-02-10T09:30:00Z", 180)
+    new = {**old, "progression": 100, "updatedAt": "2020-02-10T10:00:00Z"}
+    filler = [records.log("acme", 9100 + n, "2020-02-10T12:00:00Z", 5) for n in range(150)]
+    # More than 100 records between them: they are written in different batches.
+    [result] = ingest.run(ingest.drop("acme", "both.jsonl", jsonl([new, *filler, old])))
+    assert (result["written"], result["notNewer"]) == ({"trackingLog": 151}, {"trackingLog": 1})
+    [item] = [v for k, v in table_items(stack).items() if k[1].endswith("#00000000000000009001")]
+    assert item["progression"]["N"] == "100"
+    assert day_counts(stack, "acme") == {"2020-02-10": 151}
+
+
 # --- bad lines and other tenants -------------------------------------------------------------------
 
 
@@ -406,3 +421,161 @@ def test_without_retention_logs_do_not_expire(
     ingest = ingest_for(stack)
     ingest.run(ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme"))))
     assert all("expiresAt" not in item for item in table_items(stack).values())
+
+
+def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    ingest.run(ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme"))))
+    stack.put_tenant("acme", {**PARIS, "retentionDays": 365})
+    # The config bucket's notification for tenant.json reaches the same function.
+    event = ingest.event("tenants/acme/tenant.json")
+    event["Records"][0]["s3"]["bucket"]["name"] = stack.config_bucket
+    result = ingest.invoke(event)
+    assert result == {
+        "outcome": "retention-applied",
+        "tenantId": "acme",
+        "retentionDays": 365,
+        "logsSeen": 2,
+        "logsUpdated": 2,
+    }
+    # 2020-02-10T09:30:00Z + 365 days = 2021-02-09T09:30:00Z (2020 is a leap year).
+    expiries = sorted(int(i["expiresAt"]["N"]) for k, i in table_items(stack).items() if "#L#" in k[0])
+    assert expiries == [
+        int(datetime(2021, 2, 9, 9, 30, tzinfo=UTC).timestamp()),
+        int(datetime(2021, 2, 9, 17, 0, tzinfo=UTC).timestamp()),
+    ]
+    # Back to no retention, applied by an operator: the attribute goes.
+    from tracking_export_aws.retention import main
+
+    stack.put_tenant("acme", PARIS)
+    assert main(["--tenant", "acme"]) == 0
+    assert all("expiresAt" not in item for item in table_items(stack).values())
+
+
+# --- erasure of a learner -------------------------------------------------------------------------
+
+
+def two_learners(records: Any) -> list[dict[str, Any]]:
+    """Laurie (learner 1: tracking 501 with the seed's two logs, tracking 601 never launched) and
+    Sam (learner 2: tracking 502 with one log) in the same session and content."""
+    catalogue = records.catalogue("acme")
+    laurie, tracking = catalogue[2], catalogue[-1]
+    sam = {
+        **laurie,
+        "learnerId": 2,
+        "guid": "lrn-0002",
+        "name": "Durand",
+        "firstname": "Sam",
+        "login": "sam",
+        "email": "sam@acme.example",
+        "refNumber": "EMP002",
+    }
+    unlaunched = {**tracking, "trackingId": 601, "guid": "trk-0601", "registrationGuid": "reg-0601"}
+    sams_tracking = {
+        **tracking,
+        "trackingId": 502,
+        "learnerId": 2,
+        "guid": "trk-0502",
+        "registrationGuid": "reg-0502",
+    }
+    sams_log = {**records.log("acme", 9003, "2020-02-10T11:00:00Z", 300), "trackingId": 502}
+    return [*catalogue, sam, unlaunched, sams_tracking, *records.seed_logs("acme"), sams_log]
+
+
+def test_erasure_removes_every_trace_of_the_learner_and_lists_the_files_delivered(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    from tracking_export_aws.dynamo_source import DynamoTrackingSource
+
+    stack.put_tenant("acme", PARIS)
+    stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())
+    ingest = ingest_for(stack)
+    ingest.run(ingest.drop("acme", "day.jsonl", jsonl(two_learners(records))))
+    before = export(stack, "seed-example", "2020-02-11T07:00:00Z")
+    assert b"Laurie" in before and b"Sam" in before
+    delivered = stack.object_keys("tenants/acme/")
+    stack.notifications()
+
+    report = ingest.app.handler(
+        {
+            "detail-type": "Learner Erasure Requested",
+            "source": "tracking-log-export.operator",
+            "detail": {"tenantId": "acme", "learnerId": 1},
+        },
+        ingest.context,
+    )
+
+    assert report["mode"] == "deleted"
+    assert report["learnerFound"] is True
+    # Learner 1, trackings 501 and 601, the seed's two logs, 501's LOGGED marker, 601's index entry.
+    assert report["removed"] == {
+        "learner": 1,
+        "loggedMarker": 1,
+        "tracking": 2,
+        "trackingLog": 2,
+        "unlaunchedEntry": 1,
+    }
+    assert report["pseudonymised"] == {}
+    assert report["daysRecounted"] == ["2020-02-10"]
+    assert report["deliveredFiles"] == delivered
+    assert day_counts(stack, "acme") == {"2020-02-10": 1}
+    left = table_items(stack)
+    assert not [k for k in left if k[0] in ("T#acme#learner#1", "T#acme#tracking#501", "T#acme#tracking#601")]
+    assert not [k for k in left if k[0] == "T#acme#LOGGED#501"]
+    source = DynamoTrackingSource("acme", stack.tracking_table, stack.dynamodb)
+    assert [t["trackingId"] for t in source.unlaunched_trackings()] == []
+    source.close()
+    [note] = stack.notifications()
+    assert note.attributes == {"tenantId": "acme", "outcome": "learner-erased"}
+
+    after = export(stack, "seed-example", "2020-02-11T08:00:00Z")
+    for trace in (b"Laurie", b"Martin", b"laurie@acme.example", b"lrn-0001", b"EMP001", b"reg-0501"):
+        assert trace not in after, trace
+    assert b"Sam" in after and b"reg-0502" in after
+
+    # Again: nothing left to remove.
+    again = ingest.app.handler({"erase": {"tenantId": "acme", "learnerId": 1}}, ingest.context)
+    assert (again["learnerFound"], again["removed"]) == (False, {})
+
+
+def test_erasure_pseudonymises_when_the_tenant_keeps_anonymous_statistics(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    from tracking_export_aws.erasure import main
+
+    stack.put_tenant("acme", {**PARIS, "keepAnonymousStatistics": True})
+    stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())
+    ingest = ingest_for(stack)
+    ingest.run(ingest.drop("acme", "day.jsonl", jsonl(two_learners(records))))
+    before = _rows(export(stack, "seed-example", "2020-02-11T07:00:00Z"))
+
+    assert main(["--tenant", "acme", "--learner", "1"]) == 0
+
+    after = _rows(export(stack, "seed-example", "2020-02-11T08:00:00Z"))
+    assert len(after) == len(before)
+    laurie = [r for r in before if r["candidateId"] == "1"]
+    anonymous = [r for r in after if r["candidateId"] not in ("1", "2")]
+    assert len(anonymous) == len(laurie) == 2
+    # Statistics stay: times, progressions, statuses, scores, the session and the content.
+    kept = ("firstLaunchDate", "progression", "status", "score", "timeGlobal", "sessionTitle", "contentTitle")
+    assert sorted(tuple(r[c] for c in kept) for r in anonymous) == sorted(
+        tuple(r[c] for c in kept) for r in laurie
+    )
+    # Nothing that names or points to Laurie does.
+    for row in anonymous:
+        assert row["candidateName"] == row["candidateFirstname"] == row["candidateEmail"] == ""
+        assert row["candidateGuid"] == row["registrationGuid"] == row["candidateRefNumber"] == ""
+        assert int(row["candidateId"]) < 0
+    left = table_items(stack)
+    assert not [k for k in left if k[0] in ("T#acme#learner#1", "T#acme#tracking#501", "T#acme#tracking#601")]
+    assert not [k for k in left if "#ERASURE#" in k[0]]  # the salt is gone: the link is gone
+    assert day_counts(stack, "acme") == {"2020-02-10": 3}
+
+
+def _rows(data: bytes) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))

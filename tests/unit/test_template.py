@@ -89,7 +89,7 @@ TRACKING_TABLE = {
     "KeySchema": key_schema("pk", "sk"),
     "AttributeDefinitions": [
         {"AttributeName": name, "AttributeType": "S"}
-        for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+        for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
     ],
     "BillingMode": "PAY_PER_REQUEST",
     "GlobalSecondaryIndexes": [
@@ -105,6 +105,11 @@ TRACKING_TABLE = {
             "IndexName": "Unlaunched",
             "KeySchema": key_schema("gsi2pk", "gsi2sk"),
             "Projection": {"ProjectionType": "ALL"},
+        },
+        {
+            "IndexName": "ByLearner",
+            "KeySchema": key_schema("gsi3pk", "gsi3sk"),
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
         },
     ],
 }
@@ -125,8 +130,8 @@ def test_table_definitions_follow_the_table_design() -> None:
     }
 
 
-def test_run_history_expires_runs_with_ttl_on_expires_at() -> None:
-    assert ttl_attributes(TEMPLATE_PATH) == {"RunHistoryTable": "expiresAt"}
+def test_runs_and_logs_expire_with_ttl_on_expires_at() -> None:
+    assert ttl_attributes(TEMPLATE_PATH) == {"RunHistoryTable": "expiresAt", "TrackingTable": "expiresAt"}
 
 
 def test_tables_are_recoverable_and_encrypted(resources: dict[str, Any]) -> None:
@@ -144,7 +149,7 @@ def test_table_definitions_create_working_tables_in_moto() -> None:
             dynamodb.create_table(TableName=logical_id, **kwargs)
         described = dynamodb.describe_table(TableName="TrackingTable")["Table"]
         indexes = {index["IndexName"]: index for index in described["GlobalSecondaryIndexes"]}
-        assert sorted(indexes) == ["ByTracking", "Unlaunched"]
+        assert sorted(indexes) == ["ByLearner", "ByTracking", "Unlaunched"]
         assert indexes["ByTracking"]["KeySchema"] == key_schema("gsi1pk", "gsi1sk")
         assert indexes["Unlaunched"]["Projection"] == {"ProjectionType": "ALL"}
         assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -152,10 +157,10 @@ def test_table_definitions_create_working_tables_in_moto() -> None:
 
 def test_resource_names_lists_logical_ids_by_kind() -> None:
     assert resource_names(TEMPLATE_PATH) == {
-        "buckets": ["ConfigBucket", "ExportBucket"],
+        "buckets": ["ConfigBucket", "ExportBucket", "IngestBucket"],
         "tables": ["TrackingTable", "RunHistoryTable"],
         "topics": ["NotificationTopic", "OpsAlarmTopic"],
-        "queues": ["ExportDlq", "ConfigSyncDlq"],
+        "queues": ["ExportDlq", "ConfigSyncDlq", "IngestDlq"],
         "schedule_groups": ["ScheduleGroup"],
     }
 
@@ -173,7 +178,12 @@ def test_functions_run_python_313_on_arm64_with_tracing(
     variables = globals_["Environment"]["Variables"]
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(variables)
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert sorted(functions) == ["ConfigSyncFunction", "ExportFunction", "RunRecoveryFunction"]
+    assert sorted(functions) == [
+        "ConfigSyncFunction",
+        "ExportFunction",
+        "IngestFunction",
+        "RunRecoveryFunction",
+    ]
     for name, function in functions.items():
         for overridden in ("Runtime", "Architectures", "Tracing"):
             assert overridden not in function["Properties"], f"{name} overrides {overridden}"
@@ -197,7 +207,11 @@ def test_every_function_has_its_reserved_concurrency_parameter(
         "ConfigSyncFunction": "ConfigSyncReservedConcurrency",
         "RunRecoveryFunction": "RunRecoveryReservedConcurrency",
     }
+    # Ingestion is serial by design (docs/decisions.md): a fixed 1, not a parameter.
+    assert resources["IngestFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        if name == "IngestFunction":
+            continue
         parameter = expected[name]
         assert function["Properties"]["ReservedConcurrentExecutions"] == {"Ref": parameter}, name
         assert template["Parameters"][parameter]["Type"] == "Number"
@@ -211,6 +225,7 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
         "ExportFunction": ("Lambda", "RunRecoveryFunction"),
         "RunRecoveryFunction": ("SQS", "ExportDlq"),
         "ConfigSyncFunction": ("SQS", "ConfigSyncDlq"),
+        "IngestFunction": ("SQS", "IngestDlq"),
     }
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
         config = function["Properties"]["EventInvokeConfig"]
@@ -220,7 +235,7 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
         # Two retries: a crashed export is retried after a minute and again two minutes later,
         # past the 120 s lease of a run whose process died.
         assert config["MaximumRetryAttempts"] == 2, name
-    for queue in ("ExportDlq", "ConfigSyncDlq"):
+    for queue in ("ExportDlq", "ConfigSyncDlq", "IngestDlq"):
         assert resources[queue]["Type"] == "AWS::SQS::Queue"
 
 
@@ -266,7 +281,7 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
 def test_config_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, Any]) -> None:
     # Written out rather than !Ref to avoid a circular dependency (see template.yaml).
     assert resources["ConfigBucket"]["Properties"]["BucketName"] == {"Fn::Sub": CONFIG_BUCKET_NAME}
-    for name in ("ExportFunction", "ConfigSyncFunction"):
+    for name in ("ExportFunction", "ConfigSyncFunction", "IngestFunction"):
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert env["CONFIG_BUCKET"] == {"Fn::Sub": CONFIG_BUCKET_NAME}, name
 
@@ -500,7 +515,7 @@ def test_only_known_sam_policy_templates_are_used(resources: dict[str, Any]) -> 
 
 def test_buckets_block_public_access_encrypt_and_refuse_plain_http(resources: dict[str, Any]) -> None:
     buckets = of_type(resources, "AWS::S3::Bucket")
-    assert sorted(buckets) == ["ConfigBucket", "ExportBucket"]
+    assert sorted(buckets) == ["ConfigBucket", "ExportBucket", "IngestBucket"]
     policies = {
         res["Properties"]["Bucket"]["Ref"]: res["Properties"]["PolicyDocument"]
         for res in of_type(resources, "AWS::S3::BucketPolicy").values()
@@ -615,6 +630,8 @@ def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
         ("Errors", "RunRecoveryFunction"),
         ("ApproximateNumberOfMessagesVisible", "ExportDlq"),
         ("ApproximateNumberOfMessagesVisible", "ConfigSyncDlq"),
+        ("Errors", "IngestFunction"),
+        ("ApproximateNumberOfMessagesVisible", "IngestDlq"),
     }
 
 
@@ -682,3 +699,75 @@ def test_outputs_name_every_resource_the_operators_need(template: dict[str, Any]
         "ScheduleGroupName",
         "TenantExportReadPolicyArn",
     } <= set(template["Outputs"])
+
+
+INGEST_BUCKET_ARN = "arn:${AWS::Partition}:s3:::${AWS::StackName}-${AWS::AccountId}-ingest"
+
+
+def test_ingest_function_starts_on_dropped_files_settings_changes_and_erasure_requests(
+    resources: dict[str, Any],
+) -> None:
+    props = resources["IngestFunction"]["Properties"]
+    assert (props["CodeUri"], props["Handler"]) == ("functions/ingest", "ingest_app.handler")
+    # Serial: BatchWriteItem of records absent from the table cannot be conditional (decisions.md).
+    assert props["ReservedConcurrentExecutions"] == 1
+    events = props["Events"]
+    dropped = events["FileDropped"]["Properties"]
+    assert events["FileDropped"]["Type"] == "S3"
+    assert dropped["Bucket"] == {"Ref": "IngestBucket"}
+    assert dropped["Events"] == ["s3:ObjectCreated:*"]
+    assert dropped["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "tenants/"}]
+    settings = events["TenantSettingsChanged"]["Properties"]
+    assert settings["Bucket"] == {"Ref": "ConfigBucket"}
+    assert settings["Filter"]["S3Key"]["Rules"] == [
+        {"Name": "prefix", "Value": "tenants/"},
+        {"Name": "suffix", "Value": "/tenant.json"},
+    ]
+    erasure = events["ErasureRequested"]
+    assert erasure["Type"] == "EventBridgeRule"
+    assert erasure["Properties"]["Pattern"] == {
+        "source": ["tracking-log-export.operator"],
+        "detail-type": ["Learner Erasure Requested"],
+    }
+    variables = props["Environment"]["Variables"]
+    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION"} <= {
+        field.alias for field in AwsSettings.model_fields.values()
+    }
+
+
+def test_ingest_function_reads_only_incoming_files_and_files_them_beside(resources: dict[str, Any]) -> None:
+    props = resources["IngestFunction"]["Properties"]
+    statements = {s["Sid"]: s for s in inline_statements(props["Policies"])}
+    incoming = statements["ReadAndRemoveIncomingFiles"]
+    assert sorted(incoming["Action"]) == ["s3:DeleteObject", "s3:GetObject"]
+    assert incoming["Resource"] == {"Fn::Sub": INGEST_BUCKET_ARN + "/tenants/*/incoming/*"}
+    filed = statements["FileIngestedFiles"]
+    assert "s3:DeleteObject" not in filed["Action"]
+    assert filed["Resource"] == [
+        {"Fn::Sub": INGEST_BUCKET_ARN + "/tenants/*/processed/*"},
+        {"Fn::Sub": INGEST_BUCKET_ARN + "/tenants/*/rejected/*"},
+    ]
+    data = statements["WriteTrackingData"]
+    assert "dynamodb:Scan" not in data["Action"]
+    assert data["Resource"] == [
+        {"Fn::GetAtt": ["TrackingTable", "Arn"]},
+        {"Fn::Sub": "${TrackingTable.Arn}/index/*"},
+    ]
+    invoke = statements["ContinueLargeFiles"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}"
+        ":function:${AWS::StackName}-ingest"
+    }
+    assert props["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-ingest"}
+
+
+def test_ingest_bucket_expires_only_the_files_it_has_filed(resources: dict[str, Any]) -> None:
+    props = resources["IngestBucket"]["Properties"]
+    assert props["BucketName"] == {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}-ingest"}
+    expiries = [r for r in lifecycle_rules(resources, "IngestBucket") if "ExpirationInDays" in r]
+    assert sorted((r["TagFilters"][0]["Value"], r["ExpirationInDays"]) for r in expiries) == [
+        ("processed", 30),
+        ("rejected", 30),
+    ]
+    assert all(r["TagFilters"][0]["Key"] == "ingest-outcome" for r in expiries)

@@ -47,6 +47,9 @@ INCOMING_KEY_RE = re.compile(r"^tenants/([^/]+)/incoming/(.+)$")
 MAX_NOTIFIED_REJECTS = 100
 PROCESSED, REJECTED = "processed", "rejected"
 OUTCOME_TAG = "ingest-outcome"  # the ingest bucket's lifecycle rules expire tagged copies
+# Progress items leave the table (TTL) this long after their last change; a content uploaded
+# again later is loaded again, which last-write-wins makes harmless.
+PROGRESS_KEPT_SECONDS = 90 * 86_400
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
@@ -59,7 +62,7 @@ class IngestSettings(BaseModel):
 
     # Bytes of an object read and loaded by one invocation (a gzip object must fit whole).
     max_bytes_per_invocation: int = Field(
-        default=64 * 1024 * 1024, alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64
+        default=32 * 1024 * 1024, alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64
     )
     # "invoke": the function invokes itself for the next range; "return": the caller does (local run).
     continuation: str = Field(default="invoke", alias="INGEST_CONTINUATION", pattern="^(invoke|return)$")
@@ -265,6 +268,7 @@ class IngestService:
             "report": {"S": json.dumps(report)},
             "days": {"S": json.dumps(progress.report.days)},
             "leaseUntil": {"N": "0"},
+            keys.EXPIRES_AT: {"N": str(int(self.clock()) + PROGRESS_KEPT_SECONDS)},
         }
         if progress.refused:
             item["refused"] = {"S": progress.refused}
@@ -333,7 +337,7 @@ class IngestService:
                 cut = len(data)
             first = progress.line
             if data:
-                progress.report.add(loader.run(lambda: _lines(data, first, started_at == 0)))
+                progress.report.add(load_range(loader, data, first, at_start=started_at == 0))
                 progress.line = first + _count_lines(data)
             progress.offset = started_at + cut
             if progress.offset >= size:
@@ -475,6 +479,16 @@ def _progress_from(tenant: str, etag: str, item: dict[str, Any]) -> _Progress:
 
 def _is_gzip(key: str, head: dict[str, Any]) -> bool:
     return key.endswith(".gz") or str(head.get("ContentEncoding", "")).lower() == "gzip"
+
+
+def load_range(loader: Loader, data: bytes, first_line: int, *, at_start: bool) -> LoadReport:
+    """Load one byte range (whole lines) whose first line is ``first_line + 1``.
+
+    Its lines are parsed once and kept for the loader's two passes (a range is bounded by
+    the per-invocation limit; parsing twice would cost more than the memory).
+    """
+    lines = list(_lines(data, first_line, at_start))
+    return loader.run(lambda: lines)
 
 
 def _lines(data: bytes, first_line: int, at_start: bool) -> Iterator[tuple[int, Any]]:

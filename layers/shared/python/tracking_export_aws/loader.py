@@ -9,12 +9,16 @@ is checked first; a record that cannot be keyed is reported with its line, the f
 the rule it breaks (never the value) and is not written. Other fields are stored as they
 are: the engine validates them at run time, like any record the LMS writes.
 
-Last write wins by the record's own ``updatedAt`` (trackings and logs carry one): records
-are written 100 at a time, after one strongly consistent ``BatchGetItem`` of the stored
-``updatedAt`` of those keys. A key that is absent is written by ``BatchWriteItem``; one
-whose stored version is the same or newer is left alone (counted ``notNewer``); one whose
-stored version is older is replaced by a ``PutItem`` conditional on the version it read.
-A record without ``updatedAt`` replaces what is stored (last delivered wins).
+Last write wins by the record's own ``updatedAt`` (trackings and logs carry one). Within a
+load, only the newest version of a log or tracking is written (the first pass notes its
+line). Against the table, records are written 100 at a time, after one strongly consistent
+``BatchGetItem`` of the stored ``updatedAt`` of those keys: a key that is absent is written
+by ``BatchWriteItem``; one whose stored version is the same or newer is left alone (counted
+``notNewer``); one whose stored version is older is replaced by a ``PutItem`` conditional on
+the version it read. A record without ``updatedAt`` replaces what is stored (last delivered
+wins). The ``DAYS`` markers of new days are written before any log, so a day without a
+marker has no log in the table: the logs of such a day skip the read (a first load of new
+days costs what plain ``BatchWriteItem`` costs).
 
 Logs get ``expiresAt`` (DynamoDB TTL, epoch seconds) = ``startedAt`` + the tenant's
 ``retentionDays`` when the tenant has one; trackings get the ``ByLearner`` index keys.
@@ -52,6 +56,7 @@ from tracking_export_aws.dynamo import (
     batch_get,
     batch_write,
     chunks,
+    query_pages,
     serialize,
 )
 
@@ -160,7 +165,8 @@ class _Rejected(Exception):
 def parse_line(number: int, text: str | bytes) -> Raw | RejectedRecord:
     """One JSONL line as a record with a known type, or why it is not one (without its content)."""
     try:
-        record = json.loads(text)
+        # Decoded here: json.loads would take UTF-16 and UTF-32 bytes too.
+        record = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except UnicodeDecodeError:
         return RejectedRecord(number, None, None, None, "is not UTF-8")
     except json.JSONDecodeError as exc:
@@ -219,13 +225,14 @@ def retention_expiry(started_at: datetime, retention_days: int | None) -> int | 
     return int((keys.as_utc(started_at) + timedelta(days=retention_days)).timestamp())
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Keyed:
     tenant: str
     kind: str
     item: dict[str, Any]
     day: str | None  # UTC day of a log
     version: datetime | None  # updatedAt
+    fresh: bool = False  # a log of a day that had no log before this load: it cannot be in the table
 
 
 def _item_for(raw: Raw, expected_tenant: str | None, retention_days: int | None) -> _Keyed:
@@ -303,6 +310,9 @@ class Loader:
         self.retention_days = retention_days
         self.report = LoadReport()
         self.days: set[tuple[str, str]] = set()
+        self.fresh_days: set[tuple[str, str]] = set()  # days without a DAYS marker before this load
+        # (tenant, type, id) of each log and tracking -> (updatedAt, line) of its newest version here
+        self.newest: dict[tuple[str, str, int], tuple[datetime | None, int]] = {}
         self.trackings: set[tuple[str, int]] = set()  # (tenant, trackingId) written by this load
         self.logged: set[tuple[str, int]] = set()  # ... that this load has a log of
         self.unlaunched: set[tuple[str, int]] = set()  # written with the Unlaunched index keys
@@ -317,10 +327,12 @@ class Loader:
             self.unlaunched = self._without_logs_in_table(
                 sorted(k for k in self.trackings if k not in self.logged)
             )
+            # Day markers first: "a day without a marker has no log" then always holds, and the
+            # logs of such a day are written without reading their stored version.
+            self._mark_days()
             for group in chunks(self._items(numbered()), BATCH_GET_LIMIT):
                 self._submit(self._write_records, group)
             self._drain()
-            self._mark_days()
             self._write_markers()
             self._clear_earlier_unlaunched()
             for tenant in sorted({t for t, _ in self.days}):
@@ -331,8 +343,9 @@ class Loader:
         return self.report
 
     def _survey(self, numbered: Numbered) -> None:
-        """First pass: the (tenant, trackingId) pairs written, and those that have a log."""
-        for _, raw in numbered:
+        """First pass: the trackings written and those that have a log, the days of the logs, and
+        the line of the newest version of each log and tracking."""
+        for line, raw in numbered:
             if not isinstance(raw, dict):
                 continue
             tenant, kind, tracking_id = raw.get("tenantId"), raw.get("type"), raw.get("trackingId")
@@ -344,14 +357,25 @@ class Loader:
                 continue
             if not keys.TENANT_ID_RE.fullmatch(tenant) or self.tenant not in (None, tenant):
                 continue
+            version = parse_instant(raw.get("updatedAt"))
+            if version is None and raw.get("updatedAt") is not None:
+                continue  # rejected when written
             if kind == "tracking":
                 self.trackings.add((tenant, tracking_id))
+                self._keep_newest((tenant, kind, tracking_id), version, line)
             elif (
-                kind == "trackingLog"
-                and keys.is_int(raw.get("logId"))
-                and parse_instant(raw.get("startedAt"))
+                kind == "trackingLog" and isinstance(log_id := raw.get("logId"), int) and keys.is_int(log_id)
             ):
-                self.logged.add((tenant, tracking_id))
+                started_at = parse_instant(raw.get("startedAt"))
+                if started_at is not None:
+                    self.logged.add((tenant, tracking_id))
+                    self.days.add((tenant, keys.utc_day(started_at)))
+                    self._keep_newest((tenant, kind, log_id), version, line)
+
+    def _keep_newest(self, identity: tuple[str, str, int], version: datetime | None, line: int) -> None:
+        before = self.newest.get(identity)
+        if before is None or not _older(version, before[0]):
+            self.newest[identity] = (version, line)
 
     def _without_logs_in_table(self, candidates: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
         """The candidates that no earlier load saw a log of (no ``LOGGED#`` marker)."""
@@ -380,8 +404,14 @@ class Loader:
             except _Rejected as exc:
                 self.report.reject(RejectedRecord(line, exc.kind, exc.key, exc.field, exc.rule))
                 continue
+            if keyed.kind in ("trackingLog", "tracking"):
+                identity = raw["logId"] if keyed.kind == "trackingLog" else raw["trackingId"]
+                newest = self.newest.get((keyed.tenant, keyed.kind, identity))
+                if newest is not None and newest[1] != line:  # a newer version comes in this load
+                    self.report.not_newer[keyed.kind] = self.report.not_newer.get(keyed.kind, 0) + 1
+                    continue
             if keyed.day is not None:
-                self.days.add((keyed.tenant, keyed.day))
+                keyed.fresh = (keyed.tenant, keyed.day) in self.fresh_days
             elif keyed.kind == "tracking" and (keyed.tenant, raw["trackingId"]) in self.unlaunched:
                 keyed.item.update(_s(keys.unlaunched_keys(keyed.tenant, raw)))
             yield keyed
@@ -395,7 +425,11 @@ class Loader:
             before = latest.get(key)
             if before is None or not _older(keyed.version, before.version):
                 latest[key] = keyed
-        versioned = [_s({"pk": pk, "sk": sk}) for (pk, sk), k in latest.items() if k.version is not None]
+        versioned = [
+            _s({"pk": pk, "sk": sk})
+            for (pk, sk), k in latest.items()
+            if k.version is not None and not k.fresh
+        ]
         stored = {
             (item["pk"]["S"], item["sk"]["S"]): item.get("updatedAt", {}).get("S")
             for item in (
@@ -406,7 +440,7 @@ class Loader:
         }
         puts: list[_Keyed] = []
         for key, keyed in latest.items():
-            if keyed.version is None or key not in stored:
+            if keyed.version is None or keyed.fresh or key not in stored:
                 puts.append(keyed)
             elif self._replace(keyed, stored[key]):
                 outcome.written[keyed.kind] += 1
@@ -473,9 +507,24 @@ class Loader:
         batch_write(self.client, self.table, requests)
 
     def _mark_days(self) -> None:
+        """Write the DAYS markers of the days that have none yet (those keep their logCount)."""
+        marked = {
+            (tenant, item["sk"]["S"])
+            for tenant in {t for t, _ in self.days}
+            for page in query_pages(
+                self.client,
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": keys.days_pk(tenant)}},
+                ProjectionExpression="sk",
+                ConsistentRead=True,
+            )
+            for item in page
+        }
+        self.fresh_days = self.days - marked
         requests = [
             {"PutRequest": {"Item": {"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}}}}
-            for tenant, day in sorted(self.days)
+            for tenant, day in sorted(self.fresh_days)
         ]
         for batch in chunks(requests, BATCH_WRITE_LIMIT):
             self._submit(self._write_plain, batch)

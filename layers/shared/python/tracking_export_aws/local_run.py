@@ -1,10 +1,11 @@
 """The whole export, locally, in one command (``make local``).
 
 Starts moto server and dynalite, creates every resource of template.yaml, uploads a
-sample tenant (settings + two definitions, one in deltaMode), loads a generated sample
-dataset through the loader, lets the config-sync handler create the schedules, fires
-each schedule's target payload at the export handler as Scheduler would, prints what
-came out, and stops everything it started.
+sample tenant (settings + two definitions, one in deltaMode), drops a generated sample
+dataset into the ingest bucket and runs the ingest handler on its S3 event (and on each
+continuation), lets the config-sync handler create the schedules, fires each schedule's
+target payload at the export handler as Scheduler would, prints what came out, and stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from zoneinfo import ZoneInfo
 from tracking_export.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export_aws import clients, keys
 from tracking_export_aws.ledger import RunLedger
-from tracking_export_aws.loader import load_jsonl
 from tracking_export_aws.local_endpoints import drain_queue, dynalite, moto_server, repo_root
 from tracking_export_aws.scheduler import SCHEDULED_TIME
 from tracking_export_aws.template_tables import resource_names, table_definitions
@@ -38,6 +38,8 @@ ACCOUNT = "123456789012"
 PREFIX = "tracking-export-local"
 TENANT = "acme"
 TENANT_ZONE = "Europe/Paris"
+# Small enough that the sample file takes more than one invocation (the continuation path).
+INGEST_MAX_BYTES = 8 * 1024 * 1024
 
 DAILY_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
@@ -168,7 +170,7 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
     dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
 
     config_bucket, export_bucket = f"{PREFIX}-config", f"{PREFIX}-exports"
-    for bucket in (config_bucket, export_bucket):
+    for bucket in (config_bucket, export_bucket, f"{PREFIX}-ingest"):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     # As in template.yaml: runs read the last valid version of each configuration object.
     s3.put_bucket_versioning(Bucket=config_bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -204,6 +206,10 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "local",
         "CONFIG_BUCKET": config_bucket,
         "EXPORT_BUCKET": export_bucket,
+        "INGEST_BUCKET": f"{PREFIX}-ingest",
+        "INGEST_MAX_BYTES_PER_INVOCATION": str(INGEST_MAX_BYTES),
+        # The local run plays Lambda's part: it sends each continuation back to the handler.
+        "INGEST_CONTINUATION": "return",
         "TRACKING_TABLE": tracking_table,
         "RUN_HISTORY_TABLE": history_table,
         "TOPIC_ARN": topic_arn,
@@ -264,12 +270,7 @@ def run(logs: int, rows_to_show: int) -> None:
 
         path = Path(scratch) / f"{TENANT}.jsonl"
         count = write_jsonl(dataset(shape), path)
-        load_started = time.monotonic()
-        report = load_jsonl(path, env["TRACKING_TABLE"], dynamodb)
-        _say(
-            f"loaded {count:,} records ({logs:,} logs) through the loader in "
-            f"{time.monotonic() - load_started:.1f} s; rejected: {len(report.rejected)}"
-        )
+        _ingest(root, s3, env["INGEST_BUCKET"], path, count, logs)
 
         sync = _load_handler(root, "config_sync", "config_sync_app")
         for guid in definitions:
@@ -299,6 +300,26 @@ def run(logs: int, rows_to_show: int) -> None:
 
         _print_results(s3, sqs, dynamodb, env, list(definitions), rows_to_show)
     _say(f"\nlocal run finished in {time.monotonic() - started:.1f} s; moto server and dynalite stopped")
+
+
+def _ingest(root: Path, s3: Any, bucket: str, path: Path, count: int, logs: int) -> None:
+    """Drop the dataset under the tenant's incoming/ prefix; the ingest handler gets its S3 event."""
+    key = f"tenants/{TENANT}/incoming/{path.name}"
+    s3.upload_file(str(path), bucket, key)
+    ingest = _load_handler(root, "ingest", "ingest_app")
+    started = time.monotonic()
+    [result] = ingest.handler(_s3_event(bucket, key), _Context(f"{PREFIX}-ingest"))["results"]
+    while result["outcome"] == "continuing":
+        [result] = ingest.handler(result["next"], _Context(f"{PREFIX}-ingest"))["results"]
+    _say(
+        f"ingested s3://{bucket}/{key} ({count:,} records, {logs:,} logs) through the ingest handler "
+        f"in {time.monotonic() - started:.1f} s, {result.get('invocations')} invocation(s)"
+    )
+    _say(
+        f"  notification {result['outcome']}: written {json.dumps(result.get('written'))}, "
+        f"rejected {result.get('rejectedCount')}, days recounted {result.get('daysRecounted')}, "
+        f"moved to {result.get('movedTo')}"
+    )
 
 
 def _s3_event(bucket: str, key: str) -> dict[str, Any]:

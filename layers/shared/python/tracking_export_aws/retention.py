@@ -104,9 +104,22 @@ def apply_retention(
     }
 
 
+class RetentionService:
+    """Applies a tenant's current ``retentionDays`` (read from tenant.json) to its logs."""
+
+    def __init__(self, *, config: ConfigStore, dynamodb: Any, table: str) -> None:
+        self.config = config
+        self.dynamodb = dynamodb
+        self.table = table
+
+    def apply(self, tenant_id: str) -> dict[str, Any]:
+        days = self.config.tenant_settings(tenant_id).retention_days
+        return apply_retention(self.dynamodb, self.table, tenant_id, days)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Re-apply the retention of tenant.json (environment as the functions'); prints a summary."""
-    from tracking_export_aws.clients import client
+    from tracking_export_aws import wiring
     from tracking_export_aws.settings import AwsSettings
 
     parser = argparse.ArgumentParser(
@@ -115,15 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tenant", required=True)
     args = parser.parse_args(argv)
-    settings = AwsSettings.from_env()
-    settings.need("tracking_table")
-    assert settings.tracking_table
-    days = (
-        ConfigStore(client("s3", settings), settings.config_bucket)
-        .tenant_settings(args.tenant)
-        .retention_days
-    )
-    summary = apply_retention(client("dynamodb", settings), settings.tracking_table, args.tenant, days)
+    summary = wiring.retention_service(AwsSettings.from_env()).apply(args.tenant)
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

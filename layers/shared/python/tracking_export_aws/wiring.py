@@ -16,6 +16,7 @@ from tracking_export_aws.export_service import ExportService
 from tracking_export_aws.ingest import IngestService, IngestSettings
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.notifier import Notifier
+from tracking_export_aws.retention import RetentionService
 from tracking_export_aws.scheduler import ScheduleManager
 from tracking_export_aws.settings import AwsSettings
 
@@ -111,4 +112,14 @@ def learner_eraser(settings: AwsSettings, *, notify: bool = True) -> LearnerEras
         export_bucket=settings.export_bucket,
         config=ConfigStore(client("s3", settings), settings.config_bucket),
         notifier=notifier(settings) if notify else None,
+    )
+
+
+def retention_service(settings: AwsSettings) -> RetentionService:
+    settings.need("tracking_table")
+    assert settings.tracking_table
+    return RetentionService(
+        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        dynamodb=client("dynamodb", settings),
+        table=settings.tracking_table,
     )

@@ -1,0 +1,86 @@
+"""What the ingest function accepts (docs/ingestion.md): object keys, events, erasure requests, lines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
+from tracking_export_aws.ingest import IngestRequest, incoming_tenant, ingest_requests
+from tracking_export_aws.loader import RejectedRecord, parse_line, retention_expiry
+from tracking_export_aws.retention import settings_tenant
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("tenants/acme/incoming/day.jsonl", ("acme", "day.jsonl")),
+        ("tenants/acme/incoming/2020/02/day.jsonl.gz", ("acme", "2020/02/day.jsonl.gz")),
+        ("tenants/acme/processed/day.jsonl", None),
+        ("tenants/acme/rejected/day.jsonl", None),
+        ("tenants/Acme/incoming/day.jsonl", None),
+        ("tenants/acme/incoming/", None),
+        ("incoming/acme/day.jsonl", None),
+    ],
+)
+def test_only_incoming_keys_of_a_valid_tenant_are_ingested(key: str, expected: Any) -> None:
+    assert incoming_tenant(key) == expected
+
+
+def test_requests_come_from_s3_notifications_eventbridge_and_continuations() -> None:
+    s3 = {
+        "Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "tenants/acme/incoming/a+b.jsonl"}}}]
+    }
+    bridge = {"source": "aws.s3", "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}}
+    follow = IngestRequest("b", "k", "etag", 1024).as_event()
+    assert list(ingest_requests(s3)) == [IngestRequest("b", "tenants/acme/incoming/a b.jsonl")]
+    assert list(ingest_requests(bridge)) == [IngestRequest("b", "k")]
+    assert list(ingest_requests(follow)) == [IngestRequest("b", "k", "etag", 1024)]
+
+
+def test_erasure_requests_name_a_valid_tenant_and_an_integer_learner() -> None:
+    event = {"detail-type": "Learner Erasure Requested", "detail": {"tenantId": "acme", "learnerId": 42}}
+    assert is_erasure_event(event) and is_erasure_event({"erase": {}})
+    assert not is_erasure_event({"Records": []})
+    assert ErasureRequest.from_event(event) == ErasureRequest("acme", 42)
+    assert ErasureRequest.from_event({"erase": {"tenantId": "acme", "learnerId": 7}}) == ErasureRequest(
+        "acme", 7
+    )
+    for bad, message in (
+        ({"erase": {"tenantId": "acme", "learnerId": "42"}}, "learnerId must be an integer"),
+        ({"erase": {"tenantId": "acme", "learnerId": True}}, "learnerId must be an integer"),
+        ({"erase": {"tenantId": "../x", "learnerId": 1}}, "invalid tenant id"),
+        ({"detail": "nope"}, "carries tenantId and learnerId"),
+    ):
+        with pytest.raises(InvalidErasureRequest, match=message):
+            ErasureRequest.from_event(bad)
+
+
+def test_a_line_is_a_record_or_a_rejection_without_its_content() -> None:
+    assert parse_line(1, b'{"type":"entity","tenantId":"acme","entityId":1}') == {
+        "type": "entity",
+        "tenantId": "acme",
+        "entityId": 1,
+    }
+    assert parse_line(2, b"secret") == RejectedRecord(
+        2, None, None, None, "is not JSON (Expecting value at column 1)"
+    )
+    assert parse_line(3, b"[1]") == RejectedRecord(3, None, None, None, "is not a JSON object")
+    rejected = parse_line(4, b'{"type":"secret"}')
+    assert isinstance(rejected, RejectedRecord) and rejected.field == "type"
+    assert "secret" not in rejected.rule
+    assert parse_line(5, b"\xff\xfe") == RejectedRecord(5, None, None, None, "is not UTF-8")
+
+
+def test_retention_counts_from_the_log_start() -> None:
+    started = datetime(2020, 2, 10, 9, 30, tzinfo=UTC)
+    assert retention_expiry(started, None) is None
+    assert retention_expiry(started, 1) == int(datetime(2020, 2, 11, 9, 30, tzinfo=UTC).timestamp())
+
+
+def test_retention_is_applied_when_a_tenant_json_changes() -> None:
+    assert settings_tenant("tenants/acme/tenant.json") == "acme"
+    assert settings_tenant("tenants/acme/exports/x.xml") is None
+    assert settings_tenant("tenants/NOPE/tenant.json") is None
