@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -31,8 +31,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from moto.server import ThreadedMotoServer
 
 from tracking_export.sample_data import SampleShape, dataset
 from tracking_export_aws import clients, keys
@@ -147,6 +145,22 @@ def function_environment(template: Mapping[str, Any], function: str) -> dict[str
     )
     declared.update(((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {})
     return declared
+
+
+def template_values(template: Mapping[str, Any], function: str) -> dict[str, str]:
+    """The values sam gives a function's variables before --env-vars: plain values as written,
+    a parameter's !Ref as the parameter's default; variables naming resources are left out
+    (env.local.json must set them: sam cannot resolve them to a local name)."""
+    parameters = template.get("Parameters") or {}
+    values: dict[str, str] = {}
+    for variable, value in function_environment(template, function).items():
+        if isinstance(value, bool):
+            values[variable] = str(value).lower()
+        elif isinstance(value, str | int | float):
+            values[variable] = str(value)
+        elif isinstance(value, dict) and value.get("Ref") in parameters:
+            values[variable] = str(parameters[value["Ref"]].get("Default", ""))
+    return values
 
 
 def _named_resource(value: Any, resources: Mapping[str, Any]) -> str | None:
@@ -266,8 +280,7 @@ class ServeStack:
         _, file_dynamodb_port = _endpoint(self.env, DYNAMODB_URL_VARIABLE)
         self.moto_port = self.moto_port or file_moto_port
         self.dynamodb_port = self.dynamodb_port or file_dynamodb_port
-        self._moto: ThreadedMotoServer | None = None
-        self._dynalite: subprocess.Popen[bytes] | None = None
+        self._servers: list[subprocess.Popen[bytes]] = []
         self.tap_queue_url = ""
         self.config_sync_results: list[dict[str, Any]] = []
 
@@ -297,17 +310,14 @@ class ServeStack:
 
     def stop(self) -> None:
         """Stop what :meth:`start` started (safe to call twice)."""
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
-        if self._dynalite is not None:
-            self._dynalite.terminate()
+        while self._servers:
+            process = self._servers.pop()
+            process.terminate()
             try:
-                self._dynalite.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._dynalite.kill()
-                self._dynalite.wait()
-            self._dynalite = None
+                process.kill()
+                process.wait()
 
     def __enter__(self) -> ServeStack:
         return self.start()
@@ -322,25 +332,24 @@ class ServeStack:
         binary = dynalite_binary(ROOT)
         if not binary.exists():
             raise ServeError(f"dynalite is not installed at {binary}: run `make dynalite`")
-        # One access-log line per request would bury the notifications this prints.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address=self.bind, port=self.moto_port, verbose=False)
-        self._moto.start()
+        # moto in its own process: its state is per process, so each stack starts empty.
+        self._spawn([sys.executable, "-m", "moto.server", "-H", self.bind, "-p", str(self.moto_port)])
         flags = ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
-        # Its output is discarded: a pipe nobody reads would block it once full.
-        self._dynalite = subprocess.Popen(
-            [str(binary), "--port", str(self.dynamodb_port), *flags],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_until_listening(self.dynamodb_port, self._dynalite)
+        self._spawn([str(binary), "--port", str(self.dynamodb_port), *flags])
+        _wait_until_listening(self.moto_port, self._servers[0], "moto server")
+        _wait_until_listening(self.dynamodb_port, self._servers[1], "dynalite")
+
+    def _spawn(self, command: list[str]) -> None:
+        # Output discarded: a pipe nobody reads would block the server once full, and one
+        # access-log line per request would bury the notifications this prints.
+        self._servers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     # ------------------------------------------------------------------ environment
 
     def environment(self, function: str) -> dict[str, str]:
         """The function's environment in this process: env.local.json with this stack's URLs,
         plus the region ``sam local invoke --region`` gives the container."""
-        env = dict(self.env[function])
+        env = {**template_values(self.template, function), **self.env[function]}
         if MOTO_URL_VARIABLE in env:
             env[MOTO_URL_VARIABLE] = self.moto_url
         if DYNAMODB_URL_VARIABLE in env:
@@ -506,17 +515,17 @@ def _check_port_free(host: str, port: int, name: str, option: str) -> None:
             ) from None
 
 
-def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_listening(port: int, process: subprocess.Popen[bytes], name: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ServeError(f"dynalite exited with status {process.returncode} before listening on {port}")
+            raise ServeError(f"{name} exited with status {process.returncode} before listening on {port}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)  # poll interval while the process binds its port
-    raise ServeError(f"dynalite did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS}s")
+    raise ServeError(f"{name} did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS}s")
 
 
 def _env_vars_file(stack: ServeStack) -> str:
