@@ -1,0 +1,1 @@
+"""Developer tools (local stack, scripts): never shipped in the Lambda layers."""
