@@ -543,10 +543,13 @@ def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 def _list_of(
     parse: Callable[[str], Any], kind: Callable[[Iterable[Any]], Any] = tuple
 ) -> Callable[[str], Any]:
-    """A comma-separated list; every bad item is named in one message. Empty -> None."""
+    """A comma-separated list; the first ten bad items are named in one message, the rest
+    counted. Empty -> None."""
 
     def parse_list(text: str) -> Any:
-        values, problems, bad = [], [], 0
+        values: list[Any] = []
+        problems: list[str] = []
+        bad = 0
         for item in _items(text):
             try:
                 values.append(parse(item))
