@@ -119,6 +119,12 @@ class ConfigSyncService:
                 }
             )
             return {**result, "action": "invalid", "errors": exc.problems}
+        if too_many := self._over_export_cap(tenant, guid):
+            return {
+                **result,
+                "action": "invalid",
+                "errors": [self._config_invalid(tenant, guid, change.key, too_many)],
+            }
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
         timezone = (schedule.timezone if schedule else None) or settings.timezone
@@ -131,3 +137,31 @@ class ConfigSyncService:
             "timezone": timezone,
             "warnings": list(definition.warnings),
         }
+
+    def _over_export_cap(self, tenant: str, guid: str) -> str | None:
+        """Why a new export may not get a schedule (the tenant has too many); None if it may.
+        An export that has a schedule already keeps it, whatever the count."""
+        cap = self.limits.max_exports_per_tenant
+        if self.schedules.get(tenant, guid) is not None:
+            return None
+        if self.config.export_count(tenant, stop_after=cap + 1) <= cap:
+            return None
+        return (
+            f"the tenant has more than {cap} export definitions; this new export gets no schedule "
+            "(delete unused definitions first; setting MAX_EXPORTS_PER_TENANT)"
+        )
+
+    def _config_invalid(self, tenant: str, guid: str, key: str, problem: str) -> str:
+        """Publish one ``config-invalid`` notification for a single problem; returns it."""
+        self.notifier.publish(
+            {
+                "outcome": "config-invalid",
+                "tenantId": tenant,
+                "exportGuid": guid,
+                "configKey": key,
+                "errorCount": 1,
+                "errors": [problem],
+                "error": f"{key}: 1 error(s); no schedule was created",
+            }
+        )
+        return problem
