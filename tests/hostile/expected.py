@@ -222,6 +222,7 @@ GUID_RULE = (
 EXPORT_EVENTS: dict[str, str] = {
     "not-an-object.json": "the event must be a JSON object",
     "a-string.json": "the event must be a JSON object",
+    "null.json": "the event must be a JSON object",
     "empty-object.json": "tenantId: is required; exportGuid: is required",
     "scheduled-time-year-9999-minus-offset.json": f"scheduledTime: {INSTANT}",
     "scheduled-time-year-9999-plus-offset.json": f"scheduledTime: {INSTANT}",
@@ -268,6 +269,7 @@ S3_EVENTS: dict[str, tuple[int | None, str]] = {
     "not-an-s3-event.json": (None, "neither an S3 event notification (Records) nor an EventBridge S3 event"),
     "s3-test-event.json": (None, "neither an S3 event notification (Records) nor an EventBridge S3 event"),
     "not-an-object.json": (None, "the event is not a JSON object"),
+    "null.json": (None, "the event is not a JSON object"),
 }
 # Read as a change: the key is decoded, and config-sync's key rule then ignores it.
 S3_CHANGES = {

@@ -257,3 +257,46 @@ def test_a_run_over_hostile_data_names_records_never_values(
         "field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback"
     )
     assert reasons[("tracking", 503)] == "content (unreadable key) does not exist"
+
+
+def test_a_new_export_past_the_per_tenant_cap_gets_no_schedule(
+    make_stack: Any, handlers: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = make_stack(config_bucket=EVENT_BUCKET)
+    _, sync = handlers(stack)
+    monkeypatch.setenv("MAX_EXPORTS_PER_TENANT", "2")  # read when the service is built, on first use
+    for guid in ("first", "second", "third"):
+        stack.put_definition("acme", guid, GOOD.replace('guid="daily-tracking-log"', f'guid="{guid}"'))
+    stack.put_definition("globex", "other", GOOD.replace('guid="daily-tracking-log"', 'guid="other"'))
+
+    def upload(tenant: str, guid: str) -> dict[str, Any]:
+        [result] = sync.handler(_upload_event(f"tenants/{tenant}/exports/{guid}.xml"), lambda_context)[
+            "results"
+        ]
+        return dict(result)
+
+    # Three definitions are stored, the cap is two: whichever comes first without a schedule is
+    # refused once the count is past the cap — here all three exist before the first event.
+    refused = upload("acme", "first")
+    assert (refused["action"], refused["errors"]) == (
+        "invalid",
+        [
+            "the tenant has more than 2 export definitions; this new export gets no schedule "
+            "(delete unused definitions first; setting MAX_EXPORTS_PER_TENANT)"
+        ],
+    )
+    [note] = stack.notifications()
+    assert (note.attributes["outcome"], note.message["configKey"]) == (
+        "config-invalid",
+        "tenants/acme/exports/first.xml",
+    )
+    assert upload("globex", "other")["action"] == "scheduled"  # another tenant's count is its own
+
+    stack.s3.delete_object(Bucket=stack.config_bucket, Key="tenants/acme/exports/third.xml")
+    assert upload("acme", "first")["action"] == "scheduled"
+    assert upload("acme", "second")["action"] == "scheduled"
+    # Past the cap again, an export that has its schedule still gets its updates.
+    stack.put_definition("acme", "third", GOOD.replace('guid="daily-tracking-log"', 'guid="third"'))
+    assert upload("acme", "third")["action"] == "invalid"
+    assert upload("acme", "second")["action"] == "scheduled"
+    assert sorted(s["Name"] for s in _schedules(stack)) == ["acme--first", "acme--second", "globex--other"]

@@ -169,8 +169,29 @@ def test_too_many_elements_stop_the_parse(tmp_path: Path, capsys: pytest.Capture
     out = _run_validate(tmp_path, "many.xml", text, capsys)
     assert out.strip() == (
         f"{tmp_path / 'many.xml'}: line 2: /providers/trackingLogProvider/columns: "
-        "the definition has more than 5000 elements (setting MAX_DEFINITION_ELEMENTS)"
+        "the definition has more than 5000 elements and attributes (setting MAX_DEFINITION_ELEMENTS)"
     )
+
+
+def test_attributes_count_as_elements(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    attributes = " ".join(f'a{i}="1"' for i in range(5000))
+    text = f"<providers><trackingLogProvider><columns>\n<candidateId {attributes}/></columns>"
+    text += "</trackingLogProvider></providers>"
+    out = _run_validate(tmp_path, "attributes.xml", text, capsys)
+    assert "the definition has more than 5000 elements and attributes" in out
+    assert out.count("\n") == 1
+
+
+def test_a_long_list_of_bad_items_names_the_first_ten() -> None:
+    items = ",".join(["Z"] * 400_000)
+    with pytest.raises(DefinitionError) as info:
+        load_definition(
+            "<providers><trackingLogProvider><columns><candidateId/></columns><parameters>"
+            f"<trainingStatus>{items}</trainingStatus></parameters></trackingLogProvider></providers>"
+        )
+    [issue] = info.value.issues
+    assert issue.message.count("'Z' is not allowed") == 10
+    assert issue.message.endswith("; and 399990 more bad item(s)")
 
 
 def test_json_with_too_many_items_is_refused() -> None:

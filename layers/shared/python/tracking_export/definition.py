@@ -181,7 +181,7 @@ class _LineTreeBuilder:
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         if len(self.stack) >= self.max_depth:
             raise _TooDeep
-        self.elements_left -= 1
+        self.elements_left -= 1 + len(attrib)  # attributes are validated like elements
         if self.elements_left < 0:
             raise _TooMany
         parent = self.stack[-1] if self.stack else None
@@ -232,8 +232,8 @@ def _read_xml(data: bytes | str, report: _Report) -> _Node | None:
     except _TooMany:
         report.error(
             here(),
-            f"the definition has more than {report.limits.max_definition_elements} elements "
-            "(setting MAX_DEFINITION_ELEMENTS)",
+            f"the definition has more than {report.limits.max_definition_elements} elements and "
+            "attributes (setting MAX_DEFINITION_ELEMENTS)",
         )
         return None
     except _TooDeep:
@@ -543,17 +543,23 @@ def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 def _list_of(
     parse: Callable[[str], Any], kind: Callable[[Iterable[Any]], Any] = tuple
 ) -> Callable[[str], Any]:
-    """A comma-separated list; every bad item is named in one message. Empty -> None."""
+    """A comma-separated list; the first ten bad items are named in one message, the rest
+    counted. Empty -> None."""
 
     def parse_list(text: str) -> Any:
-        values, problems = [], []
+        values: list[Any] = []
+        problems: list[str] = []
+        bad = 0
         for item in _items(text):
             try:
                 values.append(parse(item))
             except _Bad as exc:
-                problems.append(str(exc))
+                bad += 1
+                if len(problems) < 10:
+                    problems.append(str(exc))
         if problems:
-            raise _Bad("; ".join(problems))
+            more = f"; and {bad - len(problems)} more bad item(s)" if bad > len(problems) else ""
+            raise _Bad("; ".join(problems) + more)
         return kind(values) if values else None
 
     return parse_list

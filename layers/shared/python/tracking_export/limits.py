@@ -58,6 +58,8 @@ class Limits(BaseModel):
     max_time_frame_years: int = Field(10, alias="MAX_TIME_FRAME_YEARS", ge=1)
     min_schedule_interval_minutes: int = Field(15, alias="MIN_SCHEDULE_INTERVAL_MINUTES", ge=1)
     max_recipients: int = Field(50, alias="MAX_RECIPIENTS", ge=1)
+    # Definitions in a tenant's exports folder; a new export past it gets no schedule.
+    max_exports_per_tenant: int = Field(100, alias="MAX_EXPORTS_PER_TENANT", ge=1)
     max_tenant_settings_bytes: int = Field(64 * 1024, alias="MAX_TENANT_SETTINGS_BYTES", ge=1)
     # A run's time (scheduledTime, runAt, the CLI's --now) lies in [first, last] years.
     first_run_year: int = Field(2000, alias="FIRST_RUN_YEAR", ge=1900)

@@ -204,6 +204,17 @@ class ConfigStore:
             return TenantSettings()
         return parse_tenant_settings(found.data, key, self.limits)
 
+    def export_count(self, tenant_id: str, *, stop_after: int) -> int:
+        """How many definitions ``tenants/{tenantId}/exports/*.xml`` exist, counting no
+        further than ``stop_after`` (a cap check needs no more)."""
+        prefix = keys.tenant_prefix(tenant_id) + "exports/"
+        count = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            count += sum(1 for item in page.get("Contents", []) if _CONFIG_KEY_RE.fullmatch(item["Key"]))
+            if count >= stop_after:
+                break
+        return count
+
     def export_definition(self, tenant_id: str, export_guid: str) -> bytes:
         """The bytes of ``tenants/{tenantId}/exports/{exportGuid}.xml`` (last valid version);
         ConfigNotFound when absent."""

@@ -135,6 +135,9 @@ class ConfigSyncService:
             errors = [f"{keys.tenant_settings_key(tenant)}: {exc}"]
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        if too_many := self._over_export_cap(tenant, guid):
+            reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many])
+            return {**result, "action": "invalid", "errors": [too_many], "reported": reported}
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
         timezone = (schedule.timezone if schedule else None) or settings.timezone
@@ -209,3 +212,16 @@ class ConfigSyncService:
             on_delivered=lambda channel: versions.mark_invalid_delivered(pointer, version, channel),
         )
         return bool(delivered)
+
+    def _over_export_cap(self, tenant: str, guid: str) -> str | None:
+        """Why a new export may not get a schedule (the tenant has too many); None if it may.
+        An export that has a schedule already keeps it, whatever the count."""
+        cap = self.limits.max_exports_per_tenant
+        if self.schedules.get(tenant, guid) is not None:
+            return None
+        if self.config.export_count(tenant, stop_after=cap + 1) <= cap:
+            return None
+        return (
+            f"the tenant has more than {cap} export definitions; this new export gets no schedule "
+            "(delete unused definitions first; setting MAX_EXPORTS_PER_TENANT)"
+        )
