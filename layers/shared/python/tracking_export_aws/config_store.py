@@ -88,7 +88,7 @@ class TenantSettings(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-_TENANT_FIELDS = "timezone, notificationEmails, retentionDays, keepAnonymousStatistics"
+_TENANT_FIELDS = ", ".join(field.alias or name for name, field in TenantSettings.model_fields.items())
 
 
 def parse_tenant_settings(data: bytes, key: str, limits: Limits = DEFAULT_LIMITS) -> TenantSettings:
