@@ -31,7 +31,13 @@ def _get_service() -> ConfigSyncService:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results = []
     for change in config_changes(event):
-        result = _get_service().apply(change)
+        try:
+            result = _get_service().apply(change)
+        except Exception:
+            # A report that could not be published (or an AWS error): S3's retry applies it again.
+            metrics.add_metric(name="Config_failed", unit=MetricUnit.Count, value=1)
+            logger.exception("config change not applied; the event is retried", extra={"key": change.key})
+            raise
         logger.info("config change applied", extra=result)
         metrics.add_metric(name=f"Config_{result['action']}", unit=MetricUnit.Count, value=1)
         results.append(result)
