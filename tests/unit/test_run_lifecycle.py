@@ -372,3 +372,27 @@ def test_a_half_claimed_run_is_given_back_at_once(ledger: RunLedger) -> None:
     # Another delivery, a second later, takes it over and numbers it.
     claim = ledger.claim("acme", "nightly", T0, T0 + timedelta(seconds=1), 120, invocation_id="inv-2")
     assert (claim.claimed, claim.run_number, claim.attempt) == (True, 1, 2)
+
+
+def test_a_403_on_a_missing_key_is_read_as_absent_through_a_listing() -> None:
+    from botocore.exceptions import ClientError
+
+    from tracking_export_aws.s3_sink import object_metadata
+
+    class PrefixOnlyListing:
+        """S3 as a role whose ListBucket is limited to prefixes answers HeadObject on a missing key."""
+
+        def __init__(self, keys: list[str]) -> None:
+            self.keys = keys
+
+        def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+            raise ClientError(
+                {"Error": {"Code": "403"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "HeadObject"
+            )
+
+        def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int) -> dict[str, Any]:
+            return {"Contents": [{"Key": k} for k in self.keys if k.startswith(Prefix)][:MaxKeys]}
+
+    assert object_metadata(PrefixOnlyListing(["tenants/acme/a.csv.gz"]), "b", "tenants/acme/a.csv") is None
+    with pytest.raises(ClientError):  # there, but unreadable: a real refusal
+        object_metadata(PrefixOnlyListing(["tenants/acme/a.csv"]), "b", "tenants/acme/a.csv")
