@@ -360,3 +360,22 @@ def test_a_late_removal_event_does_not_delete_a_definition_uploaded_again(
 
     assert (late["action"], late["reason"]) == ("ignored", "the object exists again")
     assert [s["Name"] for s in _schedules(stack)] == ["acme--broken-export"]
+
+
+def test_a_definition_older_than_the_pointers_keeps_its_last_valid_version(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    # Uploaded (and scheduled) before config-sync kept pointers: no CONFIG item for it.
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT)
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT.replace("<candidateId/>", ""))
+    stack.put_definition("acme", "broken-export", INVALID_BROKEN_EXPORT)
+
+    [result] = sync.handler(_event("s3-config-upload-invalid.json"), lambda_context)["results"]
+
+    assert result["action"] == "invalid"
+    run = _run(stack, "broken-export", "2026-11-28T11:15:00Z")
+    assert run["outcome"] == "succeeded", run
+    # The newest valid version (the one column), not the first one.
+    assert stack.read(run["objectKey"]).startswith(b"logDate\r\n")

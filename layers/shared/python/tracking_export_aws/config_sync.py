@@ -34,6 +34,9 @@ from tracking_export_aws.notifier import Notifier, fit_message
 from tracking_export_aws.scheduler import ScheduleManager
 
 DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
+# How many older versions config-sync reads to find the last valid one of an object that has
+# no pointer yet (uploaded before the pointers existed).
+MAX_VERSIONS_SEARCHED = 10
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class ConfigSyncService:
             definition = checked_definition(found.data, guid)
         except DefinitionError as exc:
             errors = [str(issue) for issue in exc.issues]
+            self._point_at_previous_valid(pointer, found.version, lambda data: checked_definition(data, guid))
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         try:
@@ -183,11 +187,29 @@ class ConfigSyncService:
         try:
             parse_tenant_settings(change.key, found.data)
         except ConfigInvalid as exc:
+            self._point_at_previous_valid(
+                pointer, found.version, lambda data: parse_tenant_settings(change.key, data)
+            )
             reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems)
             return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
         return {**result, "action": "settings-valid"}
+
+    def _point_at_previous_valid(
+        self, pointer: str, invalid: ConfigVersion, validate: Callable[[bytes], object]
+    ) -> None:
+        """No pointer yet (the object predates them) and the new upload is invalid: point at the
+        newest older version that validates, so the export keeps running on it."""
+        if self.versions is None or self.versions.valid(pointer) is not None:
+            return
+        for older in self.config.older_versions(invalid, limit=MAX_VERSIONS_SEARCHED):
+            try:
+                validate(self.config.read(older.key, older).data)
+            except (DefinitionError, ConfigError):
+                continue
+            self.versions.set_valid(pointer, older, self.clock())
+            return
 
     def _exists(self, key: str) -> bool:
         try:
