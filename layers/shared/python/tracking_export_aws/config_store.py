@@ -147,6 +147,18 @@ class ConfigStore:
         found = ConfigVersion(key=key, version_id=response.get("VersionId"), etag=response.get("ETag"))
         return ConfigObject(data, found)
 
+    def export_guids(self, tenant_id: str) -> list[str]:
+        """The guids of the tenant's export definitions (``tenants/{t}/exports/*.xml``), sorted."""
+        prefix = f"{keys.tenant_prefix(tenant_id)}exports/"
+        guids = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                try:
+                    guids.append(parse_config_key(item["Key"])[1])
+                except InvalidConfigKey:
+                    continue  # not a definition (a stray object): config-sync ignores it too
+        return sorted(guids)
+
     def older_versions(self, version: ConfigVersion, *, limit: int) -> list[ConfigVersion]:
         """Up to ``limit`` versions of the object stored before ``version``, newest first
         (none in an unversioned bucket)."""

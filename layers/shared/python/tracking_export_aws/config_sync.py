@@ -26,6 +26,7 @@ from tracking_export_aws.config_store import (
     ConfigInvalid,
     ConfigNotFound,
     ConfigStore,
+    TenantSettings,
     parse_config_key,
     parse_tenant_settings,
 )
@@ -179,22 +180,44 @@ class ConfigSyncService:
                 return {**result, "action": "ignored", "reason": "the object exists again"}
             if self.versions is not None:
                 self.versions.forget(pointer)
-            return {**result, "action": "deleted"}
+            rescheduled = self._reschedule_tenant(tenant, TenantSettings())
+            return {**result, "action": "deleted", "rescheduled": rescheduled}
         try:
             found = self.config.read(change.key)
         except ConfigNotFound:
             return {**result, "action": "ignored", "reason": "the object no longer exists"}
         try:
-            parse_tenant_settings(change.key, found.data)
+            settings = parse_tenant_settings(change.key, found.data)
         except ConfigInvalid as exc:
             self._point_at_previous_valid(
                 pointer, found.version, lambda data: parse_tenant_settings(change.key, data)
             )
             reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems)
             return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
+        # Schedules first: should they fail, the retried event finds the pointer unmoved.
+        rescheduled = self._reschedule_tenant(tenant, settings)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
-        return {**result, "action": "settings-valid"}
+        return {**result, "action": "settings-valid", "rescheduled": rescheduled}
+
+    def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
+        """Move the schedules that follow the tenant's zone (no zone of their own) to the zone of
+        ``settings``; returns the export guids whose schedule was updated."""
+        rescheduled = []
+        for guid in self.config.export_guids(tenant):
+            if self.schedules.get(tenant, guid) is None:
+                continue  # never valid, or deleted: nothing runs
+            try:
+                definition = checked_definition(self.config.export_definition(tenant, guid), guid)
+            except (DefinitionError, ConfigError):
+                continue  # its last valid version is gone: its own upload will schedule it
+            schedule = definition.schedule
+            if schedule is not None and schedule.timezone:
+                continue
+            expression = schedule.expression if schedule else DEFAULT_EXPRESSION
+            self.schedules.upsert(tenant, guid, expression, settings.timezone)
+            rescheduled.append(guid)
+        return rescheduled
 
     def _point_at_previous_valid(
         self, pointer: str, invalid: ConfigVersion, validate: Callable[[bytes], object]
