@@ -299,6 +299,8 @@ class ExportService:
             raise RunInProgress(f"run {claim.run_id} is still held by invocation {holder} under a live lease")
         previous = claim.existing
         window = previous.window if previous is not None else None
+        if window is None:
+            window = self._window_or_none(request, run_time)
         message = {
             **base,
             "runNumber": claim.run_number,
@@ -310,6 +312,22 @@ class ExportService:
             "objectKey": None,
         }
         return self.fail_run(claim, message)
+
+    def _window_or_none(self, request: ExportRequest, run_time: datetime) -> dict[str, Any] | None:
+        """The window the run would cover, for a run lost before it recorded one; None when the
+        configuration cannot tell (no valid definition)."""
+        try:
+            settings = self.config.tenant_settings(request.tenant_id)
+            data = self.config.export_definition(request.tenant_id, request.export_guid)
+            definition = checked_definition(data, request.export_guid)
+            previous = (
+                self.ledger.previous_success_start(request.tenant_id, request.export_guid)
+                if definition.parameters.delta_mode
+                else None
+            )
+            return compute_window(definition.parameters, settings.zone, run_time, previous).as_dict()
+        except Exception:  # the failure being reported matters more than its window
+            return None
 
     # -- the export itself -------------------------------------------------------------------
 
