@@ -382,3 +382,22 @@ def test_an_object_created_during_the_run_is_never_replaced(acme: Any) -> None:
         service.s3.meta.events.unregister("before-parameter-build.s3.PutObject", race)
     assert result["outcome"] == "failed" and "never overwritten" in result["error"]
     assert acme.read(KEY) == b"the other writer's bytes"
+
+
+def test_a_run_failing_before_its_window_is_known_still_reports_it(acme: Any) -> None:
+    service = _service(acme, Clock(T0))
+    state_reads = {"n": 0}
+
+    def first_state_read(params: dict[str, Any]) -> bool:
+        # The STATE item read that deltaMode needs, the first time only.
+        if params.get("Key", {}).get("sk") == {"S": "STATE"}:
+            state_reads["n"] += 1
+            return state_reads["n"] == 1
+        return False
+
+    with fault(service.ledger.client, "GetItem", RuntimeError("DynamoDB 500"), when=first_state_read):
+        result = service.run(_request(), invocation_id="inv-1")
+    assert result["outcome"] == "failed" and "DynamoDB 500" in result["error"]
+    assert result["window"] is not None and result["window"]["kind"] == "delta"
+    [note] = acme.notifications()
+    assert note.message["window"] == result["window"] == _record(acme).window

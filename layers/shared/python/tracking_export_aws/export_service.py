@@ -177,7 +177,7 @@ class ExportService:
                         outcome="failed",
                         error=_reason(exc),
                         durationMs=int((time.monotonic() - started) * 1000),
-                        window=context.window,
+                        window=context.window or self._window_or_none(request, run_time),
                         objectKey=None,
                     )
                     return self.fail_run(claim, message)
