@@ -401,3 +401,26 @@ def test_a_run_failing_before_its_window_is_known_still_reports_it(acme: Any) ->
     assert result["window"] is not None and result["window"]["kind"] == "delta"
     [note] = acme.notifications()
     assert note.message["window"] == result["window"] == _record(acme).window
+
+
+def test_a_huge_notification_is_cut_to_fit_and_says_how_much_was_left_out(stack: Any) -> None:
+    notifier = wiring.notifier(stack.settings())
+    recipients = [f"learner{n:05d}@acme.example" for n in range(20_000)]
+    skipped = [{"kind": "trackingLog", "key": n, "reason": "no such tracking"} for n in range(1000)]
+    message = {
+        "outcome": "succeeded",
+        "tenantId": "acme",
+        "exportGuid": "nightly",
+        "skippedCount": 20_000,
+        "skipped": skipped,
+        "recipients": recipients,
+    }
+    assert notifier.publish(message) == ["sns", "eventbridge"]
+    [note] = stack.notifications()
+    got = note.message
+    assert got["skippedOmitted"] == 20_000 - len(got["skipped"])
+    assert got["recipientsOmitted"] == 20_000 - len(got["recipients"])
+    assert got["recipients"] == recipients[: len(got["recipients"])]
+    [event] = stack.events()
+    assert event["detail"]["skippedOmitted"] == 20_000 - len(event["detail"]["skipped"])
+    assert "recipients" not in event["detail"]
