@@ -124,10 +124,6 @@ class RunRecord:
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def lease_live(self, now: datetime) -> bool:
-        """Whether a running record's lease still holds at ``now``."""
-        return self.status == RUNNING and self.lease_until is not None and self.lease_until >= _epoch(now)
-
 
 @dataclass(frozen=True)
 class Claim:
