@@ -424,3 +424,25 @@ def test_a_huge_notification_is_cut_to_fit_and_says_how_much_was_left_out(stack:
     [event] = stack.events()
     assert event["detail"]["skippedOmitted"] == 20_000 - len(event["detail"]["skipped"])
     assert "recipients" not in event["detail"]
+
+
+def test_a_delivery_killed_while_publishing_is_finished_by_its_retry(acme: Any) -> None:
+    clock = Clock(T0)
+    service = _service(acme, clock)
+    with fault(_sns(service), "Publish", RuntimeError("SNS is down")), pytest.raises(NotificationError):
+        service.run(_request(), invocation_id="inv-1")
+    assert len(acme.events()) == 1
+    # The retry of inv-1 takes the delivery lease and is killed before it can give it back.
+    clock.advance(60)
+    assert service.ledger.take_delivery("acme", "nightly", T0, clock(), 60, holder="inv-1") is not None
+
+    # Another delivery meanwhile must neither publish nor return as if all were done: it raises.
+    with pytest.raises(NotificationError, match="another delivery"):
+        service.run(_request(), invocation_id="inv-2")
+    assert acme.notifications() == []
+    # Lambda's next retry of inv-1 takes its own lease over at once (inside the 60 s) and publishes, once.
+    clock.advance(10)
+    assert service.run(_request(), invocation_id="inv-1")["redelivered"] == ["sns"]
+    assert len(acme.notifications()) == 1 and acme.events() == []
+    assert service.run(_request(), invocation_id="inv-2")["redelivered"] == []
+    assert acme.notifications() == []

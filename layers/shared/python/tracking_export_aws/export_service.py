@@ -31,7 +31,7 @@ from tracking_export_aws import keys
 from tracking_export_aws.config_store import ConfigStore
 from tracking_export_aws.config_sync import checked_definition
 from tracking_export_aws.ledger import Claim, LeaseLostError, RunLedger
-from tracking_export_aws.notifier import Notifier, fit_message
+from tracking_export_aws.notifier import NotificationError, Notifier, fit_message
 from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource, Heartbeat
 from tracking_export_aws.s3_sink import (
     MIB,
@@ -161,7 +161,7 @@ class ExportService:
         )
         base = _base_message(request.tenant_id, request.export_guid, run_key, run_time)
         if not claim.claimed:
-            return self._duplicate(claim, base)
+            return self._duplicate(claim, base, invocation_id)
         started = time.monotonic()
         message: dict[str, Any] = {**base, "runNumber": claim.run_number, "attempt": claim.attempt}
         context = _RunContext()
@@ -196,11 +196,13 @@ class ExportService:
     def _renewer(self, claim: Claim) -> Callable[[], bool]:
         return lambda: self.ledger.renew(claim, self.clock(), self.lease_seconds)
 
-    def _duplicate(self, claim: Claim, base: dict[str, Any]) -> dict[str, Any]:
+    def _duplicate(self, claim: Claim, base: dict[str, Any], invocation_id: str | None) -> dict[str, Any]:
         existing = claim.existing
         redelivered: list[str] = []
         if existing is not None and existing.finished and existing.pending_channels:
-            redelivered = self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time)
+            redelivered = self.deliver(
+                claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=invocation_id
+            )
         return {
             **base,
             "outcome": "duplicate",
@@ -230,7 +232,7 @@ class ExportService:
             notification=message,
             channels=self.notifier.channel_names,
         )
-        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time)
+        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=claim.invocation_id)
         return message
 
     def fail_run(self, claim: Claim, message: dict[str, Any]) -> dict[str, Any]:
@@ -246,17 +248,30 @@ class ExportService:
             notification=message,
             channels=self.notifier.channel_names,
         )
-        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time)
+        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=claim.invocation_id)
         return message
 
-    def deliver(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> list[str]:
+    def deliver(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, *, holder: str | None = None
+    ) -> list[str]:
         """Deliver a finished run's notification to the channels that have not taken it yet
-        (the outbox); returns the channels delivered now. NotificationError when one failed."""
+        (the outbox); returns the channels delivered now. NotificationError when one failed,
+        or when another delivery holds the delivery lease while channels are still pending
+        (so that the caller's retry comes back to them)."""
         record = self.ledger.take_delivery(
-            tenant_id, export_guid, scheduled_time, self.clock(), self.delivery_lease_seconds
+            tenant_id, export_guid, scheduled_time, self.clock(), self.delivery_lease_seconds, holder=holder
         )
-        if record is None or record.notification is None:
-            return []  # nothing pending, or another delivery is on it
+        if record is None:
+            current = self.ledger.get(tenant_id, export_guid, scheduled_time)
+            if current is not None and current.finished and current.pending_channels:
+                raise NotificationError(
+                    f"another delivery is publishing the notification of {tenant_id}/{export_guid} "
+                    f"({', '.join(current.pending_channels)} pending); retry later",
+                    list(current.pending_channels),
+                )
+            return []  # nothing pending
+        if record.notification is None:
+            return []
         try:
             return self.notifier.publish(
                 record.notification,
@@ -294,7 +309,7 @@ class ExportService:
         if not claim.claimed:
             existing = claim.existing
             if existing is not None and existing.finished:
-                return self._duplicate(claim, base)
+                return self._duplicate(claim, base, invocation_id)
             holder = existing.invocation_id if existing else None
             raise RunInProgress(f"run {claim.run_id} is still held by invocation {holder} under a live lease")
         previous = claim.existing
