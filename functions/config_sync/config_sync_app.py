@@ -37,7 +37,13 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             result = item.as_result()
             logger.warning("config event record ignored", extra=result)
         else:
-            result = _get_service().apply(item)
+            try:
+                result = _get_service().apply(item)
+            except Exception:
+                # A report that could not be published (or an AWS error): S3's retry applies it again.
+                metrics.add_metric(name="Config_failed", unit=MetricUnit.Count, value=1)
+                logger.exception("config change not applied; the event is retried", extra={"key": item.key})
+                raise
             logger.info("config change applied", extra=result)
         metrics.add_metric(name=f"Config_{result['action']}", unit=MetricUnit.Count, value=1)
         results.append(result)

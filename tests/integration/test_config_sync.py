@@ -296,7 +296,12 @@ def test_invalid_tenant_settings_are_reported_and_the_last_valid_ones_stay_in_us
     settings_event = _s3_event(stack.config_bucket, "tenants/acme/tenant.json")
     stack.put_tenant("acme", {"timezone": "Europe/Paris"})
     [valid] = sync.handler(settings_event, lambda_context)["results"]
-    assert valid == {"key": "tenants/acme/tenant.json", "tenantId": "acme", "action": "settings-valid"}
+    assert valid == {
+        "key": "tenants/acme/tenant.json",
+        "tenantId": "acme",
+        "action": "settings-valid",
+        "rescheduled": [],
+    }
     stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
     sync.handler(
         _s3_event(stack.config_bucket, "tenants/acme/exports/daily-tracking-log.xml"), lambda_context
@@ -360,3 +365,45 @@ def test_a_late_removal_event_does_not_delete_a_definition_uploaded_again(
 
     assert (late["action"], late["reason"]) == ("ignored", "the object exists again")
     assert [s["Name"] for s in _schedules(stack)] == ["acme--broken-export"]
+
+
+def test_a_definition_older_than_the_pointers_keeps_its_last_valid_version(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    # Uploaded (and scheduled) before config-sync kept pointers: no CONFIG item for it.
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT)
+    stack.put_definition("acme", "broken-export", VALID_BROKEN_EXPORT.replace("<candidateId/>", ""))
+    stack.put_definition("acme", "broken-export", INVALID_BROKEN_EXPORT)
+
+    [result] = sync.handler(_event("s3-config-upload-invalid.json"), lambda_context)["results"]
+
+    assert result["action"] == "invalid"
+    run = _run(stack, "broken-export", "2026-11-28T11:15:00Z")
+    assert run["outcome"] == "succeeded", run
+    # The newest valid version (the one column), not the first one.
+    assert stack.read(run["objectKey"]).startswith(b"logDate\r\n")
+
+
+def test_a_new_tenant_zone_moves_the_schedules_that_follow_it(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    for guid, xml in (("daily-tracking-log", NO_SCHEDULE), ("broken-export", VALID_BROKEN_EXPORT)):
+        key = stack.put_definition("acme", guid, xml)
+        sync.handler(_s3_event(stack.config_bucket, key), lambda_context)
+    zones = {s["Name"]: s["ScheduleExpressionTimezone"] for s in _schedules(stack)}
+    assert zones == {"acme--daily-tracking-log": "Europe/Paris", "acme--broken-export": "America/New_York"}
+
+    stack.put_tenant("acme", {"timezone": "Asia/Tokyo"})
+    [result] = sync.handler(_s3_event(stack.config_bucket, "tenants/acme/tenant.json"), lambda_context)[
+        "results"
+    ]
+
+    assert result["rescheduled"] == ["daily-tracking-log"]
+    zones = {s["Name"]: s["ScheduleExpressionTimezone"] for s in _schedules(stack)}
+    # The default schedule follows the tenant; one with its own zone keeps it.
+    assert zones == {"acme--daily-tracking-log": "Asia/Tokyo", "acme--broken-export": "America/New_York"}

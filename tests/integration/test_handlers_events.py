@@ -426,6 +426,9 @@ def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
 
     assert result["outcome"] == "failed"
     assert "RetriesExhausted" in result["error"] and "Task timed out" in result["error"]
+    # Killed before it recorded a window: the recovery says which one the run was covering
+    # (first deltaMode run of the export).
+    assert result["window"]["kind"] == "delta"
     [note] = stack.notifications()
     assert note.attributes == {"tenantId": "acme", "exportGuid": "daily-tracking-log", "outcome": "failed"}
     [run] = stack.ledger().runs("acme", "daily-tracking-log")

@@ -382,3 +382,67 @@ def test_an_object_created_during_the_run_is_never_replaced(acme: Any) -> None:
         service.s3.meta.events.unregister("before-parameter-build.s3.PutObject", race)
     assert result["outcome"] == "failed" and "never overwritten" in result["error"]
     assert acme.read(KEY) == b"the other writer's bytes"
+
+
+def test_a_run_failing_before_its_window_is_known_still_reports_it(acme: Any) -> None:
+    service = _service(acme, Clock(T0))
+    state_reads = {"n": 0}
+
+    def first_state_read(params: dict[str, Any]) -> bool:
+        # The STATE item read that deltaMode needs, the first time only.
+        if params.get("Key", {}).get("sk") == {"S": "STATE"}:
+            state_reads["n"] += 1
+            return state_reads["n"] == 1
+        return False
+
+    with fault(service.ledger.client, "GetItem", RuntimeError("DynamoDB 500"), when=first_state_read):
+        result = service.run(_request(), invocation_id="inv-1")
+    assert result["outcome"] == "failed" and "DynamoDB 500" in result["error"]
+    assert result["window"] is not None and result["window"]["kind"] == "delta"
+    [note] = acme.notifications()
+    assert note.message["window"] == result["window"] == _record(acme).window
+
+
+def test_a_huge_notification_is_cut_to_fit_and_says_how_much_was_left_out(stack: Any) -> None:
+    notifier = wiring.notifier(stack.settings())
+    recipients = [f"learner{n:05d}@acme.example" for n in range(20_000)]
+    skipped = [{"kind": "trackingLog", "key": n, "reason": "no such tracking"} for n in range(1000)]
+    message = {
+        "outcome": "succeeded",
+        "tenantId": "acme",
+        "exportGuid": "nightly",
+        "skippedCount": 20_000,
+        "skipped": skipped,
+        "recipients": recipients,
+    }
+    assert notifier.publish(message) == ["sns", "eventbridge"]
+    [note] = stack.notifications()
+    got = note.message
+    assert got["skippedOmitted"] == 20_000 - len(got["skipped"])
+    assert got["recipientsOmitted"] == 20_000 - len(got["recipients"])
+    assert got["recipients"] == recipients[: len(got["recipients"])]
+    [event] = stack.events()
+    assert event["detail"]["skippedOmitted"] == 20_000 - len(event["detail"]["skipped"])
+    assert "recipients" not in event["detail"]
+
+
+def test_a_delivery_killed_while_publishing_is_finished_by_its_retry(acme: Any) -> None:
+    clock = Clock(T0)
+    service = _service(acme, clock)
+    with fault(_sns(service), "Publish", RuntimeError("SNS is down")), pytest.raises(NotificationError):
+        service.run(_request(), invocation_id="inv-1")
+    assert len(acme.events()) == 1
+    # The retry of inv-1 takes the delivery lease and is killed before it can give it back.
+    clock.advance(60)
+    assert service.ledger.take_delivery("acme", "nightly", T0, clock(), 60, holder="inv-1") is not None
+
+    # Another delivery meanwhile must neither publish nor return as if all were done: it raises.
+    with pytest.raises(NotificationError, match="another delivery"):
+        service.run(_request(), invocation_id="inv-2")
+    assert acme.notifications() == []
+    # Lambda's next retry of inv-1 takes its own lease over at once (inside the 60 s) and publishes, once.
+    clock.advance(10)
+    assert service.run(_request(), invocation_id="inv-1")["redelivered"] == ["sns"]
+    assert len(acme.notifications()) == 1 and acme.events() == []
+    assert service.run(_request(), invocation_id="inv-2")["redelivered"] == []
+    assert acme.notifications() == []

@@ -372,3 +372,63 @@ def test_a_half_claimed_run_is_given_back_at_once(ledger: RunLedger) -> None:
     # Another delivery, a second later, takes it over and numbers it.
     claim = ledger.claim("acme", "nightly", T0, T0 + timedelta(seconds=1), 120, invocation_id="inv-2")
     assert (claim.claimed, claim.run_number, claim.attempt) == (True, 1, 2)
+
+
+def test_a_403_on_a_missing_key_is_read_as_absent_through_a_listing() -> None:
+    from botocore.exceptions import ClientError
+
+    from tracking_export_aws.s3_sink import object_metadata
+
+    class PrefixOnlyListing:
+        """S3 as a role whose ListBucket is limited to prefixes answers HeadObject on a missing key."""
+
+        def __init__(self, keys: list[str]) -> None:
+            self.keys = keys
+
+        def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+            raise ClientError(
+                {"Error": {"Code": "403"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "HeadObject"
+            )
+
+        def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int) -> dict[str, Any]:
+            return {"Contents": [{"Key": k} for k in self.keys if k.startswith(Prefix)][:MaxKeys]}
+
+    assert object_metadata(PrefixOnlyListing(["tenants/acme/a.csv.gz"]), "b", "tenants/acme/a.csv") is None
+    with pytest.raises(ClientError):  # there, but unreadable: a real refusal
+        object_metadata(PrefixOnlyListing(["tenants/acme/a.csv"]), "b", "tenants/acme/a.csv")
+
+
+def test_a_link_never_outlives_the_credentials_that_sign_it() -> None:
+    from tracking_export_aws.export_service import ExportService
+
+    class Credentials:
+        _expiry_time = T0 + timedelta(minutes=20)
+
+    class Signer:
+        _credentials = Credentials()
+
+    class Presigner:
+        _request_signer = Signer()
+
+        def generate_presigned_url(self, method: str, Params: dict[str, str], ExpiresIn: int) -> str:
+            return f"https://exports.s3.eu-west-1.amazonaws.com/{Params['Key']}?X-Amz-Expires={ExpiresIn}"
+
+    def service(presigner: Any) -> ExportService:
+        fields: dict[str, Any] = {"config": None, "ledger": None, "notifier": None, "s3": None}
+        return ExportService(
+            **fields,
+            export_bucket="exports",
+            source_for=lambda _: None,
+            clock=lambda: T0,
+            presigner=presigner,
+        )  # type: ignore[arg-type,return-value]
+
+    link = service(Presigner())._download_link("tenants/acme/a.csv")
+    # 20 minutes of credentials, less a minute of margin: not the hour asked for.
+    assert link["downloadUrlExpiresInSeconds"] == 19 * 60
+    assert link["downloadUrlExpiresAt"] == (T0 + timedelta(minutes=19)).isoformat()
+    Credentials._expiry_time = T0 + timedelta(seconds=30)
+    assert service(Presigner())._download_link("tenants/acme/a.csv") == {
+        "downloadUrl": None,
+        "downloadUrlOmitted": "the signing credentials expire too soon",
+    }

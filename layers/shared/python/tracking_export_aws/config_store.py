@@ -191,6 +191,38 @@ class ConfigStore:
         found = ConfigVersion(key=key, version_id=response.get("VersionId"), etag=response.get("ETag"))
         return ConfigObject(data, found)
 
+    def export_guids(self, tenant_id: str) -> list[str]:
+        """The guids of the tenant's export definitions (``tenants/{t}/exports/*.xml``), sorted."""
+        prefix = f"{keys.tenant_prefix(tenant_id)}exports/"
+        guids = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                try:
+                    guids.append(parse_config_key(item["Key"])[1])
+                except InvalidConfigKey:
+                    continue  # not a definition (a stray object): config-sync ignores it too
+        return sorted(guids)
+
+    def older_versions(self, version: ConfigVersion, *, limit: int) -> list[ConfigVersion]:
+        """Up to ``limit`` versions of the object stored before ``version``, newest first
+        (none in an unversioned bucket)."""
+        if not version.version_id or version.version_id == "null":
+            return []
+        found: list[ConfigVersion] = []
+        seen = False
+        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=version.key)
+        for page in pages:
+            for item in page.get("Versions", []):  # newest first for each key
+                if item.get("Key") != version.key:
+                    continue
+                if item.get("VersionId") == version.version_id:
+                    seen = True
+                elif seen:
+                    found.append(ConfigVersion(version.key, item.get("VersionId"), item.get("ETag")))
+                    if len(found) >= limit:
+                        return found
+        return found
+
     def _read_valid(self, pk: str, key: str) -> ConfigObject:
         pointer = self.versions.valid(pk) if self.versions is not None else None
         return self.read(key, pointer)

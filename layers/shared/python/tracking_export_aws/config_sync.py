@@ -27,6 +27,7 @@ from tracking_export_aws.config_store import (
     ConfigInvalid,
     ConfigNotFound,
     ConfigStore,
+    TenantSettings,
     parse_config_key,
     parse_tenant_settings,
 )
@@ -35,6 +36,9 @@ from tracking_export_aws.notifier import Notifier, fit_message
 from tracking_export_aws.scheduler import ScheduleManager
 
 DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
+# How many older versions config-sync reads to find the last valid one of an object that has
+# no pointer yet (uploaded before the pointers existed).
+MAX_VERSIONS_SEARCHED = 10
 
 
 __all__ = ["ConfigChange", "ConfigSyncService", "checked_definition", "config_changes"]
@@ -126,6 +130,7 @@ class ConfigSyncService:
             definition = checked_definition(found.data, guid, self.limits)
         except DefinitionError as exc:
             errors = [str(issue) for issue in exc.issues]
+            self._point_at_previous_valid(pointer, found.version, lambda data: checked_definition(data, guid, self.limits))
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         try:
@@ -163,19 +168,59 @@ class ConfigSyncService:
                 return {**result, "action": "ignored", "reason": "the object exists again"}
             if self.versions is not None:
                 self.versions.forget(pointer)
-            return {**result, "action": "deleted"}
+            rescheduled = self._reschedule_tenant(tenant, TenantSettings())
+            return {**result, "action": "deleted", "rescheduled": rescheduled}
         try:
             found = self.config.read(change.key)
         except ConfigNotFound:
             return {**result, "action": "ignored", "reason": "the object no longer exists"}
         try:
-            parse_tenant_settings(found.data, change.key, self.limits)
+            settings = parse_tenant_settings(found.data, change.key, self.limits)
         except ConfigInvalid as exc:
+            self._point_at_previous_valid(
+                pointer, found.version, lambda data: parse_tenant_settings(data, change.key, self.limits)
+            )
             reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems)
             return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
+        # Schedules first: should they fail, the retried event finds the pointer unmoved.
+        rescheduled = self._reschedule_tenant(tenant, settings)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
-        return {**result, "action": "settings-valid"}
+        return {**result, "action": "settings-valid", "rescheduled": rescheduled}
+
+    def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
+        """Move the schedules that follow the tenant's zone (no zone of their own) to the zone of
+        ``settings``; returns the export guids whose schedule was updated."""
+        rescheduled = []
+        for guid in self.config.export_guids(tenant):
+            if self.schedules.get(tenant, guid) is None:
+                continue  # never valid, or deleted: nothing runs
+            try:
+                definition = checked_definition(self.config.export_definition(tenant, guid), guid, self.limits)
+            except (DefinitionError, ConfigError):
+                continue  # its last valid version is gone: its own upload will schedule it
+            schedule = definition.schedule
+            if schedule is not None and schedule.timezone:
+                continue
+            expression = schedule.expression if schedule else DEFAULT_EXPRESSION
+            self.schedules.upsert(tenant, guid, expression, settings.timezone)
+            rescheduled.append(guid)
+        return rescheduled
+
+    def _point_at_previous_valid(
+        self, pointer: str, invalid: ConfigVersion, validate: Callable[[bytes], object]
+    ) -> None:
+        """No pointer yet (the object predates them) and the new upload is invalid: point at the
+        newest older version that validates, so the export keeps running on it."""
+        if self.versions is None or self.versions.valid(pointer) is not None:
+            return
+        for older in self.config.older_versions(invalid, limit=MAX_VERSIONS_SEARCHED):
+            try:
+                validate(self.config.read(older.key, older).data)
+            except (DefinitionError, ConfigError):
+                continue
+            self.versions.set_valid(pointer, older, self.clock())
+            return
 
     def _exists(self, key: str) -> bool:
         try:

@@ -34,7 +34,7 @@ from tracking_export.window import compute_window
 from tracking_export_aws.config_store import ConfigError, ConfigInvalid, ConfigNotFound, ConfigStore
 from tracking_export_aws.config_sync import checked_definition
 from tracking_export_aws.ledger import Claim, LeaseLostError, RunLedger
-from tracking_export_aws.notifier import Notifier, fit_message
+from tracking_export_aws.notifier import NotificationError, Notifier, fit_message
 from tracking_export_aws.requests import ExportRequest, InvalidRequest
 from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource, Heartbeat, RunDeadlineExceeded
 from tracking_export_aws.s3_sink import (
@@ -125,7 +125,7 @@ class ExportService:
         )
         base = _base_message(request.tenant_id, request.export_guid, run_key, run_time)
         if not claim.claimed:
-            return self._duplicate(claim, base)
+            return self._duplicate(claim, base, invocation_id)
         started = time.monotonic()
         message: dict[str, Any] = {**base, "runNumber": claim.run_number, "attempt": claim.attempt}
         context = _RunContext()
@@ -141,7 +141,7 @@ class ExportService:
                         outcome="failed",
                         error=_reason(exc),
                         durationMs=int((time.monotonic() - started) * 1000),
-                        window=context.window,
+                        window=context.window or self._window_or_none(request, run_time),
                         objectKey=None,
                     )
                     return self.fail_run(claim, message)
@@ -160,11 +160,13 @@ class ExportService:
     def _renewer(self, claim: Claim) -> Callable[[], bool]:
         return lambda: self.ledger.renew(claim, self.clock(), self.lease_seconds)
 
-    def _duplicate(self, claim: Claim, base: dict[str, Any]) -> dict[str, Any]:
+    def _duplicate(self, claim: Claim, base: dict[str, Any], invocation_id: str | None) -> dict[str, Any]:
         existing = claim.existing
         redelivered: list[str] = []
         if existing is not None and existing.finished and existing.pending_channels:
-            redelivered = self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time)
+            redelivered = self.deliver(
+                claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=invocation_id
+            )
         return {
             **base,
             "outcome": "duplicate",
@@ -194,7 +196,7 @@ class ExportService:
             notification=message,
             channels=self.notifier.channel_names,
         )
-        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time)
+        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=claim.invocation_id)
         return message
 
     def fail_run(self, claim: Claim, message: dict[str, Any]) -> dict[str, Any]:
@@ -210,17 +212,30 @@ class ExportService:
             notification=message,
             channels=self.notifier.channel_names,
         )
-        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time)
+        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=claim.invocation_id)
         return message
 
-    def deliver(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> list[str]:
+    def deliver(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, *, holder: str | None = None
+    ) -> list[str]:
         """Deliver a finished run's notification to the channels that have not taken it yet
-        (the outbox); returns the channels delivered now. NotificationError when one failed."""
+        (the outbox); returns the channels delivered now. NotificationError when one failed,
+        or when another delivery holds the delivery lease while channels are still pending
+        (so that the caller's retry comes back to them)."""
         record = self.ledger.take_delivery(
-            tenant_id, export_guid, scheduled_time, self.clock(), self.delivery_lease_seconds
+            tenant_id, export_guid, scheduled_time, self.clock(), self.delivery_lease_seconds, holder=holder
         )
-        if record is None or record.notification is None:
-            return []  # nothing pending, or another delivery is on it
+        if record is None:
+            current = self.ledger.get(tenant_id, export_guid, scheduled_time)
+            if current is not None and current.finished and current.pending_channels:
+                raise NotificationError(
+                    f"another delivery is publishing the notification of {tenant_id}/{export_guid} "
+                    f"({', '.join(current.pending_channels)} pending); retry later",
+                    list(current.pending_channels),
+                )
+            return []  # nothing pending
+        if record.notification is None:
+            return []
         try:
             return self.notifier.publish(
                 record.notification,
@@ -258,11 +273,13 @@ class ExportService:
         if not claim.claimed:
             existing = claim.existing
             if existing is not None and existing.finished:
-                return self._duplicate(claim, base)
+                return self._duplicate(claim, base, invocation_id)
             holder = existing.invocation_id if existing else None
             raise RunInProgress(f"run {claim.run_id} is still held by invocation {holder} under a live lease")
         previous = claim.existing
         window = previous.window if previous is not None else None
+        if window is None:
+            window = self._window_or_none(request, run_time)
         message = {
             **base,
             "runNumber": claim.run_number,
@@ -274,6 +291,22 @@ class ExportService:
             "objectKey": None,
         }
         return self.fail_run(claim, message)
+
+    def _window_or_none(self, request: ExportRequest, run_time: datetime) -> dict[str, Any] | None:
+        """The window the run would cover, for a run lost before it recorded one; None when the
+        configuration cannot tell (no valid definition)."""
+        try:
+            settings = self.config.tenant_settings(request.tenant_id)
+            data = self.config.export_definition(request.tenant_id, request.export_guid)
+            definition = checked_definition(data, request.export_guid)
+            previous = (
+                self.ledger.previous_success_start(request.tenant_id, request.export_guid)
+                if definition.parameters.delta_mode
+                else None
+            )
+            return compute_window(definition.parameters, settings.zone, run_time, previous).as_dict()
+        except Exception:  # the failure being reported matters more than its window
+            return None
 
     # -- the export itself -------------------------------------------------------------------
 

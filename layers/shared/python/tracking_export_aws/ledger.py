@@ -50,6 +50,7 @@ _FINISH_ATTRIBUTES = (
     "pendingChannels",
     "notifiedChannels",
     "notifyLeaseUntil",
+    "notifyHolder",
 )
 
 
@@ -124,10 +125,6 @@ class RunRecord:
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def lease_live(self, now: datetime) -> bool:
-        """Whether a running record's lease still holds at ``now``."""
-        return self.status == RUNNING and self.lease_until is not None and self.lease_until >= _epoch(now)
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -141,6 +138,7 @@ class Claim:
     token: str | None = None  # proves the claim when recording the outcome
     started_at: datetime | None = None
     attempt: int = 1
+    invocation_id: str | None = None  # the Lambda request id (or execution id) holding it
     existing: RunRecord | None = None  # for a duplicate: the record that holds the run; for a
     # takeover: what the previous attempt left (its window, for a run that must be failed)
 
@@ -264,6 +262,7 @@ class RunLedger:
             token=token,
             started_at=run_start,
             attempt=record.attempt,
+            invocation_id=invocation_id,
             existing=record,
         )
 
@@ -433,27 +432,44 @@ class RunLedger:
         self._finish(claim, values, notification or {}, channels or [])
 
     def take_delivery(
-        self, tenant_id: str, export_guid: str, scheduled_time: datetime, now: datetime, lease_seconds: int
+        self,
+        tenant_id: str,
+        export_guid: str,
+        scheduled_time: datetime,
+        now: datetime,
+        lease_seconds: int,
+        *,
+        holder: str | None = None,
     ) -> RunRecord | None:
         """Lease the delivery of a finished run's pending notification channels.
 
         Returns the record (message and pending channels) when this caller may deliver them;
-        None when nothing is pending or another delivery holds the lease.
+        None when nothing is pending or another delivery holds the lease. ``holder`` (the
+        Lambda request id) lets a retry of a delivery that died take its lease over at once.
         """
+        values = {
+            ":until": {"N": str(_epoch(now + timedelta(seconds=lease_seconds)))},
+            ":now": {"N": str(_epoch(now))},
+            ":succeeded": {"S": SUCCEEDED},
+            ":failed": {"S": FAILED},
+        }
+        free = "attribute_not_exists(notifyLeaseUntil) OR notifyLeaseUntil < :now"
+        update = "SET notifyLeaseUntil = :until"
+        if holder:
+            values[":holder"] = {"S": holder}
+            free += " OR notifyHolder = :holder"
+            update += ", notifyHolder = :holder"
+        else:
+            update += " REMOVE notifyHolder"
         try:
             response = self.client.update_item(
                 TableName=self.table,
                 Key=self._run_key(tenant_id, export_guid, scheduled_time),
-                UpdateExpression="SET notifyLeaseUntil = :until",
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(pendingChannels) AND #s IN (:succeeded, :failed) "
-                "AND (attribute_not_exists(notifyLeaseUntil) OR notifyLeaseUntil < :now)",
+                f"AND ({free})",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":until": {"N": str(_epoch(now + timedelta(seconds=lease_seconds)))},
-                    ":now": {"N": str(_epoch(now))},
-                    ":succeeded": {"S": SUCCEEDED},
-                    ":failed": {"S": FAILED},
-                },
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -476,7 +492,7 @@ class RunLedger:
         self.client.update_item(
             TableName=self.table,
             Key=self._run_key(tenant_id, export_guid, scheduled_time),
-            UpdateExpression="REMOVE notifyLeaseUntil",
+            UpdateExpression="REMOVE notifyLeaseUntil, notifyHolder",
             ConditionExpression="attribute_exists(pk)",
         )
 
