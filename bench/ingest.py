@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=4, help="parallel BatchWriteItem calls (both sides)")
-    parser.add_argument("--rounds", type=int, default=3, help="floor and ingestion alternate; medians shown")
+    parser.add_argument("--rounds", type=int, default=5, help="floor and ingestion alternate; medians shown")
     args = parser.parse_args(argv)
     # Local endpoints check no signature, but botocore will not send a request without one.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -107,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"BatchWriteItem floor: {floor_s:6.2f} s  {floor_rate:9,.0f} items/s (median)")
         print(f"ingestion:            {ingest_s:6.2f} s  {ingest_rate:9,.0f} items/s (median)")
         print(f"same file again:      {again_s:6.2f} s  {again_rate:9,.0f} items/s (nothing written)")
-        print(f"ingestion / floor: {ingest_rate / floor_rate:.2f} (target >= 0.8)")
+        # Each round's floor and ingestion ran back to back: the median of their ratios is the
+        # figure least moved by other work on the machine.
+        ratios = sorted(f / i for f, i in zip(floors, ingests, strict=True))
+        print(
+            f"ingestion / floor: {statistics.median(ratios):.2f} median of rounds "
+            f"({', '.join(f'{r:.2f}' for r in ratios)}); target >= 0.8"
+        )
     return 0
 
 

@@ -221,6 +221,28 @@ def test_the_same_file_twice_leaves_the_table_as_one_delivery(
     assert [n.attributes["outcome"] for n in stack.notifications()] == ["ingested", "ingested"]
 
 
+def test_the_same_content_under_another_name_waits_while_the_first_is_loading(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    from tracking_export_aws.ingest import ContentInProgress
+
+    body = jsonl([*records.catalogue("acme"), *records.seed_logs("acme")])
+    ingest = ingest_for(stack, max_bytes=len(body) // 2)
+    first, second = ingest.drop("acme", "a.jsonl", body), ingest.drop("acme", "b.jsonl", body)
+    started = ingest.invoke(ingest.event(first))
+    assert started["outcome"] == "continuing"
+    # Raised, so that Lambda retries the event later.
+    with pytest.raises(ContentInProgress):
+        ingest.invoke(ingest.event(second))
+    results = [ingest.invoke(started["next"])]
+    while results[-1]["outcome"] == "continuing":
+        results.append(ingest.invoke(results[-1]["next"]))
+    assert (results[-1]["outcome"], results[-1]["writtenTotal"]) == ("ingested", 10)
+    [retried] = ingest.run(second)
+    assert (retried["outcome"], retried["writtenTotal"], retried["duplicateOf"]) == ("ingested", 0, first)
+    assert ingest.keys("tenants/acme/incoming/") == []
+
+
 def test_a_later_version_of_a_record_wins_whatever_the_delivery_order(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:

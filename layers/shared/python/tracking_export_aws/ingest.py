@@ -134,6 +134,10 @@ class ObjectChanged(RuntimeError):
     """The object under the key is no longer the content being ingested."""
 
 
+class ContentInProgress(RuntimeError):
+    """The same content, under another key, is being ingested: this one waits (Lambda retries it)."""
+
+
 class IngestService:
     """Ingests objects of the ingest bucket into the tracking table."""
 
@@ -236,20 +240,20 @@ class IngestService:
             # the delete of the moved object failed): it is finished again with nothing written.
             progress = _Progress(tenant, etag, request.key, status="loaded", duplicate_of=progress.object_key)
             return progress
+        if progress.status == "loading" and progress.object_key != request.key:
+            raise ContentInProgress(
+                f"{request.key} has the content of {progress.object_key}, which is being ingested"
+            )
         if progress.status == "loading" and request.offset is not None and request.offset != progress.offset:
             return None  # a continuation delivered twice: that range is done
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key=_s(key),
-                UpdateExpression="SET leaseUntil = :until, objectKey = :key",
+                UpdateExpression="SET leaseUntil = :until",
                 ConditionExpression="#o = :offset AND leaseUntil < :now",
                 ExpressionAttributeNames={"#o": "offset"},
-                ExpressionAttributeValues={
-                    **lease,
-                    ":offset": {"N": str(progress.offset)},
-                    ":key": {"S": request.key},
-                },
+                ExpressionAttributeValues={**lease, ":offset": {"N": str(progress.offset)}},
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return None
