@@ -379,13 +379,27 @@ def test_a_port_in_use_is_named() -> None:
             stack.start()
 
 
-def test_make_serve_stays_up_until_sigterm_then_stops_both_servers() -> None:
+@pytest.mark.parametrize(
+    "stop",
+    [
+        pytest.param(lambda process: process.send_signal(signal.SIGTERM), id="SIGTERM"),
+        # Ctrl-C in a terminal: SIGINT to the whole process group, servers included.
+        pytest.param(lambda process: os.killpg(process.pid, signal.SIGINT), id="Ctrl-C"),
+    ],
+)
+def test_make_serve_stays_up_until_stopped_then_stops_both_servers(stop: Any) -> None:
     moto_port, dynamodb_port = free_port(), free_port()
     command = [sys.executable, "-m", "tools.serve", "--moto-port", str(moto_port)]
     command += ["--dynamodb-port", str(dynamodb_port), "--bind", "127.0.0.1", "--logs", "10"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group, as a terminal gives it
     )
     assert process.stdout is not None
     lines = []
@@ -395,7 +409,7 @@ def test_make_serve_stays_up_until_sigterm_then_stops_both_servers() -> None:
             if "Ctrl-C stops the stack" in line:
                 break
         assert not _can_bind(moto_port) and not _can_bind(dynamodb_port), "".join(lines)
-        process.send_signal(signal.SIGTERM)
+        stop(process)
         rest = process.communicate(timeout=30)[0]
     finally:
         if process.poll() is None:
@@ -404,5 +418,6 @@ def test_make_serve_stays_up_until_sigterm_then_stops_both_servers() -> None:
     output = "".join(lines) + rest
     assert process.returncode == 0, output
     assert "sam local invoke ConfigSyncFunction -e events/s3-config-upload-invalid.json" in output
-    assert "moto server and dynalite stopped" in output
+    assert "Traceback" not in output
+    assert output.rstrip().endswith("moto server and dynalite stopped"), output
     assert _can_bind(moto_port) and _can_bind(dynamodb_port)
