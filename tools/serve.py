@@ -86,7 +86,7 @@ INVALID_DEFINITION = """<?xml version="1.0" encoding="UTF-8"?>
 </export-config>
 """
 # The sample tenant's catalogue, kept small so the load takes seconds, not minutes.
-SAMPLE_SHAPE = SampleShape(tenant_id=TENANT, learners=200, contents=50, trackings=1_000, logs=DEFAULT_LOGS)
+SAMPLE_SHAPE = SampleShape(tenant_id=TENANT, learners=100, contents=30, trackings=300, logs=DEFAULT_LOGS)
 
 # Resource type -> (kind, the property that holds its name).
 _KINDS = {
