@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DYNALITE_VERSION := 3.2.2
 DYNALITE := .local/node/node_modules/.bin/dynalite
 
-.PHONY: venv dynalite test lint local bench clean
+.PHONY: venv dynalite test lint local serve bench clean
 
 $(BIN)/tracking-export: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: venv dynalite lint
 
 local: venv dynalite
 	$(BIN)/python -m tracking_export_aws.local_run
+
+# The stack `sam local invoke --env-vars events/env.local.json` talks to; Ctrl-C stops it.
+# SERVE_ARGS, e.g. "--logs 50000" or "--moto-port 5001" (see `python -m tools.serve --help`).
+serve: venv dynalite
+	$(BIN)/python -m tools.serve $(SERVE_ARGS)
 
 bench: venv dynalite
 	$(BIN)/python bench/engine.py

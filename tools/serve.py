@@ -86,7 +86,7 @@ INVALID_DEFINITION = """<?xml version="1.0" encoding="UTF-8"?>
 </export-config>
 """
 # The sample tenant's catalogue, kept small so the load takes seconds, not minutes.
-SAMPLE_SHAPE = SampleShape(tenant_id=TENANT, learners=200, contents=50, trackings=1_000, logs=DEFAULT_LOGS)
+SAMPLE_SHAPE = SampleShape(tenant_id=TENANT, learners=100, contents=30, trackings=300, logs=DEFAULT_LOGS)
 
 # Resource type -> (kind, the property that holds its name).
 _KINDS = {
@@ -280,7 +280,7 @@ class ServeStack:
         _, file_dynamodb_port = _endpoint(self.env, DYNAMODB_URL_VARIABLE)
         self.moto_port = self.moto_port or file_moto_port
         self.dynamodb_port = self.dynamodb_port or file_dynamodb_port
-        self._servers: list[subprocess.Popen[bytes]] = []
+        self._servers: dict[str, subprocess.Popen[bytes]] = {}
         self.tap_queue_url = ""
         self.config_sync_results: list[dict[str, Any]] = []
 
@@ -311,7 +311,7 @@ class ServeStack:
     def stop(self) -> None:
         """Stop what :meth:`start` started (safe to call twice)."""
         while self._servers:
-            process = self._servers.pop()
+            _, process = self._servers.popitem()
             process.terminate()
             try:
                 process.wait(timeout=10)
@@ -333,16 +333,21 @@ class ServeStack:
         if not binary.exists():
             raise ServeError(f"dynalite is not installed at {binary}: run `make dynalite`")
         # moto in its own process: its state is per process, so each stack starts empty.
-        self._spawn([sys.executable, "-m", "moto.server", "-H", self.bind, "-p", str(self.moto_port)])
+        self._spawn(
+            "moto server", [sys.executable, "-m", "moto.server", "-H", self.bind, "-p", str(self.moto_port)]
+        )
         flags = ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
-        self._spawn([str(binary), "--port", str(self.dynamodb_port), *flags])
-        _wait_until_listening(self.moto_port, self._servers[0], "moto server")
-        _wait_until_listening(self.dynamodb_port, self._servers[1], "dynalite")
+        self._spawn("dynalite", [str(binary), "--port", str(self.dynamodb_port), *flags])
+        _wait_until_listening(self.moto_port, self._servers["moto server"], "moto server")
+        _wait_until_listening(self.dynamodb_port, self._servers["dynalite"], "dynalite")
 
-    def _spawn(self, command: list[str]) -> None:
+    def _spawn(self, name: str, command: list[str]) -> None:
         # Output discarded: a pipe nobody reads would block the server once full, and one
-        # access-log line per request would bury the notifications this prints.
-        self._servers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # access-log line per request would bury the notifications this prints. Its own
+        # session: Ctrl-C reaches only this process, which then stops the servers itself.
+        self._servers[name] = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
 
     # ------------------------------------------------------------------ environment
 
@@ -490,6 +495,9 @@ class ServeStack:
     def serve_forever(self, stop: threading.Event) -> None:
         """Print each notification as it arrives until ``stop`` is set."""
         while not stop.is_set():
+            for name, process in self._servers.items():
+                if process.poll() is not None:
+                    raise ServeError(f"{name} exited with status {process.returncode}")
             # SQS long polling: returns as soon as a message arrives, or after a second.
             for note in self.notifications(wait_seconds=1):
                 summary = {
@@ -571,6 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _print_usage(stack)
         stack.serve_forever(stop)
+    except ServeError as exc:
+        print(f"make serve: {exc}")
+        return 1
     finally:
         stack.stop()
         print("\nmoto server and dynalite stopped")

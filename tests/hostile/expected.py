@@ -289,7 +289,9 @@ TENANTS: dict[str, list[str]] = {
     "zone-absolute.json": [f"timezone: unknown time zone '/usr/share/zoneinfo/Europe/Paris'; {ZONE}"],
     "zone-unknown.json": [f"timezone: unknown time zone 'Mars/Olympus_Mons'; {ZONE}"],
     "zone-a-number.json": ["timezone: Input should be a valid string"],
-    "unknown-field.json": ["'timeZone': unknown field; allowed: timezone, notificationEmails, retentionDays, keepAnonymousStatistics"],
+    "unknown-field.json": [
+        "'timeZone': unknown field; allowed: timezone, notificationEmails, retentionDays, keepAnonymousStatistics"
+    ],
     "retention-a-string.json": ["retentionDays: Input should be a valid integer"],
     "retention-huge.json": ["retentionDays: Input should be less than or equal to 36500"],
     "emails-a-string.json": ["notificationEmails: Input should be a valid list"],

@@ -130,7 +130,9 @@ class ConfigSyncService:
             definition = checked_definition(found.data, guid, self.limits)
         except DefinitionError as exc:
             errors = [str(issue) for issue in exc.issues]
-            self._point_at_previous_valid(pointer, found.version, lambda data: checked_definition(data, guid, self.limits))
+            self._point_at_previous_valid(
+                pointer, found.version, lambda data: checked_definition(data, guid, self.limits)
+            )
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         try:
@@ -196,7 +198,9 @@ class ConfigSyncService:
             if self.schedules.get(tenant, guid) is None:
                 continue  # never valid, or deleted: nothing runs
             try:
-                definition = checked_definition(self.config.export_definition(tenant, guid), guid, self.limits)
+                definition = checked_definition(
+                    self.config.export_definition(tenant, guid), guid, self.limits
+                )
             except (DefinitionError, ConfigError):
                 continue  # its last valid version is gone: its own upload will schedule it
             schedule = definition.schedule
