@@ -221,13 +221,13 @@ def stack_resources(env: Mapping[str, Mapping[str, str]], template: Mapping[str,
     return list(found.values())
 
 
-def stack_region(resources: list[LocalResource]) -> tuple[str, str]:
-    """(region, account) of the ARNs in env.local.json: the stack is created there."""
+def stack_region(resources: list[LocalResource]) -> str:
+    """The region of the ARNs in env.local.json, where the stack is created; they must share
+    one region and one account."""
     places = {tuple(r.arn.split(":")[3:5]) for r in resources if r.arn}
     if len(places) != 1:
         raise ServeError(f"env.local.json's ARNs should share one region and account, found {sorted(places)}")
-    region, account = places.pop()
-    return region, account
+    return places.pop()[0]
 
 
 def _endpoint(env: Mapping[str, Mapping[str, str]], variable: str) -> tuple[str, int]:
@@ -275,7 +275,7 @@ class ServeStack:
         self.env = read_env_file(self.env_file)
         self.template = load_template(self.template_path)
         self.resources = stack_resources(self.env, self.template)
-        self.region, self.account = stack_region(self.resources)
+        self.region = stack_region(self.resources)
         self.container_host, file_moto_port = _endpoint(self.env, MOTO_URL_VARIABLE)
         _, file_dynamodb_port = _endpoint(self.env, DYNAMODB_URL_VARIABLE)
         self.moto_port = self.moto_port or file_moto_port
