@@ -31,7 +31,8 @@ tracking they saw a log of; those still without a log are written, in the second
 with ``gsi2pk``/``gsi2sk`` already set. Every tracking with a log gets its marker, and a
 tracking of an earlier load that receives its first log here leaves the index
 (``UpdateItem``). Last, the ``DAYS`` markers of the days the records touched get their exact
-``logCount`` (:func:`recount_days`). The loader keeps ids (a few bytes each), never the records.
+``logCount``: counted in the table (:func:`recount_days`) for days that had logs before, the
+number written for days new to this load. The loader keeps ids (a few bytes each), never the records.
 """
 
 from __future__ import annotations
@@ -311,6 +312,7 @@ class Loader:
         self.report = LoadReport()
         self.days: set[tuple[str, str]] = set()
         self.fresh_days: set[tuple[str, str]] = set()  # days without a DAYS marker before this load
+        self.fresh_counts: Counter[tuple[str, str]] = Counter()  # logs written on each of them
         # (tenant, type, id) of each log and tracking -> (updatedAt, line) of its newest version here
         self.newest: dict[tuple[str, str, int], tuple[datetime | None, int]] = {}
         self.trackings: set[tuple[str, int]] = set()  # (tenant, trackingId) written by this load
@@ -335,8 +337,7 @@ class Loader:
             self._drain()
             self._write_markers()
             self._clear_earlier_unlaunched()
-            for tenant in sorted({t for t, _ in self.days}):
-                recount_days(self.client, self.table, tenant, sorted(d for t, d in self.days if t == tenant))
+            self._count_days()
             self.report.days = sorted(self.days)
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
@@ -412,6 +413,8 @@ class Loader:
                     continue
             if keyed.day is not None:
                 keyed.fresh = (keyed.tenant, keyed.day) in self.fresh_days
+                if keyed.fresh:
+                    self.fresh_counts[(keyed.tenant, keyed.day)] += 1
             elif keyed.kind == "tracking" and (keyed.tenant, raw["trackingId"]) in self.unlaunched:
                 keyed.item.update(_s(keys.unlaunched_keys(keyed.tenant, raw)))
             yield keyed
@@ -530,6 +533,25 @@ class Loader:
             self._submit(self._write_plain, batch)
         self._drain()
         self.report.days_marked = len(requests)
+
+    def _count_days(self) -> None:
+        """The exact ``logCount`` of every day touched.
+
+        A day new to this load held no log before it and got each of its logs from it exactly
+        once (one version per log, written without condition), so its count is the number
+        written; the other days are counted in the table (:func:`recount_days`).
+        """
+        for tenant, day in sorted(self.fresh_days):
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}},
+                UpdateExpression="SET logCount = :n",
+                ExpressionAttributeValues={":n": {"N": str(self.fresh_counts[(tenant, day)])}},
+            )
+        for tenant in sorted({t for t, _ in self.days}):
+            known = sorted(d for t, d in self.days - self.fresh_days if t == tenant)
+            if known:
+                recount_days(self.client, self.table, tenant, known)
 
     def _write_markers(self) -> None:
         requests = [
