@@ -100,6 +100,7 @@ class LoadReport:
     rejected_count: int = 0
     rejected: list[RejectedRecord] = field(default_factory=list)
     days_marked: int = 0
+    markers_written: int = 0  # LOGGED# markers (one per tracking with a log here)
     unlaunched_set: int = 0  # trackings given the Unlaunched index keys
     unlaunched_cleared: int = 0  # trackings of earlier loads that got their first log
     days: list[tuple[str, str]] = field(default_factory=list)  # (tenant, UTC day) whose logCount was set
@@ -121,6 +122,7 @@ class LoadReport:
         self.rejected_count += other.rejected_count
         self.rejected.extend(other.rejected[: max(0, MAX_LISTED_REJECTS - len(self.rejected))])
         self.days_marked += other.days_marked
+        self.markers_written += other.markers_written
         self.unlaunched_set += other.unlaunched_set
         self.unlaunched_cleared += other.unlaunched_cleared
         self.days = sorted(set(self.days) | set(other.days))
@@ -133,6 +135,7 @@ class LoadReport:
             "rejectedCount": self.rejected_count,
             "rejected": [r.as_dict() for r in self.rejected],
             "daysMarked": self.days_marked,
+            "loggedMarkers": self.markers_written,
             "unlaunchedSet": self.unlaunched_set,
             "unlaunchedCleared": self.unlaunched_cleared,
         }
@@ -149,6 +152,7 @@ class LoadReport:
                 for r in data.get("rejected", [])
             ],
             days_marked=int(data.get("daysMarked", 0)),
+            markers_written=int(data.get("loggedMarkers", 0)),
             unlaunched_set=int(data.get("unlaunchedSet", 0)),
             unlaunched_cleared=int(data.get("unlaunchedCleared", 0)),
         )
@@ -560,6 +564,7 @@ class Loader:
         for batch in chunks(requests, BATCH_WRITE_LIMIT):
             self._submit(self._write_plain, batch)
         self._drain()
+        self.report.markers_written = len(requests)
 
     def _clear_unlaunched(self, keys_batch: list[dict[str, Any]]) -> int:
         items = batch_get(self.client, self.table, keys_batch, projection="pk, sk, gsi2pk")
