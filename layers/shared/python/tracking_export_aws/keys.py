@@ -193,7 +193,8 @@ def by_learner_keys(tenant_id: str, tracking_id: int, learner_id: int) -> dict[s
 
 def ingest_progress_key(tenant_id: str, etag: str) -> dict[str, str]:
     """Key of the progress item of one ingested object, named by its ETag (its content)."""
-    return {"pk": f"{_prefix(tenant_id)}INGEST", "sk": f"E#{etag.strip(chr(34))}"}
+    unquoted = etag.strip('"')
+    return {"pk": f"{_prefix(tenant_id)}INGEST", "sk": f"E#{unquoted}"}
 
 
 def unlaunched_pk(tenant_id: str, shard: int) -> str:

@@ -31,7 +31,8 @@ tracking they saw a log of; those still without a log are written, in the second
 with ``gsi2pk``/``gsi2sk`` already set. Every tracking with a log gets its marker, and a
 tracking of an earlier load that receives its first log here leaves the index
 (``UpdateItem``). Last, the ``DAYS`` markers of the days the records touched get their exact
-``logCount`` (:func:`recount_days`). The loader keeps ids (a few bytes each), never the records.
+``logCount``: counted in the table (:func:`recount_days`) for days that had logs before, the
+number written for days new to this load. The loader keeps ids (a few bytes each), never the records.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class LoadReport:
     rejected_count: int = 0
     rejected: list[RejectedRecord] = field(default_factory=list)
     days_marked: int = 0
+    markers_written: int = 0  # LOGGED# markers (one per tracking with a log here)
     unlaunched_set: int = 0  # trackings given the Unlaunched index keys
     unlaunched_cleared: int = 0  # trackings of earlier loads that got their first log
     days: list[tuple[str, str]] = field(default_factory=list)  # (tenant, UTC day) whose logCount was set
@@ -120,6 +122,7 @@ class LoadReport:
         self.rejected_count += other.rejected_count
         self.rejected.extend(other.rejected[: max(0, MAX_LISTED_REJECTS - len(self.rejected))])
         self.days_marked += other.days_marked
+        self.markers_written += other.markers_written
         self.unlaunched_set += other.unlaunched_set
         self.unlaunched_cleared += other.unlaunched_cleared
         self.days = sorted(set(self.days) | set(other.days))
@@ -132,6 +135,7 @@ class LoadReport:
             "rejectedCount": self.rejected_count,
             "rejected": [r.as_dict() for r in self.rejected],
             "daysMarked": self.days_marked,
+            "loggedMarkers": self.markers_written,
             "unlaunchedSet": self.unlaunched_set,
             "unlaunchedCleared": self.unlaunched_cleared,
         }
@@ -148,6 +152,7 @@ class LoadReport:
                 for r in data.get("rejected", [])
             ],
             days_marked=int(data.get("daysMarked", 0)),
+            markers_written=int(data.get("loggedMarkers", 0)),
             unlaunched_set=int(data.get("unlaunchedSet", 0)),
             unlaunched_cleared=int(data.get("unlaunchedCleared", 0)),
         )
@@ -311,6 +316,7 @@ class Loader:
         self.report = LoadReport()
         self.days: set[tuple[str, str]] = set()
         self.fresh_days: set[tuple[str, str]] = set()  # days without a DAYS marker before this load
+        self.fresh_counts: Counter[tuple[str, str]] = Counter()  # logs written on each of them
         # (tenant, type, id) of each log and tracking -> (updatedAt, line) of its newest version here
         self.newest: dict[tuple[str, str, int], tuple[datetime | None, int]] = {}
         self.trackings: set[tuple[str, int]] = set()  # (tenant, trackingId) written by this load
@@ -335,8 +341,7 @@ class Loader:
             self._drain()
             self._write_markers()
             self._clear_earlier_unlaunched()
-            for tenant in sorted({t for t, _ in self.days}):
-                recount_days(self.client, self.table, tenant, sorted(d for t, d in self.days if t == tenant))
+            self._count_days()
             self.report.days = sorted(self.days)
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
@@ -412,6 +417,8 @@ class Loader:
                     continue
             if keyed.day is not None:
                 keyed.fresh = (keyed.tenant, keyed.day) in self.fresh_days
+                if keyed.fresh:
+                    self.fresh_counts[(keyed.tenant, keyed.day)] += 1
             elif keyed.kind == "tracking" and (keyed.tenant, raw["trackingId"]) in self.unlaunched:
                 keyed.item.update(_s(keys.unlaunched_keys(keyed.tenant, raw)))
             yield keyed
@@ -531,6 +538,25 @@ class Loader:
         self._drain()
         self.report.days_marked = len(requests)
 
+    def _count_days(self) -> None:
+        """The exact ``logCount`` of every day touched.
+
+        A day new to this load held no log before it and got each of its logs from it exactly
+        once (one version per log, written without condition), so its count is the number
+        written; the other days are counted in the table (:func:`recount_days`).
+        """
+        for tenant, day in sorted(self.fresh_days):
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}},
+                UpdateExpression="SET logCount = :n",
+                ExpressionAttributeValues={":n": {"N": str(self.fresh_counts[(tenant, day)])}},
+            )
+        for tenant in sorted({t for t, _ in self.days}):
+            known = sorted(d for t, d in self.days - self.fresh_days if t == tenant)
+            if known:
+                recount_days(self.client, self.table, tenant, known)
+
     def _write_markers(self) -> None:
         requests = [
             {"PutRequest": {"Item": _s(keys.logged_marker_key(t, i))}} for t, i in sorted(self.logged)
@@ -538,6 +564,7 @@ class Loader:
         for batch in chunks(requests, BATCH_WRITE_LIMIT):
             self._submit(self._write_plain, batch)
         self._drain()
+        self.report.markers_written = len(requests)
 
     def _clear_unlaunched(self, keys_batch: list[dict[str, Any]]) -> int:
         items = batch_get(self.client, self.table, keys_batch, projection="pk, sk, gsi2pk")
