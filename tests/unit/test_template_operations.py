@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tracking_export_aws.template_tables import load_template
+from tools.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[1].parent
 EXPORT_HANDLER = ROOT / "functions" / "export" / "export_app.py"
