@@ -32,7 +32,7 @@ test: venv dynalite lint
 	$(BIN)/pytest
 
 local: venv dynalite
-	$(BIN)/python -m tracking_export_aws.local_run
+	$(BIN)/python -m tools.local_run
 
 # The stack `sam local invoke --env-vars events/env.local.json` talks to; Ctrl-C stops it.
 # SERVE_ARGS, e.g. "--logs 50000" or "--moto-port 5001" (see `python -m tools.serve --help`).

@@ -26,10 +26,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tools.sample_data import SampleShape, catalogue, logs
 from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
 from tracking_export.model import COLUMN_NAMES
-from tracking_export.sample_data import SampleShape, catalogue, logs
 from tracking_export.source import (
     InMemorySource,
     Raw,

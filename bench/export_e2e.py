@@ -30,16 +30,16 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from tracking_export.sample_data import SampleShape, dataset, write_jsonl
+from tools.local_endpoints import dynalite, moto_server_process, repo_root
+from tools.sample_data import SampleShape, dataset, write_jsonl
+from tools.template_tables import table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.config_store import ConfigStore
 from tracking_export_aws.dynamo_source import DynamoTrackingSource
 from tracking_export_aws.export_service import ExportRequest, ExportService
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.loader import load_jsonl
-from tracking_export_aws.local_endpoints import dynalite, moto_server_process, repo_root
 from tracking_export_aws.notifier import Notifier
-from tracking_export_aws.template_tables import table_definitions
 
 REGION = "us-east-1"
 DEFINITION = """<export-config><export guid="bench">

@@ -27,11 +27,11 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from tracking_export.sample_data import SampleShape, dataset, write_jsonl
+from tools.local_endpoints import dynalite, moto_server_process, repo_root
+from tools.sample_data import SampleShape, dataset, write_jsonl
+from tools.template_tables import table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.loader import load_jsonl
-from tracking_export_aws.local_endpoints import dynalite, moto_server_process, repo_root
-from tracking_export_aws.template_tables import table_definitions
 
 REGION = "us-east-1"
 EXPORT_GUID = "bench"

@@ -32,14 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tracking_export.sample_data import SampleShape, dataset
+from tools.local_endpoints import dynalite_binary
+from tools.local_run import DAILY_XML, TENANT, TENANT_ZONE, WEEKLY_XML
+from tools.sample_data import SampleShape, dataset
+from tools.template_tables import load_template, table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.config_sync import ConfigChange
 from tracking_export_aws.loader import load_dataset
-from tracking_export_aws.local_endpoints import dynalite_binary
-from tracking_export_aws.local_run import DAILY_XML, TENANT, TENANT_ZONE, WEEKLY_XML
 from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.template_tables import load_template, table_definitions
 from tracking_export_aws.wiring import config_sync_service
 
 ROOT = Path(__file__).resolve().parents[1]

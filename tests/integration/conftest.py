@@ -29,8 +29,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tools.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
 from tracking_export_aws.clients import client
-from tracking_export_aws.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def dynamo_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def dynamo_tables(dynamo_endpoint: str) -> dict[str, str]:
     """{logical id: table name} of the template's tables, created on dynalite."""
-    from tracking_export_aws.template_tables import table_definitions
+    from tools.template_tables import table_definitions
 
     dynamodb = client("dynamodb", endpoint_url=dynamo_endpoint, region="us-east-1")
     names = {}
@@ -242,7 +242,7 @@ def _queue_arn(sqs: Any, url: str) -> str:
 
 
 def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
-    from tracking_export_aws.template_tables import table_definitions
+    from tools.template_tables import table_definitions
 
     suffix = uuid.uuid4().hex[:10]
     s3, sqs, sns, events, scheduler = (

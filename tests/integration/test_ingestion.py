@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
-from tracking_export.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export_aws import keys, wiring
 from tracking_export_aws.export_service import ExportRequest
 

@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tools import serve
-from tracking_export.sample_data import logs as sample_logs
+from tools.local_endpoints import free_port
+from tools.sample_data import logs as sample_logs
+from tools.template_tables import load_template
 from tracking_export_aws import clients
-from tracking_export_aws.local_endpoints import free_port
-from tracking_export_aws.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

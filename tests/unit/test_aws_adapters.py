@@ -54,7 +54,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def create_table(logical_id: str, name: str) -> Any:
-    from tracking_export_aws.template_tables import table_definitions
+    from tools.template_tables import table_definitions
 
     dynamodb = client("dynamodb")
     dynamodb.create_table(TableName=name, **table_definitions(ROOT / "template.yaml")[logical_id])
@@ -664,7 +664,7 @@ def test_loader_keeps_the_unlaunched_index_right() -> None:
 
 
 def test_loader_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tracking_export_aws.loader import main
+    from tools.load import main
 
     create_table("TrackingTable", "tracking")
     dataset = tmp_path / "d.jsonl"

@@ -151,3 +151,15 @@ def test_any_failure_of_the_fast_path_falls_back_to_botocore(
 
 def test_other_clients_keep_botocore_parsers(aws: Any) -> None:
     assert clients.item_read_parsers(clients.client("s3", region="us-east-1")) is None
+
+
+def test_only_dynamodb_clients_skip_botocore_parameter_validation(aws: Any) -> None:
+    from botocore.exceptions import ParamValidationError
+
+    # A parameter S3 does not have: botocore refuses it before any request is made.
+    with pytest.raises(ParamValidationError, match='Unknown parameter in input: "Buckett"'):
+        clients.client("s3", region="us-east-1").head_bucket(Buckett="exports")
+    # Without the validation pass, DynamoDB's unknown parameter reaches botocore's serializer.
+    with pytest.raises(Exception) as raised:  # any error but the validation's
+        clients.client("dynamodb", region="us-east-1").list_tables(Limitt=3)
+    assert not isinstance(raised.value, ParamValidationError)

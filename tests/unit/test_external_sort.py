@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tools.sample_data import SampleShape, dataset
 from tracking_export import engine, external_sort
 from tracking_export.definition import load_definition
 from tracking_export.external_sort import SortedRows
-from tracking_export.sample_data import SampleShape, dataset
 from tracking_export.source import InMemorySource
 
 

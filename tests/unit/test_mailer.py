@@ -26,9 +26,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import RawMessage, ses_backends
 
+from tools.template_tables import load_template
 from tracking_export_aws.mailer import EmailChannel
 from tracking_export_aws.settings import AwsSettings, SettingsError
-from tracking_export_aws.template_tables import load_template
 
 REGION = "us-east-1"
 SENDER = "exports@mail.example.com"

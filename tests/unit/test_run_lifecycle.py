@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from tools.template_tables import table_definitions
 from tracking_export_aws.clients import clear_cache, client
 from tracking_export_aws.export_service import _candidate_keys, credentials_expiry
 from tracking_export_aws.ledger import LeaseLostError, RunLedger
@@ -24,7 +25,6 @@ from tracking_export_aws.notifier import (
     fit_message,
 )
 from tracking_export_aws.run_guard import Guard, Heartbeat, RunDeadlineExceeded
-from tracking_export_aws.template_tables import table_definitions
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)

@@ -18,16 +18,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.template_tables import (
-    CLEAN_OLDER_THAN_DAYS,
-    CLEAN_OLDER_THAN_TAG_KEY,
-    clean_older_than_tag,
+from tools.template_tables import (
     load_template,
     resource_names,
     table_definitions,
     ttl_attributes,
 )
+from tracking_export_aws.object_tags import (
+    CLEAN_OLDER_THAN_DAYS,
+    CLEAN_OLDER_THAN_TAG_KEY,
+    clean_older_than_tag,
+)
+from tracking_export_aws.settings import AwsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"

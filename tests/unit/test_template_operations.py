@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tracking_export_aws.template_tables import load_template
+from tools.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[1].parent
 EXPORT_HANDLER = ROOT / "functions" / "export" / "export_app.py"
@@ -56,7 +56,7 @@ def test_dashboard_charts_runs_rows_duration_skipped_records_and_dlq_depth(
     assert _searched_metrics(widgets["Skipped records (data-contract violations)"]) == ["SkippedRecords"]
     dlq = widgets["Dead-letter queue depth"]
     queues = {line[3] for line in dlq["metrics"]}
-    assert queues == {"<ExportDlq.QueueName>", "<ConfigSyncDlq.QueueName>"}
+    assert queues == {"<ExportDlq.QueueName>", "<ConfigSyncDlq.QueueName>", "<IngestDlq.QueueName>"}
     assert {line[1] for line in dlq["metrics"]} == {"ApproximateNumberOfMessagesVisible"}
     assert all(w["region"] == "<AWS::Region>" for w in widgets.values())
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.template_tables import load_template
+from tools.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "tracking-export-dev-123456789012-exports"

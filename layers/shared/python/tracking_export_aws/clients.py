@@ -26,10 +26,11 @@ _CONFIG = Config(
     max_pool_connections=MAX_POOL_CONNECTIONS,
     connect_timeout=5,
     read_timeout=30,
-    # The service validates every request itself; botocore's client-side pass costs more CPU
-    # than the HTTP call on the loader's BatchWriteItem bodies.
-    parameter_validation=False,
 )
+# DynamoDB only: botocore's client-side validation of the ingestion's BatchWriteItem bodies
+# (25 items, every field of every record) costs more CPU than the HTTP call, and DynamoDB
+# validates every request itself. Every other client keeps botocore's validation.
+_DYNAMODB_CONFIG = _CONFIG.merge(Config(parameter_validation=False))
 _cache: dict[tuple[str, str | None, str | None], Any] = {}
 _lock = threading.Lock()
 _factories: weakref.WeakKeyDictionary[Any, ItemReadParsers] = weakref.WeakKeyDictionary()
@@ -60,7 +61,8 @@ def client(
             botocore_session, factory = _botocore_session(service)
             session = boto3.session.Session(botocore_session=botocore_session)
             make: Any = session.client  # the service name is a runtime string, not a stub literal
-            found = make(service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG)
+            config = _DYNAMODB_CONFIG if service == "dynamodb" else _CONFIG
+            found = make(service, endpoint_url=endpoint_url, region_name=region, config=config)
             if factory is not None:
                 _factories[found] = factory
             _cache[key] = found
@@ -158,7 +160,8 @@ def s3_presigner(settings: AwsSettings) -> Any:
     """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the bucket's
     regional endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, us-east-1 included), so a
     link works for as long as it says. A local endpoint (moto) is used as configured."""
-    session = boto3.session.Session(botocore_session=_botocore_session("s3"))
+    botocore_session, _ = _botocore_session("s3")
+    session = boto3.session.Session(botocore_session=botocore_session)
     endpoint = settings.endpoint_url
     s3_options: Any = {}
     if endpoint is None:

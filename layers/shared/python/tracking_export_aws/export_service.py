@@ -35,6 +35,7 @@ from tracking_export_aws.config_store import ConfigError, ConfigInvalid, ConfigN
 from tracking_export_aws.config_sync import checked_definition
 from tracking_export_aws.ledger import Claim, LeaseLostError, RunLedger
 from tracking_export_aws.notifier import NotificationError, Notifier, fit_message
+from tracking_export_aws.object_tags import clean_older_than_tag
 from tracking_export_aws.requests import ExportRequest, InvalidRequest
 from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource, Heartbeat, RunDeadlineExceeded
 from tracking_export_aws.s3_sink import (
@@ -46,7 +47,6 @@ from tracking_export_aws.s3_sink import (
     put_if_absent,
     stored_digest,
 )
-from tracking_export_aws.template_tables import clean_older_than_tag
 
 # ExportRequest and InvalidRequest live in requests.py; imported from here too.
 __all__ = ["ExportRequest", "ExportService", "InvalidRequest"]

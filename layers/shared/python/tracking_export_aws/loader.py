@@ -1,7 +1,7 @@
 """Writes data-contract.md records into the tracking table (docs/table-design.md).
 
-The one write path of the table: the loader's command line and the ingestion function
-(``tracking_export_aws.ingest``) both go through :class:`Loader`.
+The one write path of the table: the ingestion function (``tracking_export_aws.ingest``) and
+the developer tools (``python -m tools.load``, the local run) all go through :class:`Loader`.
 
 Records are written with ``BatchWriteItem`` (25 a call, a few calls in parallel). What a
 record's key needs (type, tenantId, ids, ``startedAt`` of a log, a readable ``updatedAt``)
@@ -37,9 +37,7 @@ number written for days new to this load. The loader keeps ids (a few bytes each
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -639,34 +637,6 @@ def load_jsonl(
     return loader.run(lambda: read_lines(path))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from tracking_export_aws.clients import client
-
-    parser = argparse.ArgumentParser(
-        prog="python -m tracking_export_aws.loader",
-        description="Load a JSONL dataset into the tracking table.",
-    )
-    parser.add_argument("dataset", type=Path, help="JSONL file (data-contract.md)")
-    parser.add_argument("--table", required=True, help="tracking table name")
-    parser.add_argument(
-        "--endpoint-url", default=None, help="DynamoDB endpoint (moto server, dynalite); AWS if absent"
-    )
-    parser.add_argument("--region", default=None)
-    parser.add_argument("--workers", type=int, default=4, help="parallel BatchWriteItem calls")
-    parser.add_argument(
-        "--retention-days", type=int, default=None, help="logs expire this many days after startedAt"
-    )
-    parser.add_argument("--strict", action="store_true", help="exit with status 1 when a record was rejected")
-    args = parser.parse_args(argv)
-    dynamodb = client("dynamodb", endpoint_url=args.endpoint_url, region=args.region)
-    report = load_jsonl(
-        args.dataset, args.table, dynamodb, workers=args.workers, retention_days=args.retention_days
-    )
-    json.dump(report.as_dict(), sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 1 if args.strict and report.rejected_count else 0
-
-
 def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[str]) -> None:
     """Set the exact ``logCount`` of each day's ``DAYS`` marker (idempotent).
 
@@ -695,7 +665,3 @@ def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[st
             UpdateExpression="SET logCount = :n",
             ExpressionAttributeValues={":n": {"N": str(total)}},
         )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

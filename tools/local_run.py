@@ -26,12 +26,12 @@ from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tracking_export.sample_data import SampleShape, dataset, write_jsonl
+from tools.local_endpoints import drain_queue, dynalite, moto_server, repo_root
+from tools.sample_data import SampleShape, dataset, write_jsonl
+from tools.template_tables import resource_names, table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.ledger import RunLedger
-from tracking_export_aws.local_endpoints import drain_queue, dynalite, moto_server, repo_root
 from tracking_export_aws.scheduler import SCHEDULED_TIME
-from tracking_export_aws.template_tables import resource_names, table_definitions
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

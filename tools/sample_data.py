@@ -186,7 +186,7 @@ def write_jsonl(records: Iterator[dict[str, Any]], path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tracking_export.sample_data OUT.jsonl [--logs N] [--tenant ID]``."""
+    """``python -m tools.sample_data OUT.jsonl [--logs N] [--tenant ID]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Write the sample tenant as a JSONL dataset.")

@@ -2,10 +2,9 @@
 
 - :func:`table_definitions`: each DynamoDB table as ``create_table`` keyword arguments;
 - :func:`ttl_attributes`: each table's time-to-live attribute;
-- :func:`resource_names`: the logical ids of the buckets, tables, topics, queues and schedule groups;
-- :func:`clean_older_than_tag`: the object tag the export bucket's lifecycle rules act on
-  (``cleanOlderThan``); the export function imports it, so PyYAML is imported only when a
-  template is actually read (the Lambda layers do not ship PyYAML).
+- :func:`resource_names`: the logical ids of the buckets, tables, topics, queues and schedule groups.
+
+A developer tool (PyYAML is a dev dependency): nothing in the Lambda layers imports it.
 """
 
 from __future__ import annotations
@@ -16,23 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# The export bucket has one lifecycle rule per value: a file tagged clean-older-than=<n> is
-# deleted n days after it was written. template.yaml lists the same values (a test checks).
-CLEAN_OLDER_THAN_TAG_KEY = "clean-older-than"
-CLEAN_OLDER_THAN_DAYS: tuple[int, ...] = (
-    *range(1, 32),
-    45,
-    60,
-    90,
-    120,
-    180,
-    270,
-    365,
-    730,
-    1095,
-    1825,
-    3650,
-)
+import yaml
 
 _KINDS = {
     "AWS::S3::Bucket": "buckets",
@@ -49,27 +32,9 @@ class TemplateError(ValueError):
     """template.yaml does not have the shape this module reads."""
 
 
-def clean_older_than_tag(days: int | None) -> dict[str, str]:
-    """The tag that has the export bucket delete a file ``days`` days after it was written.
-
-    ``days`` is rounded *up* to the next value that has a lifecycle rule, so a file is never
-    deleted earlier than asked. None, or more days than the longest rule, gives no tag:
-    the file is kept.
-    """
-    if days is None:
-        return {}
-    if days < 1:
-        raise ValueError(f"cleanOlderThan must be at least 1 day, got {days}")
-    for value in CLEAN_OLDER_THAN_DAYS:
-        if value >= days:
-            return {CLEAN_OLDER_THAN_TAG_KEY: str(value)}
-    return {}
-
-
 @functools.cache
 def _loader() -> type:
     """A yaml.SafeLoader that reads CloudFormation short tags as their long form."""
-    import yaml
 
     class CloudFormationLoader(yaml.SafeLoader):
         pass
@@ -96,8 +61,6 @@ def _loader() -> type:
 
 def load_template(template_path: str | Path) -> dict[str, Any]:
     """The template as plain data; ``!Ref X`` becomes ``{"Ref": "X"}``, ``!Sub s`` ``{"Fn::Sub": s}``."""
-    import yaml
-
     text = Path(template_path).read_text(encoding="utf-8")
     data = yaml.load(text, Loader=_loader())  # a SafeLoader subclass: no arbitrary objects
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
