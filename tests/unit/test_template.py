@@ -732,7 +732,7 @@ def test_ingest_function_starts_on_dropped_files_settings_changes_and_erasure_re
         "detail-type": ["Learner Erasure Requested"],
     }
     variables = props["Environment"]["Variables"]
-    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION"} <= {
+    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION", "INGEST_CONTINUATION"} <= {
         field.alias for field in AwsSettings.model_fields.values()
     }
 
