@@ -510,8 +510,8 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Stack], tuple[Any, An
     def use(stack: Stack) -> tuple[Any, Any]:
         for name, value in stack.env().items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-log-export")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingLogExportIT")
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
         # Imported once the environment is set: Powertools reads it when the module loads.
