@@ -22,12 +22,12 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from contract_records import Records
 
 from tools.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
 from tracking_export_aws.clients import client
@@ -338,146 +338,6 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
 # --- Records (data-contract.md) ------------------------------------------------------------------
 
 
-def _iso(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Records:
-    """Builders of data-contract.md records around the seed's example (Laurie, "First steps")."""
-
-    @staticmethod
-    def catalogue(
-        tenant_id: str, *, name: str = "Martin", firstname: str = "Laurie", email: str = "laurie@acme.example"
-    ) -> list[dict[str, Any]]:
-        """One learner in session "Session 01" of training "First steps", content "Welcome to our team",
-        and her tracking 501. Another tenant gets the same ids (ids are unique only within a tenant)."""
-        t = tenant_id
-        return [
-            {"type": "entity", "tenantId": t, "entityId": 1, "name": "All users", "parentId": None},
-            {"type": "smartgroup", "tenantId": t, "smartgroupId": 1, "name": "Newcomers"},
-            {
-                "type": "learner",
-                "tenantId": t,
-                "learnerId": 1,
-                "guid": "lrn-0001",
-                "name": name,
-                "firstname": firstname,
-                "login": firstname.lower(),
-                "email": email,
-                "refNumber": "EMP001",
-                "timezone": "Europe/Paris",
-                "entityId": 1,
-                "smartgroupIds": [1],
-                "customFields": {"cf-department": "Sales"},
-                "presentation": None,
-            },
-            {
-                "type": "training",
-                "tenantId": t,
-                "trainingId": 10,
-                "guid": "trn-0010",
-                "title": "First steps",
-                "pathCode": "FS-01",
-                "modality": "learning_channel",
-                "status": "P",
-                "publisher": "Academy",
-                "catalogVisible": True,
-                "imported": False,
-            },
-            {
-                "type": "session",
-                "tenantId": t,
-                "sessionId": 20,
-                "guid": "ses-0020",
-                "title": "Session 01",
-                "trainingId": 10,
-                "startDate": "2020-02-01",
-                "endDate": "2030-12-31",
-                "imported": False,
-                "hrisSelected": False,
-            },
-            {
-                "type": "content",
-                "tenantId": t,
-                "contentGuid": "cnt-welcome-v1",
-                "learningObjectGuid": "lo-welcome",
-                "title": "Welcome to our team",
-                "refNumber": "LO-001",
-                "locale": "en-US",
-                "publisherGuid": "pub-1",
-                "publisherName": "Academy",
-                "hrisSelected": False,
-            },
-            {
-                "type": "trainingContent",
-                "tenantId": t,
-                "trainingId": 10,
-                "learningObjectGuid": "lo-welcome",
-                "folder": "Onboarding",
-                "mandatory": True,
-            },
-            {
-                "type": "tracking",
-                "tenantId": t,
-                "trackingId": 501,
-                "guid": "trk-0501",
-                "learnerId": 1,
-                "sessionId": 20,
-                "contentGuid": "cnt-welcome-v1",
-                "registrationGuid": "reg-0501",
-                "registrationImported": False,
-                "updatedAt": "2020-02-01T08:00:00Z",
-            },
-        ]
-
-    @staticmethod
-    def log(
-        tenant_id: str,
-        log_id: int,
-        started_at: str,
-        seconds: int,
-        *,
-        progression: int = 40,
-        status: str = "incomplete",
-        score: float | None = None,
-        completed: bool = False,
-    ) -> dict[str, Any]:
-        """A log of tracking 501 starting at ``started_at`` (ISO, Z) and lasting ``seconds``."""
-        start = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-        end = _iso(start + timedelta(seconds=seconds))
-        return {
-            "type": "trackingLog",
-            "tenantId": tenant_id,
-            "trackingId": 501,
-            "logId": log_id,
-            "startedAt": _iso(start),
-            "lastAccessAt": end,
-            "completedAt": end if completed else None,
-            "progression": progression,
-            "score": score,
-            "status": status,
-            "timeSpentSeconds": seconds,
-            "updatedAt": end,
-        }
-
-    @staticmethod
-    def seed_logs(tenant_id: str) -> list[dict[str, Any]]:
-        """The two logs of data-contract.md's seed example."""
-        return [
-            Records.log(tenant_id, 9001, "2020-02-10T09:30:00Z", 180),
-            Records.log(
-                tenant_id,
-                9002,
-                "2020-02-10T17:00:00Z",
-                60,
-                progression=100,
-                status="completed",
-                score=4,
-                completed=True,
-            ),
-        ]
-
-
 @pytest.fixture
 def records() -> type[Records]:
     return Records
@@ -510,8 +370,8 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Stack], tuple[Any, An
     def use(stack: Stack) -> tuple[Any, Any]:
         for name, value in stack.env().items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-log-export")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingLogExportIT")
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
         # Imported once the environment is set: Powertools reads it when the module loads.

@@ -1,8 +1,7 @@
 """Test data and a one-call renderer for the engine's spec tests.
 
-``Dataset`` builds a consistent tenant dataset (records as in data-contract.md's
-JSONL), with defaults derived from each record's id that a test overrides by
-keyword, using the JSON field names (``data.learner(7, name="Doe", entityId=4)``).
+``standard()`` is a small consistent tenant dataset built with
+:class:`contract_records.Dataset`, the records builder shared by every test tier.
 
 ``render`` wraps the inside of a ``<trackingLogProvider>`` (``<columns>`` and
 ``<parameters>``) into a full ``<export-config>``, runs the export into memory
@@ -13,10 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from contract_records import TENANT, Dataset, Record
 
 from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
@@ -24,159 +24,9 @@ from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.report import RunReport
 from tracking_export.source import InMemorySource
 
-TENANT = "acme"
 PARIS = "Europe/Paris"
 # A run time in winter (Paris = UTC+1): 2021-02-24 13:00 in Paris.
 NOW = datetime(2021, 2, 24, 12, 0, tzinfo=UTC)
-
-Record = dict[str, Any]
-
-
-def utc(text: str) -> datetime:
-    """An aware UTC datetime from ``2021-02-10T09:30:00Z``."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def iso(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Dataset:
-    """Records of one tenant, in insertion order."""
-
-    tenant: str = TENANT
-    records: list[Record] = field(default_factory=list)
-
-    def _add(self, kind: str, fields: Record, overrides: dict[str, Any]) -> Record:
-        record: Record = {"type": kind, "tenantId": self.tenant, **fields, **overrides}
-        self.records.append(record)
-        return record
-
-    def entity(self, entity_id: int, name: str, parent_id: int | None = None, **over: Any) -> Record:
-        return self._add("entity", {"entityId": entity_id, "name": name, "parentId": parent_id}, over)
-
-    def smartgroup(self, smartgroup_id: int, name: str, **over: Any) -> Record:
-        return self._add("smartgroup", {"smartgroupId": smartgroup_id, "name": name}, over)
-
-    def learner(self, learner_id: int, **over: Any) -> Record:
-        return self._add(
-            "learner",
-            {
-                "learnerId": learner_id,
-                "guid": f"learner-guid-{learner_id}",
-                "name": f"Name{learner_id}",
-                "firstname": f"First{learner_id}",
-                "login": f"login{learner_id}",
-                "email": f"learner{learner_id}@example.com",
-                "refNumber": f"REF-{learner_id}",
-                "timezone": "Europe/Paris",
-                "entityId": 1,
-                "smartgroupIds": [],
-                "customFields": {},
-                "presentation": "",
-            },
-            over,
-        )
-
-    def training(self, training_id: int, **over: Any) -> Record:
-        return self._add(
-            "training",
-            {
-                "trainingId": training_id,
-                "guid": f"training-guid-{training_id}",
-                "title": f"Training {training_id}",
-                "pathCode": f"PATH-{training_id}",
-                "modality": "learning_channel",
-                "status": "P",
-                "publisher": "Acme Academy",
-                "catalogVisible": True,
-                "imported": False,
-            },
-            over,
-        )
-
-    def session(self, session_id: int, training_id: int, **over: Any) -> Record:
-        return self._add(
-            "session",
-            {
-                "sessionId": session_id,
-                "guid": f"session-guid-{session_id}",
-                "title": f"Session {session_id}",
-                "trainingId": training_id,
-                "startDate": "2021-01-01",
-                "endDate": "2021-12-31",
-                "imported": False,
-                "hrisSelected": False,
-            },
-            over,
-        )
-
-    def content(self, content_guid: str, **over: Any) -> Record:
-        return self._add(
-            "content",
-            {
-                "contentGuid": content_guid,
-                "learningObjectGuid": f"lo-{content_guid}",
-                "title": f"Content {content_guid}",
-                "refNumber": f"REF-{content_guid}",
-                "locale": "en-US",
-                "publisherGuid": "PUB-1",
-                "publisherName": "Acme Publishing",
-                "hrisSelected": False,
-            },
-            over,
-        )
-
-    def training_content(self, training_id: int, learning_object_guid: str, **over: Any) -> Record:
-        return self._add(
-            "trainingContent",
-            {
-                "trainingId": training_id,
-                "learningObjectGuid": learning_object_guid,
-                "folder": "Folder",
-                "mandatory": True,
-            },
-            over,
-        )
-
-    def tracking(
-        self, tracking_id: int, learner_id: int, session_id: int, content_guid: str, **over: Any
-    ) -> Record:
-        return self._add(
-            "tracking",
-            {
-                "trackingId": tracking_id,
-                "guid": f"tracking-guid-{tracking_id}",
-                "learnerId": learner_id,
-                "sessionId": session_id,
-                "contentGuid": content_guid,
-                "registrationGuid": f"registration-guid-{tracking_id}",
-                "registrationImported": False,
-                "updatedAt": "2021-01-01T00:00:00Z",
-            },
-            over,
-        )
-
-    def log(self, tracking_id: int, log_id: int, started_at: str, seconds: int = 60, **over: Any) -> Record:
-        """A tracking log; ``lastAccessAt`` defaults to ``startedAt`` + ``seconds``."""
-        last = iso(utc(started_at) + timedelta(seconds=seconds))
-        return self._add(
-            "trackingLog",
-            {
-                "trackingId": tracking_id,
-                "logId": log_id,
-                "startedAt": started_at,
-                "lastAccessAt": last,
-                "completedAt": None,
-                "progression": 50,
-                "score": None,
-                "status": "incomplete",
-                "timeSpentSeconds": seconds,
-                "updatedAt": last,
-            },
-            over,
-        )
 
 
 def standard(tenant: str = TENANT) -> Dataset:

@@ -60,7 +60,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine_helpers import run_definition, utc
+from contract_records import utc
+from engine_helpers import run_definition
 
 from tracking_export.definition import load_definition
 

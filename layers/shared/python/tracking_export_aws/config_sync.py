@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tracking_export.definition import load_definition
-from tracking_export.errors import DefinitionError, DefinitionIssue
+from tracking_export.errors import DefinitionError
 from tracking_export.limits import DEFAULT_LIMITS, Limits
-from tracking_export.model import ExportDefinition
 from tracking_export_aws import keys
 from tracking_export_aws.config_events import ConfigChange, read_config_event
 from tracking_export_aws.config_store import (
@@ -32,6 +30,7 @@ from tracking_export_aws.config_store import (
     parse_tenant_settings,
 )
 from tracking_export_aws.config_versions import ConfigVersion, ConfigVersions, settings_pk
+from tracking_export_aws.definitions import checked_definition
 from tracking_export_aws.notifier import Notifier, fit_message
 from tracking_export_aws.scheduler import ScheduleManager
 
@@ -41,6 +40,8 @@ DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
 MAX_VERSIONS_SEARCHED = 10
 
 
+# checked_definition lives in definitions.py (the export run uses it too); re-exported here,
+# where it used to be, for callers that still import it from this module.
 __all__ = ["ConfigChange", "ConfigSyncService", "checked_definition", "config_changes"]
 
 
@@ -50,24 +51,6 @@ def config_changes(event: Any) -> Iterator[ConfigChange]:
     for item in read_config_event(event):
         if isinstance(item, ConfigChange):
             yield item
-
-
-def checked_definition(data: bytes, export_guid: str, limits: Limits = DEFAULT_LIMITS) -> ExportDefinition:
-    """The definition stored as ``{export_guid}.xml``; its own guid, if any, must match the name."""
-    definition = load_definition(data, name=f"{export_guid}.xml", limits=limits)
-    if definition.guid != export_guid:
-        raise DefinitionError(
-            [
-                DefinitionIssue(
-                    path="/export-config/export/@guid",
-                    line=None,
-                    message=f"the definition's guid {definition.guid!r} differs from its file name "
-                    f"{export_guid!r}; name the file after the guid",
-                )
-            ],
-            source=f"{export_guid}.xml",
-        )
-    return definition
 
 
 _TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")

@@ -32,7 +32,7 @@ from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window
 from tracking_export_aws.config_store import ConfigError, ConfigInvalid, ConfigNotFound, ConfigStore
-from tracking_export_aws.config_sync import checked_definition
+from tracking_export_aws.definitions import checked_definition
 from tracking_export_aws.ledger import Claim, LeaseLostError, RunLedger
 from tracking_export_aws.notifier import NotificationError, Notifier, fit_message
 from tracking_export_aws.object_tags import clean_older_than_tag

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_helpers import Dataset, body, provider, render, standard
+from contract_records import Dataset
+from engine_helpers import body, provider, render, standard
 
 # The log every single-column case reads: Laurie opens "Welcome to our team" on
 # 2021-02-10 at 09:30:00Z = 10:30:00 Paris, completes it at 09:45:00Z = 10:45:00,

@@ -14,7 +14,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from engine_helpers import Dataset, definition_xml, parameters, provider, run, standard, utc, zone
+from contract_records import Dataset, utc
+from engine_helpers import definition_xml, parameters, provider, run, standard, zone
 
 from tracking_export.cli import main
 from tracking_export.model import Parameters

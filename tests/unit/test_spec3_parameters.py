@@ -12,19 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from engine_helpers import (
-    NOW,
-    Dataset,
-    body,
-    column,
-    parameters,
-    provider,
-    render,
-    run,
-    standard,
-    utc,
-    zone,
-)
+from contract_records import Dataset, utc
+from engine_helpers import NOW, body, column, parameters, provider, render, run, standard, zone
 
 from tracking_export.window import compute_window
 
