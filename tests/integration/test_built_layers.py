@@ -196,7 +196,7 @@ def test_the_handlers_run_from_the_built_layers_alone(
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "POWERTOOLS_SERVICE_NAME": "tracking-export",
-        "POWERTOOLS_METRICS_NAMESPACE": "TrackingExportBuiltLayers",
+        "POWERTOOLS_METRICS_NAMESPACE": "TrackingExport",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         **stack.env(),
