@@ -48,9 +48,10 @@ def parse_instant(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
+    tz = parsed.tzinfo
+    if tz is None:
         return None
-    return parsed.astimezone(UTC)
+    return parsed if tz is UTC else parsed.astimezone(UTC)
 
 
 class TrackingSource(abc.ABC):

@@ -36,6 +36,25 @@ from tracking_export_aws.paged_reads import PagedQuery, PagedReads, pages_of
 # logs decodes to about 12 MB of Python objects). Request overhead is paid per page, read
 # units are not (they are counted on the bytes read, rounded up to 4 KB per request).
 LOG_PAGE_SIZE = 500
+# What is read of a log: its data-contract fields and its TTL. The table's key attributes
+# (pk, sk and the ByTracking keys: a third of a log item's bytes) are not sent back.
+LOG_ATTRIBUTES = (
+    "type",
+    "tenantId",
+    "trackingId",
+    "logId",
+    "startedAt",
+    "lastAccessAt",
+    "completedAt",
+    "progression",
+    "score",
+    "status",
+    "timeSpentSeconds",
+    "updatedAt",
+    "expiresAt",
+)
+_LOG_NAMES = {f"#a{n}": name for n, name in enumerate(LOG_ATTRIBUTES)}
+_LOG_PROJECTION = ", ".join(_LOG_NAMES)
 
 
 class DynamoTrackingSource(TrackingSource):
@@ -138,6 +157,8 @@ class DynamoTrackingSource(TrackingSource):
                     ":low": {"S": low},
                     ":high": {"S": high},
                 },
+                "ProjectionExpression": _LOG_PROJECTION,
+                "ExpressionAttributeNames": _LOG_NAMES,
                 "Limit": self.page_size,
             }
             for day in keys.utc_days(start, end)
