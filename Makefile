@@ -43,6 +43,8 @@ bench: venv dynalite
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/export_e2e.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/export_memory.py
+	$(BIN)/python bench/read_cost.py
 
 clean:
 	rm -rf $(VENV) .local .aws-sam

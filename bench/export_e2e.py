@@ -9,8 +9,11 @@ then, in the same run:
   same through the project's own client, whose DynamoDB parser is faster);
 - the export: the export service (ledger claim, DynamoDB reads, catalogue batches,
   rendering, S3 multipart upload to moto server, run record, notification).
-Prints both rates, their ratio (target: export time at most 1.5 x the read floor's) and
-the peak RSS of this process.
+Prints both rates, their ratio (target: export time at most 1.5 x the read floor's), the
+peak RSS of this process, and rows per CPU-second (``time.process_time()`` of this process,
+DynamoDB being in its own) of the export next to two floors measured in the same run: the
+project client's bare Query paging (pages of the export's size) and ``json.loads`` of the
+same response bodies.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -35,7 +39,7 @@ from tools.sample_data import SampleShape, dataset, write_jsonl
 from tools.template_tables import table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.config_store import ConfigStore
-from tracking_export_aws.dynamo_source import DynamoTrackingSource
+from tracking_export_aws.dynamo_source import LOG_PAGE_SIZE, DynamoTrackingSource
 from tracking_export_aws.export_service import ExportRequest, ExportService
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.loader import load_jsonl
@@ -51,24 +55,48 @@ DEFINITION = """<export-config><export guid="bench">
 </export></export-config>"""
 
 
-def read_floor(dynamodb: object, table: str, tenant: str, days: list[str]) -> tuple[float, int]:
-    """Seconds and items to page through every log partition of ``days`` with plain Query."""
-    started = time.perf_counter()
+def read_floor(
+    dynamodb: Any, table: str, tenant: str, days: list[str], limit: int | None = None
+) -> tuple[float, float, int]:
+    """Seconds, CPU seconds and items to page through every log partition of ``days`` with Query."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     items = 0
     for day in days:
         for shard in range(keys.LOG_SHARDS):
-            request = {
+            request: dict[str, Any] = {
                 "TableName": table,
                 "KeyConditionExpression": "pk = :pk",
                 "ExpressionAttributeValues": {":pk": {"S": keys.log_pk(tenant, day, shard)}},
+                **({"Limit": limit} if limit else {}),
             }
             while True:
-                page = dynamodb.query(**request)  # type: ignore[attr-defined]
+                page = dynamodb.query(**request)
                 items += len(page["Items"])
                 if "LastEvaluatedKey" not in page:
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return time.perf_counter() - started, items
+    return time.perf_counter() - started, time.process_time() - cpu_started, items
+
+
+def response_bodies(endpoint: str, table: str, tenant: str, days: list[str], limit: int) -> list[bytes]:
+    """The raw bodies of the Query answers the project-client floor reads (not timed)."""
+    capturing = boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name=REGION, config=Config(parameter_validation=False)
+    )
+    bodies: list[bytes] = []
+    capturing.meta.events.register(
+        "after-call.dynamodb.Query", lambda http_response, **_: bodies.append(http_response.content)
+    )
+    read_floor(capturing, table, tenant, days, limit)
+    return bodies
+
+
+def json_floor(bodies: list[bytes]) -> float:
+    """CPU seconds to ``json.loads`` every body: the least any Python reader of them can spend."""
+    started = time.process_time()
+    for body in bodies:
+        json.loads(body)
+    return time.process_time() - started
 
 
 def main() -> None:
@@ -108,10 +136,11 @@ def main() -> None:
         plain = boto3.client(
             "dynamodb", endpoint_url=dynamo, region_name=REGION, config=Config(parameter_validation=False)
         )
-        floor_s, floor_items = read_floor(plain, tracking, "acme", days)
-        # The same paging through the project's client (its DynamoDB parser skips botocore's
-        # per-attribute walk): how much of the export's lead comes from that alone.
-        fast_floor_s, _ = read_floor(dynamodb, tracking, "acme", days)
+        floor_s, _, floor_items = read_floor(plain, tracking, "acme", days)
+        # The same paging through the project's client, in the export's page size (its DynamoDB
+        # parser skips botocore's per-attribute walk), and json.loads of the same bodies.
+        fast_floor_s, fast_floor_cpu, _ = read_floor(dynamodb, tracking, "acme", days, LOG_PAGE_SIZE)
+        json_cpu = json_floor(response_bodies(dynamo, tracking, "acme", days, LOG_PAGE_SIZE))
 
         service = ExportService(
             config=ConfigStore(s3, "bench-config"),
@@ -147,7 +176,13 @@ def main() -> None:
             f"read floor through the project's client: {floor_items / fast_floor_s:10,.0f} items/s "
             f"({fast_floor_s:.2f} s)"
         )
-        print(f"export CPU: {rows / export_cpu:10,.0f} rows per CPU-second ({export_cpu:.2f} CPU-s)")
+        print("rows (items) per CPU-second of this process:")
+        print(f"  export:                          {rows / export_cpu:10,.0f}  ({export_cpu:.2f} CPU-s)")
+        print(
+            f"  project client's bare Query paging: {floor_items / fast_floor_cpu:7,.0f}  "
+            f"({fast_floor_cpu:.2f} CPU-s, pages of {LOG_PAGE_SIZE})"
+        )
+        print(f"  json.loads of the same bodies:   {floor_items / json_cpu:10,.0f}  ({json_cpu:.2f} CPU-s)")
         print(f"export time / read-floor time: {export_s / floor_s:.2f}  (target <= 1.5)")
         print(f"export time / project-client read-floor time: {export_s / fast_floor_s:.2f}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.paged_reads import CURRENT_AHEAD, PagedReads, pages_of
+from tracking_export_aws.paged_reads import READING_AHEAD, PagedReads, pages_of
 
 
 class InlineExecutor(Executor):
@@ -40,7 +40,7 @@ class FakeQueries:
 
 def test_pages_come_query_by_query_in_order() -> None:
     fake = FakeQueries({"a": 3, "b": 1, "c": 2})
-    reads = PagedReads(InlineExecutor(), fake.fetch, budget=100)
+    reads = PagedReads(InlineExecutor(), fake.fetch, budget=100, page_estimate=3)
     queries = [reads.add({"name": name}) for name in "abc"]
     reads.make_current(queries)
     got = [record for page in pages_of(reads, queries) for record in page]
@@ -51,26 +51,27 @@ def test_pages_come_query_by_query_in_order() -> None:
 
 def test_later_queries_fetch_one_page_ahead_within_the_budget() -> None:
     fake = FakeQueries({"now": 5, "next": 5, "later": 5})
-    reads = PagedReads(InlineExecutor(), fake.fetch, budget=6)
+    reads = PagedReads(InlineExecutor(), fake.fetch, budget=6, page_estimate=3)
     current = reads.add({"name": "now"})
     upcoming = [reads.add({"name": "next"}), reads.add({"name": "later"})]
-    # Nothing is current yet: first pages only, until 6 records wait (budget used up).
+    # Nothing is being read yet: first pages only, until 6 records wait (budget used up).
     assert fake.fetched == [("now", 0), ("next", 0)]
-    reads.make_current([current])
-    assert fake.fetched[2:] == [("now", 1)]  # the current query runs ahead whatever the budget
+    reads.make_current([current])  # its next page is already there
+    assert fake.fetched[2:] == []
     pages = reads.pages(current)
     next(pages)
-    # One page taken: the current query keeps CURRENT_AHEAD pages ready, nothing else moves.
-    assert fake.fetched[3:] == [("now", 2)]
-    assert CURRENT_AHEAD == 2
+    # Being read: READING_AHEAD pages kept ready whatever the budget; nothing else moves.
+    assert READING_AHEAD == 2
+    assert fake.fetched[2:] == [("now", 1), ("now", 2)]
     assert len(list(pages)) == 4
+    # "now" is done: 3 records wait ("next" 0), so "later" gets its first page, "next" no more.
     assert ("later", 0) in fake.fetched and ("next", 1) not in fake.fetched
     assert [len(p) for p in pages_of(reads, upcoming)] == [3] * 10
 
 
 def test_a_failed_fetch_is_raised_when_its_query_is_reached() -> None:
     fake = FakeQueries({"a": 2, "b": 2}, failing="b")
-    reads = PagedReads(InlineExecutor(), fake.fetch, budget=100)
+    reads = PagedReads(InlineExecutor(), fake.fetch, budget=100, page_estimate=3)
     queries = [reads.add({"name": "a"}), reads.add({"name": "b"})]
     reader = pages_of(reads, queries)
     assert [next(reader), next(reader)] == [["a0-0", "a0-1", "a0-2"], ["a1-0", "a1-1", "a1-2"]]
@@ -80,7 +81,7 @@ def test_a_failed_fetch_is_raised_when_its_query_is_reached() -> None:
 
 def test_closed_reads_start_nothing_more() -> None:
     fake = FakeQueries({"a": 5})
-    reads = PagedReads(InlineExecutor(), fake.fetch, budget=0)
+    reads = PagedReads(InlineExecutor(), fake.fetch, budget=0, page_estimate=3)
     reads.close()
     query = reads.add({"name": "a"})
     assert list(reads.pages(query)) == []

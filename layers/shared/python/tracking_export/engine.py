@@ -114,7 +114,7 @@ def _day_rows(
     keep: _TrackingFilter,
     report: RunReport,
 ) -> list[tuple[TrackingContext, TrackingLog]]:
-    """The day's valid logs that pass every filter, with their tracking contexts."""
+    """The valid logs of a page of a day that pass every filter, with their tracking contexts."""
     logs: list[TrackingLog] = []
     for raw in raws:
         try:

@@ -26,9 +26,9 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 # Rows held in memory before a sorted run is spilled (a rendered row is about 1 KiB in memory).
-RUN_ROWS = 16_384
+RUN_ROWS = 8_192
 # Rows per pickled block of a run file: what the merge holds in memory per run.
-BLOCK_ROWS = 256
+BLOCK_ROWS = 128
 # Runs merged at once; more are merged in groups first.
 MAX_FAN_IN = 64
 

@@ -337,6 +337,49 @@ class TrackingLog:
 
 
 def parse_tracking_log(raw: Raw) -> TrackingLog:
+    """A valid log's record; otherwise InvalidRecord naming the first field that is wrong.
+
+    Runs once per log of an export: the common case (every field right) is checked inline,
+    and only a record that fails it goes through the field-by-field checks that say why.
+    """
+    get = raw.get
+    tracking_id, log_id, spent = get("trackingId"), get("logId"), get("timeSpentSeconds")
+    progression, score, status = get("progression"), get("score"), get("status")
+    last_access, completed = get("lastAccessAt"), get("completedAt")
+    if (
+        type(tracking_id) is int
+        and type(log_id) is int
+        and type(spent) is int
+        and spent >= 0
+        and type(status) is str
+        and status in _LOG_STATUSES
+        and (type(progression) is int or type(progression) is float)
+        and 0 <= progression <= 100
+        and (score is None or type(score) is int or (type(score) is float and score == score))
+    ):
+        started_at = parse_instant(get("startedAt"))
+        last_access_at = None if last_access is None else parse_instant(last_access)
+        completed_at = None if completed is None else parse_instant(completed)
+        if (
+            started_at is not None
+            and (last_access_at is not None or last_access is None)
+            and (completed_at is not None or completed is None)
+        ):
+            return TrackingLog(
+                tracking_id,
+                log_id,
+                started_at,
+                last_access_at,
+                completed_at,
+                progression,
+                score,
+                status,
+                spent,
+            )
+    return _checked_tracking_log(raw)
+
+
+def _checked_tracking_log(raw: Raw) -> TrackingLog:
     started_at = _instant(raw, "startedAt", required=True)
     assert started_at is not None
     progression = _number(raw, "progression")

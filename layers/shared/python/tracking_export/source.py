@@ -52,11 +52,14 @@ def parse_instant(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
+        tz = parsed.tzinfo
+        if tz is None:
+            return None
         # An offset can push year 1 or 9999 out of datetime's range (OverflowError).
-        instant = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        instant = parsed if tz is UTC else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    return instant if instant is not None and FIRST_YEAR <= instant.year <= LAST_YEAR else None
+    return instant if FIRST_YEAR <= instant.year <= LAST_YEAR else None
 
 
 class TrackingSource(abc.ABC):

@@ -31,6 +31,31 @@ from tracking_export_aws.dynamo import (
 )
 from tracking_export_aws.paged_reads import PagedQuery, PagedReads, pages_of
 
+# Logs per Query page. A page is decoded whole before its items become plain records, and
+# a few pages are in flight at once: small pages keep that memory small (a 1 MB page of
+# logs decodes to about 12 MB of Python objects). Request overhead is paid per page, read
+# units are not (they are counted on the bytes read, rounded up to 4 KB per request).
+LOG_PAGE_SIZE = 500
+# What is read of a log: its data-contract fields and its TTL. The table's key attributes
+# (pk, sk and the ByTracking keys: a third of a log item's bytes) are not sent back.
+LOG_ATTRIBUTES = (
+    "type",
+    "tenantId",
+    "trackingId",
+    "logId",
+    "startedAt",
+    "lastAccessAt",
+    "completedAt",
+    "progression",
+    "score",
+    "status",
+    "timeSpentSeconds",
+    "updatedAt",
+    "expiresAt",
+)
+_LOG_NAMES = {f"#a{n}": name for n, name in enumerate(LOG_ATTRIBUTES)}
+_LOG_PROJECTION = ", ".join(_LOG_NAMES)
+
 
 class DynamoTrackingSource(TrackingSource):
     """The tracking data of one tenant, read from the tracking table."""
@@ -43,15 +68,17 @@ class DynamoTrackingSource(TrackingSource):
         *,
         read_ahead: int = 4,
         read_ahead_logs: int = 4_000,
+        page_size: int = LOG_PAGE_SIZE,
         max_workers: int | None = None,
         now: float | None = None,
-        page_size: int | None = None,
     ) -> None:
         """``read_ahead`` ranges (local days) are fetched ahead of the one being read, their
         first pages only and while fewer than ``read_ahead_logs`` logs wait in memory.
         ``now`` (epoch seconds, default: the wall clock at construction) is the instant at and
-        after which a log whose ``expiresAt`` has passed is no longer read. ``page_size`` caps
-        the logs of a Query page (DynamoDB's 1 MB page otherwise)."""
+        after which a log whose ``expiresAt`` has passed is no longer read. ``page_size`` is the
+        ``Limit`` of a log Query page."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
         if read_ahead < 1:
             raise ValueError("read_ahead must be at least 1")
         self.tenant_id = keys.validate_tenant_id(tenant_id)
@@ -121,7 +148,6 @@ class DynamoTrackingSource(TrackingSource):
         """The first request of each day-and-shard Query of a range, in reading order."""
         start, end = time_range
         low, high = keys.log_sk_bounds(start, end)
-        limit = {"Limit": self.page_size} if self.page_size else {}
         return [
             {
                 "TableName": self.table_name,
@@ -131,7 +157,9 @@ class DynamoTrackingSource(TrackingSource):
                     ":low": {"S": low},
                     ":high": {"S": high},
                 },
-                **limit,
+                "ProjectionExpression": _LOG_PROJECTION,
+                "ExpressionAttributeNames": _LOG_NAMES,
+                "Limit": self.page_size,
             }
             for day in keys.utc_days(start, end)
             if day in marked
@@ -141,13 +169,14 @@ class DynamoTrackingSource(TrackingSource):
     def log_pages_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[Iterator[list[Raw]]]:
         """Each range's logs as pages, in a fixed order (day, shard, page), streamed.
 
-        Pages are fetched in the background: those of the range being read up to two ahead
-        of the reader per Query, and the first pages of the next ``read_ahead`` ranges while
-        fewer than ``read_ahead_logs`` logs wait in memory. So memory holds a bounded number
-        of pages whatever the size of a day, and small days are not read one round trip at a time.
+        Pages are fetched in the background (``paged_reads``): up to two ahead of the reader
+        for the Query being read, one for the other Queries of its range, and the first pages
+        of the next ``read_ahead`` ranges while fewer than ``read_ahead_logs`` logs wait. So
+        memory holds a bounded number of pages whatever the size of a day, and small days are
+        not read one round trip at a time.
         """
         marked = self._days_with_logs(ranges)
-        reads = PagedReads(self._pool, self._log_page, self.read_ahead_logs)
+        reads = PagedReads(self._pool, self._log_page, self.read_ahead_logs, self.page_size)
         upcoming = iter(ranges)
         in_flight: deque[list[PagedQuery]] = deque()
 

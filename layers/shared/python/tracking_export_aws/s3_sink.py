@@ -135,7 +135,9 @@ class MultipartSink:
         self._buffer += data
         try:
             while len(self._buffer) >= self.part_size:
-                part = bytes(self._buffer[: self.part_size])
+                # Through a view: slicing the bytearray itself would hold a third copy of the part.
+                with memoryview(self._buffer) as view:
+                    part = bytes(view[: self.part_size])
                 del self._buffer[: self.part_size]
                 self._upload(part)
         except BaseException as error:

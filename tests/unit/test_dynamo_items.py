@@ -1,0 +1,62 @@
+"""DynamoDB items back to JSONL-like records, and the TTL rule for logs (docs/table-design.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tracking_export_aws.dynamo import deserialize, expired, plain_item, serialize
+
+RECORD: dict[str, Any] = {
+    "type": "trackingLog",
+    "logId": 9001,
+    "progression": 37.5,
+    "score": None,
+    "big": 10**30,
+    "negative": -4,
+    "flag": False,
+    "ids": [1, 2.5],
+    "fields": {"cf-1": "Sales", "n": 3},
+}
+
+
+def test_a_stored_record_comes_back_as_it_was_written() -> None:
+    item = serialize(RECORD)
+    back = deserialize({**item, "pk": {"S": "T#acme#L#2020-02-10#1"}, "sk": {"S": "x"}})
+    assert back == RECORD
+    assert type(back["logId"]) is int and type(back["progression"]) is float
+    assert back["big"] == 10**30  # exact, not through a float
+
+
+def test_numbers_as_dynamodb_writes_them() -> None:
+    # DynamoDB may answer "4.0" or "1E+2" for whole numbers: they are ints, as in JSON.
+    got = plain_item({"a": {"N": "4.0"}, "b": {"N": "1E+2"}, "c": {"N": "-0.25"}, "d": {"NS": ["1", "1.5"]}})
+    assert got == {"a": 4, "b": 100, "c": -0.25, "d": [1, 1.5]}
+    assert type(got["a"]) is int
+
+
+def test_key_attributes_are_dropped_unless_asked() -> None:
+    item = {"pk": {"S": "p"}, "gsi1sk": {"S": "g"}, "name": {"S": "n"}}
+    assert plain_item(item) == {"name": "n"}
+    assert plain_item(item, ()) == {"pk": "p", "gsi1sk": "g", "name": "n"}
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "is_expired"),
+    [
+        (999, True),
+        (1000, True),
+        (1000.5, False),
+        (999.9, True),
+        (1001, False),
+        (None, False),
+        ("999", False),
+        (True, False),
+    ],
+)
+def test_a_log_expires_when_its_numeric_expires_at_is_not_after_now(
+    expires_at: Any, is_expired: bool
+) -> None:
+    record = {"logId": 1} if expires_at is None else {"logId": 1, "expiresAt": expires_at}
+    assert expired(record, 1000.0) is is_expired
