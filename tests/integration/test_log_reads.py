@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tracking_export_aws import keys
 from tracking_export_aws.clients import client, item_read_parsers
 from tracking_export_aws.dynamo_source import DynamoTrackingSource
 from tracking_export_aws.loader import load_dataset
@@ -45,15 +46,31 @@ def loaded(dynamo_endpoint: str, dynamo_tables: dict[str, str]) -> tuple[Any, st
     records = [log(log_id, 59 - log_id) for log_id in range(1, 21)]
     # TTL: 21 expired a second before NOW, 22 expires exactly at NOW (expired), 23 a second
     # after (kept), 24 has a non-numeric expiresAt (never expires), 25 a float one (expired).
-    records += [
-        log(21, 30, expiresAt=int(NOW) - 1),
-        log(22, 31, expiresAt=int(NOW)),
-        log(23, 32, expiresAt=int(NOW) + 1),
-        log(24, 33, expiresAt="2021-03-01"),
-        log(25, 34, expiresAt=NOW - 0.5),
-    ]
+    expiries: dict[int, dict[str, str]] = {
+        21: {"N": str(int(NOW) - 1)},
+        22: {"N": str(int(NOW))},
+        23: {"N": str(int(NOW) + 1)},
+        24: {"S": "2021-03-01"},
+        25: {"N": str(NOW - 0.5)},
+    }
+    records += [log(log_id, 9 + log_id) for log_id in expiries]
     report = load_dataset(records, table, dynamodb)
     assert report.rejected_count == 0
+    # The loader sets expiresAt from the tenant's retention (none here) and refuses it in a
+    # record: the TTL values under test are written onto the stored items directly.
+    for log_id, value in expiries.items():
+        started = datetime(2021, 3, 4, 10, 9 + log_id, tzinfo=UTC)
+        day = keys.utc_day(started)
+        dynamodb.update_item(
+            TableName=table,
+            Key={
+                "pk": {"S": keys.log_pk(TENANT, day, keys.log_shard(log_id))},
+                "sk": {"S": keys.log_sk(started, log_id)},
+            },
+            UpdateExpression="SET expiresAt = :e",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":e": value},
+        )
     return dynamodb, table
 
 
