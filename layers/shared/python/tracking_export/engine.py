@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log
 from tracking_export.render import TRACKING_CACHE_LIMIT, LogFacts, RowRenderer
 from tracking_export.report import RunReport, SkippedRecord, Window
-from tracking_export.source import Raw, TimeRange, TrackingSource, parse_instant
+from tracking_export.source import Raw, TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range, local_days
 from tracking_export.writer import FileWriter
 
@@ -35,12 +35,20 @@ def run_export(
     timezone: str,
     now: datetime,
     previous_success_start: datetime | None = None,
+    days: tuple[date, date] | None = None,
+    preamble: bool = True,
+    unlaunched: bool = True,
 ) -> RunReport:
     """Write the file of one run to ``out`` and report what was written and skipped.
 
     ``source`` serves the data of ``tenant_id`` (a source that names its tenant is checked);
     ``timezone`` is the tenant's IANA zone; ``now`` is the run's time (aware);
     ``previous_success_start`` the start of the export's previous successful run (deltaMode).
+
+    A shard of a distributed run writes one slice of the same file: ``days`` keeps only the
+    window's local days in that inclusive range, ``preamble=False`` leaves out the BOM and
+    header line, ``unlaunched=False`` the never-launched rows that end the file. Slices of
+    consecutive days, concatenated in order, are the file of the whole run.
     """
     source_tenant = getattr(source, "tenant_id", tenant_id)
     if source_tenant != tenant_id:
@@ -51,13 +59,16 @@ def run_export(
     params = definition.parameters
     window = compute_window(params, tz, now, previous_success_start)
     report = RunReport(window=window)
-    writer = FileWriter(out, definition.file_action, [c.header for c in definition.columns])
+    writer = FileWriter(
+        out, definition.file_action, [c.header for c in definition.columns], preamble=preamble
+    )
     renderer = RowRenderer(definition, tz, writer.encoder)
     catalogue = Catalogue(source, report)
     keep = _TrackingFilter(params)
     cumulative = _CumulativeTime(source) if _uses_cumulative_time(params, window) else None
 
-    for day_logs in source.logs_in_ranges(_ranges(window, source, tz)):
+    ranges = [day_range(day, tz) for day in window_days(window, source, tz, within=days)]
+    for day_logs in source.logs_in_ranges(ranges):
         rows = _day_rows(day_logs, window, params, catalogue, keep, report)
         if cumulative is not None:
             cumulative.prepare(log.tracking_id for _, log in rows)
@@ -66,7 +77,7 @@ def run_export(
             seconds = cumulative.total_until(log) if cumulative is not None else log.time_spent_seconds
             writer.write_encoded(renderer.row(ctx, LogFacts(log, seconds)))
 
-    if params.without_launch_time:
+    if params.without_launch_time and unlaunched:
         for ctx in _unlaunched(source, catalogue, keep, params):
             writer.write_encoded(renderer.row(ctx, LogFacts(None, 0)))
 
@@ -76,8 +87,11 @@ def run_export(
     return report
 
 
-def _ranges(window: Window, source: TrackingSource, tz: ZoneInfo) -> list[TimeRange]:
-    """One UTC instant range per local day of the window."""
+def window_days(
+    window: Window, source: TrackingSource, tz: ZoneInfo, *, within: tuple[date, date] | None = None
+) -> list[date]:
+    """The local days a run reads, in order: the window's, or every day with data when it has no
+    bounds; ``within`` keeps those in an inclusive sub-range (a distributed run's shard)."""
     first, last = window.first_day, window.last_day
     if first is None or last is None:
         span = source.log_span()
@@ -85,7 +99,9 @@ def _ranges(window: Window, source: TrackingSource, tz: ZoneInfo) -> list[TimeRa
             return []
         first = span[0].astimezone(tz).date()
         last = (span[1] - timedelta(microseconds=1)).astimezone(tz).date()
-    return [day_range(day, tz) for day in local_days(first, last)]
+    if within is not None:
+        first, last = max(first, within[0]), min(last, within[1])
+    return list(local_days(first, last))
 
 
 def _day_rows(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export.engine import run_export
 from tracking_export.errors import DefinitionError
@@ -28,6 +28,9 @@ from tracking_export_aws.ledger import Claim, RunLedger
 from tracking_export_aws.notifier import Notifier
 from tracking_export_aws.s3_sink import MIB, MultipartSink
 from tracking_export_aws.template_tables import clean_older_than_tag
+
+if TYPE_CHECKING:
+    from tracking_export_aws.distributed import Router
 
 # A run may take the whole Lambda timeout (900 s); a second delivery inside the lease
 # is a duplicate, one after it takes over a run that died.
@@ -93,6 +96,8 @@ class ExportService:
     source_for: Callable[[str], TrackingSource]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     part_size: int = 8 * MIB
+    # Routes runs above MAX_ROWS_PER_WORKER estimated rows to the state machine (distributed.py).
+    router: Router | None = None
 
     def run(self, request: ExportRequest) -> dict[str, Any]:
         """Run one delivery of a scheduled export; returns the notification message sent
@@ -122,6 +127,8 @@ class ExportService:
         context = _RunContext()
         try:
             self._export(request, claim, run_time, message, context)
+            if message.get("outcome") == "distributed":
+                return message  # the state machine records and notifies this run
         except Exception as exc:  # every failure is recorded and notified, then reported
             message.update(
                 outcome="failed",
@@ -165,7 +172,8 @@ class ExportService:
     ) -> None:
         tenant, guid = request.tenant_id, request.export_guid
         settings = self.config.tenant_settings(tenant)
-        definition = checked_definition(self.config.export_definition(tenant, guid), guid)
+        definition_xml = self.config.export_definition(tenant, guid)
+        definition = checked_definition(definition_xml, guid)
         previous = (
             self.ledger.previous_success_start(tenant, guid) if definition.parameters.delta_mode else None
         )
@@ -176,7 +184,27 @@ class ExportService:
         key = object_key(tenant, definition.move_to_folder, file_name)
         tags = {"tenant": tenant, "export": guid, **clean_older_than_tag(definition.clean_older_than_days)}
         source = self.source_for(tenant)
+        recipients = sorted({*settings.notification_emails, *definition.email_report.target_emails})
         try:
+            if self.router is not None:
+                route = self.router.route(
+                    claim=claim,
+                    source=source,
+                    definition=definition,
+                    definition_xml=definition_xml,
+                    timezone=settings.timezone,
+                    run_time=run_time,
+                    previous_success_start=previous,
+                    object_key=key,
+                    content_type=_content_type(definition),
+                    tags=tags,
+                    recipients=recipients,
+                    message=message,
+                )
+                message.update(route.as_dict(), shards=1)
+                if route.path == "distributed":
+                    message.update(outcome="distributed", shards=None, executionArn=route.execution_arn)
+                    return
             with MultipartSink(
                 self.s3,
                 self.export_bucket,
@@ -206,7 +234,6 @@ class ExportService:
         end_file_key = None
         if written_key is not None and definition.generate_end_file is not None:
             end_file_key = self._write_end_file(tenant, definition)
-        recipients = sorted({*settings.notification_emails, *definition.email_report.target_emails})
         message.update(
             outcome="succeeded",
             window=report.window.as_dict(),

@@ -236,14 +236,18 @@ class _Loader:
             future.result()
 
     def _mark_days(self) -> None:
-        requests = [
-            {"PutRequest": {"Item": {"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}}}}
-            for tenant, day in sorted(self.days)
+        """Each day this load wrote logs on gets its marker, with the day's exact log count."""
+        by_tenant: dict[str, list[str]] = {}
+        for tenant, day in sorted(self.days):
+            by_tenant.setdefault(tenant, []).append(day)
+        futures = [
+            self.pool.submit(recount_days, self.client, self.table, tenant, [day])
+            for tenant, days in by_tenant.items()
+            for day in days
         ]
-        for batch in chunks(requests, BATCH_WRITE_LIMIT):
-            self._submit(batch)
-        self._drain()
-        self.report.days_marked = len(requests)
+        for future in futures:
+            future.result()
+        self.report.days_marked = len(futures)
 
     def _write_markers(self) -> None:
         requests = [
@@ -284,6 +288,50 @@ class _Loader:
         item_keys = (_s(keys.catalogue_key(t, "tracking", i)) for t, i in earlier)
         futures = [self.pool.submit(self._clear_unlaunched, b) for b in chunks(item_keys, BATCH_GET_LIMIT)]
         self.report.unlaunched_cleared = sum(f.result() for f in futures)
+
+
+def count_day_logs(client: Any, table_name: str, tenant_id: str, day: str) -> int:
+    """The logs stored on one UTC day (``YYYY-MM-DD``), counted over its shards with strongly
+    consistent ``Select=COUNT`` queries (keys only: a count reads no item into memory)."""
+    total = 0
+    for shard in range(keys.LOG_SHARDS):
+        request: dict[str, Any] = {
+            "TableName": table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.log_pk(tenant_id, day, shard)}},
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        while True:
+            response = client.query(**request)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+    return total
+
+
+def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[str]) -> dict[str, int]:
+    """Set each ``DAYS`` marker of ``tenant_id`` (``sk`` = UTC day) to its day's exact ``logCount``.
+
+    Idempotent: the count is read from the logs themselves, so loading the same records twice,
+    or calling it again after any writer (the loader, an ingestion function), gives the same
+    count. The marker is created when missing. Returns the counts by day. A distributed run
+    estimates its rows from these counts (``DynamoTrackingSource.estimated_logs``).
+    """
+    tenant = keys.validate_tenant_id(tenant_id)
+    counts: dict[str, int] = {}
+    for day in days:
+        keys.day_start(day)  # a malformed day raises here, before anything is written
+        counts[day] = count = count_day_logs(client, table_name, tenant, day)
+        client.update_item(
+            TableName=table_name,
+            Key={"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}},
+            UpdateExpression="SET logCount = :n",
+            ExpressionAttributeValues={":n": {"N": str(count)}},
+        )
+    return counts
 
 
 def _s(plain: dict[str, str]) -> dict[str, Any]:

@@ -31,13 +31,21 @@ class AwsSettings(BaseModel):
     export_function_arn: str | None = Field(default=None, alias="EXPORT_FUNCTION_ARN")
     scheduler_role_arn: str | None = Field(default=None, alias="SCHEDULER_ROLE_ARN")
     schedule_dlq_arn: str | None = Field(default=None, alias="SCHEDULE_DLQ_ARN")
+    # The distributed path (distributed.py): the state machine the export function starts above
+    # MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the single path), and the
+    # Map state's concurrency the plan step hands out.
+    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
+    max_rows_per_worker: int | None = Field(default=None, alias="MAX_ROWS_PER_WORKER", ge=1)
+    max_concurrency: int | None = Field(default=None, alias="MAX_CONCURRENCY", ge=1)
     # None means the real AWS endpoints; a URL points every client at moto server or dynalite.
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
     # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.
     dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
     region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
 
-    @field_validator("topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
+    @field_validator(
+        "topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "state_machine_arn"
+    )
     @classmethod
     def _arn(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("arn:"):
