@@ -136,6 +136,9 @@ class Manifest:
     def report_key(self, index: int) -> str:
         return f"{self.work}shard-{index:05d}.json"
 
+    def error_key(self, index: int) -> str:
+        return f"{self.work}shard-{index:05d}.error.json"
+
     @property
     def plan_key(self) -> str:
         return f"{self.work}plan.json"
@@ -357,7 +360,11 @@ class Steps:
         if step == "plan":
             return self.plan(manifest)
         if step == "render":
-            return self.render(manifest, event.get("shard"))
+            try:
+                return self.render(manifest, event.get("shard"))
+            except Exception as exc:
+                self._record_shard_error(manifest, event.get("shard"), exc)
+                raise
         if step == "assemble":
             return self.assemble(manifest)
         if step == "finish":
@@ -437,11 +444,34 @@ class Steps:
         )
         return {"index": index, "rows": report.rows, "size": size}
 
+    def _record_shard_error(self, manifest: Manifest, shard: Any, exc: Exception) -> None:
+        """Keep a failed shard's reason next to its output: the Map state reports only that its
+        failure threshold was exceeded, the run's failure notification names the real cause."""
+        index = shard.get("index") if isinstance(shard, Mapping) else None
+        if not isinstance(index, int):
+            return
+        reason = f"{type(exc).__name__}: {exc}"
+        body = json.dumps({"index": index, "error": reason}).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=manifest.error_key(index), Body=body)
+
+    def _shard_error(self, manifest: Manifest) -> str | None:
+        """The reason the first failed shard recorded, if any shard did."""
+        for key in sorted(_listed(self.s3, self.bucket, manifest.work)):
+            if key.endswith(".error.json"):
+                found = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+                return f"shard {found['index']} failed: {found['error']}"
+        return None
+
     def _reports(self, manifest: Manifest) -> list[dict[str, Any]]:
+        """Every shard's report, in order; a shard without one failed (or never ran)."""
         shards = json.loads(self.s3.get_object(Bucket=self.bucket, Key=manifest.plan_key)["Body"].read())
         reports = []
         for shard in shards:
-            body = self.s3.get_object(Bucket=self.bucket, Key=manifest.report_key(shard["index"]))["Body"]
+            try:
+                body = self.s3.get_object(Bucket=self.bucket, Key=manifest.report_key(shard["index"]))["Body"]
+            except self.s3.exceptions.NoSuchKey:
+                reason = self._shard_error(manifest) or f"shard {shard['index']} wrote no output"
+                raise DistributedRunError(reason) from None
             reports.append(json.loads(body.read()))
         return reports
 
@@ -525,7 +555,7 @@ class Steps:
         return {k: v for k, v in message.items() if k not in ("skipped", "downloadUrl")}
 
     def fail(self, manifest: Manifest, error: Mapping[str, Any]) -> dict[str, Any]:
-        reason = failure_reason(error)
+        reason = self._shard_error(manifest) or failure_reason(error)
         abort_uploads(self.s3, self.bucket, manifest.object_key)
         started = _instant(manifest.data["startedAt"])
         duration_ms = int((self.clock() - started).total_seconds() * 1000)
