@@ -173,7 +173,12 @@ def test_functions_run_python_313_on_arm64_with_tracing(
     variables = globals_["Environment"]["Variables"]
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(variables)
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert sorted(functions) == ["ConfigSyncFunction", "ExportFunction"]
+    assert sorted(functions) == [
+        "ConfigSyncFunction",
+        "ExportCoordinatorFunction",
+        "ExportFunction",
+        "ExportWorkerFunction",
+    ]
     for name, function in functions.items():
         for overridden in ("Runtime", "Architectures", "Tracing"):
             assert overridden not in function["Properties"], f"{name} overrides {overridden}"
@@ -188,8 +193,11 @@ def test_functions_point_at_the_handlers(resources: dict[str, Any]) -> None:
 
 
 def test_every_function_sends_failed_async_events_to_its_dlq(resources: dict[str, Any]) -> None:
+    # The distributed run's steps are invoked synchronously by the state machine (its Catch
+    # handles their failures): only the asynchronously invoked functions have a DLQ.
     expected = {"ExportFunction": "ExportDlq", "ConfigSyncFunction": "ConfigSyncDlq"}
-    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+    for name in expected:
+        function = resources[name]
         config = function["Properties"]["EventInvokeConfig"]
         on_failure = config["DestinationConfig"]["OnFailure"]
         assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": [expected[name], "Arn"]}}, name
@@ -207,7 +215,11 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "RUN_HISTORY_TABLE",
         "TOPIC_ARN",
         "EVENT_BUS_NAME",
+        "STATE_MACHINE_ARN",
+        "MAX_ROWS_PER_WORKER",
     }
+    assert export_env["STATE_MACHINE_ARN"] == {"Ref": "ExportStateMachine"}
+    assert export_env["MAX_ROWS_PER_WORKER"] == {"Ref": "MaxRowsPerWorker"}
     assert export_env["EVENT_BUS_NAME"] == "default"
     assert export_env["EXPORT_BUCKET"] == {"Ref": "ExportBucket"}
     assert export_env["TRACKING_TABLE"] == {"Ref": "TrackingTable"}
@@ -435,7 +447,11 @@ def test_export_bucket_aborts_incomplete_multipart_uploads_after_a_day(resources
 
 
 def test_export_bucket_has_one_expiry_rule_per_clean_older_than_value(resources: dict[str, Any]) -> None:
-    expiries = [r for r in lifecycle_rules(resources, "ExportBucket") if "ExpirationInDays" in r]
+    expiries = [
+        r
+        for r in lifecycle_rules(resources, "ExportBucket")
+        if "ExpirationInDays" in r and r["Id"] != "expire-distributed-work"
+    ]
     by_tag: dict[int, int] = {}
     for rule in expiries:
         assert rule["Status"] == "Enabled"
@@ -503,6 +519,9 @@ def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
     assert watched == {
         ("Errors", "ExportFunction"),
         ("Errors", "ConfigSyncFunction"),
+        ("Errors", "ExportWorkerFunction"),
+        ("Errors", "ExportCoordinatorFunction"),
+        ("ExecutionsTimedOut", "ExportStateMachine"),
         ("ApproximateNumberOfMessagesVisible", "ExportDlq"),
         ("ApproximateNumberOfMessagesVisible", "ConfigSyncDlq"),
     }
