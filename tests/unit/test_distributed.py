@@ -302,3 +302,44 @@ def test_leftover_shards_expire_even_if_a_run_never_cleans_up(resources: dict[st
     rules = resources["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     (work,) = [r for r in rules if r.get("Prefix") == "_work/"]
     assert work["Status"] == "Enabled" and work["ExpirationInDays"] == 2
+
+
+# ---------------------------------------------------------------- flexible time window (§4)
+
+
+def _with_schedule(schedule: str) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<export-config>
+  <export guid="fleet">
+    {schedule}
+    <providers><trackingLogProvider><columns><logDate/></columns></trackingLogProvider></providers>
+  </export>
+</export-config>
+"""
+
+
+@pytest.mark.parametrize(
+    ("attribute", "minutes"),
+    [("", None), (' flexibleWindowMinutes="0"', 0), (' flexibleWindowMinutes="45"', 45)],
+)
+def test_a_schedule_may_set_its_flexible_window(attribute: str, minutes: int | None) -> None:
+    from tracking_export.definition import load_definition
+
+    definition = load_definition(
+        _with_schedule(f"<schedule{attribute}>cron(0 2 * * ? *)</schedule>").encode()
+    )
+    assert definition.schedule is not None
+    assert definition.schedule.flexible_window_minutes == minutes
+
+
+@pytest.mark.parametrize("value", ["-5", "1441", "soon", "1.5"])
+def test_a_bad_flexible_window_is_a_validation_error_naming_it(value: str) -> None:
+    from tracking_export.definition import load_definition
+    from tracking_export.errors import DefinitionError
+
+    xml = _with_schedule(f'<schedule flexibleWindowMinutes="{value}">cron(0 2 * * ? *)</schedule>')
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(xml.encode())
+    assert any(
+        "flexibleWindowMinutes" in str(issue) and "1440" in str(issue) for issue in caught.value.issues
+    )

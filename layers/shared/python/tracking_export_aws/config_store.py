@@ -49,6 +49,8 @@ class TenantSettings(BaseModel):
     timezone: str = "UTC"
     notification_emails: list[str] = Field(default_factory=list, alias="notificationEmails")
     retention_days: int | None = Field(default=None, alias="retentionDays", ge=1)
+    # Default flexible time window of the tenant's schedules (an export's own setting wins).
+    flexible_window_minutes: int = Field(default=0, alias="flexibleWindowMinutes", ge=0, le=1440)
 
     @field_validator("timezone")
     @classmethod

@@ -116,12 +116,15 @@ class ConfigSyncService:
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
         timezone = (schedule.timezone if schedule else None) or settings.timezone
-        name = self.schedules.upsert(tenant, guid, expression, timezone)
+        own_window = schedule.flexible_window_minutes if schedule else None
+        window = settings.flexible_window_minutes if own_window is None else own_window
+        name = self.schedules.upsert(tenant, guid, expression, timezone, flexible_window_minutes=window)
         return {
             **result,
             "action": "scheduled",
             "schedule": name,
             "expression": expression,
             "timezone": timezone,
+            "flexibleWindowMinutes": window,
             "warnings": list(definition.warnings),
         }
