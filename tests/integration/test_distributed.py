@@ -307,3 +307,88 @@ def test_a_small_run_stays_on_the_single_path_and_says_so(distributed: Distribut
     assert result["estimatedRows"] == 1_200
     item = _run_item(distributed.stack, guid)
     assert item["path"]["S"] == "single" and int(item["estimatedRows"]["N"]) == 1_200
+
+
+def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: Any) -> None:
+    """Parts of 5 MiB or more are UploadPartCopy'd, smaller shards downloaded and joined; the
+    object appears once (If-None-Match), and a retried assembly of the same run accepts it."""
+    from tracking_export_aws.distributed import DistributedRunError, assemble_object
+    from tracking_export_aws.s3_sink import MIB
+
+    sizes = [6 * MIB, 1 * MIB, 2 * MIB, 7 * MIB, 100, 0]
+    pieces = []
+    for index, size in enumerate(sizes):
+        key = f"_work/t/e/1-1/shard-{index:05d}"
+        body = bytes([65 + index]) * size
+        stack.s3.put_object(Bucket=stack.export_bucket, Key=key, Body=body)
+        pieces.append((key, size))
+    expected = b"".join(bytes([65 + i]) * size for i, size in enumerate(sizes))
+    final = "tenants/t/big.csv"
+    size = assemble_object(
+        stack.s3,
+        stack.export_bucket,
+        final,
+        pieces,
+        content_type="text/csv",
+        tags={"tenant": "t"},
+        run_id="1-1",
+    )
+    assert size == len(expected)
+    assert stack.read(final) == expected
+    head = stack.s3.head_object(Bucket=stack.export_bucket, Key=final)
+    assert head["ContentType"] == "text/csv"
+    assert head["ETag"].endswith('-4"')  # four parts: A (copy), B+C+D's head, D's rest (copy), E
+    tags = stack.s3.get_object_tagging(Bucket=stack.export_bucket, Key=final)["TagSet"]
+    assert tags == [{"Key": "tenant", "Value": "t"}]
+    # The same run assembling again (a retried step) finds its own object and leaves it.
+    again = assemble_object(
+        stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="1-1"
+    )
+    assert again == len(expected)
+    # Another run never overwrites it.
+    with pytest.raises(DistributedRunError, match="another run"):
+        assemble_object(
+            stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="2-1"
+        )
+    assert stack.read(final) == expected
+    assert stack.pending_uploads() == []
+
+
+def test_the_loader_keeps_an_exact_log_count_per_utc_day(stack: Any, records: Any) -> None:
+    """loader.recount_days: the DAYS marker of each UTC day holds its log count, idempotently."""
+    from tracking_export_aws.dynamo_source import DynamoTrackingSource
+    from tracking_export_aws.loader import recount_days
+
+    logs = [
+        records.log("cnt", 1, "2026-03-01T10:00:00Z", 60),
+        records.log("cnt", 2, "2026-03-01T23:30:00Z", 60),
+        records.log("cnt", 3, "2026-03-02T00:10:00Z", 60),
+        records.log("cnt", 4, "2026-03-02T12:00:00Z", 60),
+        records.log("cnt", 5, "2026-03-02T13:00:00Z", 60),
+    ]
+    stack.load(records.catalogue("cnt") + logs)
+    stack.load(logs)  # the same logs again: overwritten, not added
+
+    def counts() -> dict[str, int]:
+        items = stack.dynamodb.query(
+            TableName=stack.tracking_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "T#cnt#DAYS"}},
+        )["Items"]
+        return {i["sk"]["S"]: int(i["logCount"]["N"]) for i in items}
+
+    assert counts() == {"2026-03-01": 2, "2026-03-02": 3}
+    assert recount_days(stack.dynamodb, stack.tracking_table, "cnt", ["2026-03-02"]) == {"2026-03-02": 3}
+    with pytest.raises(ValueError):
+        recount_days(stack.dynamodb, stack.tracking_table, "cnt", ["March 2nd"])
+    # The row estimate of a Paris day (UTC+1): 2026-03-02 local is 03-01T23:00Z..03-02T23:00Z,
+    # 1/24 of UTC 03-01 (2 logs) plus 23/24 of UTC 03-02 (3 logs) = 0.083 + 2.875 -> 3.
+    from datetime import UTC, datetime
+
+    source = DynamoTrackingSource("cnt", stack.tracking_table, stack.dynamodb)
+    try:
+        paris_day = (datetime(2026, 3, 1, 23, tzinfo=UTC), datetime(2026, 3, 2, 23, tzinfo=UTC))
+        whole = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC))
+        assert source.estimated_logs([paris_day, whole]) == [3, 5]
+    finally:
+        source.close()
