@@ -44,10 +44,11 @@ from tracking_export_aws.notifier import Notifier
 from tracking_export_aws.s3_sink import MIB, MIN_PART_SIZE, MultipartSink
 
 WORK_PREFIX = "_work/"
-# Rows one worker renders. Measured (bench/distributed_rows.py, docs/capacity.md): about
-# 13,800 rows per CPU-second on the e2e definition with one vCPU, so a 900 s worker could do
-# ~12M rows; 2,000,000 keeps one shard near 150 s, well inside the timeout even on a slow day.
-DEFAULT_MAX_ROWS_PER_WORKER = 2_000_000
+# Rows one worker renders. Measured by bench/distributed.py (docs/capacity.md): 8,500 rows per
+# CPU-second on the e2e definition (a busy shared machine; issue 7 measured 13,800), so a 900 s
+# one-vCPU worker could do 7.6M rows. A sixth of that, rounded down: one shard takes about two
+# minutes and finishes well inside the timeout on a slow day, under throttling or a cold start.
+DEFAULT_MAX_ROWS_PER_WORKER = 1_000_000
 DEFAULT_MAX_CONCURRENCY = 40
 # The state machine's own timeout (TimeoutSeconds in the ASL) plus a margin: the claim is held
 # this long for the execution, so a duplicate delivery meanwhile does nothing.
