@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.export_service import ExportRequest, ExportService, InvalidRequest
 from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.time_guard import TimeGuard
 from tracking_export_aws.wiring import export_service
 
 logger = Logger()
@@ -52,7 +53,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     tracer.put_annotation("tenant_id", request.tenant_id)
     tracer.put_annotation("export_guid", request.export_guid)
-    result = _get_service().run(request)
+    service = _get_service()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    service.time_guard = TimeGuard(remaining) if callable(remaining) else None
+    result = service.run(request)
     outcome = result["outcome"]
     # One metric per outcome name: a dimension would stick to every metric of the invocation.
     metrics.add_metric(name=f"ExportRuns_{outcome}", unit=MetricUnit.Count, value=1)

@@ -392,3 +392,44 @@ def test_the_loader_keeps_an_exact_log_count_per_utc_day(stack: Any, records: An
         assert source.estimated_logs([paris_day, whole]) == [3, 5]
     finally:
         source.close()
+
+
+def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: Any, records: Any) -> None:
+    """Issue 7 §1: no silent timeout. The invocation's remaining time drops under the margin
+    after the first day: the run stops, aborts its upload, is recorded failed and notified."""
+    import dataclasses as dc
+
+    from tracking_export_aws.time_guard import DEFAULT_MARGIN_MS, TimeGuard
+
+    stack.put_tenant("slow", {"timezone": "Europe/Paris"})
+    stack.put_definition(
+        "slow", "slow-delta", _definition("slow-delta", parameters="<deltaMode>yes</deltaMode>")
+    )
+    stack.load(
+        [
+            *records.catalogue("slow"),
+            records.log("slow", 1, "2026-03-01T10:00:00Z", 60),
+            records.log("slow", 2, "2026-03-02T10:00:00Z", 60),
+        ]
+    )
+    checks: list[int] = []
+
+    def remaining_ms() -> int:
+        checks.append(1)
+        return 800_000 if len(checks) == 1 else DEFAULT_MARGIN_MS - 1  # plenty, then almost nothing
+
+    service = dc.replace(wiring.export_service(stack.settings()), time_guard=TimeGuard(remaining_ms))
+    request = ExportRequest.from_event(
+        {"tenantId": "slow", "exportGuid": "slow-delta", "scheduledTime": "2026-03-03T01:00:00Z"}
+    )
+    result = service.run(request)
+    assert result["outcome"] == "failed"
+    assert result["error"].startswith("RunTimeExceeded: stopped between two days with 60 s")
+    assert "MAX_ROWS_PER_WORKER" in result["error"]
+    assert len(checks) == 2  # before the first day, then after it
+    assert stack.object_keys() == [] and stack.pending_uploads() == []
+    (note,) = stack.notifications()
+    assert note.message["outcome"] == "failed" and note.message["error"] == result["error"]
+    (record,) = stack.ledger().runs("slow", "slow-delta")
+    assert record.status == "failed"
+    assert stack.ledger().previous_success_start("slow", "slow-delta") is None

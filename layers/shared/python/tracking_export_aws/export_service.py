@@ -31,6 +31,7 @@ from tracking_export_aws.template_tables import clean_older_than_tag
 
 if TYPE_CHECKING:
     from tracking_export_aws.distributed import Router
+    from tracking_export_aws.time_guard import TimeGuard
 
 # A run may take the whole Lambda timeout (900 s); a second delivery inside the lease
 # is a duplicate, one after it takes over a run that died.
@@ -98,6 +99,8 @@ class ExportService:
     part_size: int = 8 * MIB
     # Routes runs above MAX_ROWS_PER_WORKER estimated rows to the state machine (distributed.py).
     router: Router | None = None
+    # Set per invocation from the Lambda context: the single path stops cleanly before the timeout.
+    time_guard: TimeGuard | None = None
 
     def run(self, request: ExportRequest) -> dict[str, Any]:
         """Run one delivery of a scheduled export; returns the notification message sent
@@ -213,10 +216,11 @@ class ExportService:
                 content_type=_content_type(definition),
                 tags=tags,
             ) as sink:
+                guard = self.time_guard
                 report = run_export(
                     definition,
-                    source,
-                    sink,
+                    guard.source(source) if guard else source,
+                    guard.out(sink) if guard else sink,
                     tenant_id=tenant,
                     timezone=settings.timezone,
                     now=run_time,
