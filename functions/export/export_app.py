@@ -72,6 +72,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     summary = {k: v for k, v in result.items() if k != "skipped"}
     if outcome == "failed":
         logger.error("export run failed", extra=summary)
+    elif outcome == "distributed":
+        # Rows, bytes and the notification come from the state machine's last step.
+        logger.info("export run started on the state machine", extra=summary)
     else:
         logger.info("export run succeeded", extra=summary)
     return result

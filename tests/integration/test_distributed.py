@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import shutil
+import subprocess
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -223,7 +225,7 @@ def _run_item(stack: Any, guid: str) -> dict[str, Any]:
     return max(items, key=lambda i: i["sk"]["S"])
 
 
-def test_distributed_gzip_is_a_valid_gzip_of_the_same_bytes(distributed: Distributed) -> None:
+def test_distributed_gzip_is_a_valid_gzip_of_the_same_bytes(distributed: Distributed, tmp_path: Path) -> None:
     guid = "gzipped"
     xml = _definition(guid, action="<format>TSV</format><compression>gzip</compression>")
     single, spread = _same_file_both_ways(distributed, guid, xml)
@@ -236,6 +238,11 @@ def test_distributed_gzip_is_a_valid_gzip_of_the_same_bytes(distributed: Distrib
     decoder.decompress(spread_bytes)
     assert decoder.eof  # the first member is complete on its own
     assert spread["sha256"] == hashlib.sha256(spread_bytes).hexdigest()
+    gzip_tool = shutil.which("gzip")
+    if gzip_tool is not None:  # the gzip tool itself accepts the multi-member file
+        path = tmp_path / "spread.tsv.gz"
+        path.write_bytes(spread_bytes)
+        subprocess.run([gzip_tool, "-t", str(path)], check=True)
 
 
 def test_a_failing_worker_fails_the_whole_run(
@@ -433,3 +440,28 @@ def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: 
     (record,) = stack.ledger().runs("slow", "slow-delta")
     assert record.status == "failed"
     assert stack.ledger().previous_success_start("slow", "slow-delta") is None
+
+
+def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guid = "notify-retry"
+    distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
+    steps = distributed.steps._get_steps()
+    real_publish = steps.notifier.publish
+    calls: list[str] = []
+
+    def publish(message: dict[str, Any]) -> str:
+        calls.append(message["outcome"])
+        if len(calls) == 1:
+            raise ConnectionError("SNS did not answer")
+        return str(real_publish(message))
+
+    monkeypatch.setattr(steps.notifier, "publish", publish)
+    result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    assert result["executionStatus"] == "SUCCEEDED" and result["outcome"] == "succeeded"
+    assert calls == ["succeeded", "succeeded"]  # the retried finish step published again, once
+    (record,) = distributed.stack.ledger().runs(TENANT, guid)
+    assert record.status == "succeeded"
+    assert distributed.stack.ledger().previous_success_start(TENANT, guid) is not None
+    assert distributed.stack.object_keys(WORK_PREFIX) == []

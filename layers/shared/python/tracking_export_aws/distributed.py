@@ -295,6 +295,20 @@ def extend_lease(ledger: RunLedger, claim: Claim, until: datetime) -> None:
     )
 
 
+def _run_item(ledger: RunLedger, claim: Claim) -> dict[str, Any]:
+    """The run's item as stored (strongly consistent)."""
+    response = ledger.client.get_item(
+        TableName=ledger.table,
+        Key={
+            "pk": {"S": keys.export_pk(claim.tenant_id, claim.export_guid)},
+            "sk": {"S": keys.run_sk(claim.scheduled_time)},
+        },
+        ConsistentRead=True,
+    )
+    item: dict[str, Any] = response.get("Item") or {}
+    return item
+
+
 def _update_run(
     ledger: RunLedger, claim: Claim, expression: str, names: dict[str, str], values: dict[str, Any]
 ) -> None:
@@ -539,18 +553,27 @@ class Steps:
                 ExpiresIn=DOWNLOAD_LINK_SECONDS,
             )
             message["downloadUrlExpiresInSeconds"] = DOWNLOAD_LINK_SECONDS
-        self.ledger.record_success(
-            manifest.claim(),
-            finished_at=self.clock(),
-            window=file["window"],
-            rows=message["rows"],
-            bytes_written=message["bytes"],
-            object_key=object_key,
-            sha256=message["sha256"],
-            duration_ms=duration_ms,
-            skipped=message["skippedCount"],
-            skipped_records=skipped,
-        )
+        claim = manifest.claim()
+        try:
+            self.ledger.record_success(
+                claim,
+                finished_at=self.clock(),
+                window=file["window"],
+                rows=message["rows"],
+                bytes_written=message["bytes"],
+                object_key=object_key,
+                sha256=message["sha256"],
+                duration_ms=duration_ms,
+                skipped=message["skippedCount"],
+                skipped_records=skipped,
+            )
+        except LeaseLostError:
+            # A retried finish step (the notification failed after the record was written)
+            # finds its own success: it goes on to notify. Anything else is a lost claim.
+            stored = _run_item(self.ledger, claim)
+            ours = stored.get("claimToken", {}).get("S") == claim.token
+            if not ours or stored.get("status", {}).get("S") != "succeeded":
+                raise
         self.notifier.publish(message)
         delete_prefix(self.s3, self.bucket, manifest.work)
         return {k: v for k, v in message.items() if k not in ("skipped", "downloadUrl")}
