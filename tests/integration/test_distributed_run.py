@@ -338,7 +338,7 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
         pieces,
         content_type="text/csv",
         tags={"tenant": "t"},
-        run_id="1-1",
+        run_id="1",
     )
     assert size == len(expected)
     assert stack.read(final) == expected
@@ -349,13 +349,13 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
     assert tags == [{"Key": "tenant", "Value": "t"}]
     # The same run assembling again (a retried step) finds its own object and leaves it.
     again = assemble_object(
-        stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="1-1"
+        stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="1"
     )
     assert again == len(expected)
     # Another run never overwrites it.
     with pytest.raises(DistributedRunError, match="another run"):
         assemble_object(
-            stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="2-1"
+            stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="2"
         )
     assert stack.read(final) == expected
     assert stack.pending_uploads() == []

@@ -503,7 +503,9 @@ class Steps:
         if rows == 0 and definition.move_to_folder.delete_empty_files:
             return {**file, "objectKey": None, "bytes": 0, "sha256": None}
         pieces = [(str(r["key"]), int(r["size"])) for r in reports]
-        run_id = f"{manifest.data['runNumber']}-{manifest.data['attempt']}"
+        # The run number, not the attempt: a retried attempt renders the same bytes (same window,
+        # same run time) and accepts the file an earlier attempt completed before failing.
+        run_id = str(manifest.data["runNumber"])
         size = assemble_object(
             self.s3,
             self.bucket,
