@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for folder in ("functions/export", "functions/config_sync", "functions/ingest"):
+for folder in ("functions/export", "functions/config_sync", "functions/ingest", "functions/export_steps"):
     path = str(ROOT / folder)
     if path not in sys.path:
         sys.path.insert(0, path)

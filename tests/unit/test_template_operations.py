@@ -56,7 +56,7 @@ def test_dashboard_charts_runs_rows_duration_skipped_records_and_dlq_depth(
     assert _searched_metrics(widgets["Skipped records (data-contract violations)"]) == ["SkippedRecords"]
     dlq = widgets["Dead-letter queue depth"]
     queues = {line[3] for line in dlq["metrics"]}
-    assert queues == {"<ExportDlq.QueueName>", "<ConfigSyncDlq.QueueName>"}
+    assert queues == {"<ExportDlq.QueueName>", "<ConfigSyncDlq.QueueName>", "<IngestDlq.QueueName>"}
     assert {line[1] for line in dlq["metrics"]} == {"ApproximateNumberOfMessagesVisible"}
     assert all(w["region"] == "<AWS::Region>" for w in widgets.values())
 
@@ -82,7 +82,8 @@ def test_every_dead_letter_queue_of_a_function_is_charted(
 ) -> None:
     charted = {line[3] for line in widgets["Dead-letter queue depth"]["metrics"]}
     for name, resource in resources.items():
-        if resource["Type"] == "AWS::Serverless::Function":
+        # The distributed run's steps are invoked synchronously (no asynchronous destination).
+        if resource["Type"] == "AWS::Serverless::Function" and "EventInvokeConfig" in resource["Properties"]:
             destination = resource["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
             if destination["Type"] != "SQS":
                 continue  # the export function's failures go to the run recovery function first

@@ -354,12 +354,16 @@ def _json_schedule(value: Any, report: _Report) -> _Node | None:
             node.text = raw
         elif key == "timezone" and isinstance(raw, str):
             node.attrs["timezone"] = raw
+        elif key == "flexibleWindowMinutes" and type(raw) is int:
+            node.attrs["flexibleWindowMinutes"] = str(raw)
+        elif key == "flexibleWindowMinutes":
+            report.error(_Node(key, _pointer(node.path, key), None), f"{key} must be an integer")
         elif key in ("expression", "timezone"):
             report.error(_Node(key, _pointer(node.path, key), None), f"{key} must be a string")
         else:
             report.error(
                 _Node(key, _pointer(node.path, key), None),
-                f"unknown schedule key {key!r}; allowed: expression, timezone",
+                f"unknown schedule key {key!r}; allowed: expression, timezone, flexibleWindowMinutes",
             )
     return node
 
@@ -1174,10 +1178,16 @@ def _guid(parts: _Parts, name: str, report: _Report) -> tuple[str, bool]:
     return fallback or "export", False
 
 
+MAX_FLEXIBLE_WINDOW_MINUTES = 1440  # EventBridge Scheduler's limit
+
+
 def _schedule(node: _Node, report: _Report) -> Schedule | None:
     for attr in node.attrs:
-        if attr != "timezone":
-            report.error(node.attr(attr), f"unknown attribute {attr!r} on <schedule>; allowed: timezone")
+        if attr not in ("timezone", "flexibleWindowMinutes"):
+            report.error(
+                node.attr(attr),
+                f"unknown attribute {attr!r} on <schedule>; allowed: timezone, flexibleWindowMinutes",
+            )
     if node.children:
         report.error(node.children[0], "<schedule> takes an expression as text, not child elements")
     expression = node.text.strip()
@@ -1195,7 +1205,26 @@ def _schedule(node: _Node, report: _Report) -> Schedule | None:
         timezone = timezone.strip()
         if problem := zone_problem(timezone):
             report.error(node.attr("timezone"), f"unknown time zone {shown(timezone)}; {problem}")
-    return Schedule(expression=expression, timezone=timezone or None) if ok else None
+    window = _flexible_window(node, report)
+    if not ok:
+        return None
+    return Schedule(expression=expression, timezone=timezone or None, flexible_window_minutes=window)
+
+
+def _flexible_window(node: _Node, report: _Report) -> int | None:
+    """``flexibleWindowMinutes``: 0 (off) to 1440; absent -> the tenant's default."""
+    raw = node.attrs.get("flexibleWindowMinutes")
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 4 or int(text) > MAX_FLEXIBLE_WINDOW_MINUTES:
+        report.error(
+            node.attr("flexibleWindowMinutes"),
+            f"flexibleWindowMinutes must be a whole number of minutes from 0 (off) to "
+            f"{MAX_FLEXIBLE_WINDOW_MINUTES}, got {shown(raw)}",
+        )
+        return None
+    return int(text)
 
 
 def _schedule_ok(expression: str) -> bool:

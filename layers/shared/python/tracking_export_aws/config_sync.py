@@ -148,7 +148,9 @@ class ConfigSyncService:
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
         timezone = (schedule.timezone if schedule else None) or settings.timezone
-        name = self.schedules.upsert(tenant, guid, expression, timezone)
+        own_window = schedule.flexible_window_minutes if schedule else None
+        window = settings.flexible_window_minutes if own_window is None else own_window
+        name = self.schedules.upsert(tenant, guid, expression, timezone, flexible_window_minutes=window)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
         return {
@@ -157,6 +159,7 @@ class ConfigSyncService:
             "schedule": name,
             "expression": expression,
             "timezone": timezone,
+            "flexibleWindowMinutes": window,
             "warnings": list(definition.warnings),
         }
 
@@ -191,8 +194,9 @@ class ConfigSyncService:
         return {**result, "action": "settings-valid", "rescheduled": rescheduled}
 
     def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
-        """Move the schedules that follow the tenant's zone (no zone of their own) to the zone of
-        ``settings``; returns the export guids whose schedule was updated."""
+        """Move the schedules that follow the tenant's zone or its default flexible window (no
+        zone or window of their own) to those of ``settings``; returns the export guids whose
+        schedule was updated."""
         rescheduled = []
         for guid in self.config.export_guids(tenant):
             if self.schedules.get(tenant, guid) is None:
@@ -204,10 +208,15 @@ class ConfigSyncService:
             except (DefinitionError, ConfigError):
                 continue  # its last valid version is gone: its own upload will schedule it
             schedule = definition.schedule
-            if schedule is not None and schedule.timezone:
-                continue
+            own_zone = schedule.timezone if schedule else None
+            own_window = schedule.flexible_window_minutes if schedule else None
+            if own_zone and own_window is not None:
+                continue  # follows neither the tenant's zone nor its default window
             expression = schedule.expression if schedule else DEFAULT_EXPRESSION
-            self.schedules.upsert(tenant, guid, expression, settings.timezone)
+            window = settings.flexible_window_minutes if own_window is None else own_window
+            self.schedules.upsert(
+                tenant, guid, expression, own_zone or settings.timezone, flexible_window_minutes=window
+            )
             rescheduled.append(guid)
         return rescheduled
 
