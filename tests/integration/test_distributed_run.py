@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import shutil
 import subprocess
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -105,12 +106,14 @@ class Distributed:
 
         return wiring.export_service(AwsSettings.from_env(env))
 
-    def run(self, guid: str, scheduled: str, max_rows: int | None) -> dict[str, Any]:
+    def run(
+        self, guid: str, scheduled: str, max_rows: int | None, invocation_id: str = "invocation-1"
+    ) -> dict[str, Any]:
         """One delivery; a distributed run is waited for and its notification returned."""
         request = ExportRequest.from_event(
             {"tenantId": TENANT, "exportGuid": guid, "scheduledTime": scheduled, "runAt": RUN_AT}
         )
-        result = self.service(max_rows).run(request)
+        result = self.service(max_rows).run(request, invocation_id=invocation_id)
         if result["outcome"] != "distributed":
             return result
         description = wait_for_execution(self.stack.client("stepfunctions"), result["executionArn"])
@@ -253,16 +256,20 @@ def test_a_failing_worker_fails_the_whole_run(
     steps = distributed.steps._get_steps()
     real_render = steps.render
 
-    def render(manifest: Any, shard: Any) -> dict[str, Any]:
+    def render(manifest: Any, shard: Any, remaining_seconds: Any = None) -> dict[str, Any]:
         if shard["index"] == 1:
-            raise RuntimeError("shard 1 could not read its day")
-        return real_render(manifest, shard)
+            raise RuntimeError("/var/task/secret-path could not read its day")
+        return real_render(manifest, shard, remaining_seconds)
 
     monkeypatch.setattr(steps, "render", render)
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["executionStatus"] == "FAILED"
     assert result["outcome"] == "failed"
-    assert result["error"] == "shard 1 failed: RuntimeError: shard 1 could not read its day"
+    # The single path's rule for reasons: an unexpected error is named by its type only.
+    assert result["error"] == (
+        "shard 1 failed: internal error (RuntimeError); the details are in "
+        "the distributed export's step log"
+    )
     assert result["path"] == "distributed" and result["objectKey"] is None
     assert distributed.stack.object_keys() == []  # no file, no shard left behind
     assert distributed.stack.pending_uploads() == []
@@ -281,20 +288,31 @@ def test_a_duplicate_delivery_during_a_distributed_run_does_nothing(
     steps = distributed.steps._get_steps()
     real_plan = steps.plan
     duplicates: list[dict[str, Any]] = []
+    leases: list[tuple[int | None, str | None, str | None]] = []
 
     def plan(manifest: Any) -> dict[str, Any]:
-        # The scheduler delivers the same run again while the execution is under way.
+        # The scheduler delivers the same run again while the execution is under way; Lambda
+        # retries the invocation that handed it off; the recovery function is told to end it.
         request = ExportRequest.from_event(
             {"tenantId": TENANT, "exportGuid": guid, "scheduledTime": "2026-03-11T01:00:00Z", "runAt": RUN_AT}
         )
-        duplicates.append(distributed.service(MAX_ROWS).run(request))
+        service = distributed.service(MAX_ROWS)
+        duplicates.append(service.run(request, invocation_id="another-invocation"))
+        duplicates.append(service.run(request, invocation_id="invocation-1"))
+        duplicates.append(service.recover(request, invocation_id="invocation-1", reason="gave up"))
+        (held,) = distributed.stack.ledger().runs(TENANT, guid)
+        leases.append((held.lease_until, held.invocation_id, held.path))
         return real_plan(manifest)
 
     monkeypatch.setattr(steps, "plan", plan)
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["outcome"] == "succeeded" and result["executionStatus"] == "SUCCEEDED"
-    (duplicate,) = duplicates
-    assert duplicate["outcome"] == "duplicate" and duplicate["existingStatus"] == "running"
+    assert [(d["outcome"], d["existingStatus"]) for d in duplicates] == [("duplicate", "running")] * 3
+    # The execution holds the run for its 6 h timeout (+15 min), under its own name: the export
+    # function's heartbeat, stopped at the hand-off, never shortened that lease.
+    ((lease_until, holder, path),) = leases
+    assert lease_until is not None and lease_until > time.time() + 6 * 3600
+    assert holder is not None and holder.startswith("states:") and path == "distributed"
     assert distributed.stack.object_keys(f"tenants/{TENANT}/") == [result["objectKey"]]
     executions = distributed.stack.client("stepfunctions").list_executions(
         stateMachineArn=distributed.state_machine_arn
@@ -319,7 +337,8 @@ def test_a_small_run_stays_on_the_single_path_and_says_so(distributed: Distribut
 def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: Any) -> None:
     """Parts of 5 MiB or more are UploadPartCopy'd, smaller shards downloaded and joined; the
     object appears once (If-None-Match), and a retried assembly of the same run accepts it."""
-    from tracking_export_aws.distributed import DistributedRunError, assemble_object
+    from tracking_export_aws.distributed import assemble_object
+    from tracking_export_aws.s3_sink import ObjectExists
     from tracking_export_aws.s3_sink import MIB
 
     sizes = [6 * MIB, 1 * MIB, 2 * MIB, 7 * MIB, 100, 0]
@@ -353,7 +372,7 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
     )
     assert again == len(expected)
     # Another run never overwrites it.
-    with pytest.raises(DistributedRunError, match="another run"):
+    with pytest.raises(ObjectExists, match="never overwritten"):
         assemble_object(
             stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="2"
         )
@@ -402,11 +421,10 @@ def test_the_loader_keeps_an_exact_log_count_per_utc_day(stack: Any, records: An
 
 
 def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: Any, records: Any) -> None:
-    """Issue 7 §1: no silent timeout. The invocation's remaining time drops under the margin
-    after the first day: the run stops, aborts its upload, is recorded failed and notified."""
-    import dataclasses as dc
-
-    from tracking_export_aws.time_guard import DEFAULT_MARGIN_MS, TimeGuard
+    """Issue 7 §1: no silent timeout (run_guard, the one deadline mechanism). The invocation's
+    remaining time drops under the reserve after the first day: the run stops, aborts its
+    upload, is recorded failed and notified, and its deltaMode window does not move."""
+    from tracking_export_aws.export_service import FINISH_RESERVE_SECONDS
 
     stack.put_tenant("slow", {"timezone": "Europe/Paris"})
     stack.put_definition(
@@ -421,19 +439,18 @@ def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: 
     )
     checks: list[int] = []
 
-    def remaining_ms() -> int:
+    def remaining_seconds() -> float:
         checks.append(1)
-        return 800_000 if len(checks) == 1 else DEFAULT_MARGIN_MS - 1  # plenty, then almost nothing
+        return 800.0 if len(checks) == 1 else FINISH_RESERVE_SECONDS - 1  # plenty, then almost nothing
 
-    service = dc.replace(wiring.export_service(stack.settings()), time_guard=TimeGuard(remaining_ms))
     request = ExportRequest.from_event(
         {"tenantId": "slow", "exportGuid": "slow-delta", "scheduledTime": "2026-03-03T01:00:00Z"}
     )
-    result = service.run(request)
+    result = wiring.export_service(stack.settings()).run(request, remaining_seconds=remaining_seconds)
     assert result["outcome"] == "failed"
-    assert result["error"].startswith("RunTimeExceeded: stopped between two days with 60 s")
-    assert "MAX_ROWS_PER_WORKER" in result["error"]
-    assert len(checks) == 2  # before the first day, then after it
+    assert result["error"].startswith(f"the run was stopped with {FINISH_RESERVE_SECONDS - 1} s")
+    assert "distributed path" in result["error"]
+    assert len(checks) == 2  # after the first day, then after the second
     assert stack.object_keys() == [] and stack.pending_uploads() == []
     (note,) = stack.notifications()
     assert note.message["outcome"] == "failed" and note.message["error"] == result["error"]
@@ -445,23 +462,30 @@ def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: 
 def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
     distributed: Distributed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The finish step records the outcome with its notification (the outbox), then delivers;
+    SNS fails the first time: the retried step finds its own finished record and delivers only
+    the channel still pending (the bus took it the first time and does not get it twice)."""
     guid = "notify-retry"
     distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
     steps = distributed.steps._get_steps()
-    real_publish = steps.notifier.publish
+    channels = {channel.name: channel for channel in steps.runs.notifier.channels}
+    real_deliver = channels["sns"].deliver
     calls: list[str] = []
 
-    def publish(message: dict[str, Any]) -> str:
+    def deliver(message: dict[str, Any]) -> str:
         calls.append(message["outcome"])
         if len(calls) == 1:
             raise ConnectionError("SNS did not answer")
-        return str(real_publish(message))
+        return str(real_deliver(message))
 
-    monkeypatch.setattr(steps.notifier, "publish", publish)
+    monkeypatch.setattr(channels["sns"], "deliver", deliver)
+    distributed.stack.events()
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["executionStatus"] == "SUCCEEDED" and result["outcome"] == "succeeded"
     assert calls == ["succeeded", "succeeded"]  # the retried finish step published again, once
+    assert len(distributed.stack.events()) == 1  # the bus took it once
     (record,) = distributed.stack.ledger().runs(TENANT, guid)
     assert record.status == "succeeded"
+    assert record.pending_channels == () and set(record.notified_channels) == {"sns", "eventbridge"}
     assert distributed.stack.ledger().previous_success_start(TENANT, guid) is not None
     assert distributed.stack.object_keys(WORK_PREFIX) == []
