@@ -267,8 +267,7 @@ def test_a_failing_worker_fails_the_whole_run(
     assert result["outcome"] == "failed"
     # The single path's rule for reasons: an unexpected error is named by its type only.
     assert result["error"] == (
-        "shard 1 failed: internal error (RuntimeError); the details are in "
-        "the distributed export's step log"
+        "shard 1 failed: internal error (RuntimeError); the details are in the distributed export's step log"
     )
     assert result["path"] == "distributed" and result["objectKey"] is None
     assert distributed.stack.object_keys() == []  # no file, no shard left behind
@@ -322,6 +321,30 @@ def test_a_duplicate_delivery_during_a_distributed_run_does_nothing(
     assert record.status == "succeeded" and record.attempt == 1
 
 
+def test_a_taken_name_is_renamed_on_the_distributed_path_as_on_the_single_path(
+    distributed: Distributed,
+) -> None:
+    """Never overwrite: another run's object holds the planned key, so the run writes
+    ``name-r{runNumber}.ext`` (chosen before the hand-off, by the single path's rule), and the
+    assembled file carries this run's ``export-run`` metadata."""
+    from tracking_export_aws.s3_sink import RUN_METADATA
+
+    guid = "taken"
+    stack = distributed.stack
+    stack.put_definition(TENANT, guid, _definition(guid))
+    taken = f"tenants/{TENANT}/{guid}_1.csv"
+    stack.s3.put_object(
+        Bucket=stack.export_bucket, Key=taken, Body=b"someone else's", Metadata={RUN_METADATA: "other"}
+    )
+    result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    assert result["outcome"] == "succeeded" and result["path"] == "distributed", result.get("error")
+    assert result["objectKey"] == f"tenants/{TENANT}/{guid}_1-r1.csv"
+    assert result["requestedObjectKey"] == taken
+    assert stack.read(taken) == b"someone else's"
+    head = stack.s3.head_object(Bucket=stack.export_bucket, Key=result["objectKey"])
+    assert head["Metadata"][RUN_METADATA] == f"{TENANT}/{guid}/2026-03-11T01:00:00.000000Z"
+
+
 def test_a_small_run_stays_on_the_single_path_and_says_so(distributed: Distributed) -> None:
     guid = "small"
     distributed.stack.put_definition(TENANT, guid, _definition(guid))
@@ -338,8 +361,7 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
     """Parts of 5 MiB or more are UploadPartCopy'd, smaller shards downloaded and joined; the
     object appears once (If-None-Match), and a retried assembly of the same run accepts it."""
     from tracking_export_aws.distributed import assemble_object
-    from tracking_export_aws.s3_sink import ObjectExists
-    from tracking_export_aws.s3_sink import MIB
+    from tracking_export_aws.s3_sink import MIB, ObjectExists
 
     sizes = [6 * MIB, 1 * MIB, 2 * MIB, 7 * MIB, 100, 0]
     pieces = []
