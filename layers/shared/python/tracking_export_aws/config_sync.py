@@ -199,7 +199,8 @@ class ConfigSyncService:
         schedule was updated."""
         rescheduled = []
         for guid in self.config.export_guids(tenant):
-            if self.schedules.get(tenant, guid) is None:
+            current = self.schedules.get(tenant, guid)
+            if current is None:
                 continue  # never valid, or deleted: nothing runs
             try:
                 definition = checked_definition(
@@ -210,13 +211,12 @@ class ConfigSyncService:
             schedule = definition.schedule
             own_zone = schedule.timezone if schedule else None
             own_window = schedule.flexible_window_minutes if schedule else None
-            if own_zone and own_window is not None:
-                continue  # follows neither the tenant's zone nor its default window
-            expression = schedule.expression if schedule else DEFAULT_EXPRESSION
+            zone = own_zone or settings.timezone
             window = settings.flexible_window_minutes if own_window is None else own_window
-            self.schedules.upsert(
-                tenant, guid, expression, own_zone or settings.timezone, flexible_window_minutes=window
-            )
+            if own_zone and (own_window is not None or _window_of(current) == window):
+                continue  # follows neither the tenant's zone nor a changed default window
+            expression = schedule.expression if schedule else DEFAULT_EXPRESSION
+            self.schedules.upsert(tenant, guid, expression, zone, flexible_window_minutes=window)
             rescheduled.append(guid)
         return rescheduled
 
@@ -283,3 +283,9 @@ class ConfigSyncService:
             f"the tenant has more than {cap} export definitions; this new export gets no schedule "
             "(delete unused definitions first; setting MAX_EXPORTS_PER_TENANT)"
         )
+
+
+def _window_of(schedule: dict[str, Any]) -> int:
+    """The flexible window of a schedule as GetSchedule describes it (0: off)."""
+    window = schedule.get("FlexibleTimeWindow") or {}
+    return int(window.get("MaximumWindowInMinutes") or 0) if window.get("Mode") == "FLEXIBLE" else 0
