@@ -1,5 +1,6 @@
 # One entry point for people and CI. `make local` runs the whole export on local
-# endpoints; `make test` runs ruff, mypy and pytest. Both create .venv first.
+# endpoints (arguments through ARGS, e.g. ARGS='--logs 120000 --max-rows-per-worker 20000');
+# `make test` runs ruff, mypy and pytest. Both create .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -32,7 +33,7 @@ test: venv dynalite lint
 	$(BIN)/pytest
 
 local: venv dynalite
-	$(BIN)/python -m tools.local_run
+	$(BIN)/python -m tools.local_run $(ARGS)
 
 # The stack `sam local invoke --env-vars events/env.local.json` talks to; Ctrl-C stops it.
 # SERVE_ARGS, e.g. "--logs 50000" or "--moto-port 5001" (see `python -m tools.serve --help`).

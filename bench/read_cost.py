@@ -31,15 +31,15 @@ from typing import Any
 
 from export_e2e import DEFINITION
 
+from tools.local_endpoints import dynalite, repo_root
+from tools.sample_data import SampleShape, dataset, write_jsonl
+from tools.template_tables import table_definitions
 from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
-from tracking_export.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export.source import InMemorySource
 from tracking_export_aws import clients, keys
 from tracking_export_aws.dynamo_source import LOG_PAGE_SIZE
 from tracking_export_aws.loader import load_jsonl
-from tracking_export_aws.local_endpoints import dynalite, repo_root
-from tracking_export_aws.template_tables import table_definitions
 
 REGION = "us-east-1"
 READ_UNIT_BYTES = 4096

@@ -5,7 +5,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for folder in ("functions/export", "functions/config_sync", "functions/ingest", "tests"):
+for folder in (
+    "functions/export",
+    "functions/config_sync",
+    "functions/ingest",
+    "functions/export_steps",
+    "tests",
+):
     path = str(ROOT / folder)
     if path not in sys.path:
         sys.path.insert(0, path)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,107 @@ def moto_server_process() -> Iterator[str]:
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     with _serving(command, port, "moto server") as url:
         yield url
+
+
+class LocalLambdaContext:
+    """The parts of a LambdaContext the handlers (and Powertools) read, for a local invocation."""
+
+    def __init__(self, name: str, region: str = "us-east-1", account: str = "123456789012") -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 1769
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+        self.aws_request_id = f"local-{time.time_ns()}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+LocalHandler = Callable[[Any, Any], Any]
+
+
+@contextmanager
+def local_state_machines(moto_url: str, handlers: Mapping[str, LocalHandler]) -> Iterator[None]:
+    """Make the in-process moto server execute state machines, their Lambda tasks running
+    ``handlers`` (by function name) in this process, as ``sam local start-lambda`` does for
+    Step Functions Local. Everything is put back when the block ends.
+
+    moto executes a state machine when its ``stepfunctions.execute_state_machine`` setting is
+    on; its Lambda tasks then call moto's own Lambda API (at ``localhost:$MOTO_PORT``), which
+    would need Docker to run a function: ``LambdaBackend.invoke`` is patched to call the
+    handler instead. A handler's exception becomes an ``Unhandled`` function error with the
+    ``errorType``/``errorMessage`` payload Lambda sends, so the state machine's Catch sees
+    what it would see on AWS.
+    """
+    from moto.awslambda.models import LambdaBackend
+    from moto.core.config import default_user_config
+
+    original_invoke = LambdaBackend.invoke
+
+    def invoke(
+        self: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> str | bytes | None:
+        # An ARN (arn:aws:lambda:region:account:function:name[:qualifier]) or a bare name.
+        name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+        handler = handlers.get(name)
+        if handler is None:
+            return original_invoke(self, function_name, qualifier, body, headers, response_headers)
+        event = json.loads(body) if body else {}
+        try:
+            result = handler(event, LocalLambdaContext(name))
+        except Exception as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}
+            payload = json.dumps(error)
+        else:
+            payload = json.dumps(result, default=str)
+        encoded = payload.encode("utf-8")
+        response_headers["Content-Length"] = str(len(encoded))
+        return encoded
+
+    sfn_config = default_user_config.setdefault("stepfunctions", {})
+    previous_setting = sfn_config.get("execute_state_machine", False)
+    previous_port = os.environ.get("MOTO_PORT")
+    sfn_config["execute_state_machine"] = True
+    # moto's state machine interpreter calls Lambda at localhost:$MOTO_PORT when not mocking in-process.
+    os.environ["MOTO_PORT"] = moto_url.rsplit(":", 1)[1].rstrip("/")
+    LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaBackend.invoke = original_invoke  # type: ignore[method-assign]
+        sfn_config["execute_state_machine"] = previous_setting
+        if previous_port is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = previous_port
+
+
+def state_machine_definition(root: Path, substitutions: Mapping[str, str]) -> str:
+    """statemachine/export.asl.json with its ``${Name}`` substitutions made, as
+    ``DefinitionSubstitutions`` makes them on deploy; every placeholder must be given."""
+    text = (root / "statemachine" / "export.asl.json").read_text()
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    left = sorted(set(re.findall(r"\$\{(\w+)\}", text)))
+    if left:
+        raise ValueError(f"no value for the state machine substitution(s) {', '.join(left)}")
+    json.loads(text)  # a broken definition fails here, not inside moto's interpreter
+    return text
+
+
+def wait_for_execution(sfn: Any, execution_arn: str, timeout_seconds: float = 300) -> dict[str, Any]:
+    """Poll an execution until it leaves RUNNING (moto runs it in a thread); its description."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            return description
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still running after {timeout_seconds:.0f} s")
+        time.sleep(0.05)  # poll interval: moto runs the execution in its own thread

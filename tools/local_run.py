@@ -6,12 +6,18 @@ dataset into the ingest bucket and runs the ingest handler on its S3 event (and 
 continuation), lets the config-sync handler create the schedules, fires each schedule's
 target payload at the export handler as Scheduler would, prints what came out, and stops
 everything it started.
+
+The export state machine (statemachine/export.asl.json) runs on moto's Step Functions
+interpreter, its Lambda tasks on the real handlers in this process: a run estimated above
+``--max-rows-per-worker`` rows goes distributed. Each run prints one line
+``export=<guid> path=<single|distributed> shards=<K> sha256=<hex of the file>``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import importlib.util
 import json
 import os
@@ -26,10 +32,19 @@ from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tools.local_endpoints import drain_queue, dynalite, moto_server, repo_root
+from tools.local_endpoints import (
+    drain_queue,
+    dynalite,
+    local_state_machines,
+    moto_server,
+    repo_root,
+    state_machine_definition,
+    wait_for_execution,
+)
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tools.template_tables import resource_names, table_definitions
 from tracking_export_aws import clients, keys
+from tracking_export_aws.distributed import DEFAULT_MAX_ROWS_PER_WORKER
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.scheduler import SCHEDULED_TIME
 
@@ -235,7 +250,37 @@ def _first_rows(body: bytes, key: str, count: int) -> list[str]:
     return text.split("\r\n")[:count]
 
 
-def run(logs: int, rows_to_show: int) -> None:
+def _create_state_machine(root: Path, moto: str) -> str:
+    """The export state machine, as template.yaml deploys it; returns its ARN."""
+    sfn = clients.client("stepfunctions", endpoint_url=moto, region=REGION)
+    functions = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PREFIX}"
+    definition = state_machine_definition(
+        root,
+        {
+            "WorkerFunctionArn": f"{functions}-export-worker",
+            "CoordinatorFunctionArn": f"{functions}-export-coordinator",
+        },
+    )
+    response = sfn.create_state_machine(
+        name=f"{PREFIX}-export",
+        definition=definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-state-machine",
+        type="STANDARD",
+    )
+    return str(response["stateMachineArn"])
+
+
+def _run_line(s3: Any, dynamodb: Any, env: dict[str, str], guid: str, object_key: str | None) -> str:
+    """``export=<guid> path=<single|distributed> shards=<K> sha256=<hex of the file>``."""
+    record = RunLedger(dynamodb, env["RUN_HISTORY_TABLE"]).runs(TENANT, guid, limit=1)[0]
+    digest = "-"
+    if object_key is not None:
+        body = s3.get_object(Bucket=env["EXPORT_BUCKET"], Key=object_key)["Body"].read()
+        digest = hashlib.sha256(body).hexdigest()
+    return f"export={guid} path={record.path or 'single'} shards={record.shards or 1} sha256={digest}"
+
+
+def run(logs: int, rows_to_show: int, max_rows_per_worker: int | None) -> None:
     root = repo_root()
     started = time.monotonic()
     # A small tenant's catalogue (500 learners, 100 contents, 3,000 trackings) with a busy month
@@ -248,11 +293,30 @@ def run(logs: int, rows_to_show: int) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "local")
     os.environ.pop("AWS_SESSION_TOKEN", None)
-    with moto_server() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
+    # Filled once the environment is set: Powertools reads it when a handler module loads.
+    step_handlers: dict[str, Any] = {}
+    with (
+        moto_server() as moto,
+        dynalite() as dynamo,
+        tempfile.TemporaryDirectory() as scratch,
+        local_state_machines(moto, step_handlers),
+    ):
         _say(f"local endpoints: moto server {moto}, dynalite {dynamo}")
         env = _create_resources(root, moto, dynamo)
+        env["STATE_MACHINE_ARN"] = _create_state_machine(root, moto)
+        env["MAX_ROWS_PER_WORKER"] = str(max_rows_per_worker or DEFAULT_MAX_ROWS_PER_WORKER)
+        env["MAX_CONCURRENCY"] = "4"
+        _say(
+            f"  state machine {env['STATE_MACHINE_ARN']} (moto executes it; its Lambda tasks run here); "
+            f"a run above {int(env['MAX_ROWS_PER_WORKER']):,} estimated rows goes distributed"
+        )
         os.environ.update(env)
         clients.clear_cache()
+        export = _load_handler(root, "export", "export_app")
+        steps = _load_handler(root, "export_steps", "export_steps_app")
+        step_handlers.update(
+            {f"{PREFIX}-export-worker": steps.worker, f"{PREFIX}-export-coordinator": steps.coordinator}
+        )
         s3 = clients.client("s3", endpoint_url=moto, region=REGION)
         sqs = clients.client("sqs", endpoint_url=moto, region=REGION)
         scheduler = clients.client("scheduler", endpoint_url=moto, region=REGION)
@@ -280,7 +344,7 @@ def run(logs: int, rows_to_show: int) -> None:
                 f"config-sync: {guid}: {result['action']} {result.get('expression')} {result.get('timezone')}"
             )
 
-        export = _load_handler(root, "export", "export_app")
+        sfn = clients.client("stepfunctions", endpoint_url=moto, region=REGION)
         group = env["SCHEDULE_GROUP"]
         for summary in scheduler.list_schedules(GroupName=group)["Schedules"]:
             schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
@@ -288,6 +352,24 @@ def run(logs: int, rows_to_show: int) -> None:
             _say(f"\nschedule {summary['Name']} fires at {_iso(scheduled)} with {json.dumps(payload)}")
             run_started = time.monotonic()
             result = export.handler(payload, _Context(f"{PREFIX}-export"))
+            if result["outcome"] == "distributed":
+                _say(
+                    f"  -> distributed: ~{result['estimatedRows']:,} estimated rows; "
+                    f"execution {result['executionArn']}"
+                )
+                status = wait_for_execution(sfn, result["executionArn"])["status"]
+                record = RunLedger(dynamodb, env["RUN_HISTORY_TABLE"]).runs(
+                    TENANT, payload["exportGuid"], limit=1
+                )[0]
+                result = {
+                    "outcome": record.status,
+                    "rows": record.rows,
+                    "bytes": record.bytes_written,
+                    "skippedCount": record.skipped,
+                    "objectKey": record.object_key,
+                    "error": record.error,
+                }
+                _say(f"  execution {status}")
             _say(
                 f"  -> {result['outcome']}: {result.get('rows', 0):,} rows, {result.get('bytes', 0):,} bytes "
                 f"in {time.monotonic() - run_started:.1f} s; skipped {result.get('skippedCount', 0)}; "
@@ -295,6 +377,7 @@ def run(logs: int, rows_to_show: int) -> None:
             )
             if result.get("error"):
                 _say(f"  reason: {result['error']}")
+            _say(_run_line(s3, dynamodb, env, payload["exportGuid"], result.get("objectKey")))
             again = export.handler(payload, _Context(f"{PREFIX}-export"))
             _say(f"  same delivery again -> {again['outcome']} (no second file, no second notification)")
 
@@ -380,8 +463,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", type=int, default=50_000, help="sample logs to load (default 50,000)")
     parser.add_argument("--rows", type=int, default=6, help="lines of each file to print")
+    parser.add_argument(
+        "--max-rows-per-worker",
+        type=int,
+        default=None,
+        help=f"estimated rows above which a run goes distributed (default {DEFAULT_MAX_ROWS_PER_WORKER:,})",
+    )
     args = parser.parse_args(argv)
-    run(args.logs, args.rows)
+    if args.max_rows_per_worker is not None and args.max_rows_per_worker < 1:
+        parser.error("--max-rows-per-worker must be at least 1")
+    run(args.logs, args.rows, args.max_rows_per_worker)
     return 0
 
 

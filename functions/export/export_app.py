@@ -47,6 +47,10 @@ LOGGED_FIELDS = (
     "existingStatus",
     "redelivered",
     "adoptedObject",
+    "path",
+    "estimatedRows",
+    "shards",
+    "executionArn",
 )
 
 
@@ -134,6 +138,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     summary = run_summary(result)
     if outcome == "failed":
         logger.error("export run failed", extra=summary)
+    elif outcome == "distributed":
+        # Rows, bytes and the notification come from the state machine's last step.
+        logger.info("export run started on the state machine", extra=summary)
     else:
         logger.info("export run succeeded", extra=summary)
     return result

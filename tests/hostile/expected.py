@@ -291,7 +291,7 @@ TENANTS: dict[str, list[str]] = {
     "zone-a-number.json": ["timezone: Input should be a valid string"],
     "unknown-field.json": [
         "'timeZone': unknown field; allowed: timezone, notificationEmails, retentionDays, "
-        "keepAnonymousStatistics"
+        "keepAnonymousStatistics, flexibleWindowMinutes"
     ],
     "retention-a-string.json": ["retentionDays: Input should be a valid integer"],
     "retention-huge.json": ["retentionDays: Input should be less than or equal to 36500"],

@@ -407,3 +407,65 @@ def test_a_new_tenant_zone_moves_the_schedules_that_follow_it(
     zones = {s["Name"]: s["ScheduleExpressionTimezone"] for s in _schedules(stack)}
     # The default schedule follows the tenant; one with its own zone keeps it.
     assert zones == {"acme--daily-tracking-log": "Asia/Tokyo", "acme--broken-export": "America/New_York"}
+
+
+def test_flexible_window_comes_from_the_export_or_else_the_tenants_default(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    """Issue 7 §4: a fleet's 02:00 schedules can spread over a window; an export's own
+    ``flexibleWindowMinutes`` wins over the tenant's default, 0 turns it off."""
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris", "flexibleWindowMinutes": 30})
+    stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
+    [result] = sync.handler(_event("s3-config-upload-valid.json"), lambda_context)["results"]
+    assert result["flexibleWindowMinutes"] == 30
+    [schedule] = _schedules(stack)
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 30}
+
+    for own, expected in (("90", {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 90}), ("0", {"Mode": "OFF"})):
+        with_window = NO_SCHEDULE.replace(
+            "<providers>",
+            f'<schedule flexibleWindowMinutes="{own}">cron(0 2 * * ? *)</schedule>\n    <providers>',
+        )
+        stack.put_definition("acme", "daily-tracking-log", with_window)
+        sync.handler(_event("s3-config-upload-valid.json"), lambda_context)
+        [schedule] = _schedules(stack)
+        assert schedule["FlexibleTimeWindow"] == expected, own
+
+
+def test_a_new_tenant_default_window_moves_the_schedules_that_follow_it(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    """A change of the tenant's ``flexibleWindowMinutes`` reschedules the exports without a
+    window of their own, as a change of its zone does; an export's own window stays."""
+    stack = event_stack
+    _, sync = handlers(stack)
+    settings_event = _s3_event(stack.config_bucket, "tenants/acme/tenant.json")
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    sync.handler(settings_event, lambda_context)
+    stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
+    sync.handler(_event("s3-config-upload-valid.json"), lambda_context)
+    [schedule] = _schedules(stack)
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+
+    stack.put_tenant("acme", {"timezone": "Europe/Paris", "flexibleWindowMinutes": 45})
+    [changed] = sync.handler(settings_event, lambda_context)["results"]
+    assert changed["action"] == "settings-valid" and changed["rescheduled"] == ["daily-tracking-log"]
+    [schedule] = _schedules(stack)
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 45}
+    assert schedule["ScheduleExpressionTimezone"] == "Europe/Paris"
+
+    own = NO_SCHEDULE.replace(
+        "<providers>",
+        '<schedule timezone="Asia/Tokyo" flexibleWindowMinutes="10">cron(0 2 * * ? *)</schedule>\n'
+        "    <providers>",
+    )
+    stack.put_definition("acme", "daily-tracking-log", own)
+    sync.handler(_event("s3-config-upload-valid.json"), lambda_context)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris", "flexibleWindowMinutes": 5})
+    [again] = sync.handler(settings_event, lambda_context)["results"]
+    assert again["rescheduled"] == []  # its own zone and window: nothing follows the tenant
+    [schedule] = _schedules(stack)
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10}
+    assert schedule["ScheduleExpressionTimezone"] == "Asia/Tokyo"

@@ -140,6 +140,11 @@ NOT_RESOURCES = {
     "AWS_ENDPOINT_URL_DYNAMODB",  # the stack's dynalite
     "EXPORT_FUNCTION_ARN",  # sam local invoke runs the function; schedules only name it
     "SCHEDULER_ROLE_ARN",  # moto's Scheduler does not look the role up
+    # make serve has no state machine: the sample's runs stay under MAX_ROWS_PER_WORKER, on the
+    # single path (make local runs the distributed path on moto's interpreter).
+    "STATE_MACHINE_ARN",
+    "MAX_ROWS_PER_WORKER",
+    "MAX_CONCURRENCY",
 }
 
 

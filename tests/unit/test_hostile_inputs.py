@@ -36,7 +36,7 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError, email_pr
 from tracking_export.model import GenerateEndFile
 from tracking_export_aws.config_events import ConfigChange, IgnoredRecord, read_config_event
 from tracking_export_aws.config_store import ConfigInvalid, parse_tenant_settings
-from tracking_export_aws.export_service import ExportRequest, InvalidRequest, _reason
+from tracking_export_aws.export_service import ExportRequest, InvalidRequest, run_failure_reason
 from tracking_export_aws.settings import AwsSettings, SettingsError
 
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
@@ -592,7 +592,7 @@ def test_a_valid_tenant_json_still_reads() -> None:
     ],
 )
 def test_failure_reasons_never_quote_internal_text(error: BaseException, reason: str) -> None:
-    assert _reason(error) == reason
+    assert run_failure_reason(error) == reason
 
 
 def test_default_limits_are_the_documented_ones() -> None:

@@ -453,7 +453,11 @@ def test_send_permission_exists_only_with_a_sender_and_names_only_its_identity(
     policy = template["Resources"]["ExportEmailPolicy"]
     assert policy["Type"] == "AWS::IAM::Policy"
     assert policy["Condition"] == "EmailEnabled"
-    assert policy["Properties"]["Roles"] == [{"Ref": "ExportFunctionRole"}]
+    # The export function and the distributed run's coordinator (which ends its runs).
+    assert policy["Properties"]["Roles"] == [
+        {"Ref": "ExportFunctionRole"},
+        {"Ref": "ExportCoordinatorFunctionRole"},
+    ]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     send = statements["SendRunEmails"]
     assert send["Action"] == "ses:SendEmail"

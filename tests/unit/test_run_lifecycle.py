@@ -423,12 +423,12 @@ def test_a_link_never_outlives_the_credentials_that_sign_it() -> None:
             presigner=presigner,
         )  # type: ignore[arg-type,return-value]
 
-    link = service(Presigner())._download_link("tenants/acme/a.csv")
+    link = service(Presigner()).download_link("tenants/acme/a.csv")
     # 20 minutes of credentials, less a minute of margin: not the hour asked for.
     assert link["downloadUrlExpiresInSeconds"] == 19 * 60
     assert link["downloadUrlExpiresAt"] == (T0 + timedelta(minutes=19)).isoformat()
     Credentials._expiry_time = T0 + timedelta(seconds=30)
-    assert service(Presigner())._download_link("tenants/acme/a.csv") == {
+    assert service(Presigner()).download_link("tenants/acme/a.csv") == {
         "downloadUrl": None,
         "downloadUrlOmitted": "the signing credentials expire too soon",
     }

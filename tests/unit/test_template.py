@@ -182,7 +182,9 @@ def test_functions_run_python_313_on_arm64_with_tracing(
     functions = of_type(resources, "AWS::Serverless::Function")
     assert sorted(functions) == [
         "ConfigSyncFunction",
+        "ExportCoordinatorFunction",
         "ExportFunction",
+        "ExportWorkerFunction",
         "IngestFunction",
         "RunRecoveryFunction",
     ]
@@ -211,8 +213,14 @@ def test_every_function_has_its_reserved_concurrency_parameter(
     }
     # Ingestion is serial by design (docs/decisions.md): a fixed 1, not a parameter.
     assert resources["IngestFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    # The shard workers' reservation may be 0 (none: they share the account's pool, capacity.md);
+    # the coordinator runs a few steps per distributed run and takes from the pool.
+    assert resources["ExportWorkerFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasWorkerReservation", {"Ref": "WorkerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert "ReservedConcurrentExecutions" not in resources["ExportCoordinatorFunction"]["Properties"]
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
-        if name == "IngestFunction":
+        if name in ("IngestFunction", "ExportWorkerFunction", "ExportCoordinatorFunction"):
             continue
         parameter = expected[name]
         assert function["Properties"]["ReservedConcurrentExecutions"] == {"Ref": parameter}, name
@@ -223,13 +231,19 @@ def test_every_function_has_its_reserved_concurrency_parameter(
 def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, Any]) -> None:
     # docs/run-lifecycle.md: an export delivery Lambda gave up on goes to the run recovery
     # function, which ends the run; what that function (or config-sync) cannot do goes to a DLQ.
+    # The distributed run's steps are invoked synchronously by the state machine (its Catch
+    # handles their failures): they have no asynchronous destination.
     expected = {
         "ExportFunction": ("Lambda", "RunRecoveryFunction"),
         "RunRecoveryFunction": ("SQS", "ExportDlq"),
         "ConfigSyncFunction": ("SQS", "ConfigSyncDlq"),
         "IngestFunction": ("SQS", "IngestDlq"),
     }
+    for name in ("ExportWorkerFunction", "ExportCoordinatorFunction"):
+        assert "EventInvokeConfig" not in resources[name]["Properties"], name
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        if name not in expected:
+            continue
         config = function["Properties"]["EventInvokeConfig"]
         on_failure = config["DestinationConfig"]["OnFailure"]
         kind, target = expected[name]
@@ -255,9 +269,13 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "EMAIL_CONFIGURATION_SET",
         "DOWNLOAD_LINK_SECONDS",
         "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS",
+        "STATE_MACHINE_ARN",
+        "MAX_ROWS_PER_WORKER",
     }
     assert export_env["DOWNLOAD_LINK_SECONDS"] == {"Ref": "DownloadLinkSeconds"}
     assert export_env["EVENTS_INCLUDE_LINKS_AND_RECIPIENTS"] == {"Ref": "EventsIncludeLinksAndRecipients"}
+    assert export_env["STATE_MACHINE_ARN"] == {"Ref": "ExportStateMachine"}
+    assert export_env["MAX_ROWS_PER_WORKER"] == {"Ref": "MaxRowsPerWorker"}
     assert export_env["EVENT_BUS_NAME"] == "default"
     assert export_env["EXPORT_BUCKET"] == {"Ref": "ExportBucket"}
     assert export_env["TRACKING_TABLE"] == {"Ref": "TrackingTable"}
@@ -275,7 +293,12 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "SCHEDULE_DLQ_ARN": {"Fn::GetAtt": ["ExportDlq", "Arn"]},
     }
     recovery_env = resources["RunRecoveryFunction"]["Properties"]["Environment"]["Variables"]
-    assert set(recovery_env) == set(export_env) - {"DOWNLOAD_LINK_SECONDS"}
+    # Recovery never starts a distributed run: no state machine settings.
+    assert set(recovery_env) == set(export_env) - {
+        "DOWNLOAD_LINK_SECONDS",
+        "STATE_MACHINE_ARN",
+        "MAX_ROWS_PER_WORKER",
+    }
     assert set(export_env) <= aliases
     assert set(sync_env) <= aliases
 
@@ -561,7 +584,11 @@ def test_export_bucket_aborts_incomplete_multipart_uploads_after_a_day(resources
 
 
 def test_export_bucket_has_one_expiry_rule_per_clean_older_than_value(resources: dict[str, Any]) -> None:
-    expiries = [r for r in lifecycle_rules(resources, "ExportBucket") if "ExpirationInDays" in r]
+    expiries = [
+        r
+        for r in lifecycle_rules(resources, "ExportBucket")
+        if "ExpirationInDays" in r and r["Id"] != "expire-distributed-work"
+    ]
     by_tag: dict[int, int] = {}
     for rule in expiries:
         assert rule["Status"] == "Enabled"
@@ -630,6 +657,9 @@ def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
         ("Errors", "ExportFunction"),
         ("Errors", "ConfigSyncFunction"),
         ("Errors", "RunRecoveryFunction"),
+        ("Errors", "ExportWorkerFunction"),
+        ("Errors", "ExportCoordinatorFunction"),
+        ("ExecutionsTimedOut", "ExportStateMachine"),
         ("ApproximateNumberOfMessagesVisible", "ExportDlq"),
         ("ApproximateNumberOfMessagesVisible", "ConfigSyncDlq"),
         ("Errors", "IngestFunction"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log, safe_key
 from tracking_export.render import TRACKING_CACHE_LIMIT, LogFacts, RowRenderer
 from tracking_export.report import RunReport, SkippedRecord, Window
-from tracking_export.source import Raw, TimeRange, TrackingSource, parse_instant
+from tracking_export.source import Raw, TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range, local_days
 from tracking_export.writer import FileWriter
 
@@ -40,12 +40,20 @@ def run_export(
     timezone: str,
     now: datetime,
     previous_success_start: datetime | None = None,
+    days: tuple[date, date] | None = None,
+    preamble: bool = True,
+    unlaunched: bool = True,
 ) -> RunReport:
     """Write the file of one run to ``out`` and report what was written and skipped.
 
     ``source`` serves the data of ``tenant_id`` (a source that names its tenant is checked);
     ``timezone`` is the tenant's IANA zone; ``now`` is the run's time (aware);
     ``previous_success_start`` the start of the export's previous successful run (deltaMode).
+
+    A shard of a distributed run writes one slice of the same file: ``days`` keeps only the
+    window's local days in that inclusive range, ``preamble=False`` leaves out the BOM and
+    header line, ``unlaunched=False`` the never-launched rows that end the file. Slices of
+    consecutive days, concatenated in order, are the file of the whole run.
     """
     source_tenant = getattr(source, "tenant_id", tenant_id)
     if source_tenant != tenant_id:
@@ -56,7 +64,9 @@ def run_export(
     params = definition.parameters
     window = compute_window(params, tz, now, previous_success_start)
     report = RunReport(window=window)
-    writer = FileWriter(out, definition.file_action, [c.header for c in definition.columns])
+    writer = FileWriter(
+        out, definition.file_action, [c.header for c in definition.columns], preamble=preamble
+    )
     renderer = RowRenderer(definition, tz, writer.encoder)
     catalogue = Catalogue(source, report)
     keep = _TrackingFilter(params)
@@ -64,7 +74,8 @@ def run_export(
 
     # A day's rows are rendered page by page as the source streams them, then written in
     # export order; a day bigger than one sorted run is sorted on disk (external_sort).
-    for day_pages in source.log_pages_in_ranges(_ranges(window, source, tz)):
+    ranges = [day_range(day, tz) for day in window_days(window, source, tz, within=days)]
+    for day_pages in source.log_pages_in_ranges(ranges):
         with SortedRows(DAY_RUN_ROWS) as day:
             for page in day_pages:
                 rows = _day_rows(page, window, params, catalogue, keep, report)
@@ -76,7 +87,7 @@ def run_export(
             for cells in day.rows():
                 writer.write_encoded(cells)
 
-    if params.without_launch_time:
+    if params.without_launch_time and unlaunched:
         for ctx in _unlaunched(source, catalogue, keep, params):
             writer.write_encoded(renderer.row(ctx, LogFacts(None, 0)))
 
@@ -86,8 +97,11 @@ def run_export(
     return report
 
 
-def _ranges(window: Window, source: TrackingSource, tz: ZoneInfo) -> list[TimeRange]:
-    """One UTC instant range per local day of the window.
+def window_days(
+    window: Window, source: TrackingSource, tz: ZoneInfo, *, within: tuple[date, date] | None = None
+) -> list[date]:
+    """The local days a run reads, in order; ``within`` keeps those in an inclusive sub-range
+    (a distributed run's shard).
 
     A window without ``first_day`` starts at the day of the source's first log; one
     without ``last_day`` (kind ``all``) ends at the day of its last log, while a first
@@ -103,7 +117,9 @@ def _ranges(window: Window, source: TrackingSource, tz: ZoneInfo) -> list[TimeRa
         # Data that all starts after the window's last day still gets that (empty) day
         # read, so that a source's unreadable logs, served with the first range, are reported.
         first = min(span[0].astimezone(tz).date(), last)
-    return [day_range(day, tz) for day in local_days(first, last)]
+    if within is not None:
+        first, last = max(first, within[0]), min(last, within[1])
+    return list(local_days(first, last))
 
 
 def _day_rows(

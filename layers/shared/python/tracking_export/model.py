@@ -211,6 +211,9 @@ class GenerateEndFile(_Frozen):
 class Schedule(_Frozen):
     expression: str = "cron(0 2 * * ? *)"
     timezone: str | None = None  # None -> the tenant's zone
+    # Scheduler's flexible time window: the run starts within this many minutes after its
+    # scheduled time (spreads a fleet's 02:00 runs). None -> the tenant's default; 0 -> off.
+    flexible_window_minutes: int | None = None
 
 
 class ExportDefinition(_Frozen):

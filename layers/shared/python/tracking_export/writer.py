@@ -119,6 +119,7 @@ class FileWriter:
     then); nothing reaches ``out`` before a full :data:`WRITE_CHUNK` is ready or
     :meth:`close` is called. A file with no header line and no rows holds only the
     encoding's BOM (nothing for BOM-less encodings); gzip then wraps that content.
+    ``preamble=False`` leaves out the BOM and header line (a later slice of a file).
 
     The lists given to :meth:`write_encoded` are kept until their chunk is
     written: callers must not mutate them afterwards.
@@ -131,6 +132,7 @@ class FileWriter:
         headers: Sequence[str],
         *,
         buffer_rows: int = 2000,
+        preamble: bool = True,
     ) -> None:
         if buffer_rows < 1:
             raise ValueError("buffer_rows must be at least 1")
@@ -155,8 +157,9 @@ class FileWriter:
         self._failure: ExportRunError | None = None
         self._closed = False
 
-        start = bom
-        if action.show_headers:
+        # Without the preamble (a distributed run's later slices) neither BOM nor header is written.
+        start = bom if preamble else b""
+        if action.show_headers and preamble:
             header_cells = [self.encoder.header_cell(h) for h in self._headers]
             start += self._encode_chunk([header_cells], first_row=0)
         self._emit(start)

@@ -58,6 +58,8 @@ class TenantSettings(BaseModel):
     retention_days: int | None = Field(default=None, alias="retentionDays", ge=1, le=36500)
     # Erasure of a learner pseudonymises their trackings and logs instead of deleting them.
     keep_anonymous_statistics: bool = Field(default=False, alias="keepAnonymousStatistics")
+    # Default flexible time window of the tenant's schedules (an export's own setting wins).
+    flexible_window_minutes: int = Field(default=0, alias="flexibleWindowMinutes", ge=0, le=1440)
 
     @field_validator("timezone")
     @classmethod

@@ -131,7 +131,9 @@ class ConfigSyncService:
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
         timezone = (schedule.timezone if schedule else None) or settings.timezone
-        name = self.schedules.upsert(tenant, guid, expression, timezone)
+        own_window = schedule.flexible_window_minutes if schedule else None
+        window = settings.flexible_window_minutes if own_window is None else own_window
+        name = self.schedules.upsert(tenant, guid, expression, timezone, flexible_window_minutes=window)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
         return {
@@ -140,6 +142,7 @@ class ConfigSyncService:
             "schedule": name,
             "expression": expression,
             "timezone": timezone,
+            "flexibleWindowMinutes": window,
             "warnings": list(definition.warnings),
         }
 
@@ -174,11 +177,13 @@ class ConfigSyncService:
         return {**result, "action": "settings-valid", "rescheduled": rescheduled}
 
     def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
-        """Move the schedules that follow the tenant's zone (no zone of their own) to the zone of
-        ``settings``; returns the export guids whose schedule was updated."""
+        """Move the schedules that follow the tenant's zone or its default flexible window (no
+        zone or window of their own) to those of ``settings``; returns the export guids whose
+        schedule was updated."""
         rescheduled = []
         for guid in self.config.export_guids(tenant):
-            if self.schedules.get(tenant, guid) is None:
+            current = self.schedules.get(tenant, guid)
+            if current is None:
                 continue  # never valid, or deleted: nothing runs
             try:
                 definition = checked_definition(
@@ -187,10 +192,14 @@ class ConfigSyncService:
             except (DefinitionError, ConfigError):
                 continue  # its last valid version is gone: its own upload will schedule it
             schedule = definition.schedule
-            if schedule is not None and schedule.timezone:
-                continue
+            own_zone = schedule.timezone if schedule else None
+            own_window = schedule.flexible_window_minutes if schedule else None
+            zone = own_zone or settings.timezone
+            window = settings.flexible_window_minutes if own_window is None else own_window
+            if own_zone and (own_window is not None or _window_of(current) == window):
+                continue  # follows neither the tenant's zone nor a changed default window
             expression = schedule.expression if schedule else DEFAULT_EXPRESSION
-            self.schedules.upsert(tenant, guid, expression, settings.timezone)
+            self.schedules.upsert(tenant, guid, expression, zone, flexible_window_minutes=window)
             rescheduled.append(guid)
         return rescheduled
 
@@ -257,3 +266,9 @@ class ConfigSyncService:
             f"the tenant has more than {cap} export definitions; this new export gets no schedule "
             "(delete unused definitions first; setting MAX_EXPORTS_PER_TENANT)"
         )
+
+
+def _window_of(schedule: dict[str, Any]) -> int:
+    """The flexible window of a schedule as GetSchedule describes it (0: off)."""
+    window = schedule.get("FlexibleTimeWindow") or {}
+    return int(window.get("MaximumWindowInMinutes") or 0) if window.get("Mode") == "FLEXIBLE" else 0

@@ -29,6 +29,7 @@ from tracking_export_aws.dynamo import (
     plain_item,
     query_pages,
 )
+from tracking_export_aws.loader import count_day_logs
 from tracking_export_aws.paged_reads import PagedQuery, PagedReads, pages_of
 
 # Logs per Query page. A page is decoded whole before its items become plain records, and
@@ -200,6 +201,54 @@ class DynamoTrackingSource(TrackingSource):
     def logs_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[list[Raw]]:
         for pages in self.log_pages_in_ranges(ranges):
             yield [log for page in pages for log in page]
+
+    # -- row estimate (routing a run, planning its shards) -----------------------
+
+    def estimated_logs(self, ranges: Sequence[TimeRange]) -> list[int]:
+        """An estimate of the logs in each range, from the ``logCount`` of the ``DAYS`` markers.
+
+        A range's estimate is the sum, over the UTC days it touches, of the day's count times
+        the share of that day the range covers (a local day straddles two UTC days). Summed over
+        the local days of a window this gives every touched UTC day's logs once, so it is exact
+        for whole days and an over-estimate only by the uncovered hours at the window's ends.
+        A marker written before counts existed is counted on the spot (``Select=COUNT``).
+        """
+        spans = [(start, end) for start, end in ranges if end > start]
+        if not spans:
+            return [0 for _ in ranges]
+        first = keys.utc_day(min(start for start, _ in spans))
+        last = keys.utc_day(max(end for _, end in spans) - timedelta(microseconds=1))
+        counts: dict[str, int] = {}
+        for page in query_pages(
+            self.client,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.days_pk(self.tenant_id)},
+                ":first": {"S": first},
+                ":last": {"S": last},
+            },
+        ):
+            for item in page:
+                day = str(item["sk"]["S"])
+                count = item.get("logCount", {}).get("N")
+                counts[day] = (
+                    int(count)
+                    if count is not None
+                    else count_day_logs(self.client, self.table_name, self.tenant_id, day)
+                )
+        day_seconds = 86_400.0
+        estimates = []
+        for start, end in ranges:
+            total = 0.0
+            for day in keys.utc_days(start, end):
+                if day not in counts:
+                    continue
+                day_begin = keys.day_start(day)
+                covered = min(end, day_begin + timedelta(days=1)) - max(start, day_begin)
+                total += counts[day] * covered.total_seconds() / day_seconds
+            estimates.append(round(total))
+        return estimates
 
     # -- catalogue by id ------------------------------------------------------
 

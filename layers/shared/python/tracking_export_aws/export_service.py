@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -47,6 +47,9 @@ from tracking_export_aws.s3_sink import (
     put_if_absent,
     stored_digest,
 )
+
+if TYPE_CHECKING:
+    from tracking_export_aws.distributed import Router
 
 # ExportRequest and InvalidRequest live in requests.py; imported from here too.
 __all__ = ["ExportRequest", "ExportService", "InvalidRequest"]
@@ -92,6 +95,8 @@ class ExportService:
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
     finish_reserve_seconds: float = FINISH_RESERVE_SECONDS
     download_link_seconds: int = DOWNLOAD_LINK_SECONDS
+    # Routes runs above MAX_ROWS_PER_WORKER estimated rows to the state machine (distributed.py).
+    router: Router | None = None
 
     # -- one delivery ------------------------------------------------------------------------
 
@@ -134,12 +139,14 @@ class ExportService:
                 guard = Guard(heartbeat, remaining_seconds, self.finish_reserve_seconds, claim.run_id)
                 try:
                     self._export(request, claim, run_time, message, context, guard)
+                    if context.handed_off:
+                        return message  # the state machine records and notifies this run
                 except LeaseLostError:
                     raise
                 except Exception as exc:  # every failure is recorded and notified, then reported
                     message.update(
                         outcome="failed",
-                        error=_reason(exc),
+                        error=run_failure_reason(exc),
                         durationMs=int((time.monotonic() - started) * 1000),
                         window=context.window or self._window_or_none(request, run_time),
                         objectKey=None,
@@ -152,9 +159,11 @@ class ExportService:
             return {**base, "outcome": "duplicate", "existingStatus": "running", "objectKey": None}
         except BaseException:
             # Not recorded (the ledger failed, or the process is going down): give the run back
-            # at once so the retry (or the next delivery) takes it over.
-            with contextlib.suppress(Exception):
-                self.ledger.release(claim)
+            # at once so the retry (or the next delivery) takes it over; unless an execution
+            # holds it now.
+            if not context.handed_off:
+                with contextlib.suppress(Exception):
+                    self.ledger.release(claim)
             raise
 
     def _renewer(self, claim: Claim) -> Callable[[], bool]:
@@ -274,6 +283,9 @@ class ExportService:
             existing = claim.existing
             if existing is not None and existing.finished:
                 return self._duplicate(claim, base, invocation_id)
+            if existing is not None and existing.path == "distributed":
+                # Handed to the state machine, which ends the run itself (fail state included).
+                return self._duplicate(claim, base, invocation_id)
             holder = existing.invocation_id if existing else None
             raise RunInProgress(f"run {claim.run_id} is still held by invocation {holder} under a live lease")
         previous = claim.existing
@@ -321,7 +333,8 @@ class ExportService:
     ) -> None:
         tenant, guid = request.tenant_id, request.export_guid
         settings = self.config.tenant_settings(tenant)
-        definition = checked_definition(self.config.export_definition(tenant, guid), guid, self.limits)
+        definition_data = self.config.export_definition(tenant, guid)
+        definition = checked_definition(definition_data, guid, self.limits)
         previous = (
             self.ledger.previous_success_start(tenant, guid) if definition.parameters.delta_mode else None
         )
@@ -340,8 +353,34 @@ class ExportService:
         metadata = {RUN_METADATA: claim.run_id}
         tags = {"tenant": tenant, "export": guid, **clean_older_than_tag(definition.clean_older_than_days)}
         source = GuardedSource(self.source_for(tenant), guard)
+        recipients = sorted({*settings.notification_emails, *definition.email_report.target_emails})
         adopted = False
         try:
+            if self.router is not None:
+                route = self.router.route(
+                    claim=claim,
+                    source=source,
+                    definition=definition,
+                    definition_data=definition_data,
+                    timezone=settings.timezone,
+                    run_time=run_time,
+                    previous_success_start=previous,
+                    object_key=key,
+                    requested_key=wanted,
+                    content_type=_content_type(definition),
+                    tags=tags,
+                    recipients=recipients,
+                    message={**message, "window": context.window},
+                    before_hand_off=guard.stop_heartbeat,
+                )
+                message.update(route.as_dict())
+                if route.path == "distributed":
+                    context.handed_off = True
+                    message.update(
+                        outcome="distributed", window=context.window, executionArn=route.execution_arn
+                    )
+                    return
+                message["shards"] = 1
             with MultipartSink(
                 self.s3,
                 self.export_bucket,
@@ -379,8 +418,7 @@ class ExportService:
             source.close()
         end_file_key = None
         if written_key is not None and definition.generate_end_file is not None:
-            end_file_key = self._write_end_file(tenant, definition, local_time, claim, written_key)
-        recipients = sorted({*settings.notification_emails, *definition.email_report.target_emails})
+            end_file_key = self.write_end_file(tenant, definition, local_time, claim, written_key)
         message.update(
             outcome="succeeded",
             window=context.window,
@@ -399,7 +437,7 @@ class ExportService:
         if adopted:
             message["adoptedObject"] = True
         if written_key is not None and definition.email_report.include_download_link:
-            message.update(self._download_link(written_key))
+            message.update(self.download_link(written_key))
 
     def _ours(self, key: str, claim: Claim) -> bool:
         metadata = object_metadata(self.s3, self.export_bucket, key)
@@ -416,7 +454,7 @@ class ExportService:
                 return candidate
         raise ObjectExists(self.export_bucket, wanted)
 
-    def _write_end_file(
+    def write_end_file(
         self,
         tenant: str,
         definition: ExportDefinition,
@@ -424,6 +462,8 @@ class ExportService:
         claim: Claim,
         export_key: str,
     ) -> str:
+        """Write the run's end file next to its export (never replacing another run's object);
+        returns its key."""
         end = definition.generate_end_file
         assert end is not None
         name = render_end_file_name(end, local_time, claim.run_number or 1, definition.guid)
@@ -438,7 +478,7 @@ class ExportService:
                 raise
         return key
 
-    def _download_link(self, key: str) -> dict[str, Any]:
+    def download_link(self, key: str) -> dict[str, Any]:
         """A SigV4 link that lives no longer than the credentials that sign it, and when it ends."""
         presigner = self.presigner or self.s3
         now = self.clock()
@@ -495,6 +535,7 @@ class _RunContext:
     """What a failed run had learnt before failing (for its record and notification)."""
 
     window: dict[str, Any] | None = None
+    handed_off = False  # the run went on in a Step Functions execution
 
 
 def _content_type(definition: ExportDefinition) -> str:
@@ -502,7 +543,7 @@ def _content_type(definition: ExportDefinition) -> str:
     return "application/gzip" if definition.file_action.compression == "gzip" else base
 
 
-def _reason(exc: BaseException) -> str:
+def run_failure_reason(exc: BaseException, *, log: str = "the export function's log") -> str:
     """A readable reason for the notification and the run record.
 
     Only messages this service writes for the tenant are quoted (definition issues,
@@ -523,4 +564,4 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
         return f"AWS error {shown(code)} in {exc.operation_name}; the run can be retried"
-    return f"internal error ({type(exc).__name__}); the details are in the export function's log"
+    return f"internal error ({type(exc).__name__}); the details are in {log}"

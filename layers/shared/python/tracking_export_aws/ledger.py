@@ -23,7 +23,7 @@ import contextlib
 import json
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,9 @@ _FINISH_ATTRIBUTES = (
     "notifiedChannels",
     "notifyLeaseUntil",
     "notifyHolder",
+    "path",
+    "estimatedRows",
+    "shards",
 )
 
 
@@ -90,6 +93,10 @@ class RunRecord:
     notification: dict[str, Any] | None = None  # the message of the outcome, as delivered
     pending_channels: tuple[str, ...] = ()  # channels that have not taken it yet
     notified_channels: tuple[str, ...] = ()
+    claim_token: str | None = None  # the attempt that holds (or finished) the run
+    path: str | None = None  # "single" or "distributed" (a run handed to Step Functions)
+    estimated_rows: int | None = None
+    shards: int | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -119,6 +126,10 @@ class RunRecord:
             notification=json.loads(notification) if isinstance(notification, str) else None,
             pending_channels=tuple(sorted(plain.get("pendingChannels") or ())),
             notified_channels=tuple(sorted(plain.get("notifiedChannels") or ())),
+            claim_token=plain.get("claimToken"),
+            path=plain.get("path"),
+            estimated_rows=plain.get("estimatedRows"),
+            shards=plain.get("shards"),
         )
 
     @property
@@ -336,6 +347,28 @@ class RunLedger:
         """Expire the lease now (the attempt is giving up): the next delivery takes the run over."""
         with contextlib.suppress(LeaseLostError):  # someone else holds it already
             self._update_claimed(claim, {"leaseUntil": 0})
+
+    def record_route(
+        self, claim: Claim, path: str, estimated_rows: int | None, *, shards: int | None = None
+    ) -> None:
+        """Note the path the run takes, its row estimate and (once planned) its shard count."""
+        values: dict[str, Any] = {"path": path}
+        if estimated_rows is not None:
+            values["estimatedRows"] = estimated_rows
+        if shards is not None:
+            values["shards"] = shards
+        self._update_claimed(claim, values)
+
+    def hand_off(self, claim: Claim, holder: str, until: datetime, *, estimated_rows: int | None) -> Claim:
+        """The run goes on elsewhere (a Step Functions execution named ``holder``), which holds
+        the claim until ``until``: neither a duplicate delivery, nor a retry of the invocation that
+        handed it off, nor recovery takes it over meanwhile. Returns the claim as the holder uses it."""
+        self._update_claimed(
+            claim,
+            {"leaseUntil": _epoch(until), "invocationId": holder, "path": "distributed"}
+            | ({} if estimated_rows is None else {"estimatedRows": estimated_rows}),
+        )
+        return replace(claim, invocation_id=holder)
 
     def record_window(self, claim: Claim, window: dict[str, Any]) -> None:
         """Note the window the run is covering, so even a lost attempt is reported with it."""

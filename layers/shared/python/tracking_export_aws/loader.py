@@ -600,6 +600,50 @@ def _older(version: datetime | None, than: datetime | None) -> bool:
     return version is None or version < than
 
 
+def count_day_logs(client: Any, table_name: str, tenant_id: str, day: str) -> int:
+    """The logs stored on one UTC day (``YYYY-MM-DD``), counted over its shards with strongly
+    consistent ``Select=COUNT`` queries (keys only: a count reads no item into memory)."""
+    total = 0
+    for shard in range(keys.LOG_SHARDS):
+        request: dict[str, Any] = {
+            "TableName": table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.log_pk(tenant_id, day, shard)}},
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        while True:
+            response = client.query(**request)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+    return total
+
+
+def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[str]) -> dict[str, int]:
+    """Set each ``DAYS`` marker of ``tenant_id`` (``sk`` = UTC day) to its day's exact ``logCount``.
+
+    Idempotent: the count is read from the logs themselves, so loading the same records twice,
+    or calling it again after any writer (the loader, an ingestion function), gives the same
+    count. The marker is created when missing. Returns the counts by day. A distributed run
+    estimates its rows from these counts (``DynamoTrackingSource.estimated_logs``).
+    """
+    tenant = keys.validate_tenant_id(tenant_id)
+    counts: dict[str, int] = {}
+    for day in days:
+        keys.day_start(day)  # a malformed day raises here, before anything is written
+        counts[day] = count = count_day_logs(client, table_name, tenant, day)
+        client.update_item(
+            TableName=table_name,
+            Key={"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}},
+            UpdateExpression="SET logCount = :n",
+            ExpressionAttributeValues={":n": {"N": str(count)}},
+        )
+    return counts
+
+
 def _s(plain: dict[str, str]) -> dict[str, Any]:
     return {k: {"S": v} for k, v in plain.items()}
 
@@ -635,33 +679,3 @@ def load_jsonl(
     # Read twice (ids first, then records) rather than held in memory.
     loader = Loader(table_name, dynamodb_client, workers=workers, retention_days=retention_days)
     return loader.run(lambda: read_lines(path))
-
-
-def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[str]) -> None:
-    """Set the exact ``logCount`` of each day's ``DAYS`` marker (idempotent).
-
-    The count is the sum over the day's shards of ``Query Select=COUNT`` (strongly consistent).
-    """
-    for day in days:
-        total = 0
-        for shard in range(keys.LOG_SHARDS):
-            request: dict[str, Any] = {
-                "TableName": table_name,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": {"S": keys.log_pk(tenant_id, day, shard)}},
-                "Select": "COUNT",
-                "ConsistentRead": True,
-            }
-            while True:
-                response = client.query(**request)
-                total += int(response.get("Count", 0))
-                last = response.get("LastEvaluatedKey")
-                if not last:
-                    break
-                request["ExclusiveStartKey"] = last
-        client.update_item(
-            TableName=table_name,
-            Key={"pk": {"S": keys.days_pk(tenant_id)}, "sk": {"S": day}},
-            UpdateExpression="SET logCount = :n",
-            ExpressionAttributeValues={":n": {"N": str(total)}},
-        )

@@ -40,8 +40,12 @@ class Heartbeat:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop renewing (idempotent): the run ends, or is handed to a holder with its own lease."""
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
 
     def _beat(self) -> None:
@@ -70,6 +74,11 @@ class Guard:
         self.reserve_seconds = reserve_seconds
         self.run_id = run_id
 
+    def stop_heartbeat(self) -> None:
+        """No more renewals of the short lease (the run is being handed off)."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+
     def check(self) -> None:
         if self.heartbeat is not None and self.heartbeat.lost:
             raise LeaseLostError(f"run {self.run_id} was taken over by another delivery (lease lost)")
@@ -91,6 +100,8 @@ class GuardedSource(TrackingSource):
         self.guard = guard
         if hasattr(inner, "tenant_id"):  # the engine checks a source that names its tenant
             self.tenant_id = inner.tenant_id
+        if hasattr(inner, "estimated_logs"):  # the row estimate that routes a run
+            self.estimated_logs = inner.estimated_logs
 
     def log_span(self) -> TimeRange | None:
         return self.inner.log_span()

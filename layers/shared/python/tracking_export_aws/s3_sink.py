@@ -91,7 +91,11 @@ def stored_digest(client: Any, bucket: str, key: str, chunk: int = MIB) -> tuple
 
 
 class MultipartSink:
-    """A write-only file object backed by an S3 multipart upload."""
+    """A write-only file object backed by an S3 multipart upload.
+
+    It completes only if the key is absent (If-None-Match), unless ``if_absent=False``: an
+    internal work file that a retried step rewrites (the distributed path's ``_work/`` shards).
+    """
 
     def __init__(
         self,
@@ -104,6 +108,7 @@ class MultipartSink:
         tags: dict[str, str] | None = None,
         metadata: dict[str, str] | None = None,
         overlap: bool = True,
+        if_absent: bool = True,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part size)")
@@ -122,6 +127,7 @@ class MultipartSink:
         self._pending: Future[dict[str, Any]] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part") if overlap else None
         self._closed = False
+        self._condition: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
 
     @property
     def bytes_written(self) -> int:
@@ -185,7 +191,13 @@ class MultipartSink:
             raise SinkClosedError(f"s3://{self.bucket}/{self.key} is already completed or aborted")
         try:
             if self.upload_id is None:
-                etag = put_if_absent(self.client, self.bucket, self.key, bytes(self._buffer), **self._extra())
+                body = bytes(self._buffer)
+                if self._condition:
+                    etag = put_if_absent(self.client, self.bucket, self.key, body, **self._extra())
+                else:
+                    etag = self.client.put_object(
+                        Bucket=self.bucket, Key=self.key, Body=body, **self._extra()
+                    )["ETag"]
             else:
                 if self._buffer:
                     self._upload(bytes(self._buffer))
@@ -195,7 +207,7 @@ class MultipartSink:
                     Key=self.key,
                     UploadId=self.upload_id,
                     MultipartUpload={"Parts": self._parts},
-                    IfNoneMatch="*",
+                    **self._condition,
                 )
                 etag = response["ETag"]
         except BaseException as error:

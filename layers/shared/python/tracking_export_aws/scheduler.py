@@ -35,9 +35,27 @@ class ScheduleManager:
         self.role_arn = role_arn
         self.dlq_arn = dlq_arn
 
-    def upsert(self, tenant_id: str, export_guid: str, expression: str, timezone: str) -> str:
-        """Create the export's schedule, or update it when it exists; returns its name."""
+    def upsert(
+        self,
+        tenant_id: str,
+        export_guid: str,
+        expression: str,
+        timezone: str,
+        *,
+        flexible_window_minutes: int = 0,
+    ) -> str:
+        """Create the export's schedule, or update it when it exists; returns its name.
+
+        ``flexible_window_minutes`` > 0 lets Scheduler start the run up to that many minutes
+        after its time (a fleet's 02:00 runs spread out); the run's scheduled time, its
+        idempotency key and window, stays the nominal one.
+        """
         name = schedule_name(tenant_id, export_guid)
+        window: dict[str, Any] = (
+            {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": flexible_window_minutes}
+            if flexible_window_minutes > 0
+            else {"Mode": "OFF"}
+        )
         request = {
             "Name": name,
             "GroupName": self.group,
@@ -45,7 +63,7 @@ class ScheduleManager:
             "ScheduleExpressionTimezone": timezone,
             "Description": f"tracking log export {tenant_id}/{export_guid}",
             "State": "ENABLED",
-            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "FlexibleTimeWindow": window,
             "Target": {
                 "Arn": self.target_arn,
                 "RoleArn": self.role_arn,

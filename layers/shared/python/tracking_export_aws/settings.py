@@ -40,6 +40,12 @@ class AwsSettings(BaseModel):
     events_include_private: bool = Field(default=False, alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
     # What a run keeps of the invocation's remaining time to finish cleanly.
     finish_reserve_seconds: int = Field(default=60, alias="FINISH_RESERVE_SECONDS", ge=5, le=600)
+    # The distributed path (distributed.py): the state machine the export function starts above
+    # MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the single path), and the
+    # Map state's concurrency the plan step hands out.
+    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
+    max_rows_per_worker: int | None = Field(default=None, alias="MAX_ROWS_PER_WORKER", ge=1)
+    max_concurrency: int | None = Field(default=None, alias="MAX_CONCURRENCY", ge=1)
     # None means the real AWS endpoints; a URL points every client at moto server or dynalite.
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
     # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.
@@ -60,7 +66,9 @@ class AwsSettings(BaseModel):
     # The caps of docs/limits.md, each overridable by its own variable (MAX_DEFINITION_BYTES…).
     limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
 
-    @field_validator("topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
+    @field_validator(
+        "topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "state_machine_arn"
+    )
     @classmethod
     def _arn(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("arn:"):

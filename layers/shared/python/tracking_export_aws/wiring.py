@@ -10,6 +10,12 @@ from tracking_export_aws.clients import client, s3_presigner
 from tracking_export_aws.config_store import ConfigStore
 from tracking_export_aws.config_sync import ConfigSyncService
 from tracking_export_aws.config_versions import ConfigVersions
+from tracking_export_aws.distributed import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_ROWS_PER_WORKER,
+    Router,
+    Steps,
+)
 from tracking_export_aws.dynamo_source import DynamoTrackingSource
 from tracking_export_aws.erasure import LearnerEraser
 from tracking_export_aws.export_service import ExportService
@@ -48,11 +54,22 @@ def export_service(settings: AwsSettings) -> ExportService:
     def source_for(tenant_id: str) -> TrackingSource:
         return DynamoTrackingSource(tenant_id, table, dynamodb)
 
+    ledger = RunLedger(dynamodb, settings.run_history_table)
+    router = None
+    if settings.state_machine_arn:
+        router = Router(
+            s3=client("s3", settings),
+            sfn=client("stepfunctions", settings),
+            ledger=ledger,
+            bucket=settings.export_bucket,
+            state_machine_arn=settings.state_machine_arn,
+            max_rows_per_worker=settings.max_rows_per_worker or DEFAULT_MAX_ROWS_PER_WORKER,
+        )
     return ExportService(
         config=ConfigStore(
             client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
         ),
-        ledger=RunLedger(dynamodb, settings.run_history_table),
+        ledger=ledger,
         notifier=notifier(settings),
         s3=client("s3", settings),
         export_bucket=settings.export_bucket,
@@ -61,6 +78,20 @@ def export_service(settings: AwsSettings) -> ExportService:
         finish_reserve_seconds=settings.finish_reserve_seconds,
         download_link_seconds=settings.download_link_seconds,
         limits=settings.limits,
+        router=router,
+    )
+
+
+def distributed_steps(settings: AwsSettings) -> Steps:
+    """The state machine's steps (plan, render, assemble, finish, fail); they end a run through
+    the export service (its outbox, notifier channels, limits and configuration versions)."""
+    service = export_service(settings)
+    return Steps(
+        s3=service.s3,
+        bucket=service.export_bucket,
+        runs=service,
+        source_for=service.source_for,
+        max_concurrency=settings.max_concurrency or DEFAULT_MAX_CONCURRENCY,
     )
 
 

@@ -297,12 +297,16 @@ def _json_schedule(value: Any, report: _Report) -> _Node | None:
             node.text = raw
         elif key == "timezone" and isinstance(raw, str):
             node.attrs["timezone"] = raw
+        elif key == "flexibleWindowMinutes" and type(raw) is int:
+            node.attrs["flexibleWindowMinutes"] = str(raw)
+        elif key == "flexibleWindowMinutes":
+            report.error(_Node(key, _pointer(node.path, key), None), f"{key} must be an integer")
         elif key in ("expression", "timezone"):
             report.error(_Node(key, _pointer(node.path, key), None), f"{key} must be a string")
         else:
             report.error(
                 _Node(key, _pointer(node.path, key), None),
-                f"unknown schedule key {key!r}; allowed: expression, timezone",
+                f"unknown schedule key {key!r}; allowed: expression, timezone, flexibleWindowMinutes",
             )
     return node
 

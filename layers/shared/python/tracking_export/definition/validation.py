@@ -243,10 +243,16 @@ def _guid(parts: _Parts, name: str, report: _Report) -> tuple[str, bool]:
     return fallback or "export", False
 
 
+MAX_FLEXIBLE_WINDOW_MINUTES = 1440  # EventBridge Scheduler's limit
+
+
 def _schedule(node: _Node, report: _Report) -> Schedule | None:
     for attr in node.attrs:
-        if attr != "timezone":
-            report.error(node.attr(attr), f"unknown attribute {attr!r} on <schedule>; allowed: timezone")
+        if attr not in ("timezone", "flexibleWindowMinutes"):
+            report.error(
+                node.attr(attr),
+                f"unknown attribute {attr!r} on <schedule>; allowed: timezone, flexibleWindowMinutes",
+            )
     if node.children:
         report.error(node.children[0], "<schedule> takes an expression as text, not child elements")
     expression = node.text.strip()
@@ -264,7 +270,26 @@ def _schedule(node: _Node, report: _Report) -> Schedule | None:
         timezone = timezone.strip()
         if problem := zone_problem(timezone):
             report.error(node.attr("timezone"), f"unknown time zone {shown(timezone)}; {problem}")
-    return Schedule(expression=expression, timezone=timezone or None) if ok else None
+    window = _flexible_window(node, report)
+    if not ok:
+        return None
+    return Schedule(expression=expression, timezone=timezone or None, flexible_window_minutes=window)
+
+
+def _flexible_window(node: _Node, report: _Report) -> int | None:
+    """``flexibleWindowMinutes``: 0 (off) to 1440; absent -> the tenant's default."""
+    raw = node.attrs.get("flexibleWindowMinutes")
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 4 or int(text) > MAX_FLEXIBLE_WINDOW_MINUTES:
+        report.error(
+            node.attr("flexibleWindowMinutes"),
+            f"flexibleWindowMinutes must be a whole number of minutes from 0 (off) to "
+            f"{MAX_FLEXIBLE_WINDOW_MINUTES}, got {shown(raw)}",
+        )
+        return None
+    return int(text)
 
 
 def _schedule_ok(expression: str) -> bool:

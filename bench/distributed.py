@@ -1,0 +1,198 @@
+"""What one shard worker renders per minute, and the default MAX_ROWS_PER_WORKER derived from it.
+
+    python bench/distributed.py [--logs N] [--shard-rows M]
+
+Loads N logs (default 40,000) of the sample tenant into dynalite through the loader, then:
+1. one worker renders every day of the window as ONE shard (``Steps.render``, the code a
+   distributed run's worker runs), moto server in its own process so this process's CPU time
+   (``time.process_time``) is the worker's own: rows per CPU-second and per worker-minute
+   (a 1,769 MB Lambda has one vCPU);
+2. the same export on the distributed path, end to end on moto's Step Functions interpreter
+   (in-process), shards of at most M estimated rows (default N/4): wall time, shards.
+Prints the figures and the MAX_ROWS_PER_WORKER they imply: the rows a worker renders in a
+sixth of its 900 s timeout (room for slower days, DynamoDB throttling and cold starts).
+No assertion: docs/capacity.md quotes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tools.local_endpoints import (
+    dynalite,
+    local_state_machines,
+    moto_server,
+    moto_server_process,
+    repo_root,
+    state_machine_definition,
+    wait_for_execution,
+)
+from tools.sample_data import SampleShape, dataset, write_jsonl
+from tools.template_tables import table_definitions
+from tracking_export_aws import clients, keys
+from tracking_export_aws.distributed import Manifest, Steps
+from tracking_export_aws.export_service import ExportRequest
+from tracking_export_aws.loader import load_jsonl
+from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.wiring import distributed_steps, export_service
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TENANT = "bench"
+LAMBDA_TIMEOUT_SECONDS = 900
+SAFETY = 6  # a worker's budget is a sixth of its timeout
+# The e2e bench's definition (16 columns), so the figures compare with bench/export_e2e.py.
+DEFINITION = """<export-config><export guid="bench">
+<providers><trackingLogProvider><columns>
+<logDate/><candidateId/><candidateName/><candidateFirstname/><candidateEmail/><candidateEntityName/>
+<trainingTitle/><sessionTitle/><contentGuid/><contentTitle/><firstLaunchDate/><completionTime/>
+<progression/><score/><status/><timeGlobal/>
+</columns><parameters><deltaMode>yes</deltaMode></parameters></trackingLogProvider></providers>
+</export></export-config>"""
+
+
+def _create(moto: str, dynamo: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    s3 = clients.client("s3", endpoint_url=moto, region=REGION)
+    sns = clients.client("sns", endpoint_url=moto, region=REGION)
+    dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+    env = {
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamo,
+        "AWS_REGION": REGION,
+        "CONFIG_BUCKET": f"bench-config-{suffix}",
+        "EXPORT_BUCKET": f"bench-exports-{suffix}",
+        "TOPIC_ARN": sns.create_topic(Name=f"bench-{suffix}")["TopicArn"],
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    for bucket in (env["CONFIG_BUCKET"], env["EXPORT_BUCKET"]):
+        s3.create_bucket(Bucket=bucket)
+    for logical_id, definition in table_definitions(repo_root() / "template.yaml").items():
+        name = f"bench-{logical_id}-{suffix}"
+        if name not in dynamodb.list_tables()["TableNames"]:
+            dynamodb.create_table(TableName=name, **definition)
+        env["TRACKING_TABLE" if "Tracking" in logical_id else "RUN_HISTORY_TABLE"] = name
+    s3.put_object(
+        Bucket=env["CONFIG_BUCKET"], Key=f"tenants/{TENANT}/tenant.json", Body=b'{"timezone": "UTC"}'
+    )
+    s3.put_object(
+        Bucket=env["CONFIG_BUCKET"], Key=f"tenants/{TENANT}/exports/bench.xml", Body=DEFINITION.encode()
+    )
+    return env
+
+
+def _steps(env: dict[str, str]) -> Steps:
+    return distributed_steps(AwsSettings.from_env(env))
+
+
+def one_worker(dynamo: str, dataset_path: Path, logs: int) -> tuple[int, float, float]:
+    """(rows, CPU seconds, wall seconds) of one worker rendering every day as one shard."""
+    with moto_server_process() as moto:
+        env = _create(moto, dynamo)
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+        load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
+        steps = _steps(env)
+        manifest = Manifest(
+            env["EXPORT_BUCKET"],
+            "_work/bench/bench/1-1/",
+            {
+                "tenantId": TENANT,
+                "exportGuid": "bench",
+                "timezone": "UTC",
+                "runAt": "2026-11-28T02:00:00Z",
+                "definition": base64.b64encode(DEFINITION.encode()).decode(),
+            },
+        )
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = steps.render(manifest, {"index": 0, "firstDay": None, "lastDay": None, "last": True})
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        return int(result["rows"]), cpu, wall
+
+
+def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[int, int, float, str]:
+    """(rows, shards, wall seconds, status) of the export on the distributed path."""
+    root = repo_root()
+    step_handlers: dict[str, Any] = {}
+    with moto_server() as moto, local_state_machines(moto, step_handlers):
+        env = _create(moto, dynamo)
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+        load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
+        sfn = clients.client("stepfunctions", endpoint_url=moto, region=REGION)
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+        machine = sfn.create_state_machine(
+            name=f"bench-{uuid.uuid4().hex[:8]}",
+            definition=state_machine_definition(
+                root, {"WorkerFunctionArn": arn + "worker", "CoordinatorFunctionArn": arn + "coordinator"}
+            ),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/bench",
+        )["stateMachineArn"]
+        env |= {"STATE_MACHINE_ARN": machine, "MAX_ROWS_PER_WORKER": str(shard_rows), "MAX_CONCURRENCY": "2"}
+        steps = _steps(env)
+        step_handlers.update(
+            {"worker": lambda e, _: steps.dispatch(e), "coordinator": lambda e, _: steps.dispatch(e)}
+        )
+        service = export_service(AwsSettings.from_env(env))
+        when = datetime.combine(datetime(2026, 11, 28).date(), clock_time(2), ZoneInfo("UTC")).astimezone(UTC)
+        started = time.perf_counter()
+        result = service.run(
+            ExportRequest.from_event(
+                {"tenantId": TENANT, "exportGuid": "bench", "scheduledTime": when.isoformat()}
+            )
+        )
+        status = wait_for_execution(sfn, result["executionArn"])["status"]
+        wall = time.perf_counter() - started
+        item = dynamodb.query(
+            TableName=env["RUN_HISTORY_TABLE"],
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :run)",
+            ExpressionAttributeValues={":pk": {"S": keys.export_pk(TENANT, "bench")}, ":run": {"S": "RUN#"}},
+            ConsistentRead=True,
+        )["Items"][0]
+        return int(item["rows"]["N"]), int(item["shards"]["N"]), wall, status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=int, default=40_000)
+    parser.add_argument("--shard-rows", type=int, default=None)
+    args = parser.parse_args(argv)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "bench")
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    shape = replace(SampleShape(tenant_id=TENANT), logs=args.logs, last_day=datetime(2026, 11, 27).date())
+    with tempfile.TemporaryDirectory() as scratch, dynalite() as dynamo:
+        path = Path(scratch) / "bench.jsonl"
+        write_jsonl(dataset(shape), path)
+        rows, cpu, wall = one_worker(dynamo, path, args.logs)
+        per_cpu_second = rows / cpu
+        print(f"one worker, one shard of {rows:,} rows: {cpu:.1f} CPU-s, {wall:.1f} s wall")
+        print(
+            f"  {per_cpu_second:,.0f} rows per CPU-second; {per_cpu_second * 60:,.0f} rows per worker-minute"
+        )
+        budget = per_cpu_second * LAMBDA_TIMEOUT_SECONDS / SAFETY
+        print(
+            f"  a 900 s worker at one vCPU: {per_cpu_second * LAMBDA_TIMEOUT_SECONDS:,.0f} rows; "
+            f"a sixth of that (the MAX_ROWS_PER_WORKER it implies): {budget:,.0f}"
+        )
+        shard_rows = args.shard_rows or max(1, args.logs // 4)
+        rows, shards, wall, status = distributed_run(dynamo, path, shard_rows)
+        print(
+            f"distributed path, shards of <= {shard_rows:,} estimated rows: {rows:,} rows, {shards} shards, "
+            f"{wall:.1f} s wall ({status}; local: the shards share this machine's cores)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The distributed export's Lambda steps (statemachine/export.asl.json, docs/capacity.md).
+
+Two functions share this code with different permissions: ``worker`` renders one shard
+(reads the tracking table, writes the run's work prefix); ``coordinator`` plans, assembles,
+finishes or fails the run (writes the tenant's file, the run record and the notification).
+Input: ``{"step", "manifestKey", ...}`` as the state machine sends it. An error is raised:
+the state machine's Catch turns it into the run's failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tracking_export.limits import shown
+from tracking_export_aws.distributed import DistributedRunError, Steps
+from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.wiring import distributed_steps
+
+logger = Logger()
+_steps: Steps | None = None
+COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})
+
+
+def _get_steps() -> Steps:
+    """Built on first use, not at import: tests and the local run set the environment first."""
+    global _steps
+    if _steps is None:
+        _steps = distributed_steps(AwsSettings.from_env())
+    return _steps
+
+
+def _run(event: dict[str, Any], context: LambdaContext, allowed: frozenset[str]) -> dict[str, Any]:
+    step = event.get("step") if isinstance(event, dict) else None
+    if step not in allowed:
+        raise DistributedRunError(f"this function runs the steps {sorted(allowed)}, not {shown(str(step))}")
+    logger.append_keys(step=step, manifest_key=event.get("manifestKey"), shard=event.get("shard"))
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    result = _get_steps().dispatch(
+        event, remaining_seconds=(lambda: remaining() / 1000) if callable(remaining) else None
+    )
+    logger.info("step done", extra={"result": {k: v for k, v in result.items() if k != "shards"}})
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+def worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Render one shard into the run's work prefix."""
+    return _run(event, context, frozenset({"render"}))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def coordinator(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Plan, assemble, finish or fail a distributed run."""
+    return _run(event, context, COORDINATOR_STEPS)
