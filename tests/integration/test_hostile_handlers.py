@@ -190,11 +190,15 @@ def test_config_sync_reports_an_invalid_tenant_json(
         "timezone: unknown time zone 'Europe/PPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP'… (307 characters); "
         "expected an IANA time zone name such as Europe/Paris or UTC"
     )
-    assert (result["action"], result["errors"]) == ("invalid", [problem])
+    assert (result["action"], result["errors"]) == ("invalid", [f"tenants/acme/tenant.json: {problem}"])
     [note] = stack.notifications()
     assert note.attributes["outcome"] == "config-invalid"
-    assert note.message["configKey"] == "tenants/acme/tenant.json"
-    assert note.message["error"] == "tenants/acme/tenant.json: 1 error(s); the existing schedule is unchanged"
+    # The report is about the uploaded definition, which cannot be scheduled; its error names tenant.json.
+    assert note.message["configKey"] == "tenants/acme/exports/daily-tracking-log.xml"
+    assert note.message["errors"] == [f"tenants/acme/tenant.json: {problem}"]
+    assert note.message["error"] == (
+        "tenants/acme/exports/daily-tracking-log.xml: 1 error(s); the last valid version stays in use"
+    )
     assert _schedules(stack) == []
 
 

@@ -120,9 +120,13 @@ class ConfigSyncService:
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         try:
             settings = self.config.tenant_settings(tenant)
-        except ConfigError as exc:
+        except ConfigInvalid as exc:
             # The definition is fine but the tenant's settings cannot be used: nothing changes.
-            errors = [f"{keys.tenant_settings_key(tenant)}: {exc}"]
+            errors = [f"{exc.key}: {problem}" for problem in exc.problems]
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        except ConfigError as exc:
+            errors = [str(exc)]
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         if too_many := self._over_export_cap(tenant, guid):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tracking_export.engine import run_export
 from tracking_export.errors import DefinitionError, ExportRunError
@@ -564,4 +564,7 @@ def run_failure_reason(exc: BaseException, *, log: str = "the export function's 
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
         return f"AWS error {shown(code)} in {exc.operation_name}; the run can be retried"
+    if isinstance(exc, BotoCoreError):
+        # Connection and timeout errors: their text names endpoints, not something for the tenant.
+        return f"AWS request failed ({type(exc).__name__}); the run can be retried"
     return f"internal error ({type(exc).__name__}); the details are in {log}"
