@@ -11,6 +11,11 @@ The export state machine (statemachine/export.asl.json) runs on moto's Step Func
 interpreter, its Lambda tasks on the real handlers in this process: a run estimated above
 ``--max-rows-per-worker`` rows goes distributed. Each run prints one line
 ``export=<guid> path=<single|distributed> shards=<K> sha256=<hex of the file>``.
+
+What it uploaded and loaded (tenant.json, the definitions, the dataset as JSONL) stays under
+``.local/run/``; after each run a line ``preview: <command>`` gives the ``tracking-export
+render … --output -`` command, runnable from the repository root, that writes the same
+bytes as the object the run stored.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -280,8 +285,45 @@ def _run_line(s3: Any, dynamodb: Any, env: dict[str, str], guid: str, object_key
     return f"export={guid} path={record.path or 'single'} shards={record.shards or 1} sha256={digest}"
 
 
+def _artifacts(root: Path) -> Path:
+    """``.local/run/``, emptied: what this run uploads and loads, kept for the preview commands."""
+    folder = root / ".local" / "run"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _preview_command(
+    root: Path,
+    artifacts: Path,
+    guid: str,
+    run_time: datetime,
+    run_number: int | None,
+    previous_success: datetime | None,
+) -> str:
+    """The ``tracking-export render`` command that previews this run's file on standard output."""
+    program = Path(sys.executable).parent / "tracking-export"
+    arguments = [
+        str(program.relative_to(root)) if program.is_relative_to(root) else str(program),
+        "render",
+        f"--definition {(artifacts / f'{guid}.xml').relative_to(root)}",
+        f"--dataset {(artifacts / f'{TENANT}.jsonl').relative_to(root)}",
+        f"--tenant {TENANT}",
+        f"--timezone {TENANT_ZONE}",
+        f"--now {_iso(run_time)}",
+    ]
+    if previous_success is not None:
+        arguments.append(f"--previous-run-start {previous_success.astimezone(UTC).isoformat()}")
+    if run_number is not None:
+        arguments.append(f"--run-number {run_number}")
+    arguments.append("--output -")
+    return " ".join(arguments)
+
+
 def run(logs: int, rows_to_show: int, max_rows_per_worker: int | None) -> None:
     root = repo_root()
+    artifacts = _artifacts(root)
     started = time.monotonic()
     # A small tenant's catalogue (500 learners, 100 contents, 3,000 trackings) with a busy month
     # of activity: the load is most of the run's time, so the catalogue is kept small.
@@ -298,7 +340,6 @@ def run(logs: int, rows_to_show: int, max_rows_per_worker: int | None) -> None:
     with (
         moto_server() as moto,
         dynalite() as dynamo,
-        tempfile.TemporaryDirectory() as scratch,
         local_state_machines(moto, step_handlers),
     ):
         _say(f"local endpoints: moto server {moto}, dynalite {dynamo}")
@@ -324,15 +365,16 @@ def run(logs: int, rows_to_show: int, max_rows_per_worker: int | None) -> None:
 
         config_bucket = env["CONFIG_BUCKET"]
         tenant_settings = {"timezone": TENANT_ZONE, "notificationEmails": ["training@acme.example"]}
-        s3.put_object(
-            Bucket=config_bucket, Key=keys.tenant_settings_key(TENANT), Body=json.dumps(tenant_settings)
-        )
+        settings_body = json.dumps(tenant_settings).encode()
+        (artifacts / "tenant.json").write_bytes(settings_body)
+        s3.put_object(Bucket=config_bucket, Key=keys.tenant_settings_key(TENANT), Body=settings_body)
         definitions = {"daily-tracking-log": DAILY_XML, "weekly-completions": WEEKLY_XML}
         for guid, xml in definitions.items():
+            (artifacts / f"{guid}.xml").write_bytes(xml.encode())
             s3.put_object(Bucket=config_bucket, Key=keys.export_config_key(TENANT, guid), Body=xml.encode())
         _say(f"uploaded tenant {TENANT!r} ({TENANT_ZONE}) and definitions: {', '.join(definitions)}")
 
-        path = Path(scratch) / f"{TENANT}.jsonl"
+        path = artifacts / f"{TENANT}.jsonl"
         count = write_jsonl(dataset(shape), path)
         _ingest(root, s3, env["INGEST_BUCKET"], path, count, logs)
 
@@ -351,6 +393,8 @@ def run(logs: int, rows_to_show: int, max_rows_per_worker: int | None) -> None:
             payload = json.loads(schedule["Target"]["Input"].replace(SCHEDULED_TIME, _iso(scheduled)))
             _say(f"\nschedule {summary['Name']} fires at {_iso(scheduled)} with {json.dumps(payload)}")
             run_started = time.monotonic()
+            ledger = RunLedger(dynamodb, env["RUN_HISTORY_TABLE"])
+            previous_success = ledger.previous_success_start(TENANT, payload["exportGuid"])
             result = export.handler(payload, _Context(f"{PREFIX}-export"))
             if result["outcome"] == "distributed":
                 _say(
@@ -378,6 +422,11 @@ def run(logs: int, rows_to_show: int, max_rows_per_worker: int | None) -> None:
             if result.get("error"):
                 _say(f"  reason: {result['error']}")
             _say(_run_line(s3, dynamodb, env, payload["exportGuid"], result.get("objectKey")))
+            record = ledger.runs(TENANT, payload["exportGuid"], limit=1)[0]
+            preview = _preview_command(
+                root, artifacts, payload["exportGuid"], scheduled, record.run_number, previous_success
+            )
+            _say(f"preview: {preview}")
             again = export.handler(payload, _Context(f"{PREFIX}-export"))
             _say(f"  same delivery again -> {again['outcome']} (no second file, no second notification)")
 
