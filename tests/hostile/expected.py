@@ -290,7 +290,8 @@ TENANTS: dict[str, list[str]] = {
     "zone-unknown.json": [f"timezone: unknown time zone 'Mars/Olympus_Mons'; {ZONE}"],
     "zone-a-number.json": ["timezone: Input should be a valid string"],
     "unknown-field.json": [
-        "'timeZone': unknown field; allowed: timezone, notificationEmails, retentionDays, keepAnonymousStatistics"
+        "'timeZone': unknown field; allowed: "
+        "timezone, notificationEmails, retentionDays, keepAnonymousStatistics"
     ],
     "retention-a-string.json": ["retentionDays: Input should be a valid integer"],
     "retention-huge.json": ["retentionDays: Input should be less than or equal to 36500"],

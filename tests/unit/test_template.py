@@ -271,11 +271,80 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "EXPORT_FUNCTION_ARN": {"Fn::GetAtt": ["ExportFunction", "Arn"]},
         "SCHEDULER_ROLE_ARN": {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
         "SCHEDULE_DLQ_ARN": {"Fn::GetAtt": ["ExportDlq", "Arn"]},
+        "EMAIL_SENDER": {"Ref": "EmailSender"},
+        "EMAIL_CONFIGURATION_SET": EMAIL_CONFIGURATION_SET,
     }
     recovery_env = resources["RunRecoveryFunction"]["Properties"]["Environment"]["Variables"]
     assert set(recovery_env) == set(export_env) - {"DOWNLOAD_LINK_SECONDS"}
     assert set(export_env) <= aliases
     assert set(sync_env) <= aliases
+
+
+# The operator's configuration set, else (e-mail on, none given) the one the stack creates.
+EMAIL_CONFIGURATION_SET = {
+    "Fn::If": [
+        "CreateEmailFeedback",
+        {"Ref": "EmailFeedbackConfigurationSet"},
+        {"Ref": "EmailConfigurationSet"},
+    ]
+}
+EMAIL_SENDERS = ("ExportFunction", "RunRecoveryFunction", "ConfigSyncFunction")
+
+
+def test_run_outcomes_and_config_reports_are_emailed_only_with_a_sender(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # docs/email.md: the export, run recovery and config-sync functions send; ingestion does not.
+    for name in EMAIL_SENDERS:
+        env = resources[name]["Properties"]["Environment"]["Variables"]
+        assert env["EMAIL_SENDER"] == {"Ref": "EmailSender"}, name
+        assert env["EMAIL_CONFIGURATION_SET"] == EMAIL_CONFIGURATION_SET, name
+    assert "EMAIL_SENDER" not in resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert template["Parameters"]["EmailSender"]["Default"] == ""
+    enabled = template["Conditions"]["EmailEnabled"]
+    assert enabled == {"Fn::Not": [{"Fn::Equals": [{"Ref": "EmailSender"}, ""]}]}
+    policy = resources["ExportEmailPolicy"]
+    assert policy["Condition"] == "EmailEnabled"
+    assert policy["Properties"]["Roles"] == [{"Ref": f"{name}Role"} for name in EMAIL_SENDERS]
+    send, suppression = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert send["Action"] == "ses:SendEmail"
+    ses = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+    sender, domain, configuration_set = send["Resource"]
+    assert sender == {"Fn::Sub": ses + ":identity/${EmailSender}"}
+    assert domain["Fn::Sub"][0] == ses + ":identity/${SenderDomain}"
+    assert configuration_set == {
+        "Fn::If": [
+            "HasEmailConfigurationSet",
+            {"Fn::Sub": ses + ":configuration-set/${EmailConfigurationSet}"},
+            {"Fn::Sub": ses + ":configuration-set/${EmailFeedbackConfigurationSet}"},
+        ]
+    }
+    assert (suppression["Action"], suppression["Resource"]) == ("ses:GetSuppressedDestination", "*")
+
+
+def test_email_bounces_and_complaints_go_to_the_operations_topic(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    assert template["Conditions"]["CreateEmailFeedback"] == {
+        "Fn::And": [{"Condition": "EmailEnabled"}, {"Fn::Equals": [{"Ref": "EmailConfigurationSet"}, ""]}]
+    }
+    configuration_set = resources["EmailFeedbackConfigurationSet"]
+    assert (configuration_set["Type"], configuration_set["Condition"]) == (
+        "AWS::SES::ConfigurationSet",
+        "CreateEmailFeedback",
+    )
+    destination = resources["EmailFeedbackToOperations"]
+    assert destination["Condition"] == "CreateEmailFeedback"
+    assert destination["Properties"]["ConfigurationSetName"] == {"Ref": "EmailFeedbackConfigurationSet"}
+    event_destination = destination["Properties"]["EventDestination"]
+    assert event_destination["Enabled"] is True
+    assert {"bounce", "complaint"} <= set(event_destination["MatchingEventTypes"])
+    assert event_destination["SnsDestination"] == {"TopicARN": {"Ref": "OpsAlarmTopic"}}
+    # The operations topic is encrypted with its own key: SES may use it, from this account only.
+    key_statements = resources["OpsAlarmKey"]["Properties"]["KeyPolicy"]["Statement"]
+    [ses] = [s for s in key_statements if s["Principal"] == {"Service": "ses.amazonaws.com"}]
+    assert sorted(ses["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert ses["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_config_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, Any]) -> None:

@@ -56,7 +56,7 @@ def test_dashboard_charts_runs_rows_duration_skipped_records_and_dlq_depth(
     assert _searched_metrics(widgets["Skipped records (data-contract violations)"]) == ["SkippedRecords"]
     dlq = widgets["Dead-letter queue depth"]
     queues = {line[3] for line in dlq["metrics"]}
-    assert queues == {"<ExportDlq.QueueName>", "<ConfigSyncDlq.QueueName>"}
+    assert queues == {"<ExportDlq.QueueName>", "<ConfigSyncDlq.QueueName>", "<IngestDlq.QueueName>"}
     assert {line[1] for line in dlq["metrics"]} == {"ApproximateNumberOfMessagesVisible"}
     assert all(w["region"] == "<AWS::Region>" for w in widgets.values())
 

@@ -158,7 +158,8 @@ def s3_presigner(settings: AwsSettings) -> Any:
     """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the bucket's
     regional endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, us-east-1 included), so a
     link works for as long as it says. A local endpoint (moto) is used as configured."""
-    session = boto3.session.Session(botocore_session=_botocore_session("s3"))
+    botocore_session, _ = _botocore_session("s3")
+    session = boto3.session.Session(botocore_session=botocore_session)
     endpoint = settings.endpoint_url
     s3_options: Any = {}
     if endpoint is None:

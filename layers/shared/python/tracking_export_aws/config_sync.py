@@ -133,17 +133,21 @@ class ConfigSyncService:
             self._point_at_previous_valid(
                 pointer, found.version, lambda data: checked_definition(data, guid, self.limits)
             )
-            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            reported = self._report_invalid(
+                pointer, found.version, tenant, guid, errors, self._tenant_addresses(tenant)
+            )
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        targets = definition.email_report.target_emails
         try:
             settings = self.config.tenant_settings(tenant)
         except ConfigError as exc:
             # The definition is fine but the tenant's settings cannot be used: nothing changes.
             errors = [f"{keys.tenant_settings_key(tenant)}: {exc}"]
-            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         if too_many := self._over_export_cap(tenant, guid):
-            reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many])
+            addresses = [*settings.notification_emails, *targets]
+            reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many], addresses)
             return {**result, "action": "invalid", "errors": [too_many], "reported": reported}
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
@@ -182,7 +186,9 @@ class ConfigSyncService:
             self._point_at_previous_valid(
                 pointer, found.version, lambda data: parse_tenant_settings(data, change.key, self.limits)
             )
-            reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems)
+            # Told to the addresses of the last valid tenant.json (none if there is none).
+            addresses = self._tenant_addresses(tenant)
+            reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems, addresses)
             return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
         # Schedules first: should they fail, the retried event finds the pointer unmoved.
         rescheduled = self._reschedule_tenant(tenant, settings)
@@ -233,11 +239,25 @@ class ConfigSyncService:
             return False
         return True
 
+    def _tenant_addresses(self, tenant: str) -> list[str]:
+        """``notificationEmails`` of the tenant's last valid ``tenant.json``; none when it has none."""
+        try:
+            return list(self.config.tenant_settings(tenant).notification_emails)
+        except ConfigError:
+            return []
+
     def _report_invalid(
-        self, pointer: str, version: ConfigVersion, tenant: str, guid: str | None, errors: list[str]
+        self,
+        pointer: str,
+        version: ConfigVersion,
+        tenant: str,
+        guid: str | None,
+        errors: list[str],
+        recipients: list[str],
     ) -> bool:
-        """One ``config-invalid`` notification per invalid version and channel; returns whether
-        this call delivered it anywhere. NotificationError (the event is retried) when a channel failed."""
+        """One ``config-invalid`` notification per invalid version and channel, addressed to
+        ``recipients`` (the e-mail channel); returns whether this call delivered it anywhere.
+        NotificationError (the event is retried) when a channel failed."""
         message: dict[str, Any] = {
             "outcome": "config-invalid",
             "tenantId": tenant,
@@ -245,6 +265,7 @@ class ConfigSyncService:
             "errorCount": len(errors),
             "errors": errors,
             "error": f"{version.key}: {len(errors)} error(s); the last valid version stays in use",
+            "recipients": sorted(set(recipients)),
         }
         if guid is not None:
             message["exportGuid"] = guid
@@ -258,7 +279,7 @@ class ConfigSyncService:
         delivered = self.notifier.publish(
             fit_message(message),
             only=owed,
-            on_delivered=lambda channel: versions.mark_invalid_delivered(pointer, version, channel),
+            on_delivered=lambda channel, _answer: versions.mark_invalid_delivered(pointer, version, channel),
         )
         return bool(delivered)
 

@@ -23,7 +23,7 @@ import contextlib
 import json
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,7 @@ _FINISH_ATTRIBUTES = (
     "notifiedChannels",
     "notifyLeaseUntil",
     "notifyHolder",
+    "deliveries",
 )
 
 
@@ -90,6 +91,9 @@ class RunRecord:
     notification: dict[str, Any] | None = None  # the message of the outcome, as delivered
     pending_channels: tuple[str, ...] = ()  # channels that have not taken it yet
     notified_channels: tuple[str, ...] = ()
+    # What each channel answered when it took the notification: a message id, or the e-mail
+    # channel's report (recipients, suppressed and rejected addresses).
+    deliveries: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -119,6 +123,7 @@ class RunRecord:
             notification=json.loads(notification) if isinstance(notification, str) else None,
             pending_channels=tuple(sorted(plain.get("pendingChannels") or ())),
             notified_channels=tuple(sorted(plain.get("notifiedChannels") or ())),
+            deliveries=dict(plain.get("deliveries") or {}),
         )
 
     @property
@@ -452,9 +457,11 @@ class RunLedger:
             ":now": {"N": str(_epoch(now))},
             ":succeeded": {"S": SUCCEEDED},
             ":failed": {"S": FAILED},
+            ":none": {"M": {}},
         }
         free = "attribute_not_exists(notifyLeaseUntil) OR notifyLeaseUntil < :now"
-        update = "SET notifyLeaseUntil = :until"
+        # The map mark_delivered records each channel's answer in (a path needs its parent).
+        update = "SET notifyLeaseUntil = :until, deliveries = if_not_exists(deliveries, :none)"
         if holder:
             values[":holder"] = {"S": holder}
             free += " OR notifyHolder = :holder"
@@ -477,14 +484,24 @@ class RunLedger:
         return RunRecord.from_item(response["Attributes"])
 
     def mark_delivered(
-        self, tenant_id: str, export_guid: str, scheduled_time: datetime, channel: str
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, channel: str, answer: Any = None
     ) -> None:
-        """Move ``channel`` from the run's pending channels to its notified ones."""
+        """Move ``channel`` from the run's pending channels to its notified ones and, in the same
+        write, keep what it answered (``answer``, JSON types) under ``deliveries``, the map
+        :meth:`take_delivery` creates."""
+        update = "DELETE pendingChannels :c ADD notifiedChannels :c"
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":c": {"SS": [channel]}}
+        if answer is not None:
+            update += " SET deliveries.#channel = :answer"
+            names["#channel"] = channel
+            values[":answer"] = serialize({"answer": answer})["answer"]
         self.client.update_item(
             TableName=self.table,
             Key=self._run_key(tenant_id, export_guid, scheduled_time),
-            UpdateExpression="DELETE pendingChannels :c ADD notifiedChannels :c",
-            ExpressionAttributeValues={":c": {"SS": [channel]}},
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": names} if names else {}),
         )
 
     def end_delivery(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> None:

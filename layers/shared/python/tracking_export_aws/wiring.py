@@ -15,21 +15,26 @@ from tracking_export_aws.erasure import LearnerEraser
 from tracking_export_aws.export_service import ExportService
 from tracking_export_aws.ingest import IngestService, IngestSettings
 from tracking_export_aws.ledger import RunLedger
+from tracking_export_aws.mailer import EmailChannel
 from tracking_export_aws.notifier import Notifier
 from tracking_export_aws.retention import RetentionService
 from tracking_export_aws.scheduler import ScheduleManager
 from tracking_export_aws.settings import AwsSettings
 
 
-def notifier(settings: AwsSettings) -> Notifier:
-    """The tenant-facing channels: the SNS topic, then the event bus."""
-    return Notifier.for_aws(
+def notifier(settings: AwsSettings, *, email: bool = False) -> Notifier:
+    """The tenant-facing channels: the SNS topic, the event bus and, for run outcomes and
+    config-invalid reports (``email``) when ``EMAIL_SENDER`` is set, the SES e-mail."""
+    channels = Notifier.for_aws(
         client("sns", settings),
         client("events", settings),
         settings.topic_arn,
         settings.event_bus_name,
         include_private=settings.events_include_private,
-    )
+    ).channels
+    if email and settings.email_sender:
+        return Notifier([*channels, EmailChannel.from_settings(settings)])
+    return Notifier(channels)
 
 
 def config_versions(settings: AwsSettings) -> ConfigVersions | None:
@@ -53,7 +58,7 @@ def export_service(settings: AwsSettings) -> ExportService:
             client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
         ),
         ledger=RunLedger(dynamodb, settings.run_history_table),
-        notifier=notifier(settings),
+        notifier=notifier(settings, email=True),
         s3=client("s3", settings),
         export_bucket=settings.export_bucket,
         source_for=source_for,
@@ -80,7 +85,7 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
             settings.scheduler_role_arn,
             settings.schedule_dlq_arn,
         ),
-        notifier=notifier(settings),
+        notifier=notifier(settings, email=True),
         versions=versions,
         limits=settings.limits,
     )
