@@ -190,11 +190,13 @@ def test_config_sync_reports_an_invalid_tenant_json(
         "timezone: unknown time zone 'Europe/PPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP'… (307 characters); "
         "expected an IANA time zone name such as Europe/Paris or UTC"
     )
-    assert (result["action"], result["errors"]) == ("invalid", [problem])
+    # The upload refused is the definition's; its error names the file at fault.
+    assert (result["action"], result["errors"]) == ("invalid", [f"tenants/acme/tenant.json: {problem}"])
     [note] = stack.notifications()
     assert note.attributes["outcome"] == "config-invalid"
-    assert note.message["configKey"] == "tenants/acme/tenant.json"
-    assert note.message["error"] == "tenants/acme/tenant.json: 1 error(s); the existing schedule is unchanged"
+    definition_key = "tenants/acme/exports/daily-tracking-log.xml"
+    assert note.message["configKey"] == definition_key
+    assert note.message["error"] == f"{definition_key}: 1 error(s); the last valid version stays in use"
     assert _schedules(stack) == []
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tracking_export_aws import wiring
 from tracking_export_aws.export_service import ExportRequest, ExportService, RunInProgress
@@ -337,9 +338,14 @@ def test_a_run_out_of_time_fails_cleanly_with_its_window(acme: Any) -> None:
 def test_upload_failing_is_one_failed_run_and_one_notification(acme: Any) -> None:
     clock = Clock(T0)
     service = _service(acme, clock)
-    with fault(service.s3, "PutObject", RuntimeError("S3 503 SlowDown")):
+    slow_down = ClientError(
+        {"Error": {"Code": "SlowDown", "Message": "Please reduce your rate"}}, "PutObject"
+    )
+    with fault(service.s3, "PutObject", slow_down):
         failed = service.run(_request(), invocation_id="inv-1")
-    assert failed["outcome"] == "failed" and "SlowDown" in failed["error"]
+    # An AWS error is named by its code and operation (never its message: docs/limits.md).
+    assert failed["outcome"] == "failed"
+    assert failed["error"] == "AWS error 'SlowDown' in PutObject; the run can be retried"
     assert failed["window"]["kind"] == "delta"
     assert acme.object_keys() == []
     [note] = acme.notifications()
@@ -395,9 +401,10 @@ def test_a_run_failing_before_its_window_is_known_still_reports_it(acme: Any) ->
             return state_reads["n"] == 1
         return False
 
-    with fault(service.ledger.client, "GetItem", RuntimeError("DynamoDB 500"), when=first_state_read):
+    server_error = ClientError({"Error": {"Code": "InternalServerError"}}, "GetItem")
+    with fault(service.ledger.client, "GetItem", server_error, when=first_state_read):
         result = service.run(_request(), invocation_id="inv-1")
-    assert result["outcome"] == "failed" and "DynamoDB 500" in result["error"]
+    assert result["outcome"] == "failed" and "InternalServerError in GetItem" in result["error"]
     assert result["window"] is not None and result["window"]["kind"] == "delta"
     [note] = acme.notifications()
     assert note.message["window"] == result["window"] == _record(acme).window

@@ -142,7 +142,9 @@ class ConfigSyncService:
             settings = self.config.tenant_settings(tenant)
         except ConfigError as exc:
             # The definition is fine but the tenant's settings cannot be used: nothing changes.
-            errors = [f"{keys.tenant_settings_key(tenant)}: {exc}"]
+            settings_key = keys.tenant_settings_key(tenant)
+            problems = exc.problems if isinstance(exc, ConfigInvalid) else [str(exc)]
+            errors = [f"{settings_key}: {problem}" for problem in problems]
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         if too_many := self._over_export_cap(tenant, guid):
