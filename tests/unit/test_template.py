@@ -271,6 +271,7 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "EXPORT_FUNCTION_ARN": {"Fn::GetAtt": ["ExportFunction", "Arn"]},
         "SCHEDULER_ROLE_ARN": {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
         "SCHEDULE_DLQ_ARN": {"Fn::GetAtt": ["ExportDlq", "Arn"]},
+        "INGEST_FUNCTION_NAME": {"Ref": "IngestFunction"},
         "EMAIL_SENDER": {"Ref": "EmailSender"},
         "EMAIL_CONFIGURATION_SET": EMAIL_CONFIGURATION_SET,
     }
@@ -773,7 +774,7 @@ def test_outputs_name_every_resource_the_operators_need(template: dict[str, Any]
 INGEST_BUCKET_ARN = "arn:${AWS::Partition}:s3:::${AWS::StackName}-${AWS::AccountId}-ingest"
 
 
-def test_ingest_function_starts_on_dropped_files_settings_changes_and_erasure_requests(
+def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     resources: dict[str, Any],
 ) -> None:
     props = resources["IngestFunction"]["Properties"]
@@ -786,22 +787,67 @@ def test_ingest_function_starts_on_dropped_files_settings_changes_and_erasure_re
     assert dropped["Bucket"] == {"Ref": "IngestBucket"}
     assert dropped["Events"] == ["s3:ObjectCreated:*"]
     assert dropped["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "tenants/"}]
-    settings = events["TenantSettingsChanged"]["Properties"]
-    assert settings["Bucket"] == {"Ref": "ConfigBucket"}
-    assert settings["Filter"]["S3Key"]["Rules"] == [
-        {"Name": "prefix", "Value": "tenants/"},
-        {"Name": "suffix", "Value": "/tenant.json"},
-    ]
+    # tenant.json changes come from config-sync (below), not from a second S3 notification of the
+    # config bucket: S3 refuses overlapping configurations at deploy time.
+    assert sorted(events) == ["ErasureRequested", "FileDropped"]
     erasure = events["ErasureRequested"]
     assert erasure["Type"] == "EventBridgeRule"
     assert erasure["Properties"]["Pattern"] == {
         "source": ["tracking-log-export.operator"],
         "detail-type": ["Learner Erasure Requested"],
     }
+    # A request EventBridge cannot deliver is kept, in the queue the function's own failures reach.
+    assert erasure["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["IngestDlq", "Arn"]}}
     variables = props["Environment"]["Variables"]
+    assert variables["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
     assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION"} <= {
         field.alias for field in AwsSettings.model_fields.values()
     }
+
+
+def test_only_config_sync_hears_of_config_bucket_changes(resources: dict[str, Any]) -> None:
+    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        for event in (function["Properties"].get("Events") or {}).values():
+            assert event["Properties"].get("Bucket") != {"Ref": "ConfigBucket"}, name
+
+
+def test_config_sync_asks_the_ingest_function_to_apply_retention(resources: dict[str, Any]) -> None:
+    statements = {
+        s["Sid"]: s for s in inline_statements(resources["ConfigSyncFunction"]["Properties"]["Policies"])
+    }
+    invoke = statements["RequestRetention"]
+    assert (invoke["Action"], invoke["Resource"]) == (
+        "lambda:InvokeFunction",
+        {"Fn::GetAtt": ["IngestFunction", "Arn"]},
+    )
+    invokes = [s for s in statements.values() if "lambda:InvokeFunction" in as_list(s["Action"])]
+    assert invokes == [invoke]
+    # The ingest function reads the last valid tenant.json: config-sync's pointer, then that version.
+    ingest = {s["Sid"]: s for s in inline_statements(resources["IngestFunction"]["Properties"]["Policies"])}
+    pointers = ingest["ReadValidConfigPointers"]
+    assert (pointers["Action"], pointers["Resource"]) == (
+        "dynamodb:GetItem",
+        {"Fn::GetAtt": ["RunHistoryTable", "Arn"]},
+    )
+    assert sorted(ingest["ReadTenantConfig"]["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
+
+
+def test_eventbridge_may_leave_only_the_erasure_rule_s_dead_letters(resources: dict[str, Any]) -> None:
+    statements = resources["DlqPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = [s for s in statements if s["Effect"] == "Allow"]
+    assert allowed == [
+        {
+            "Sid": "ErasureRuleDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["IngestDlq", "Arn"]},
+            # The rule SAM generates for the event: <function logical id><event logical id>.
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["IngestFunctionErasureRequested", "Arn"]}}
+            },
+        }
+    ]
 
 
 def test_ingest_function_reads_only_incoming_files_and_files_them_beside(resources: dict[str, Any]) -> None:

@@ -94,6 +94,10 @@ class ConfigSyncService:
     versions: ConfigVersions | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     limits: Limits = DEFAULT_LIMITS
+    # ``request_retention(bucket, key)`` once a tenant.json upload is found valid: the ingest
+    # function applies its retentionDays to the tenant's logs. None: no request (the operator
+    # runs ``python -m tracking_export_aws.retention``).
+    request_retention: Callable[[str, str], None] | None = None
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:
         """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
@@ -196,7 +200,15 @@ class ConfigSyncService:
         rescheduled = self._reschedule_tenant(tenant, settings)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
-        return {**result, "action": "settings-valid", "rescheduled": rescheduled}
+        # Last: should the request fail, the retried event finds everything else already done.
+        if self.request_retention is not None:
+            self.request_retention(self.config.bucket, change.key)
+        return {
+            **result,
+            "action": "settings-valid",
+            "rescheduled": rescheduled,
+            "retentionRequested": self.request_retention is not None,
+        }
 
     def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
         """Move the schedules that follow the tenant's zone (no zone of their own) to the zone of

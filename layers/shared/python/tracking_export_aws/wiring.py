@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from tracking_export_aws.ingest import IngestService, IngestSettings
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.mailer import EmailChannel
 from tracking_export_aws.notifier import Notifier
-from tracking_export_aws.retention import RetentionService
+from tracking_export_aws.retention import RetentionService, retention_event
 from tracking_export_aws.scheduler import ScheduleManager
 from tracking_export_aws.settings import AwsSettings
 
@@ -88,6 +89,32 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
         notifier=notifier(settings, email=True),
         versions=versions,
         limits=settings.limits,
+        request_retention=retention_requester(settings),
+    )
+
+
+def retention_requester(settings: AwsSettings) -> Callable[[str, str], None] | None:
+    """What config-sync calls after a valid tenant.json: an asynchronous invocation of the ingest
+    function (``INGEST_FUNCTION_NAME``) with that object's S3 notification; None without one."""
+    if not settings.ingest_function_name:
+        return None
+    lambda_client = client("lambda", settings)
+    function_name = settings.ingest_function_name
+
+    def request(bucket: str, key: str) -> None:
+        lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="Event",
+            Payload=json.dumps(retention_event(bucket, key)).encode(),
+        )
+
+    return request
+
+
+def _config_store(settings: AwsSettings) -> ConfigStore:
+    """The configuration as runs see it: the last valid version of each object."""
+    return ConfigStore(
+        client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
     )
 
 
@@ -100,7 +127,7 @@ def ingest_service(
         s3=client("s3", settings),
         dynamodb=client("dynamodb", settings),
         table=settings.tracking_table,
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=_config_store(settings),
         notifier=notifier(settings),
         max_bytes=ingest.max_bytes_per_invocation,
         continue_with=continue_with,
@@ -115,7 +142,7 @@ def learner_eraser(settings: AwsSettings, *, notify: bool = True) -> LearnerEras
         table=settings.tracking_table,
         s3=client("s3", settings),
         export_bucket=settings.export_bucket,
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=_config_store(settings),
         notifier=notifier(settings) if notify else None,
     )
 
@@ -124,7 +151,7 @@ def retention_service(settings: AwsSettings) -> RetentionService:
     settings.need("tracking_table")
     assert settings.tracking_table
     return RetentionService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=_config_store(settings),
         dynamodb=client("dynamodb", settings),
         table=settings.tracking_table,
     )
