@@ -303,6 +303,7 @@ def test_invalid_tenant_settings_are_reported_and_the_last_valid_ones_stay_in_us
         "tenantId": "acme",
         "action": "settings-valid",
         "rescheduled": [],
+        "retentionRequested": False,  # no INGEST_FUNCTION_NAME here (docs/ingestion.md)
     }
     stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
     sync.handler(

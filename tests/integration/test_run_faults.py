@@ -404,7 +404,7 @@ def test_a_run_failing_before_its_window_is_known_still_reports_it(acme: Any) ->
     server_error = ClientError({"Error": {"Code": "InternalServerError"}}, "GetItem")
     with fault(service.ledger.client, "GetItem", server_error, when=first_state_read):
         result = service.run(_request(), invocation_id="inv-1")
-    assert result["outcome"] == "failed" and "InternalServerError in GetItem" in result["error"]
+    assert result["outcome"] == "failed" and "'InternalServerError' in GetItem" in result["error"]
     assert result["window"] is not None and result["window"]["kind"] == "delta"
     [note] = acme.notifications()
     assert note.message["window"] == result["window"] == _record(acme).window

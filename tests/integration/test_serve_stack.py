@@ -140,6 +140,11 @@ NOT_RESOURCES = {
     "AWS_ENDPOINT_URL_DYNAMODB",  # the stack's dynalite
     "EXPORT_FUNCTION_ARN",  # sam local invoke runs the function; schedules only name it
     "SCHEDULER_ROLE_ARN",  # moto's Scheduler does not look the role up
+    "DOWNLOAD_LINK_SECONDS",  # settings, not names
+    "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS",
+    "INGEST_MAX_BYTES_PER_INVOCATION",
+    "INGEST_CONTINUATION",
+    "INGEST_FUNCTION_NAME",  # empty: config-sync requests no retention locally (docs/ingestion.md)
 }
 
 
@@ -346,6 +351,13 @@ def test_s3_config_upload_invalid_notifies_config_invalid(stack: serve.ServeStac
 
 
 def test_s3_config_delete_removes_the_schedule(stack: serve.ServeStack, invoke: Any) -> None:
+    # As in AWS, the event follows the object's deletion (for an object that exists again the
+    # event is stale and ignored: its own upload event decides).
+    bucket = stack.env["ConfigSyncFunction"]["CONFIG_BUCKET"]
+    key = "tenants/acme/exports/daily-tracking-log.xml"
+    [stale] = invoke("ConfigSyncFunction", _event("s3-config-delete.json"))["results"]
+    assert (stale["action"], stale["reason"]) == ("ignored", "the object exists again")
+    stack.client("s3").delete_object(Bucket=bucket, Key=key)
     [result] = invoke("ConfigSyncFunction", _event("s3-config-delete.json"))["results"]
 
     assert (result["action"], result["exportGuid"]) == ("deleted", "daily-tracking-log")

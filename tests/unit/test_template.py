@@ -800,7 +800,8 @@ def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     assert erasure["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["IngestDlq", "Arn"]}}
     variables = props["Environment"]["Variables"]
     assert variables["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
-    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION"} <= {
+    assert variables["INGEST_CONTINUATION"] == "invoke"
+    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION", "INGEST_CONTINUATION"} <= {
         field.alias for field in AwsSettings.model_fields.values()
     }
 
