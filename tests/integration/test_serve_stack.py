@@ -305,12 +305,6 @@ def test_eventbridge_scheduled_event_runs_the_same_scheduled_run(
     assert again["outcome"] == "duplicate"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 6: the engine's first deltaMode run is unbounded; spec §5 ends it with the run's "
-    "local day. Remove this mark with that fix.",
-)
 def test_replay_with_run_at_exports_only_up_to_that_day(stack: serve.ServeStack, invoke: Any) -> None:
     result = invoke("ExportFunction", _event("replay-run-at.json"))
 
