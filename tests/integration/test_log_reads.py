@@ -45,15 +45,36 @@ def loaded(dynamo_endpoint: str, dynamo_tables: dict[str, str]) -> tuple[Any, st
     records = [log(log_id, 59 - log_id) for log_id in range(1, 21)]
     # TTL: 21 expired a second before NOW, 22 expires exactly at NOW (expired), 23 a second
     # after (kept), 24 has a non-numeric expiresAt (never expires), 25 a float one (expired).
-    records += [
-        log(21, 30, expiresAt=int(NOW) - 1),
-        log(22, 31, expiresAt=int(NOW)),
-        log(23, 32, expiresAt=int(NOW) + 1),
-        log(24, 33, expiresAt="2021-03-01"),
-        log(25, 34, expiresAt=NOW - 0.5),
-    ]
+    records += [log(log_id, minute) for log_id, minute in ((21, 30), (22, 31), (23, 32), (24, 33), (25, 34))]
     report = load_dataset(records, table, dynamodb)
     assert report.rejected_count == 0
+    # expiresAt is the TTL attribute retention writes; a record may not carry it (the loader
+    # refuses it), so it is set on the stored items, malformed values included.
+    expiries = {
+        21: {"N": str(int(NOW) - 1)},
+        22: {"N": str(int(NOW))},
+        23: {"N": str(int(NOW) + 1)},
+        24: {"S": "2021-03-01"},
+        25: {"N": str(NOW - 0.5)},
+    }
+    stored = [
+        item
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table)
+        for item in page["Items"]
+        if item["pk"]["S"].startswith(f"T#{TENANT}#") and "#L#" in item["pk"]["S"]
+    ]
+    updated = 0
+    for item in stored:
+        log_id = int(item.get("logId", {}).get("N", "0"))
+        if log_id in expiries:
+            dynamodb.update_item(
+                TableName=table,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET expiresAt = :e",
+                ExpressionAttributeValues={":e": expiries[log_id]},
+            )
+            updated += 1
+    assert updated == len(expiries)
     return dynamodb, table
 
 
