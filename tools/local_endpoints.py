@@ -6,6 +6,7 @@ Not used in Lambda.
 
 from __future__ import annotations
 
+import email
 import json
 import logging
 import os
@@ -16,9 +17,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 
 STARTUP_TIMEOUT_SECONDS = 30
@@ -81,6 +86,44 @@ def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
         for message in batch:
             bodies.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """One message moto's SES accepted, as its recipients would read it."""
+
+    message_id: str
+    sender: str
+    to: list[str]
+    subject: str
+    text: str  # the plain-text part
+    html: str  # the HTML part ("" when there is none)
+
+
+def sent_emails(region: str, *, sender: str | None = None) -> list[SentEmail]:
+    """The e-mails the SES of :func:`moto_server` (it runs in this process) accepted in ``region``,
+    oldest first; only those from ``sender`` when given."""
+    from moto.ses.models import ses_backends  # moto's SES state, shared by SES v1 and v2
+
+    found = []
+    for stored in ses_backends[DEFAULT_ACCOUNT_ID][region].sent_messages:
+        raw = getattr(stored, "raw_data", None)
+        if raw is None or (sender is not None and stored.source != sender):
+            continue  # a simple (non-raw) message: not one of ours
+        mail = email.message_from_string(raw, policy=default_policy)
+        assert isinstance(mail, EmailMessage)
+        text, page = mail.get_body(("plain",)), mail.get_body(("html",))
+        found.append(
+            SentEmail(
+                message_id=stored.id,
+                sender=stored.source,
+                to=[address.strip() for address in str(mail["To"] or "").split(",") if address.strip()],
+                subject=str(mail["Subject"]),
+                text=str(text.get_content()) if isinstance(text, EmailMessage) else "",
+                html=str(page.get_content()) if isinstance(page, EmailMessage) else "",
+            )
+        )
+    return found
 
 
 @contextmanager

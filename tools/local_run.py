@@ -4,7 +4,8 @@ Starts moto server and dynalite, creates every resource of template.yaml, upload
 sample tenant (settings + two definitions, one in deltaMode), drops a generated sample
 dataset into the ingest bucket and runs the ingest handler on its S3 event (and on each
 continuation), lets the config-sync handler create the schedules, fires each schedule's
-target payload at the export handler as Scheduler would, prints what came out, and stops
+target payload at the export handler as Scheduler would, prints what came out (files,
+notifications, run records and the e-mails moto's SES accepted), and stops
 everything it started.
 
 The export state machine (statemachine/export.asl.json) runs on moto's Step Functions
@@ -43,6 +44,7 @@ from tools.local_endpoints import (
     local_state_machines,
     moto_server,
     repo_root,
+    sent_emails,
     state_machine_definition,
     wait_for_execution,
 )
@@ -60,6 +62,9 @@ TENANT = "acme"
 TENANT_ZONE = "Europe/Paris"
 # Small enough that the sample file takes more than one invocation (the continuation path).
 INGEST_MAX_BYTES = 8 * 1024 * 1024
+# The run e-mails' From address, verified in moto's SES (docs/email.md).
+EMAIL_SENDER = "exports@tracking-export.example"
+EMAIL_LINES = 16
 
 DAILY_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
@@ -212,6 +217,9 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
     events.put_targets(Rule=f"{PREFIX}-runs", Targets=[{"Id": "print", "Arn": attrs["events"]}])
     group = f"{PREFIX}-schedules"
     scheduler.create_schedule_group(Name=group)
+    clients.client("sesv2", endpoint_url=moto, region=REGION).create_email_identity(
+        EmailIdentity=EMAIL_SENDER
+    )
 
     tracking_table = next(v for k, v in tables.items() if "Tracking" in k)
     history_table = next(v for k, v in tables.items() if "History" in k)
@@ -238,6 +246,7 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         "EXPORT_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PREFIX}-export",
         "SCHEDULER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-scheduler",
         "SCHEDULE_DLQ_ARN": attrs["dlq"],
+        "EMAIL_SENDER": EMAIL_SENDER,
         "NOTIFICATION_QUEUE_URL": queues["notifications"],
         "EVENT_QUEUE_URL": queues["events"],
         "POWERTOOLS_SERVICE_NAME": "tracking-export",
@@ -431,6 +440,7 @@ def run(logs: int, rows_to_show: int, max_rows_per_worker: int | None) -> None:
             _say(f"  same delivery again -> {again['outcome']} (no second file, no second notification)")
 
         _print_results(s3, sqs, dynamodb, env, list(definitions), rows_to_show)
+        _print_emails()
     _say(f"\nlocal run finished in {time.monotonic() - started:.1f} s; moto server and dynalite stopped")
 
 
@@ -506,6 +516,17 @@ def _print_results(
                 f"{record.duration_ms} ms"
             )
         _say(f"  {guid}: last successful run started {ledger.previous_success_start(TENANT, guid)}")
+
+
+def _print_emails() -> None:
+    """Each e-mail moto's SES accepted: its recipients, subject and first lines."""
+    mails = sent_emails(REGION)
+    _say(f"\n== e-mails sent through SES from {EMAIL_SENDER}: {len(mails)}")
+    for mail in mails:
+        _say(f"  to {', '.join(mail.to)}: {mail.subject}")
+        lines = [line for line in mail.text.splitlines()[1:] if line]
+        for line in lines[:EMAIL_LINES]:
+            _say(f"    {line if len(line) <= 100 else line[:99] + '…'}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,8 @@ EVENT_FUNCTIONS = {
     "s3-config-upload-valid.json": "ConfigSyncFunction",
     "s3-config-upload-invalid.json": "ConfigSyncFunction",
     "s3-config-delete.json": "ConfigSyncFunction",
+    "ingest-file-dropped.json": "IngestFunction",
+    "erasure-requested.json": "IngestFunction",
 }
 SAMPLE_DEFINITIONS = {"daily-tracking-log": DAILY_XML, "weekly-completions": WEEKLY_XML}
 TENANT_SETTINGS = {"timezone": TENANT_ZONE, "notificationEmails": ["training@acme.example"]}

@@ -205,9 +205,11 @@ def test_invalid_upload_notifies_every_error_and_keeps_the_existing_schedule(
     assert errors[0].startswith("line 8: ") and "bogusColumn" in errors[0]
     assert errors[1].startswith("line 9: ") and "templateId" in errors[1] and "'7'" in errors[1]
     assert errors[2].startswith("line 12: ") and "deltaMode" in errors[2] and "'maybe'" in errors[2]
+    # Addressed to the tenant's notificationEmails (none here); the account-wide bus never gets them.
+    assert message["recipients"] == []
     [bus_event] = stack.events()
     assert (bus_event["source"], bus_event["detail-type"]) == ("tracking-log-export", "Export Config Invalid")
-    assert bus_event["detail"] == message
+    assert bus_event["detail"] == {k: v for k, v in message.items() if k != "recipients"}
 
 
 def test_invalid_first_upload_creates_no_schedule(
@@ -301,6 +303,7 @@ def test_invalid_tenant_settings_are_reported_and_the_last_valid_ones_stay_in_us
         "tenantId": "acme",
         "action": "settings-valid",
         "rescheduled": [],
+        "retentionRequested": False,  # no INGEST_FUNCTION_NAME here (docs/ingestion.md)
     }
     stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
     sync.handler(

@@ -8,6 +8,7 @@ counted by hand from the records each test writes.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import importlib
 import json
@@ -23,7 +24,9 @@ import pytest
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
 from tracking_export_aws import keys, wiring
+from tracking_export_aws.config_events import ConfigChange
 from tracking_export_aws.export_service import ExportRequest
+from tracking_export_aws.retention import retention_event
 
 SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}
@@ -451,9 +454,21 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     ingest = ingest_for(stack)
     ingest.run(ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme"))))
     stack.put_tenant("acme", {**PARIS, "retentionDays": 365})
-    # The config bucket's notification for tenant.json reaches the same function.
-    event = ingest.event("tenants/acme/tenant.json")
-    event["Records"][0]["s3"]["bucket"]["name"] = stack.config_bucket
+    # Config-sync validates the upload, then asks the ingest function to apply it: the payload
+    # of its asynchronous Invoke is captured here and handed to the ingest handler.
+    requested: list[dict[str, Any]] = []
+    sync = dataclasses.replace(
+        wiring.config_sync_service(stack.settings()),
+        request_retention=lambda bucket, key: requested.append(retention_event(bucket, key)),
+    )
+    settings_change = ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False)
+    applied = sync.apply(settings_change)
+    assert (applied["action"], applied["retentionRequested"]) == ("settings-valid", True)
+    [event] = requested
+    assert event["Records"][0]["s3"] == {
+        "bucket": {"name": stack.config_bucket},
+        "object": {"key": "tenants/acme/tenant.json"},
+    }
     result = ingest.invoke(event)
     assert result == {
         "outcome": "retention-applied",
@@ -468,10 +483,19 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
         int(datetime(2021, 2, 9, 9, 30, tzinfo=UTC).timestamp()),
         int(datetime(2021, 2, 9, 17, 0, tzinfo=UTC).timestamp()),
     ]
-    # Back to no retention, applied by an operator: the attribute goes.
+    # An invalid tenant.json asks for nothing; the ingest function keeps the last valid one.
+    stack.put_tenant("acme", {**PARIS, "retentionDays": "forever"})
+    assert sync.apply(settings_change)["action"] == "invalid"
+    assert len(requested) == 1
+    assert ingest.invoke(event)["retentionDays"] == 365
+    # Back to no retention (config-sync records it valid), applied by an operator: the attribute goes.
     from tracking_export_aws.retention import main
 
     stack.put_tenant("acme", PARIS)
+    assert (
+        dataclasses.replace(sync, request_retention=None).apply(settings_change)["retentionRequested"]
+        is False
+    )
     assert main(["--tenant", "acme"]) == 0
     assert all("expiresAt" not in item for item in table_items(stack).values())
 

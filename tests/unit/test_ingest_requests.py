@@ -84,3 +84,46 @@ def test_retention_is_applied_when_a_tenant_json_changes() -> None:
     assert settings_tenant("tenants/acme/tenant.json") == "acme"
     assert settings_tenant("tenants/acme/exports/x.xml") is None
     assert settings_tenant("tenants/NOPE/tenant.json") is None
+
+
+# -- config-sync's retention request (docs/ingestion.md) ---------------------------------------
+
+
+def test_config_sync_s_retention_request_is_an_async_invoke_the_ingest_handler_reads() -> None:
+    from botocore.stub import Stubber
+
+    from tracking_export_aws import clients, wiring
+    from tracking_export_aws.retention import retention_event
+    from tracking_export_aws.settings import AwsSettings
+
+    env = {"CONFIG_BUCKET": "stack-config", "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t"}
+    settings = AwsSettings.from_env(
+        {**env, "AWS_REGION": "eu-west-1", "INGEST_FUNCTION_NAME": "stack-ingest"}
+    )
+    assert wiring.retention_requester(AwsSettings.from_env(env)) is None  # no function: no request
+    event = retention_event("stack-config", "tenants/acme/tenant.json")
+    # The same S3 notification shape S3 itself sends, so the handler's one reader applies.
+    assert list(ingest_requests(event)) == [IngestRequest("stack-config", "tenants/acme/tenant.json")]
+    assert settings_tenant("tenants/acme/tenant.json") == "acme"
+    clients.clear_cache()
+    try:
+        request = wiring.retention_requester(settings)
+        assert request is not None
+        with Stubber(clients.client("lambda", settings)) as stub:
+            stub.add_response(
+                "invoke",
+                {"StatusCode": 202},
+                {
+                    "FunctionName": "stack-ingest",
+                    "InvocationType": "Event",
+                    "Payload": (
+                        b'{"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", '
+                        b'"s3": {"bucket": {"name": "stack-config"}, '
+                        b'"object": {"key": "tenants/acme/tenant.json"}}}]}'
+                    ),
+                },
+            )
+            request("stack-config", "tenants/acme/tenant.json")
+            stub.assert_no_pending_responses()
+    finally:
+        clients.clear_cache()

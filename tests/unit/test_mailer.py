@@ -444,7 +444,14 @@ def test_template_parameters_default_to_no_email(template: dict[str, Any]) -> No
     }
     env = template["Resources"]["ExportFunction"]["Properties"]["Environment"]["Variables"]
     assert env["EMAIL_SENDER"] == {"Ref": "EmailSender"}
-    assert env["EMAIL_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+    # The operator's configuration set, else the stack's own (bounces to the operations topic).
+    assert env["EMAIL_CONFIGURATION_SET"] == {
+        "Fn::If": [
+            "CreateEmailFeedback",
+            {"Ref": "EmailFeedbackConfigurationSet"},
+            {"Ref": "EmailConfigurationSet"},
+        ]
+    }
 
 
 def test_send_permission_exists_only_with_a_sender_and_names_only_its_identity(
@@ -453,10 +460,13 @@ def test_send_permission_exists_only_with_a_sender_and_names_only_its_identity(
     policy = template["Resources"]["ExportEmailPolicy"]
     assert policy["Type"] == "AWS::IAM::Policy"
     assert policy["Condition"] == "EmailEnabled"
-    # The export function and the distributed run's coordinator (which ends its runs).
+    # The functions that send run outcomes and config-invalid reports, and the distributed
+    # run's coordinator (which ends its runs).
     assert policy["Properties"]["Roles"] == [
         {"Ref": "ExportFunctionRole"},
         {"Ref": "ExportCoordinatorFunctionRole"},
+        {"Ref": "RunRecoveryFunctionRole"},
+        {"Ref": "ConfigSyncFunctionRole"},
     ]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     send = statements["SendRunEmails"]
@@ -471,7 +481,7 @@ def test_send_permission_exists_only_with_a_sender_and_names_only_its_identity(
             "Fn::If": [
                 "HasEmailConfigurationSet",
                 {"Fn::Sub": configuration_set + "${EmailConfigurationSet}"},
-                {"Ref": "AWS::NoValue"},
+                {"Fn::Sub": configuration_set + "${EmailFeedbackConfigurationSet}"},
             ]
         },
     ]

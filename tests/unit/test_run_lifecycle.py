@@ -96,7 +96,7 @@ class FakeChannel:
             self.failures -= 1
             raise RuntimeError(f"{self.name} unavailable")
         self.delivered.append(message)
-        return "id"
+        return f"{self.name}-id-{len(self.delivered)}"
 
 
 MESSAGE = {"outcome": "failed", "tenantId": "acme", "exportGuid": "nightly", "error": "boom"}
@@ -104,14 +104,20 @@ MESSAGE = {"outcome": "failed", "tenantId": "acme", "exportGuid": "nightly", "er
 
 def test_a_failing_channel_does_not_stop_the_others_and_is_named() -> None:
     sns, bus, email = FakeChannel("sns", failures=1), FakeChannel("eventbridge"), FakeChannel("email")
-    recorded: list[str] = []
+    recorded: list[tuple[str, Any]] = []
+
+    def record(name: str, answer: Any) -> None:
+        recorded.append((name, answer))
+
     notifier = Notifier([sns, bus, email])
     with pytest.raises(NotificationError) as err:
-        notifier.publish(MESSAGE, on_delivered=recorded.append)
+        notifier.publish(MESSAGE, on_delivered=record)
     assert err.value.failed == ["sns"]
-    assert recorded == ["eventbridge", "email"]
+    # Each channel that took it is recorded with its own answer.
+    assert recorded == [("eventbridge", "eventbridge-id-1"), ("email", "email-id-1")]
     # The retry delivers only what is missing.
-    assert notifier.publish(MESSAGE, only=["sns"], on_delivered=recorded.append) == ["sns"]
+    assert notifier.publish(MESSAGE, only=["sns"], on_delivered=record) == ["sns"]
+    assert recorded[-1] == ("sns", "sns-id-1")
     assert (len(sns.delivered), len(bus.delivered), len(email.delivered)) == (1, 1, 1)
 
 
@@ -209,11 +215,12 @@ def test_outbox_delivers_each_channel_once_under_a_delivery_lease(ledger: RunLed
     taken = ledger.take_delivery("acme", "nightly", T0, T0, 60)
     assert taken is not None and taken.notification == {**MESSAGE, "window": {"kind": "delta"}}
     assert ledger.take_delivery("acme", "nightly", T0, T0 + timedelta(seconds=30), 60) is None  # leased
-    ledger.mark_delivered("acme", "nightly", T0, "sns")
+    ledger.mark_delivered("acme", "nightly", T0, "sns", "sns-message-1")
     ledger.end_delivery("acme", "nightly", T0)
     again = ledger.take_delivery("acme", "nightly", T0, T0 + timedelta(seconds=31), 60)
     assert again is not None and again.pending_channels == ("eventbridge",)
-    ledger.mark_delivered("acme", "nightly", T0, "eventbridge")
+    report = {"status": "sent", "recipients": ["a@acme.example"], "suppressed": [{"address": "b@x.example"}]}
+    ledger.mark_delivered("acme", "nightly", T0, "eventbridge", report)
     ledger.end_delivery("acme", "nightly", T0)
     assert ledger.take_delivery("acme", "nightly", T0, T0 + timedelta(minutes=5), 60) is None
     done = ledger.get("acme", "nightly", T0)
@@ -221,6 +228,8 @@ def test_outbox_delivers_each_channel_once_under_a_delivery_lease(ledger: RunLed
         (),
         ("eventbridge", "sns"),
     )
+    # What each channel answered is kept with the run, in the write that marked it delivered.
+    assert done.deliveries == {"sns": "sns-message-1", "eventbridge": report}
     # Fully notified, the failed run is final.
     assert not ledger.claim("acme", "nightly", T0, T0 + timedelta(hours=2), 120).claimed
 

@@ -291,6 +291,9 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "EXPORT_FUNCTION_ARN": {"Fn::GetAtt": ["ExportFunction", "Arn"]},
         "SCHEDULER_ROLE_ARN": {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
         "SCHEDULE_DLQ_ARN": {"Fn::GetAtt": ["ExportDlq", "Arn"]},
+        "INGEST_FUNCTION_NAME": {"Ref": "IngestFunction"},
+        "EMAIL_SENDER": {"Ref": "EmailSender"},
+        "EMAIL_CONFIGURATION_SET": EMAIL_CONFIGURATION_SET,
     }
     recovery_env = resources["RunRecoveryFunction"]["Properties"]["Environment"]["Variables"]
     # Recovery never starts a distributed run: no state machine settings.
@@ -301,6 +304,73 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
     }
     assert set(export_env) <= aliases
     assert set(sync_env) <= aliases
+
+
+# The operator's configuration set, else (e-mail on, none given) the one the stack creates.
+EMAIL_CONFIGURATION_SET = {
+    "Fn::If": [
+        "CreateEmailFeedback",
+        {"Ref": "EmailFeedbackConfigurationSet"},
+        {"Ref": "EmailConfigurationSet"},
+    ]
+}
+EMAIL_SENDERS = ("ExportFunction", "RunRecoveryFunction", "ConfigSyncFunction")
+
+
+def test_run_outcomes_and_config_reports_are_emailed_only_with_a_sender(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # docs/email.md: the export, run recovery and config-sync functions send; ingestion does not.
+    for name in EMAIL_SENDERS:
+        env = resources[name]["Properties"]["Environment"]["Variables"]
+        assert env["EMAIL_SENDER"] == {"Ref": "EmailSender"}, name
+        assert env["EMAIL_CONFIGURATION_SET"] == EMAIL_CONFIGURATION_SET, name
+    assert "EMAIL_SENDER" not in resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert template["Parameters"]["EmailSender"]["Default"] == ""
+    enabled = template["Conditions"]["EmailEnabled"]
+    assert enabled == {"Fn::Not": [{"Fn::Equals": [{"Ref": "EmailSender"}, ""]}]}
+    policy = resources["ExportEmailPolicy"]
+    assert policy["Condition"] == "EmailEnabled"
+    assert policy["Properties"]["Roles"] == [{"Ref": f"{name}Role"} for name in EMAIL_SENDERS]
+    send, suppression = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert send["Action"] == "ses:SendEmail"
+    ses = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+    sender, domain, configuration_set = send["Resource"]
+    assert sender == {"Fn::Sub": ses + ":identity/${EmailSender}"}
+    assert domain["Fn::Sub"][0] == ses + ":identity/${SenderDomain}"
+    assert configuration_set == {
+        "Fn::If": [
+            "HasEmailConfigurationSet",
+            {"Fn::Sub": ses + ":configuration-set/${EmailConfigurationSet}"},
+            {"Fn::Sub": ses + ":configuration-set/${EmailFeedbackConfigurationSet}"},
+        ]
+    }
+    assert (suppression["Action"], suppression["Resource"]) == ("ses:GetSuppressedDestination", "*")
+
+
+def test_email_bounces_and_complaints_go_to_the_operations_topic(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    assert template["Conditions"]["CreateEmailFeedback"] == {
+        "Fn::And": [{"Condition": "EmailEnabled"}, {"Fn::Equals": [{"Ref": "EmailConfigurationSet"}, ""]}]
+    }
+    configuration_set = resources["EmailFeedbackConfigurationSet"]
+    assert (configuration_set["Type"], configuration_set["Condition"]) == (
+        "AWS::SES::ConfigurationSet",
+        "CreateEmailFeedback",
+    )
+    destination = resources["EmailFeedbackToOperations"]
+    assert destination["Condition"] == "CreateEmailFeedback"
+    assert destination["Properties"]["ConfigurationSetName"] == {"Ref": "EmailFeedbackConfigurationSet"}
+    event_destination = destination["Properties"]["EventDestination"]
+    assert event_destination["Enabled"] is True
+    assert {"bounce", "complaint"} <= set(event_destination["MatchingEventTypes"])
+    assert event_destination["SnsDestination"] == {"TopicARN": {"Ref": "OpsAlarmTopic"}}
+    # The operations topic is encrypted with its own key: SES may use it, from this account only.
+    key_statements = resources["OpsAlarmKey"]["Properties"]["KeyPolicy"]["Statement"]
+    [ses] = [s for s in key_statements if s["Principal"] == {"Service": "ses.amazonaws.com"}]
+    assert sorted(ses["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert ses["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_config_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, Any]) -> None:
@@ -736,7 +806,7 @@ def test_outputs_name_every_resource_the_operators_need(template: dict[str, Any]
 INGEST_BUCKET_ARN = "arn:${AWS::Partition}:s3:::${AWS::StackName}-${AWS::AccountId}-ingest"
 
 
-def test_ingest_function_starts_on_dropped_files_settings_changes_and_erasure_requests(
+def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     resources: dict[str, Any],
 ) -> None:
     props = resources["IngestFunction"]["Properties"]
@@ -749,22 +819,68 @@ def test_ingest_function_starts_on_dropped_files_settings_changes_and_erasure_re
     assert dropped["Bucket"] == {"Ref": "IngestBucket"}
     assert dropped["Events"] == ["s3:ObjectCreated:*"]
     assert dropped["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "tenants/"}]
-    settings = events["TenantSettingsChanged"]["Properties"]
-    assert settings["Bucket"] == {"Ref": "ConfigBucket"}
-    assert settings["Filter"]["S3Key"]["Rules"] == [
-        {"Name": "prefix", "Value": "tenants/"},
-        {"Name": "suffix", "Value": "/tenant.json"},
-    ]
+    # tenant.json changes come from config-sync (below), not from a second S3 notification of the
+    # config bucket: S3 refuses overlapping configurations at deploy time.
+    assert sorted(events) == ["ErasureRequested", "FileDropped"]
     erasure = events["ErasureRequested"]
     assert erasure["Type"] == "EventBridgeRule"
     assert erasure["Properties"]["Pattern"] == {
         "source": ["tracking-log-export.operator"],
         "detail-type": ["Learner Erasure Requested"],
     }
+    # A request EventBridge cannot deliver is kept, in the queue the function's own failures reach.
+    assert erasure["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["IngestDlq", "Arn"]}}
     variables = props["Environment"]["Variables"]
+    assert variables["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
+    assert variables["INGEST_CONTINUATION"] == "invoke"
     assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION", "INGEST_CONTINUATION"} <= {
         field.alias for field in AwsSettings.model_fields.values()
     }
+
+
+def test_only_config_sync_hears_of_config_bucket_changes(resources: dict[str, Any]) -> None:
+    for name, function in of_type(resources, "AWS::Serverless::Function").items():
+        for event in (function["Properties"].get("Events") or {}).values():
+            assert event["Properties"].get("Bucket") != {"Ref": "ConfigBucket"}, name
+
+
+def test_config_sync_asks_the_ingest_function_to_apply_retention(resources: dict[str, Any]) -> None:
+    statements = {
+        s["Sid"]: s for s in inline_statements(resources["ConfigSyncFunction"]["Properties"]["Policies"])
+    }
+    invoke = statements["RequestRetention"]
+    assert (invoke["Action"], invoke["Resource"]) == (
+        "lambda:InvokeFunction",
+        {"Fn::GetAtt": ["IngestFunction", "Arn"]},
+    )
+    invokes = [s for s in statements.values() if "lambda:InvokeFunction" in as_list(s["Action"])]
+    assert invokes == [invoke]
+    # The ingest function reads the last valid tenant.json: config-sync's pointer, then that version.
+    ingest = {s["Sid"]: s for s in inline_statements(resources["IngestFunction"]["Properties"]["Policies"])}
+    pointers = ingest["ReadValidConfigPointers"]
+    assert (pointers["Action"], pointers["Resource"]) == (
+        "dynamodb:GetItem",
+        {"Fn::GetAtt": ["RunHistoryTable", "Arn"]},
+    )
+    assert sorted(ingest["ReadTenantConfig"]["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
+
+
+def test_eventbridge_may_leave_only_the_erasure_rule_s_dead_letters(resources: dict[str, Any]) -> None:
+    statements = resources["DlqPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = [s for s in statements if s["Effect"] == "Allow"]
+    assert allowed == [
+        {
+            "Sid": "ErasureRuleDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["IngestDlq", "Arn"]},
+            # The rule SAM generates for the event: <function logical id><event logical id>.
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["IngestFunctionErasureRequested", "Arn"]}}
+            },
+        }
+    ]
 
 
 def test_ingest_function_reads_only_incoming_files_and_files_them_beside(resources: dict[str, Any]) -> None:

@@ -108,3 +108,52 @@ def test_every_function_logs_to_its_own_group_with_a_retention(resources: dict[s
             assert resources[group]["Properties"]["RetentionInDays"] > 0, name
             groups.append(group)
     assert len(groups) == len(set(groups))
+
+
+# Each resource that skips a rule (its Metadata), and why; the test below checks each premise.
+SKIPPED_PER_RESOURCE = {
+    "ExportDlq": ["ES6000"],  # a dead-letter queue has no dead-letter queue of its own
+    "ConfigSyncDlq": ["ES6000"],
+    "IngestDlq": ["ES6000"],
+    "OpsAlarmSubscription": ["ES7000"],  # an e-mail subscription
+    "ConfigSyncInvokePermission": ["ES1007"],  # the SAM function's EventInvokeConfig, unseen by the rule
+    "IngestFunction": ["WS1002"],  # two triggers by design: S3 files and erasure requests
+}
+
+
+def test_rules_are_skipped_only_where_their_premise_fails(resources: dict[str, Any]) -> None:
+    skipped = {
+        name: resource["Metadata"]["cfn-lint"]["config"]["ignore_checks"]
+        for name, resource in resources.items()
+        if "cfn-lint" in (resource.get("Metadata") or {})
+    }
+    assert skipped == SKIPPED_PER_RESOURCE
+    # ES6000: each queue is some function's failure destination, and alarmed on its depth.
+    alarmed = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in resources.values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm" and alarm["Properties"].get("Namespace") == "AWS/SQS"
+    }
+    destinations = {
+        function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"][
+            "Fn::GetAtt"
+        ][0]
+        for function in resources.values()
+        if function["Type"] == "AWS::Serverless::Function"
+    }
+    for queue in ("ExportDlq", "ConfigSyncDlq", "IngestDlq"):
+        assert queue in alarmed and queue in destinations, queue
+    # ES1007: S3's asynchronous invocations of config-sync have an on-failure destination.
+    permission = resources["ConfigSyncInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["ConfigSyncFunction", "Arn"]}
+    on_failure = resources["ConfigSyncFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"][
+        "OnFailure"
+    ]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["ConfigSyncDlq", "Arn"]}}
+    # WS1002: exactly the two triggers, each from its own source.
+    events = resources["IngestFunction"]["Properties"]["Events"]
+    assert {name: event["Type"] for name, event in events.items()} == {
+        "FileDropped": "S3",
+        "ErasureRequested": "EventBridgeRule",
+    }
+    assert events["FileDropped"]["Properties"]["Bucket"] == {"Ref": "IngestBucket"}

@@ -77,6 +77,10 @@ class ConfigSyncService:
     versions: ConfigVersions | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     limits: Limits = DEFAULT_LIMITS
+    # ``request_retention(bucket, key)`` once a tenant.json upload is found valid: the ingest
+    # function applies its retentionDays to the tenant's logs. None: no request (the operator
+    # runs ``python -m tracking_export_aws.retention``).
+    request_retention: Callable[[str, str], None] | None = None
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:
         """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
@@ -116,21 +120,25 @@ class ConfigSyncService:
             self._point_at_previous_valid(
                 pointer, found.version, lambda data: checked_definition(data, guid, self.limits)
             )
-            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            reported = self._report_invalid(
+                pointer, found.version, tenant, guid, errors, self._tenant_addresses(tenant)
+            )
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        targets = definition.email_report.target_emails
         try:
             settings = self.config.tenant_settings(tenant)
         except ConfigInvalid as exc:
             # The definition is fine but the tenant's settings cannot be used: nothing changes.
             errors = [f"{exc.key}: {problem}" for problem in exc.problems]
-            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         except ConfigError as exc:
             errors = [str(exc)]
-            reported = self._report_invalid(pointer, found.version, tenant, guid, errors)
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
             return {**result, "action": "invalid", "errors": errors, "reported": reported}
         if too_many := self._over_export_cap(tenant, guid):
-            reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many])
+            addresses = [*settings.notification_emails, *targets]
+            reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many], addresses)
             return {**result, "action": "invalid", "errors": [too_many], "reported": reported}
         schedule = definition.schedule
         expression = schedule.expression if schedule else DEFAULT_EXPRESSION
@@ -172,13 +180,23 @@ class ConfigSyncService:
             self._point_at_previous_valid(
                 pointer, found.version, lambda data: parse_tenant_settings(data, change.key, self.limits)
             )
-            reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems)
+            # Told to the addresses of the last valid tenant.json (none if there is none).
+            addresses = self._tenant_addresses(tenant)
+            reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems, addresses)
             return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
         # Schedules first: should they fail, the retried event finds the pointer unmoved.
         rescheduled = self._reschedule_tenant(tenant, settings)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
-        return {**result, "action": "settings-valid", "rescheduled": rescheduled}
+        # Last: should the request fail, the retried event finds everything else already done.
+        if self.request_retention is not None:
+            self.request_retention(self.config.bucket, change.key)
+        return {
+            **result,
+            "action": "settings-valid",
+            "rescheduled": rescheduled,
+            "retentionRequested": self.request_retention is not None,
+        }
 
     def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
         """Move the schedules that follow the tenant's zone or its default flexible window (no
@@ -229,11 +247,25 @@ class ConfigSyncService:
             return False
         return True
 
+    def _tenant_addresses(self, tenant: str) -> list[str]:
+        """``notificationEmails`` of the tenant's last valid ``tenant.json``; none when it has none."""
+        try:
+            return list(self.config.tenant_settings(tenant).notification_emails)
+        except ConfigError:
+            return []
+
     def _report_invalid(
-        self, pointer: str, version: ConfigVersion, tenant: str, guid: str | None, errors: list[str]
+        self,
+        pointer: str,
+        version: ConfigVersion,
+        tenant: str,
+        guid: str | None,
+        errors: list[str],
+        recipients: list[str],
     ) -> bool:
-        """One ``config-invalid`` notification per invalid version and channel; returns whether
-        this call delivered it anywhere. NotificationError (the event is retried) when a channel failed."""
+        """One ``config-invalid`` notification per invalid version and channel, addressed to
+        ``recipients`` (the e-mail channel); returns whether this call delivered it anywhere.
+        NotificationError (the event is retried) when a channel failed."""
         message: dict[str, Any] = {
             "outcome": "config-invalid",
             "tenantId": tenant,
@@ -241,6 +273,7 @@ class ConfigSyncService:
             "errorCount": len(errors),
             "errors": errors,
             "error": f"{version.key}: {len(errors)} error(s); the last valid version stays in use",
+            "recipients": sorted(set(recipients)),
         }
         if guid is not None:
             message["exportGuid"] = guid
@@ -254,7 +287,7 @@ class ConfigSyncService:
         delivered = self.notifier.publish(
             fit_message(message),
             only=owed,
-            on_delivered=lambda channel: versions.mark_invalid_delivered(pointer, version, channel),
+            on_delivered=lambda channel, _answer: versions.mark_invalid_delivered(pointer, version, channel),
         )
         return bool(delivered)
 

@@ -211,6 +211,8 @@ class ExportService:
     def fail_run(self, claim: Claim, message: dict[str, Any]) -> dict[str, Any]:
         """Record the run failed with its notification (``message``: ``error``, ``window``,
         ``durationMs``) and deliver it; the window does not move. Returns the message."""
+        if "recipients" not in message:
+            message = {**message, "recipients": self._failure_recipients(claim.tenant_id, claim.export_guid)}
         message = fit_message({**message, "outcome": "failed"})
         self.ledger.record_failure(
             claim,
@@ -249,8 +251,8 @@ class ExportService:
             return self.notifier.publish(
                 record.notification,
                 only=record.pending_channels,
-                on_delivered=lambda channel: self.ledger.mark_delivered(
-                    tenant_id, export_guid, scheduled_time, channel
+                on_delivered=lambda channel, answer: self.ledger.mark_delivered(
+                    tenant_id, export_guid, scheduled_time, channel, answer
                 ),
             )
         finally:
@@ -303,6 +305,17 @@ class ExportService:
             "objectKey": None,
         }
         return self.fail_run(claim, message)
+
+    def _failure_recipients(self, tenant_id: str, export_guid: str) -> list[str]:
+        """Who hears of a failed run: the tenant's ``notificationEmails`` and, when the definition
+        is valid, its ``targetEmail``; what the configuration cannot tell is left out."""
+        found: set[str] = set()
+        with contextlib.suppress(Exception):  # the failure being reported matters more
+            found.update(self.config.tenant_settings(tenant_id).notification_emails)
+        with contextlib.suppress(Exception):
+            data = self.config.export_definition(tenant_id, export_guid)
+            found.update(checked_definition(data, export_guid, self.limits).email_report.target_emails)
+        return sorted(found)
 
     def _window_or_none(self, request: ExportRequest, run_time: datetime) -> dict[str, Any] | None:
         """The window the run would cover, for a run lost before it recorded one; None when the

@@ -23,7 +23,7 @@ import contextlib
 import json
 import math
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ _FINISH_ATTRIBUTES = (
     "path",
     "estimatedRows",
     "shards",
+    "deliveries",
 )
 
 
@@ -97,6 +98,9 @@ class RunRecord:
     path: str | None = None  # "single" or "distributed" (a run handed to Step Functions)
     estimated_rows: int | None = None
     shards: int | None = None
+    # What each channel answered when it took the notification: a message id, or the e-mail
+    # channel's report (recipients, suppressed and rejected addresses).
+    deliveries: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -130,6 +134,7 @@ class RunRecord:
             path=plain.get("path"),
             estimated_rows=plain.get("estimatedRows"),
             shards=plain.get("shards"),
+            deliveries=dict(plain.get("deliveries") or {}),
         )
 
     @property
@@ -485,9 +490,11 @@ class RunLedger:
             ":now": {"N": str(_epoch(now))},
             ":succeeded": {"S": SUCCEEDED},
             ":failed": {"S": FAILED},
+            ":none": {"M": {}},
         }
         free = "attribute_not_exists(notifyLeaseUntil) OR notifyLeaseUntil < :now"
-        update = "SET notifyLeaseUntil = :until"
+        # The map mark_delivered records each channel's answer in (a path needs its parent).
+        update = "SET notifyLeaseUntil = :until, deliveries = if_not_exists(deliveries, :none)"
         if holder:
             values[":holder"] = {"S": holder}
             free += " OR notifyHolder = :holder"
@@ -510,14 +517,24 @@ class RunLedger:
         return RunRecord.from_item(response["Attributes"])
 
     def mark_delivered(
-        self, tenant_id: str, export_guid: str, scheduled_time: datetime, channel: str
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, channel: str, answer: Any = None
     ) -> None:
-        """Move ``channel`` from the run's pending channels to its notified ones."""
+        """Move ``channel`` from the run's pending channels to its notified ones and, in the same
+        write, keep what it answered (``answer``, JSON types) under ``deliveries``, the map
+        :meth:`take_delivery` creates."""
+        update = "DELETE pendingChannels :c ADD notifiedChannels :c"
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":c": {"SS": [channel]}}
+        if answer is not None:
+            update += " SET deliveries.#channel = :answer"
+            names["#channel"] = channel
+            values[":answer"] = serialize({"answer": answer})["answer"]
         self.client.update_item(
             TableName=self.table,
             Key=self._run_key(tenant_id, export_guid, scheduled_time),
-            UpdateExpression="DELETE pendingChannels :c ADD notifiedChannels :c",
-            ExpressionAttributeValues={":c": {"SS": [channel]}},
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": names} if names else {}),
         )
 
     def end_delivery(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> None:

@@ -91,7 +91,7 @@ class EmailChannel:
     def enabled(self) -> bool:
         return self.sender is not None
 
-    def deliver(self, message: dict[str, Any]) -> dict[str, Any]:
+    def deliver(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``message`` as one e-mail; returns what was done, for the run record.
 
         ``status`` is ``sent`` (with ``messageId``), ``disabled`` (no sender configured),

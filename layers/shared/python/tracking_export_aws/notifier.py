@@ -2,8 +2,10 @@
 EventBridge event, and whatever else implements :class:`Channel` (an email channel, say).
 
 A notification is delivered channel by channel. The caller learns which channels took it
-(``on_delivered``) so the run's outbox (``ledger.RunLedger``) can record each one as it goes:
-a retry then delivers only the channels still missing, and none of them twice.
+(``on_delivered``, with what the channel answered: a message id, or the e-mail channel's
+report of suppressed and rejected addresses) so the run's outbox (``ledger.RunLedger``) can
+record each one as it goes: a retry then delivers only the channels still missing, and none
+of them twice.
 
 Every message fits SNS's and EventBridge's 256 KB: :func:`fit_message` cuts long lists
 (skipped records, recipients, configuration errors) and says exactly how many entries it left out.
@@ -228,13 +230,14 @@ class Notifier:
         message: Mapping[str, Any],
         *,
         only: Collection[str] | None = None,
-        on_delivered: Callable[[str], None] | None = None,
+        on_delivered: Callable[[str, Any], None] | None = None,
     ) -> list[str]:
         """Deliver to every channel (or those named in ``only``); returns the names that took it.
 
-        Each channel is tried even when an earlier one failed, and ``on_delivered(name)`` is
-        called right after each success. If any channel failed, NotificationError names them
-        (after the others were delivered): the caller's retry delivers only those.
+        Each channel is tried even when an earlier one failed, and ``on_delivered(name, answer)``
+        is called right after each success with what the channel's ``deliver`` returned. If any
+        channel failed, NotificationError names them (after the others were delivered): the
+        caller's retry delivers only those.
         """
         check_message(message)
         delivered: list[str] = []
@@ -243,14 +246,14 @@ class Notifier:
             if only is not None and channel.name not in only:
                 continue
             try:
-                channel.deliver(message)
+                answer = channel.deliver(message)
             except Exception as exc:  # a channel's own failure must not stop the others
                 failures.append((channel.name, exc))
                 continue
             delivered.append(channel.name)
             if on_delivered is not None:
                 try:
-                    on_delivered(channel.name)
+                    on_delivered(channel.name, answer)
                 except Exception as exc:  # delivered but not recorded: the retry may repeat it
                     failures.append((channel.name, exc))
         if failures:

@@ -16,6 +16,7 @@ import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote_plus
 
 from tracking_export_aws import keys
 from tracking_export_aws.config_store import ConfigStore
@@ -23,6 +24,20 @@ from tracking_export_aws.dynamo import query_pages
 from tracking_export_aws.loader import retention_expiry
 
 TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")
+
+
+def retention_event(bucket: str, key: str) -> dict[str, Any]:
+    """The S3 notification of ``tenants/{tenant}/tenant.json`` in the config bucket ``bucket``:
+    what config-sync sends the ingest function so that it applies the tenant's retention."""
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/")}},
+            }
+        ]
+    }
 
 
 def settings_tenant(key: str) -> str | None:

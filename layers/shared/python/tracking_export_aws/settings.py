@@ -34,6 +34,9 @@ class AwsSettings(BaseModel):
     export_function_arn: str | None = Field(default=None, alias="EXPORT_FUNCTION_ARN")
     scheduler_role_arn: str | None = Field(default=None, alias="SCHEDULER_ROLE_ARN")
     schedule_dlq_arn: str | None = Field(default=None, alias="SCHEDULE_DLQ_ARN")
+    # Config-sync asks this function (the ingest function) to apply a valid tenant.json's
+    # retentionDays; absent: no retention request (docs/ingestion.md).
+    ingest_function_name: str | None = Field(default=None, alias="INGEST_FUNCTION_NAME")
     # Download links live this long at most (and never past the signing credentials' expiry).
     download_link_seconds: int = Field(default=3600, alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
     # Links and recipient addresses reach the (account-wide) event bus only when the operator opts in.

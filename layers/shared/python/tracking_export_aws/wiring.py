@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -21,21 +22,26 @@ from tracking_export_aws.erasure import LearnerEraser
 from tracking_export_aws.export_service import ExportService
 from tracking_export_aws.ingest import IngestService, IngestSettings
 from tracking_export_aws.ledger import RunLedger
+from tracking_export_aws.mailer import EmailChannel
 from tracking_export_aws.notifier import Notifier
-from tracking_export_aws.retention import RetentionService
+from tracking_export_aws.retention import RetentionService, retention_event
 from tracking_export_aws.scheduler import ScheduleManager
 from tracking_export_aws.settings import AwsSettings
 
 
-def notifier(settings: AwsSettings) -> Notifier:
-    """The tenant-facing channels: the SNS topic, then the event bus."""
-    return Notifier.for_aws(
+def notifier(settings: AwsSettings, *, email: bool = False) -> Notifier:
+    """The tenant-facing channels: the SNS topic, the event bus and, for run outcomes and
+    config-invalid reports (``email``) when ``EMAIL_SENDER`` is set, the SES e-mail."""
+    channels = Notifier.for_aws(
         client("sns", settings),
         client("events", settings),
         settings.topic_arn,
         settings.event_bus_name,
         include_private=settings.events_include_private,
-    )
+    ).channels
+    if email and settings.email_sender:
+        return Notifier([*channels, EmailChannel.from_settings(settings)])
+    return Notifier(channels)
 
 
 def config_versions(settings: AwsSettings) -> ConfigVersions | None:
@@ -70,7 +76,7 @@ def export_service(settings: AwsSettings) -> ExportService:
             client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
         ),
         ledger=ledger,
-        notifier=notifier(settings),
+        notifier=notifier(settings, email=True),
         s3=client("s3", settings),
         export_bucket=settings.export_bucket,
         source_for=source_for,
@@ -111,9 +117,35 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
             settings.scheduler_role_arn,
             settings.schedule_dlq_arn,
         ),
-        notifier=notifier(settings),
+        notifier=notifier(settings, email=True),
         versions=versions,
         limits=settings.limits,
+        request_retention=retention_requester(settings),
+    )
+
+
+def retention_requester(settings: AwsSettings) -> Callable[[str, str], None] | None:
+    """What config-sync calls after a valid tenant.json: an asynchronous invocation of the ingest
+    function (``INGEST_FUNCTION_NAME``) with that object's S3 notification; None without one."""
+    if not settings.ingest_function_name:
+        return None
+    lambda_client = client("lambda", settings)
+    function_name = settings.ingest_function_name
+
+    def request(bucket: str, key: str) -> None:
+        lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="Event",
+            Payload=json.dumps(retention_event(bucket, key)).encode(),
+        )
+
+    return request
+
+
+def _config_store(settings: AwsSettings) -> ConfigStore:
+    """The configuration as runs see it: the last valid version of each object."""
+    return ConfigStore(
+        client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
     )
 
 
@@ -126,7 +158,7 @@ def ingest_service(
         s3=client("s3", settings),
         dynamodb=client("dynamodb", settings),
         table=settings.tracking_table,
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=_config_store(settings),
         notifier=notifier(settings),
         max_bytes=ingest.max_bytes_per_invocation,
         continue_with=continue_with,
@@ -141,7 +173,7 @@ def learner_eraser(settings: AwsSettings, *, notify: bool = True) -> LearnerEras
         table=settings.tracking_table,
         s3=client("s3", settings),
         export_bucket=settings.export_bucket,
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=_config_store(settings),
         notifier=notifier(settings) if notify else None,
     )
 
@@ -150,7 +182,7 @@ def retention_service(settings: AwsSettings) -> RetentionService:
     settings.need("tracking_table")
     assert settings.tracking_table
     return RetentionService(
-        config=ConfigStore(client("s3", settings), settings.config_bucket),
+        config=_config_store(settings),
         dynamodb=client("dynamodb", settings),
         table=settings.tracking_table,
     )
