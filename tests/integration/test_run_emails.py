@@ -20,10 +20,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
+from tools.local_endpoints import SentEmail, sent_emails
 from tracking_export_aws import wiring
 from tracking_export_aws.config_events import ConfigChange
 from tracking_export_aws.export_service import ExportRequest, ExportService
-from tracking_export_aws.local_endpoints import SentEmail, sent_emails
 from tracking_export_aws.mailer import EmailChannel
 from tracking_export_aws.notifier import NotificationError
 from tracking_export_aws.settings import AwsSettings
