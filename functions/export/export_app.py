@@ -13,7 +13,6 @@ through an allowlist of fields, and the tracer does not capture the handler's re
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -22,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.export_service import ExportRequest, ExportService, InvalidRequest
 from tracking_export_aws.notifier import NotificationError
+from tracking_export_aws.requests import destination_failure_detail
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import export_service
 
@@ -62,22 +62,6 @@ def run_summary(result: dict[str, Any]) -> dict[str, Any]:
 def _remaining_seconds(context: LambdaContext) -> Any:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return (lambda: remaining() / 1000) if callable(remaining) else None
-
-
-# Lambda's own words for a timeout; any other errorMessage may quote a runtime path or a data
-# value, so only the error type of those is kept.
-_TIMEOUT_MESSAGE = re.compile(r"Task timed out after [0-9.]+ seconds")
-
-
-def _failure_detail(response: Any) -> str | None:
-    """What a destination record's ``responsePayload`` may tell the tenant about the failure."""
-    if not isinstance(response, dict):
-        return None
-    message = response.get("errorMessage")
-    if isinstance(message, str) and _TIMEOUT_MESSAGE.fullmatch(message):
-        return message
-    error_type = response.get("errorType")
-    return error_type if isinstance(error_type, str) and error_type.isidentifier() else None
 
 
 def _get_service() -> ExportService:
@@ -161,7 +145,7 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     request = ExportRequest.from_event(payload)
     response = event.get("responsePayload")
-    detail = _failure_detail(response)
+    detail = destination_failure_detail(response)
     reason = f"{request_context.get('condition') or 'RetriesExhausted'}" + (f" ({detail})" if detail else "")
     logger.append_keys(tenant_id=request.tenant_id, export_guid=request.export_guid)
     result = _get_service().recover(request, invocation_id=request_context.get("requestId"), reason=reason)

@@ -137,7 +137,7 @@ def distributed(
     for name, value in stack.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MAX_CONCURRENCY", "3")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-log-export")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     steps = importlib.import_module("export_steps_app")
     monkeypatch.setattr(steps, "_steps", None)

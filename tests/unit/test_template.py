@@ -314,7 +314,7 @@ EMAIL_CONFIGURATION_SET = {
         {"Ref": "EmailConfigurationSet"},
     ]
 }
-EMAIL_SENDERS = ("ExportFunction", "RunRecoveryFunction", "ConfigSyncFunction")
+EMAIL_SENDERS = ("ExportFunction", "ExportCoordinatorFunction", "RunRecoveryFunction", "ConfigSyncFunction")
 
 
 def test_run_outcomes_and_config_reports_are_emailed_only_with_a_sender(

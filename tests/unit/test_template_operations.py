@@ -139,7 +139,7 @@ def test_rules_are_skipped_only_where_their_premise_fails(resources: dict[str, A
             "Fn::GetAtt"
         ][0]
         for function in resources.values()
-        if function["Type"] == "AWS::Serverless::Function"
+        if function["Type"] == "AWS::Serverless::Function" and "EventInvokeConfig" in function["Properties"]
     }
     for queue in ("ExportDlq", "ConfigSyncDlq", "IngestDlq"):
         assert queue in alarmed and queue in destinations, queue

@@ -350,12 +350,12 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
         type(tracking_id) is int
         and type(log_id) is int
         and type(spent) is int
-        and spent >= 0
+        and 0 <= spent <= MAX_TIME_SPENT_SECONDS
         and type(status) is str
         and status in _LOG_STATUSES
         and (type(progression) is int or type(progression) is float)
         and 0 <= progression <= 100
-        and (score is None or type(score) is int or (type(score) is float and score == score))
+        and (score is None or type(score) is int or (type(score) is float and math.isfinite(score)))
     ):
         started_at = parse_instant(get("startedAt"))
         last_access_at = None if last_access is None else parse_instant(last_access)

@@ -11,6 +11,7 @@ from deeper down.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -132,3 +133,20 @@ def _problem(error: Any) -> str:
     if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
         return f"{where}: must be a JSON object"
     return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+
+
+# Lambda's own words for a timeout; any other errorMessage may quote a runtime path or a data
+# value, so only the error type of those is kept.
+_TIMEOUT_MESSAGE = re.compile(r"Task timed out after [0-9.]+ seconds")
+_ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,99}")
+
+
+def destination_failure_detail(response: Any) -> str | None:
+    """What a destination record's ``responsePayload`` may tell the tenant about the failure."""
+    if not isinstance(response, dict):
+        return None
+    message = response.get("errorMessage")
+    if isinstance(message, str) and _TIMEOUT_MESSAGE.fullmatch(message):
+        return message
+    error_type = response.get("errorType")
+    return error_type if isinstance(error_type, str) and _ERROR_TYPE.fullmatch(error_type) else None
