@@ -350,7 +350,7 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
         type(tracking_id) is int
         and type(log_id) is int
         and type(spent) is int
-        and spent >= 0
+        and 0 <= spent <= MAX_TIME_SPENT_SECONDS
         and type(status) is str
         and status in _LOG_STATUSES
         and (type(progression) is int or type(progression) is float)
