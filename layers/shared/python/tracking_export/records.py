@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
 from tracking_export.source import FIRST_YEAR, LAST_YEAR, Raw, parse_instant
 
@@ -323,8 +323,9 @@ MAX_TIME_SPENT_SECONDS = 100 * 366 * 24 * 3600
 _LOG_STATUSES = frozenset(("completed", "incomplete", "notAttempted", "pendingFeedback"))
 
 
-@dataclass(frozen=True, slots=True)
-class TrackingLog:
+# A named tuple rather than a frozen dataclass like the other records: one is made per log,
+# and a frozen dataclass's __init__ (one object.__setattr__ per field) costs several times more.
+class TrackingLog(NamedTuple):
     tracking_id: int
     log_id: int
     started_at: datetime
@@ -334,6 +335,21 @@ class TrackingLog:
     score: int | float | None
     status: str
     time_spent_seconds: int
+
+
+_from_iso = datetime.fromisoformat
+
+
+def _utc_instant(value: Any) -> datetime | None:
+    """``parse_instant`` for the common case, a UTC instant (``Z`` or ``+00:00``) in range;
+    None for anything else, which the field-by-field checks then read with ``parse_instant``."""
+    if type(value) is not str:
+        return None
+    try:
+        parsed = _from_iso(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is UTC and FIRST_YEAR <= parsed.year <= LAST_YEAR else None
 
 
 def parse_tracking_log(raw: Raw) -> TrackingLog:
@@ -357,9 +373,9 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
         and 0 <= progression <= 100
         and (score is None or type(score) is int or (type(score) is float and score == score))
     ):
-        started_at = parse_instant(get("startedAt"))
-        last_access_at = None if last_access is None else parse_instant(last_access)
-        completed_at = None if completed is None else parse_instant(completed)
+        started_at = _utc_instant(get("startedAt"))
+        last_access_at = None if last_access is None else _utc_instant(last_access)
+        completed_at = None if completed is None else _utc_instant(completed)
         if (
             started_at is not None
             and (last_access_at is not None or last_access is None)
