@@ -67,7 +67,7 @@ def run_export(
     trackings = _TrackingRows(catalogue, keep, renderer)
     for day_pages in source.log_pages_in_ranges(_ranges(window, source, tz)):
         with SortedRows(DAY_RUN_ROWS) as day:
-            add, row = day.add, renderer.row
+            add, row = day.add, renderer.log_row
             for page in day_pages:
                 rows = _day_rows(page, window, params, catalogue, trackings, report)
                 if cumulative is None:

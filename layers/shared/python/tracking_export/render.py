@@ -114,6 +114,9 @@ SCOPE_KEYS: dict[str, ScopeKey] = {
 }
 
 
+# Zones whose offset is always zero: a UTC instant's fields are already its local ones.
+_UTC_KEYS = frozenset(("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"))
+
 # Distinct values whose encoded cells are cached per log column (progression, score, days…).
 VALUE_CACHE_LIMIT = 4_096
 
@@ -278,6 +281,7 @@ class RowRenderer:
         self._scopes: dict[str, _Scope] = {}
         self._log_getters: list[LogGetter] = []
         self._log_cells: list[LogGetter] = []
+        self._log_column_names: list[str] = []
         templated_parts: list[list[str | int]] = []
         constants: list[str] = []
         constant_texts: list[str] = []
@@ -297,6 +301,7 @@ class RowRenderer:
                 layout[index] = ("log", len(self._log_getters))
                 self._log_getters.append(log_columns[column.name])
                 self._log_cells.append(log_cells[column.name])
+                self._log_column_names.append(column.name)
             elif column.name == "templatedValue":
                 template = p.templates.get(column.template_id or "", "")
                 layout[index] = ("templated", len(templated_parts))
@@ -332,6 +337,8 @@ class RowRenderer:
             c.name in ("learningObjectRealCompletionTime", "firstLaunchDate", "logDate")
             for c in self._columns
         )
+        # The row of a log (see _compile_log_row): what the engine calls once per log.
+        self.log_row = self._compile_log_row()
 
     def _log_cell_getters(
         self,
@@ -378,6 +385,35 @@ class RowRenderer:
             value = None if log is None else log.completed_at
             return empty if value is None else instant_cell(value.astimezone(tz))
 
+        # The same cells as source expressions for a log that is there, compiled into one
+        # function per definition (see _compile_log_row); "start" is the log's start, local.
+        local = "{}" if tz.key in _UTC_KEYS else "{}.astimezone(tz)"
+        self._log_row_names = {
+            "empty": empty,
+            "instant_cell": instant_cell,
+            "progression": progression,
+            "score": score,
+            "day": day,
+            "time_global": time_global,
+            "status": status,
+            "tz": tz,
+        }
+        self._log_start = local.format("log.started_at")
+        self._log_expressions = {
+            "learningObjectRealCompletionTime": "(instant_cell(start) if log.progression == 100 else empty)",
+            "firstLaunchDate": "instant_cell(start)",
+            "completionTime": "(empty if log.last_access_at is None else instant_cell({}))".format(
+                local.format("log.last_access_at")
+            ),
+            "firstCompletionDate": "(empty if log.completed_at is None else instant_cell({}))".format(
+                local.format("log.completed_at")
+            ),
+            "progression": "progression(log.progression)",
+            "score": "score(log.score)",
+            "status": "status[log.status]",
+            "timeGlobal": "time_global(seconds)",
+            "logDate": "day(start.date())",
+        }
         zero = cell("0")
         return {
             "learningObjectRealCompletionTime": real_completion,
@@ -423,6 +459,20 @@ class RowRenderer:
             cells += scope_cells
             texts += scope_texts
         return (cells, texts)
+
+    def _compile_log_row(self) -> Callable[[TrackingPart, TrackingLog, int], Sequence[str]]:
+        """The row of a log (not None) as one generated function: no per-column call for
+        status, dates…, one tuple of the log's cells, then the reorder. With templates, the
+        general :meth:`row`."""
+        if self._templated:
+            return self.row
+        cells = "".join(f"{self._log_expressions[name]}, " for name in self._log_column_names)
+        start = f"    start = {self._log_start}\n" if self._needs_start else ""
+        source = f"def log_row(part, log, seconds):\n{start}    return reorder(part[0] + ({cells}))\n"
+        namespace: dict[str, Any] = {**self._log_row_names, "reorder": self._reorder}
+        exec(compile(source, "<generated log row>", "exec"), namespace)
+        log_row: Callable[[TrackingPart, TrackingLog, int], Sequence[str]] = namespace["log_row"]
+        return log_row
 
     def row(self, part: TrackingPart, log: TrackingLog | None, seconds: int) -> Sequence[str]:
         """Encoded cells of one row, in document order: ``part`` from :meth:`tracking_part`,
