@@ -76,6 +76,18 @@ def pattern_shape(pattern: str) -> tuple[bool, str]:
     return bool(parts) and parts[0][0], "".join(text for is_token, text in parts if not is_token)
 
 
+def datetime_template(pattern: str) -> tuple[str, Callable[[datetime], Any]] | None:
+    """``(template, fields)`` with ``template % fields(value)`` equal to ``compile_pattern(
+    pattern)(value)`` for a datetime, for code that inlines the formatting; None for a
+    pattern with ``YY`` (or no token), which needs :func:`compile_pattern`."""
+    parts, _ = _tokenize(pattern)
+    tokens = [text for is_token, text in parts if is_token]
+    if not tokens or "YY" in tokens:
+        return None
+    template = "".join(_SPECS[text] if is_token else text.replace("%", "%%") for is_token, text in parts)
+    return template, attrgetter(*(_FIELDS[token] for token in tokens))
+
+
 def compile_pattern(pattern: str) -> Callable[[datetime | date], str]:
     """A function that renders a date or datetime with ``pattern``.
 

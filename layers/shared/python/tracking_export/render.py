@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tracking_export.catalogue import TrackingContext
-from tracking_export.datefmt import compile_pattern, pattern_shape
+from tracking_export.datefmt import compile_pattern, datetime_template, pattern_shape
 from tracking_export.model import Column, ExportDefinition
 from tracking_export.records import TrackingLog
 from tracking_export.writer import CellEncoder
@@ -121,8 +121,11 @@ _UTC_KEYS = frozenset(("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Uni
 VALUE_CACHE_LIMIT = 4_096
 
 
-def _cached_cells(text_of: Callable[[Any], str], cell: Callable[[str], str]) -> Callable[[Any], str]:
-    """``cell(text_of(value))``, remembered per value.
+def _cached_cells(
+    text_of: Callable[[Any], str], cell: Callable[[str], str]
+) -> tuple[Callable[[Any], str], Callable[[Any], str | None]]:
+    """``cell(text_of(value))``, remembered per value; and the cache's own ``get``, for
+    generated code that looks a value up before calling (see ``_compile_log_row``).
 
     Sound because values that compare equal render the same text here (``100`` and
     ``100.0`` both print ``100``; the parsers let no ``bool`` through as a number).
@@ -133,11 +136,11 @@ def _cached_cells(text_of: Callable[[Any], str], cell: Callable[[str], str]) -> 
         found = cache.get(value)
         if found is None:
             if len(cache) >= VALUE_CACHE_LIMIT:
-                cache.clear()
+                cache.clear()  # in place: the get handed out stays this cache's
             found = cache[value] = cell(text_of(value))
         return found
 
-    return encoded
+    return encoded, cache.get
 
 
 def _plain_pattern(
@@ -366,10 +369,10 @@ class RowRenderer:
             if _plain_pattern(date_time_format, instant_fmt, delimiter, cell)
             else (lambda value: cell(instant_fmt(value)))
         )
-        progression = _cached_cells(lambda v: format_decimal(v, decimal_char), cell)
-        score = _cached_cells(lambda v: format_decimal(v, decimal_char), cell)
-        day = _cached_cells(day_fmt, cell)
-        time_global = _cached_cells(lambda v: texts["timeGlobal"](None, None, v), cell)
+        progression, progression_get = _cached_cells(lambda v: format_decimal(v, decimal_char), cell)
+        score, score_get = _cached_cells(lambda v: format_decimal(v, decimal_char), cell)
+        day, day_get = _cached_cells(day_fmt, cell)
+        time_global, time_global_get = _cached_cells(lambda v: texts["timeGlobal"](None, None, v), cell)
         status = {name: cell(text) for name, text in status_text.items()}
 
         def real_completion(log: TrackingLog | None, start: datetime | None, _: int) -> str:
@@ -388,7 +391,18 @@ class RowRenderer:
         # The same cells as source expressions for a log that is there, compiled into one
         # function per definition (see _compile_log_row); "start" is the log's start, local.
         local = "{}" if tz.key in _UTC_KEYS else "{}.astimezone(tz)"
+        # A cached cell is looked up inline, the function called only on a miss (or an
+        # empty cell); a plain date-time pattern is formatted inline.
+        inline = datetime_template(date_time_format) if instant_cell is instant_fmt else None
+        instant = "(instant_template % instant_fields({}))" if inline else "instant_cell({})"
+        instant_template, instant_fields = inline or ("", None)
         self._log_row_names = {
+            "progression_get": progression_get,
+            "score_get": score_get,
+            "day_get": day_get,
+            "time_global_get": time_global_get,
+            "instant_template": instant_template,
+            "instant_fields": instant_fields,
             "empty": empty,
             "instant_cell": instant_cell,
             "progression": progression,
@@ -400,19 +414,21 @@ class RowRenderer:
         }
         self._log_start = local.format("log.started_at")
         self._log_expressions = {
-            "learningObjectRealCompletionTime": "(instant_cell(start) if log.progression == 100 else empty)",
-            "firstLaunchDate": "instant_cell(start)",
-            "completionTime": "(empty if log.last_access_at is None else instant_cell({}))".format(
-                local.format("log.last_access_at")
+            "learningObjectRealCompletionTime": "({} if log.progression == 100 else empty)".format(
+                instant.format("start")
             ),
-            "firstCompletionDate": "(empty if log.completed_at is None else instant_cell({}))".format(
-                local.format("log.completed_at")
+            "firstLaunchDate": instant.format("start"),
+            "completionTime": "(empty if log.last_access_at is None else {})".format(
+                instant.format(local.format("log.last_access_at"))
             ),
-            "progression": "progression(log.progression)",
-            "score": "score(log.score)",
+            "firstCompletionDate": "(empty if log.completed_at is None else {})".format(
+                instant.format(local.format("log.completed_at"))
+            ),
+            "progression": "(progression_get(log.progression) or progression(log.progression))",
+            "score": "(score_get(log.score) or score(log.score))",
             "status": "status[log.status]",
-            "timeGlobal": "time_global(seconds)",
-            "logDate": "day(start.date())",
+            "timeGlobal": "(time_global_get(seconds) or time_global(seconds))",
+            "logDate": "(day_get(start.date()) or day(start.date()))",
         }
         zero = cell("0")
         return {
