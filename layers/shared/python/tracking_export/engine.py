@@ -67,19 +67,26 @@ def run_export(
     trackings = _TrackingRows(catalogue, keep, renderer)
     for day_pages in source.log_pages_in_ranges(_ranges(window, source, tz)):
         with SortedRows(DAY_RUN_ROWS) as day:
-            add, row = day.add, renderer.log_row
+            row = renderer.log_row
             for page in day_pages:
                 rows = _day_rows(page, window, params, catalogue, trackings, report)
                 if cumulative is None:
-                    for (order, part), log in rows:
-                        add((order, log.started_at, log.log_id), row(part, log, log.time_spent_seconds))
+                    day.add_all(
+                        [
+                            ((order, log.started_at, log.log_id), row(part, log, log.time_spent_seconds))
+                            for (order, part), log in rows
+                        ]
+                    )
                 else:
                     cumulative.prepare(log.tracking_id for _, log in rows)
-                    for (order, part), log in rows:
-                        seconds = cumulative.total_until(log)
-                        add((order, log.started_at, log.log_id), row(part, log, seconds))
-            for cells in day.rows():
-                writer.write_encoded(cells)
+                    total_until = cumulative.total_until
+                    day.add_all(
+                        [
+                            ((order, log.started_at, log.log_id), row(part, log, total_until(log)))
+                            for (order, part), log in rows
+                        ]
+                    )
+            writer.write_all_encoded(day.rows())
 
     if params.without_launch_time:
         for ctx in _unlaunched(source, catalogue, keep, params):

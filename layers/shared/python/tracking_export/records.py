@@ -340,18 +340,6 @@ class TrackingLog(NamedTuple):
 _from_iso = datetime.fromisoformat
 
 
-def _utc_instant(value: Any) -> datetime | None:
-    """``parse_instant`` for the common case, a UTC instant (``Z`` or ``+00:00``) in range;
-    None for anything else, which the field-by-field checks then read with ``parse_instant``."""
-    if type(value) is not str:
-        return None
-    try:
-        parsed = _from_iso(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is UTC and FIRST_YEAR <= parsed.year <= LAST_YEAR else None
-
-
 def parse_tracking_log(raw: Raw) -> TrackingLog:
     """A valid log's record; otherwise InvalidRecord naming the first field that is wrong.
 
@@ -371,15 +359,26 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
         and status in _LOG_STATUSES
         and (type(progression) is int or type(progression) is float)
         and 0 <= progression <= 100
-        and (score is None or type(score) is int or (type(score) is float and score == score))
+        and (score is None or type(score) is int or (type(score) is float and score - score == 0))
     ):
-        started_at = _utc_instant(get("startedAt"))
-        last_access_at = None if last_access is None else _utc_instant(last_access)
-        completed_at = None if completed is None else _utc_instant(completed)
+        # UTC instants (Z or +00:00) in range; anything else goes to the checks below.
+        try:
+            started_at = _from_iso(get("startedAt"))  # type: ignore[arg-type]  # TypeError if not a str
+            last_access_at = None if last_access is None else _from_iso(last_access)
+            completed_at = None if completed is None else _from_iso(completed)
+        except (TypeError, ValueError):
+            return _checked_tracking_log(raw)
         if (
-            started_at is not None
-            and (last_access_at is not None or last_access is None)
-            and (completed_at is not None or completed is None)
+            started_at.tzinfo is UTC
+            and FIRST_YEAR <= started_at.year <= LAST_YEAR
+            and (
+                last_access_at is None
+                or (last_access_at.tzinfo is UTC and FIRST_YEAR <= last_access_at.year <= LAST_YEAR)
+            )
+            and (
+                completed_at is None
+                or (completed_at.tzinfo is UTC and FIRST_YEAR <= completed_at.year <= LAST_YEAR)
+            )
         ):
             return TrackingLog(
                 tracking_id,
