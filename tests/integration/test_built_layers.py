@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tools.template_tables import load_template
+
 ROOT = Path(__file__).resolve().parents[2]
 # Every module of every function folder (the handlers: export_app, config_sync_app, ingest_app…).
 HANDLER_FILES = sorted(ROOT.glob("functions/*/*.py"))
@@ -73,6 +75,17 @@ EXPECTED_FILE = (
     b"2026-11-26;1;2026-11-26 18:00:00;60\r\n"
 )
 
+
+def _entry_points() -> dict[str, list[str]]:
+    """Each handler module's functions as template.yaml names them (``Handler: module.function``)."""
+    entry_points: dict[str, list[str]] = {}
+    for resource in load_template(ROOT / "template.yaml")["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            module, function = resource["Properties"]["Handler"].rsplit(".", 1)
+            entry_points.setdefault(module, []).append(function)
+    return entry_points
+
+
 # Runs in the bare interpreter: argv[1] is a JSON object with the path entries and events.
 CHILD = r"""
 import importlib, json, sys, uuid
@@ -84,8 +97,9 @@ for function_dir, module_name in config["handlers"]:
     sys.path.insert(0, function_dir)  # as /var/task: the function's own code comes first
     report["sys_path_head"] = sys.path[: 1 + len(config["layers"])]
     module = importlib.import_module(module_name)
-    handler = getattr(module, "handler", None)
-    report["handlers"][module_name] = {"file": module.__file__, "callable": callable(handler)}
+    names = config["entry_points"].get(module_name, ["handler"])
+    ready = all(callable(getattr(module, name, None)) for name in names)
+    report["handlers"][module_name] = {"file": module.__file__, "callable": ready}
     sys.path.remove(function_dir)
 for name in config["dev_only"]:
     try:
@@ -178,6 +192,7 @@ def test_the_handlers_run_from_the_built_layers_alone(
     config = {
         "layers": layers,
         "handlers": [[str(path.parent), path.stem] for path in HANDLER_FILES],
+        "entry_points": _entry_points(),
         "dev_only": DEV_ONLY,
         "origins": [
             "tracking_export",

@@ -94,3 +94,17 @@ def test_a_day_sorted_on_disk_gives_the_same_file(monkeypatch: pytest.MonkeyPatc
     order = [(r[0], int(r[1]), int(r[2]), r[3], r[4]) for r in rows]
     assert order == sorted(order)
     assert len({r[0] for r in rows}) >= 2
+
+
+def test_add_all_spills_the_same_runs_as_add_one_by_one(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    pairs = [(rng.randrange(20), n) for n in range(103)]
+    one_by_one, in_batches = SortedRows(10, str(tmp_path)), SortedRows(10, str(tmp_path))
+    with one_by_one, in_batches:
+        for pair in pairs:
+            one_by_one.add(*pair)
+        for start in (0, 3, 40, 41, 97):  # batches smaller and larger than a run
+            in_batches.add_all(pairs[start : {0: 3, 3: 40, 40: 41, 41: 97, 97: 103}[start]])
+        assert in_batches.spilled_runs == one_by_one.spilled_runs == 10
+        expected = [n for _, n in sorted(pairs, key=lambda p: p[0])]
+        assert list(in_batches.rows()) == list(one_by_one.rows()) == expected

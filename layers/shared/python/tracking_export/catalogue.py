@@ -50,6 +50,10 @@ class TrackingContext:
         return (self.learner.learner_id, self.session.session_id, self.content.content_guid)
 
 
+# What a learner's trackings share: (learner, its entity, entity chain, smart-group names).
+_LearnerExtras = tuple[Learner, Entity | None, tuple[Entity, ...], tuple[str, ...]]
+
+
 class _Missing:
     """A cached lookup that failed; ``reason`` says why, ``reported`` whether a record was
     already listed for it (an invalid record is; an absent one is not — the record pointing
@@ -70,6 +74,7 @@ class Catalogue:
         self._report = report
         self._records: dict[str, dict[Any, Any]] = {kind: {} for kind in PARSERS}
         self._contexts: dict[int, TrackingContext | _Missing] = {}
+        self._learner_extras: dict[int, _LearnerExtras] = {}
 
     # -- loading ---------------------------------------------------------
 
@@ -176,9 +181,14 @@ class Catalogue:
         if content.learning_object_guid:
             found = self._get("trainingContent", (session.training_id, content.learning_object_guid))
             training_content = found if isinstance(found, TrainingContent) else None
-        chain = self._entity_chain(learner.entity_id)
-        groups = (self._get("smartgroup", g) for g in learner.smartgroup_ids)
-        names = sorted(g.name or "" for g in groups if isinstance(g, Smartgroup))
+        extras = self._learner_extras.get(learner.learner_id)
+        if extras is None or extras[0] is not learner:
+            chain = self._entity_chain(learner.entity_id)
+            groups = (self._get("smartgroup", g) for g in learner.smartgroup_ids)
+            names = tuple(sorted(g.name or "" for g in groups if isinstance(g, Smartgroup)))
+            entity = chain[-1] if chain and chain[-1].entity_id == learner.entity_id else None
+            extras = self._learner_extras[learner.learner_id] = (learner, entity, chain, names)
+        _, entity, chain, names = extras
         return TrackingContext(
             tracking=tracking,
             learner=learner,
@@ -186,9 +196,9 @@ class Catalogue:
             training=training,
             content=content,
             training_content=training_content,
-            entity=chain[-1] if chain and chain[-1].entity_id == learner.entity_id else None,
+            entity=entity,
             entity_chain=chain,
-            smartgroup_names=tuple(names),
+            smartgroup_names=names,
         )
 
     def _session_without_training(self, session: Session, training: _Missing) -> _Missing:

@@ -17,7 +17,7 @@ from tracking_export.catalogue import Catalogue, TrackingContext
 from tracking_export.external_sort import RUN_ROWS, SortedRows
 from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log, safe_key
-from tracking_export.render import TRACKING_CACHE_LIMIT, LogFacts, RowRenderer
+from tracking_export.render import TRACKING_CACHE_LIMIT, RowRenderer, TrackingPart
 from tracking_export.report import RunReport, SkippedRecord, Window
 from tracking_export.source import Raw, TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range, local_days
@@ -74,22 +74,34 @@ def run_export(
 
     # A day's rows are rendered page by page as the source streams them, then written in
     # export order; a day bigger than one sorted run is sorted on disk (external_sort).
+    trackings = _TrackingRows(catalogue, keep, renderer)
     ranges = [day_range(day, tz) for day in window_days(window, source, tz, within=days)]
     for day_pages in source.log_pages_in_ranges(ranges):
         with SortedRows(DAY_RUN_ROWS) as day:
+            row = renderer.log_row
             for page in day_pages:
-                rows = _day_rows(page, window, params, catalogue, keep, report)
-                if cumulative is not None:
+                rows = _day_rows(page, window, params, catalogue, trackings, report)
+                if cumulative is None:
+                    day.add_all(
+                        [
+                            ((order, log.started_at, log.log_id), row(part, log, log.time_spent_seconds))
+                            for (order, part), log in rows
+                        ]
+                    )
+                else:
                     cumulative.prepare(log.tracking_id for _, log in rows)
-                for ctx, log in rows:
-                    seconds = log.time_spent_seconds if cumulative is None else cumulative.total_until(log)
-                    day.add(_row_order(ctx, log), renderer.row(ctx, LogFacts(log, seconds)))
-            for cells in day.rows():
-                writer.write_encoded(cells)
+                    total_until = cumulative.total_until
+                    day.add_all(
+                        [
+                            ((order, log.started_at, log.log_id), row(part, log, total_until(log)))
+                            for (order, part), log in rows
+                        ]
+                    )
+            writer.write_all_encoded(day.rows())
 
     if params.without_launch_time and unlaunched:
         for ctx in _unlaunched(source, catalogue, keep, params):
-            writer.write_encoded(renderer.row(ctx, LogFacts(None, 0)))
+            writer.write_encoded(renderer.row(renderer.tracking_part(ctx), None, 0))
 
     writer.close()
     report.rows = writer.rows
@@ -127,10 +139,10 @@ def _day_rows(
     window: Window,
     params: Parameters,
     catalogue: Catalogue,
-    keep: _TrackingFilter,
+    trackings: _TrackingRows,
     report: RunReport,
-) -> list[tuple[TrackingContext, TrackingLog]]:
-    """The valid logs of a page of a day that pass every filter, with their tracking contexts."""
+) -> list[tuple[_Tracking, TrackingLog]]:
+    """The valid logs of a page of a day that pass every filter, with their trackings' parts."""
     logs: list[TrackingLog] = []
     for raw in raws:
         try:
@@ -146,23 +158,46 @@ def _day_rows(
         logs = [log for log in logs if log.status in statuses]
     catalogue.prepare(log.tracking_id for log in logs)
     rows = []
+    of = trackings.of
     for log in logs:
-        ctx = catalogue.context(log.tracking_id)
-        if isinstance(ctx, str):
-            report.skip(SkippedRecord("trackingLog", log.log_id, ctx))
-        elif keep(ctx):
-            rows.append((ctx, log))
+        tracking = of(log.tracking_id)
+        if tracking.__class__ is str:
+            report.skip(SkippedRecord("trackingLog", log.log_id, tracking))
+        elif tracking is not None:
+            rows.append((tracking, log))
     return rows
 
 
-def _row_order(ctx: TrackingContext, log: TrackingLog) -> tuple[Any, ...]:
-    return (
-        ctx.learner.learner_id,
-        ctx.session.session_id,
-        ctx.content.content_guid,
-        log.started_at,
-        log.log_id,
-    )
+# A kept tracking's rows share their sort-key prefix (learner, session, content GUID) and
+# their tracking-scope cells.
+_Tracking = tuple[tuple[int, int, str], TrackingPart]
+
+
+class _TrackingRows:
+    """Per tracking, what each of its logs' rows needs, resolved once: the reason it is
+    skipped (a str), None when the filters drop it, else its :data:`_Tracking`."""
+
+    def __init__(self, catalogue: Catalogue, keep: _TrackingFilter, renderer: RowRenderer) -> None:
+        self._catalogue = catalogue
+        self._keep = keep
+        self._renderer = renderer
+        self._cache: dict[int, _Tracking | str | None] = {}
+
+    def of(self, tracking_id: int) -> Any:
+        found = self._cache.get(tracking_id, self)
+        if found is self:
+            ctx = self._catalogue.context(tracking_id)
+            if isinstance(ctx, str):
+                found = ctx
+            elif self._keep(ctx):
+                order = (ctx.learner.learner_id, ctx.session.session_id, ctx.content.content_guid)
+                found = (order, self._renderer.tracking_part(ctx))
+            else:
+                found = None
+            if len(self._cache) >= TRACKING_CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[tracking_id] = found
+        return found
 
 
 def _unlaunched(

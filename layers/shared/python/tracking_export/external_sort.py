@@ -61,6 +61,16 @@ class SortedRows:
         if len(buffer) >= self._run_rows:
             self._spill()
 
+    def add_all(self, pairs: list[tuple[Any, Any]]) -> None:
+        """Add ``(key, row)`` pairs, as :meth:`add` of each in turn would (runs stay ``run_rows``)."""
+        buffer = self._buffer
+        buffer.extend(pairs)
+        while len(buffer) >= self._run_rows:
+            self._buffer = buffer[self._run_rows :]
+            del buffer[self._run_rows :]
+            self._spill_sorted(buffer)
+            buffer = self._buffer
+
     def rows(self) -> Iterator[Any]:
         """Every row added, in key order (rows with equal keys in the order added). Once."""
         if not self._runs:
@@ -104,6 +114,9 @@ class SortedRows:
 
     def _spill(self) -> None:
         buffer, self._buffer = self._buffer, []
+        self._spill_sorted(buffer)
+
+    def _spill_sorted(self, buffer: list[tuple[Any, Any]]) -> None:
         buffer.sort(key=_by_key)
         path = self._new_path()
         _write_run(path, buffer)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
 from tracking_export.source import FIRST_YEAR, LAST_YEAR, Raw, parse_instant
 
@@ -323,8 +323,9 @@ MAX_TIME_SPENT_SECONDS = 100 * 366 * 24 * 3600
 _LOG_STATUSES = frozenset(("completed", "incomplete", "notAttempted", "pendingFeedback"))
 
 
-@dataclass(frozen=True, slots=True)
-class TrackingLog:
+# A named tuple rather than a frozen dataclass like the other records: one is made per log,
+# and a frozen dataclass's __init__ (one object.__setattr__ per field) costs several times more.
+class TrackingLog(NamedTuple):
     tracking_id: int
     log_id: int
     started_at: datetime
@@ -334,6 +335,9 @@ class TrackingLog:
     score: int | float | None
     status: str
     time_spent_seconds: int
+
+
+_from_iso = datetime.fromisoformat
 
 
 def parse_tracking_log(raw: Raw) -> TrackingLog:
@@ -357,13 +361,24 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
         and 0 <= progression <= 100
         and (score is None or type(score) is int or (type(score) is float and math.isfinite(score)))
     ):
-        started_at = parse_instant(get("startedAt"))
-        last_access_at = None if last_access is None else parse_instant(last_access)
-        completed_at = None if completed is None else parse_instant(completed)
+        # UTC instants (Z or +00:00) in range; anything else goes to the checks below.
+        try:
+            started_at = _from_iso(get("startedAt"))  # type: ignore[arg-type]  # TypeError if not a str
+            last_access_at = None if last_access is None else _from_iso(last_access)
+            completed_at = None if completed is None else _from_iso(completed)
+        except (TypeError, ValueError):
+            return _checked_tracking_log(raw)
         if (
-            started_at is not None
-            and (last_access_at is not None or last_access is None)
-            and (completed_at is not None or completed is None)
+            started_at.tzinfo is UTC
+            and FIRST_YEAR <= started_at.year <= LAST_YEAR
+            and (
+                last_access_at is None
+                or (last_access_at.tzinfo is UTC and FIRST_YEAR <= last_access_at.year <= LAST_YEAR)
+            )
+            and (
+                completed_at is None
+                or (completed_at.tzinfo is UTC and FIRST_YEAR <= completed_at.year <= LAST_YEAR)
+            )
         ):
             return TrackingLog(
                 tracking_id,

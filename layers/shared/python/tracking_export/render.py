@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -20,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tracking_export.catalogue import TrackingContext
-from tracking_export.datefmt import compile_pattern
+from tracking_export.datefmt import compile_pattern, datetime_template, pattern_shape
 from tracking_export.model import Column, ExportDefinition
 from tracking_export.records import TrackingLog
 from tracking_export.writer import CellEncoder
@@ -98,18 +97,11 @@ def compile_template(text: str) -> list[str | int]:
     return parts
 
 
-# Not frozen: one is made per row, and a frozen dataclass's __init__ costs several times more.
-@dataclass(slots=True)
-class LogFacts:
-    """What a row knows beyond its tracking: the log (None for a never-launched tracking)."""
-
-    log: TrackingLog | None
-    time_global_seconds: int
-
-
 TrackingGetter = Callable[[TrackingContext, Column], str]
 LogGetter = Callable[[TrackingLog | None, datetime | None, int], str]
 ScopeKey = Callable[[TrackingContext], Any]
+# A tracking's encoded cells and their texts (for templates), constants first.
+TrackingPart = tuple[tuple[str, ...], tuple[str, ...]]
 
 # Tracking-scope columns are grouped by the record that determines them, so that each
 # group's cells are rendered once per learner, session, content… and reused by every row.
@@ -120,6 +112,51 @@ SCOPE_KEYS: dict[str, ScopeKey] = {
     "trainingContent": lambda c: (c.session.training_id, c.content.content_guid),
     "tracking": lambda c: c.tracking.tracking_id,
 }
+
+
+# Zones whose offset is always zero: a UTC instant's fields are already its local ones.
+_UTC_KEYS = frozenset(("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"))
+
+# Distinct values whose encoded cells are cached per log column (progression, score, days…).
+VALUE_CACHE_LIMIT = 4_096
+
+
+def _cached_cells(
+    text_of: Callable[[Any], str], cell: Callable[[str], str]
+) -> tuple[Callable[[Any], str], Callable[[Any], str | None]]:
+    """``cell(text_of(value))``, remembered per value; and the cache's own ``get``, for
+    generated code that looks a value up before calling (see ``_compile_log_row``).
+
+    Sound because values that compare equal render the same text here (``100`` and
+    ``100.0`` both print ``100``; the parsers let no ``bool`` through as a number).
+    """
+    cache: dict[Any, str] = {}
+
+    def encoded(value: Any) -> str:
+        found = cache.get(value)
+        if found is None:
+            if len(cache) >= VALUE_CACHE_LIMIT:
+                cache.clear()  # in place: the get handed out stays this cache's
+            found = cache[value] = cell(text_of(value))
+        return found
+
+    return encoded, cache.get
+
+
+def _plain_pattern(
+    pattern: str, render: Callable[[datetime], str], delimiter: str, cell: Callable[[str], str]
+) -> bool:
+    """Whether every text of this date pattern is its own encoded cell.
+
+    True when the text starts with a digit (never a formula trigger), its literal characters
+    hold nothing that stripHTML or quoting act on, and a sample (all texts of a pattern
+    have the same length) survives the encoder, i.e. maxLength does not cut it.
+    """
+    starts_with_token, literals = pattern_shape(pattern)
+    if not starts_with_token or any(ch in literals for ch in ('"', "\r", "\n", "<", ">", "&", *delimiter)):
+        return False
+    sample = render(datetime(2026, 11, 27, 10, 11, 12))
+    return cell(sample) == sample
 
 
 class _Scope:
@@ -238,10 +275,16 @@ class RowRenderer:
 
         post, encode = self._post_processor(), encoder.data_cell_within(p.max_length)
         # Text -> stripHTML -> formula escape, maxLength cut and quoting (the writer's encoder).
-        self._cell: Callable[[str], str] = (lambda text: encode(post(text))) if post else encode
+        cell: Callable[[str], str] = (lambda text: encode(post(text))) if post else encode
+        self._cell = cell
+        log_cells = self._log_cell_getters(
+            p.date_format, p.date_time_format, encoder.delimiter, tz, log_columns, decimal_char, status_text
+        )
         self._columns = definition.columns
         self._scopes: dict[str, _Scope] = {}
         self._log_getters: list[LogGetter] = []
+        self._log_cells: list[LogGetter] = []
+        self._log_column_names: list[str] = []
         templated_parts: list[list[str | int]] = []
         constants: list[str] = []
         constant_texts: list[str] = []
@@ -260,6 +303,8 @@ class RowRenderer:
             elif column.name in log_columns:
                 layout[index] = ("log", len(self._log_getters))
                 self._log_getters.append(log_columns[column.name])
+                self._log_cells.append(log_cells[column.name])
+                self._log_column_names.append(column.name)
             elif column.name == "templatedValue":
                 template = p.templates.get(column.template_id or "", "")
                 layout[index] = ("templated", len(templated_parts))
@@ -287,7 +332,6 @@ class RowRenderer:
             ]
             for parts in templated_parts
         ]
-        self._per_tracking: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._reorder: Callable[[Sequence[str]], Sequence[str]] = (
             itemgetter(*order) if len(order) > 1 else (lambda flat: (flat[order[0]],))
         )
@@ -296,6 +340,108 @@ class RowRenderer:
             c.name in ("learningObjectRealCompletionTime", "firstLaunchDate", "logDate")
             for c in self._columns
         )
+        # The row of a log (see _compile_log_row): what the engine calls once per log.
+        self.log_row = self._compile_log_row()
+
+    def _log_cell_getters(
+        self,
+        date_format: str,
+        date_time_format: str,
+        delimiter: str,
+        tz: ZoneInfo,
+        texts: dict[str, LogGetter],
+        decimal_char: str,
+        status_text: dict[str, str],
+    ) -> dict[str, LogGetter]:
+        """Log-scope getters that return the encoded cell, for rows without templates.
+
+        Each returns exactly ``self._cell`` of the text getter of the same column in
+        ``texts``; the few values of progression, score, status, time-global and day
+        columns have their encoded cells cached, and a date-time pattern whose text the
+        encoder can never change (see :func:`_plain_pattern`) skips the encoder.
+        """
+        cell = self._cell
+        empty = cell("")
+        day_fmt = compile_pattern(date_format)
+        instant_fmt = compile_pattern(date_time_format)
+        instant_cell = (
+            instant_fmt
+            if _plain_pattern(date_time_format, instant_fmt, delimiter, cell)
+            else (lambda value: cell(instant_fmt(value)))
+        )
+        progression, progression_get = _cached_cells(lambda v: format_decimal(v, decimal_char), cell)
+        score, score_get = _cached_cells(lambda v: format_decimal(v, decimal_char), cell)
+        day, day_get = _cached_cells(day_fmt, cell)
+        time_global, time_global_get = _cached_cells(lambda v: texts["timeGlobal"](None, None, v), cell)
+        status = {name: cell(text) for name, text in status_text.items()}
+
+        def real_completion(log: TrackingLog | None, start: datetime | None, _: int) -> str:
+            if log is not None and start is not None and log.progression == 100:
+                return instant_cell(start)
+            return empty
+
+        def completion_time(log: TrackingLog | None, _: datetime | None, __: int) -> str:
+            value = None if log is None else log.last_access_at
+            return empty if value is None else instant_cell(value.astimezone(tz))
+
+        def first_completion(log: TrackingLog | None, _: datetime | None, __: int) -> str:
+            value = None if log is None else log.completed_at
+            return empty if value is None else instant_cell(value.astimezone(tz))
+
+        # The same cells as source expressions for a log that is there, compiled into one
+        # function per definition (see _compile_log_row); "start" is the log's start, local.
+        local = "{}" if tz.key in _UTC_KEYS else "{}.astimezone(tz)"
+        # A cached cell is looked up inline, the function called only on a miss (or an
+        # empty cell); a plain date-time pattern is formatted inline.
+        inline = datetime_template(date_time_format) if instant_cell is instant_fmt else None
+        instant = "(instant_template % instant_fields({}))" if inline else "instant_cell({})"
+        instant_template, instant_fields = inline or ("", None)
+        self._log_row_names = {
+            "progression_get": progression_get,
+            "score_get": score_get,
+            "day_get": day_get,
+            "time_global_get": time_global_get,
+            "instant_template": instant_template,
+            "instant_fields": instant_fields,
+            "empty": empty,
+            "instant_cell": instant_cell,
+            "progression": progression,
+            "score": score,
+            "day": day,
+            "time_global": time_global,
+            "status": status,
+            "tz": tz,
+        }
+        self._log_start = local.format("log.started_at")
+        self._log_expressions = {
+            "learningObjectRealCompletionTime": "({} if log.progression == 100 else empty)".format(
+                instant.format("start")
+            ),
+            "firstLaunchDate": instant.format("start"),
+            "completionTime": "(empty if log.last_access_at is None else {})".format(
+                instant.format(local.format("log.last_access_at"))
+            ),
+            "firstCompletionDate": "(empty if log.completed_at is None else {})".format(
+                instant.format(local.format("log.completed_at"))
+            ),
+            "progression": "(progression_get(log.progression) or progression(log.progression))",
+            "score": "(score_get(log.score) or score(log.score))",
+            "status": "status[log.status]",
+            "timeGlobal": "(time_global_get(seconds) or time_global(seconds))",
+            "logDate": "(day_get(start.date()) or day(start.date()))",
+        }
+        zero = cell("0")
+        return {
+            "learningObjectRealCompletionTime": real_completion,
+            "firstLaunchDate": lambda log, start, _: empty if start is None else instant_cell(start),
+            "completionTime": completion_time,
+            "firstCompletionDate": first_completion,
+            "progression": lambda log, _, __: zero if log is None else progression(log.progression),
+            "score": lambda log, _, __: empty if log is None else score(log.score),
+            "status": lambda log, _, __: status["notAttempted" if log is None else log.status],
+            "timeGlobal": lambda _, __, seconds: time_global(seconds),
+            "logDate": lambda log, start, _: empty if start is None else day(start.date()),
+        }
 
     def _post_processor(self) -> Callable[[str], str] | None:
         """stripHTML, when asked; maxLength is the encoder's last step (it counts the escape)."""
@@ -318,32 +464,42 @@ class RowRenderer:
             scope.cache[key] = found
         return found
 
-    def _tracking_segment(self, ctx: TrackingContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(cells, texts) of every tracking-scope column of this tracking, constants first."""
-        key = ctx.tracking.tracking_id
-        found = self._per_tracking.get(key)
-        if found is None:
-            cells, texts = self._constants, self._constant_texts
-            for scope in self._scope_list:
-                scope_texts, scope_cells = self._segment(scope, ctx)
-                cells += scope_cells
-                texts += scope_texts
-            found = (cells, texts)
-            if len(self._per_tracking) >= TRACKING_CACHE_LIMIT:
-                self._per_tracking.clear()
-            self._per_tracking[key] = found
-        return found
+    def tracking_part(self, ctx: TrackingContext) -> TrackingPart:
+        """(cells, texts) of every tracking-scope column of this tracking, constants first.
 
-    def row(self, ctx: TrackingContext, facts: LogFacts) -> Sequence[str]:
-        """Encoded cells of one row, in document order."""
-        log = facts.log
+        Callers may keep it for the tracking's rows (the engine does, per tracking).
+        """
+        cells, texts = self._constants, self._constant_texts
+        for scope in self._scope_list:
+            scope_texts, scope_cells = self._segment(scope, ctx)
+            cells += scope_cells
+            texts += scope_texts
+        return (cells, texts)
+
+    def _compile_log_row(self) -> Callable[[TrackingPart, TrackingLog, int], Sequence[str]]:
+        """The row of a log (not None) as one generated function: no per-column call for
+        status, dates…, one tuple of the log's cells, then the reorder. With templates, the
+        general :meth:`row`."""
+        if self._templated:
+            return self.row
+        cells = "".join(f"{self._log_expressions[name]}, " for name in self._log_column_names)
+        start = f"    start = {self._log_start}\n" if self._needs_start else ""
+        source = f"def log_row(part, log, seconds):\n{start}    return reorder(part[0] + ({cells}))\n"
+        namespace: dict[str, Any] = {**self._log_row_names, "reorder": self._reorder}
+        exec(compile(source, "<generated log row>", "exec"), namespace)
+        log_row: Callable[[TrackingPart, TrackingLog, int], Sequence[str]] = namespace["log_row"]
+        return log_row
+
+    def row(self, part: TrackingPart, log: TrackingLog | None, seconds: int) -> Sequence[str]:
+        """Encoded cells of one row, in document order: ``part`` from :meth:`tracking_part`,
+        ``log`` None for a never-launched tracking, ``seconds`` its time-global seconds."""
         start = log.started_at.astimezone(self._tz) if log is not None and self._needs_start else None
-        seconds = facts.time_global_seconds
-        log_texts = [get(log, start, seconds) for get in self._log_getters]
-        cells, texts = self._tracking_segment(ctx)
-        flat = cells + tuple(map(self._cell, log_texts))
         if not self._templated:
-            return self._reorder(flat)
+            # Log cells straight to encoded text, through the per-value caches.
+            return self._reorder(part[0] + tuple([cell(log, start, seconds) for cell in self._log_cells]))
+        log_texts = [get(log, start, seconds) for get in self._log_getters]
+        cells, texts = part
+        flat = cells + tuple(map(self._cell, log_texts))
         # Templates read every column's formatted text, before stripHTML and maxLength.
         texts_flat = (*texts, *log_texts)
         templated = tuple(

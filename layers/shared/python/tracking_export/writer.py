@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from tracking_export.errors import ExportRunError, UnencodableCellError
@@ -175,6 +175,16 @@ class FileWriter:
         pending.append(cells)
         if len(pending) >= self._buffer_rows:
             self._flush_rows()
+
+    def write_all_encoded(self, rows: Iterable[Sequence[str]]) -> None:
+        """:meth:`write_encoded` of each row in turn, without a call per row."""
+        pending = self._pending_rows
+        limit = self._buffer_rows
+        for cells in rows:
+            pending.append(cells)
+            if len(pending) >= limit:
+                self._flush_rows()
+                pending = self._pending_rows
 
     def write_row(self, cells: Sequence[str]) -> None:
         """Add one record of raw cell texts (escaped and quoted here)."""
