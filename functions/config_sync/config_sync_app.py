@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.config_events import IgnoredRecord, read_config_event
@@ -19,6 +19,15 @@ metrics = Metrics()
 _service: ConfigSyncService | None = None
 
 
+def _count_change(outcome: str) -> None:
+    """One ``ConfigChanges`` metric with an ``outcome`` dimension (the action taken), in its own
+    EMF document."""
+    with single_metric(
+        name="ConfigChanges", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ) as metric:
+        metric.add_dimension(name="outcome", value=outcome)
+
+
 def _get_service() -> ConfigSyncService:
     global _service
     if _service is None:
@@ -28,7 +37,7 @@ def _get_service() -> ConfigSyncService:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     results = []
     for item in read_config_event(event):
@@ -41,11 +50,11 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
                 result = _get_service().apply(item)
             except Exception:
                 # A report that could not be published (or an AWS error): S3's retry applies it again.
-                metrics.add_metric(name="Config_failed", unit=MetricUnit.Count, value=1)
+                _count_change("failed")
                 logger.exception("config change not applied; the event is retried", extra={"key": item.key})
                 raise
             logger.info("config change applied", extra=result)
-        metrics.add_metric(name=f"Config_{result['action']}", unit=MetricUnit.Count, value=1)
+        _count_change(result["action"])
         results.append(result)
     if not results:
         logger.warning("event carries no config change (empty Records)")

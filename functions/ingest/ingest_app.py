@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws import wiring
@@ -71,7 +71,7 @@ def _erase(event: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _function_arn
     if is_erasure_event(event):
@@ -93,7 +93,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             continue
         result = _get_service().ingest(request, lease_seconds=remaining + _LEASE_MARGIN_SECONDS)
         outcome = result["outcome"]
-        metrics.add_metric(name=f"IngestOutcome_{outcome}", unit=MetricUnit.Count, value=1)
+        # Its own EMF document: the outcome dimension must not stick to the other metrics.
+        with single_metric(
+            name="IngestRequests", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+        ) as metric:
+            metric.add_dimension(name="outcome", value=outcome)
         if outcome in ("ingested", "ingest-rejected"):
             metrics.add_metric(name="IngestedRecords", unit=MetricUnit.Count, value=result["writtenTotal"])
             metrics.add_metric(name="RejectedLines", unit=MetricUnit.Count, value=result["rejectedCount"])
