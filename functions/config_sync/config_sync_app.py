@@ -5,27 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.config_events import IgnoredRecord, read_config_event
 from tracking_export_aws.config_sync import ConfigSyncService
+from tracking_export_aws.outcome_metric import count_outcome
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import config_sync_service
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 tracer = Tracer()
 metrics = Metrics()
 _service: ConfigSyncService | None = None
-
-
-def _count_change(outcome: str) -> None:
-    """One ``ConfigChanges`` metric with an ``outcome`` dimension (the action taken), in its own
-    EMF document."""
-    with single_metric(
-        name="ConfigChanges", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
-    ) as metric:
-        metric.add_dimension(name="outcome", value=outcome)
 
 
 def _get_service() -> ConfigSyncService:
@@ -50,11 +44,11 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
                 result = _get_service().apply(item)
             except Exception:
                 # A report that could not be published (or an AWS error): S3's retry applies it again.
-                _count_change("failed")
+                count_outcome("ConfigChanges", "failed", metrics.default_dimensions)
                 logger.exception("config change not applied; the event is retried", extra={"key": item.key})
                 raise
             logger.info("config change applied", extra=result)
-        _count_change(result["action"])
+        count_outcome("ConfigChanges", result["action"], metrics.default_dimensions)
         results.append(result)
     if not results:
         logger.warning("event carries no config change (empty Records)")

@@ -16,18 +16,22 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.export_service import ExportRequest, ExportService, InvalidRequest
 from tracking_export_aws.ledger import Claim
 from tracking_export_aws.notifier import NotificationError
+from tracking_export_aws.outcome_metric import count_outcome
 from tracking_export_aws.requests import destination_failure_detail
 from tracking_export_aws.run_logging import correlation_id, run_keys
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import export_service
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 tracer = Tracer()
 metrics = Metrics()
 _service: ExportService | None = None
@@ -70,15 +74,6 @@ def _mark_run(claim: Claim) -> None:
     """From the claim on, every log line of the invocation names the run, its number and attempt."""
     logger.set_correlation_id(correlation_id(claim))
     logger.append_keys(**run_keys(claim))
-
-
-def _count_run(name: str, outcome: str) -> None:
-    """One metric ``name`` with an ``outcome`` dimension, in its own EMF document: the dimension
-    must not stick to the invocation's other metrics."""
-    with single_metric(
-        name=name, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
-    ) as metric:
-        metric.add_dimension(name="outcome", value=outcome)
 
 
 def _get_service() -> ExportService:
@@ -125,7 +120,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
         raise
     outcome = result["outcome"]
-    _count_run("ExportRuns", outcome)
+    count_outcome("ExportRuns", outcome, metrics.default_dimensions)
     if outcome == "duplicate":
         logger.info("duplicate delivery: the run is already done or in progress", extra=run_summary(result))
         return result
@@ -167,6 +162,6 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = _get_service().recover(
         request, invocation_id=request_context.get("requestId"), reason=reason, on_claim=_mark_run
     )
-    _count_run("RecoveredRuns", result["outcome"])
+    count_outcome("RecoveredRuns", result["outcome"], metrics.default_dimensions)
     logger.warning("export delivery given up by Lambda; run ended", extra=run_summary(result))
     return result

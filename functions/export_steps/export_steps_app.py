@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export.limits import shown
@@ -22,6 +23,8 @@ from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import distributed_steps
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 metrics = Metrics()
 _steps: Steps | None = None
 COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})

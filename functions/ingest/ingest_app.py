@@ -18,17 +18,21 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws import wiring
 from tracking_export_aws.clients import client
 from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
 from tracking_export_aws.ingest import IngestService, IngestSettings, ingest_requests
+from tracking_export_aws.outcome_metric import count_outcome
 from tracking_export_aws.retention import settings_tenant
 from tracking_export_aws.settings import AwsSettings
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 tracer = Tracer()
 metrics = Metrics()
 _service: IngestService | None = None
@@ -93,11 +97,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             continue
         result = _get_service().ingest(request, lease_seconds=remaining + _LEASE_MARGIN_SECONDS)
         outcome = result["outcome"]
-        # Its own EMF document: the outcome dimension must not stick to the other metrics.
-        with single_metric(
-            name="IngestRequests", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
-        ) as metric:
-            metric.add_dimension(name="outcome", value=outcome)
+        count_outcome("IngestRequests", outcome, metrics.default_dimensions)
         if outcome in ("ingested", "ingest-rejected"):
             metrics.add_metric(name="IngestedRecords", unit=MetricUnit.Count, value=result["writtenTotal"])
             metrics.add_metric(name="RejectedLines", unit=MetricUnit.Count, value=result["rejectedCount"])

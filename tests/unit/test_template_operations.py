@@ -39,10 +39,8 @@ def _searched_metrics(widget: dict[str, Any]) -> list[str]:
     found = []
     for line in widget["metrics"]:
         expression = line[0]["expression"]
-        match = re.fullmatch(
-            r"SEARCH\('(?:Namespace=\"TrackingExport\"|\{TrackingExport,[\w,]+\}) MetricName=\"(\w+)\"', '\w+', \d+\)",
-            expression,
-        )
+        scope = r"(?:Namespace=\"TrackingExport\"|\{TrackingExport,[\w,]+\})"
+        match = re.fullmatch(rf"SEARCH\('{scope} MetricName=\"(\w+)\"', '\w+', \d+\)", expression)
         assert match, expression
         found.append(match.group(1))
     return found
@@ -75,7 +73,7 @@ def test_the_metrics_the_dashboard_searches_are_the_export_handlers(
         for name in _searched_metrics(w)
     }
     for name in searched:
-        emitted = rf"name=\"{name}\"|_count_run\(\"{name}\""
+        emitted = rf"name=\"{name}\"|count_outcome\(\"{name}\""
         assert re.search(emitted, source), f"export_app.py emits no metric {name}"
 
 
