@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.config_events import IgnoredRecord, read_config_event
 from tracking_export_aws.config_sync import ConfigSyncService
+from tracking_export_aws.outcome_metric import count_outcome
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import config_sync_service
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 tracer = Tracer()
 metrics = Metrics()
 _service: ConfigSyncService | None = None
@@ -28,7 +31,7 @@ def _get_service() -> ConfigSyncService:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     results = []
     for item in read_config_event(event):
@@ -41,11 +44,11 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
                 result = _get_service().apply(item)
             except Exception:
                 # A report that could not be published (or an AWS error): S3's retry applies it again.
-                metrics.add_metric(name="Config_failed", unit=MetricUnit.Count, value=1)
+                count_outcome("ConfigChanges", "failed", metrics.default_dimensions)
                 logger.exception("config change not applied; the event is retried", extra={"key": item.key})
                 raise
             logger.info("config change applied", extra=result)
-        metrics.add_metric(name=f"Config_{result['action']}", unit=MetricUnit.Count, value=1)
+        count_outcome("ConfigChanges", result["action"], metrics.default_dimensions)
         results.append(result)
     if not results:
         logger.warning("event carries no config change (empty Records)")

@@ -16,16 +16,22 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.export_service import ExportRequest, ExportService, InvalidRequest
+from tracking_export_aws.ledger import Claim
 from tracking_export_aws.notifier import NotificationError
+from tracking_export_aws.outcome_metric import count_outcome
 from tracking_export_aws.requests import destination_failure_detail
+from tracking_export_aws.run_logging import correlation_id, run_keys
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import export_service
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 tracer = Tracer()
 metrics = Metrics()
 _service: ExportService | None = None
@@ -64,6 +70,12 @@ def _remaining_seconds(context: LambdaContext) -> Any:
     return (lambda: remaining() / 1000) if callable(remaining) else None
 
 
+def _mark_run(claim: Claim) -> None:
+    """From the claim on, every log line of the invocation names the run, its number and attempt."""
+    logger.set_correlation_id(correlation_id(claim))
+    logger.append_keys(**run_keys(claim))
+
+
 def _get_service() -> ExportService:
     """Built on first use, not at import: tests and the local run set the environment first."""
     global _service
@@ -74,7 +86,7 @@ def _get_service() -> ExportService:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         request = ExportRequest.from_event(event, _get_service().limits)
@@ -88,7 +100,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(
         tenant_id=request.tenant_id,
         export_guid=request.export_guid,
-        run_id=getattr(context, "aws_request_id", None),
         scheduled_time=request.scheduled_time.isoformat() if request.scheduled_time else None,
         run_at=request.run_at.isoformat() if request.run_at else None,
     )
@@ -99,6 +110,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             request,
             invocation_id=getattr(context, "aws_request_id", None),
             remaining_seconds=_remaining_seconds(context),
+            on_claim=_mark_run,
         )
     except NotificationError as exc:
         # The outcome is recorded; raising makes Lambda retry, and the retry delivers what is missing.
@@ -108,8 +120,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
         raise
     outcome = result["outcome"]
-    # One metric per outcome name: a dimension would stick to every metric of the invocation.
-    metrics.add_metric(name=f"ExportRuns_{outcome}", unit=MetricUnit.Count, value=1)
+    count_outcome("ExportRuns", outcome, metrics.default_dimensions)
     if outcome == "duplicate":
         logger.info("duplicate delivery: the run is already done or in progress", extra=run_summary(result))
         return result
@@ -132,7 +143,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The OnFailure destination record of an export invocation Lambda gave up on
     (``requestContext``, ``requestPayload``, ``responsePayload``): end its run."""
@@ -148,7 +159,9 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail = destination_failure_detail(response)
     reason = f"{request_context.get('condition') or 'RetriesExhausted'}" + (f" ({detail})" if detail else "")
     logger.append_keys(tenant_id=request.tenant_id, export_guid=request.export_guid)
-    result = _get_service().recover(request, invocation_id=request_context.get("requestId"), reason=reason)
-    metrics.add_metric(name=f"RecoveredRuns_{result['outcome']}", unit=MetricUnit.Count, value=1)
+    result = _get_service().recover(
+        request, invocation_id=request_context.get("requestId"), reason=reason, on_claim=_mark_run
+    )
+    count_outcome("RecoveredRuns", result["outcome"], metrics.default_dimensions)
     logger.warning("export delivery given up by Lambda; run ended", extra=run_summary(result))
     return result

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export.limits import shown
 from tracking_export_aws.distributed import DistributedRunError, Steps
+from tracking_export_aws.ledger import Claim
+from tracking_export_aws.run_logging import correlation_id, run_keys
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import distributed_steps
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
+metrics = Metrics()
 _steps: Steps | None = None
 COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})
 
@@ -32,6 +38,12 @@ def _get_steps() -> Steps:
     return _steps
 
 
+def _mark_run(claim: Claim) -> None:
+    """Every log line of the step names the run, its number and attempt (as the export function's do)."""
+    logger.set_correlation_id(correlation_id(claim))
+    logger.append_keys(**run_keys(claim))
+
+
 def _run(event: dict[str, Any], context: LambdaContext, allowed: frozenset[str]) -> dict[str, Any]:
     step = event.get("step") if isinstance(event, dict) else None
     if step not in allowed:
@@ -39,19 +51,23 @@ def _run(event: dict[str, Any], context: LambdaContext, allowed: frozenset[str])
     logger.append_keys(step=step, manifest_key=event.get("manifestKey"), shard=event.get("shard"))
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     result = _get_steps().dispatch(
-        event, remaining_seconds=(lambda: remaining() / 1000) if callable(remaining) else None
+        event,
+        remaining_seconds=(lambda: remaining() / 1000) if callable(remaining) else None,
+        on_claim=_mark_run,
     )
     logger.info("step done", extra={"result": {k: v for k, v in result.items() if k != "shards"}})
     return result
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Render one shard into the run's work prefix."""
     return _run(event, context, frozenset({"render"}))
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def coordinator(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan, assemble, finish or fail a distributed run."""
     return _run(event, context, COORDINATOR_STEPS)

@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -25,10 +26,13 @@ from tracking_export_aws import wiring
 from tracking_export_aws.clients import client
 from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
 from tracking_export_aws.ingest import IngestService, IngestSettings, ingest_requests
+from tracking_export_aws.outcome_metric import count_outcome
 from tracking_export_aws.retention import settings_tenant
 from tracking_export_aws.settings import AwsSettings
 
 logger = Logger()
+# The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 tracer = Tracer()
 metrics = Metrics()
 _service: IngestService | None = None
@@ -71,7 +75,7 @@ def _erase(event: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _function_arn
     if is_erasure_event(event):
@@ -93,7 +97,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             continue
         result = _get_service().ingest(request, lease_seconds=remaining + _LEASE_MARGIN_SECONDS)
         outcome = result["outcome"]
-        metrics.add_metric(name=f"IngestOutcome_{outcome}", unit=MetricUnit.Count, value=1)
+        count_outcome("IngestRequests", outcome, metrics.default_dimensions)
         if outcome in ("ingested", "ingest-rejected"):
             metrics.add_metric(name="IngestedRecords", unit=MetricUnit.Count, value=result["writtenTotal"])
             metrics.add_metric(name="RejectedLines", unit=MetricUnit.Count, value=result["rejectedCount"])

@@ -178,7 +178,9 @@ def test_functions_run_python_313_on_arm64_with_tracing(
     assert globals_["Architectures"] == ["arm64"]
     assert globals_["Tracing"] == "Active"
     variables = globals_["Environment"]["Variables"]
-    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} <= set(variables)
+    expected = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    assert expected <= set(variables)
+    assert "LOG_LEVEL" not in variables  # Powertools reads POWERTOOLS_LOG_LEVEL; nothing reads LOG_LEVEL
     functions = of_type(resources, "AWS::Serverless::Function")
     assert sorted(functions) == [
         "ConfigSyncFunction",

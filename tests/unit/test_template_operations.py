@@ -39,11 +39,10 @@ def _searched_metrics(widget: dict[str, Any]) -> list[str]:
     found = []
     for line in widget["metrics"]:
         expression = line[0]["expression"]
-        match = re.fullmatch(
-            r"SEARCH\('Namespace=\"TrackingExport\" (?:MetricName=\"(\w+)\"|(\w+))', '\w+', \d+\)", expression
-        )
+        scope = r"(?:Namespace=\"TrackingExport\"|\{TrackingExport,[\w,]+\})"
+        match = re.fullmatch(rf"SEARCH\('{scope} MetricName=\"(\w+)\"', '\w+', \d+\)", expression)
         assert match, expression
-        found.append(match.group(1) or match.group(2))
+        found.append(match.group(1))
     return found
 
 
@@ -74,7 +73,15 @@ def test_the_metrics_the_dashboard_searches_are_the_export_handlers(
         for name in _searched_metrics(w)
     }
     for name in searched:
-        assert re.search(rf"name=f?\"{name}", source), f"export_app.py emits no metric {name}"
+        emitted = rf"name=\"{name}\"|count_outcome\(\"{name}\""
+        assert re.search(emitted, source), f"export_app.py emits no metric {name}"
+
+
+def test_runs_are_charted_by_their_outcome_dimension(widgets: dict[str, dict[str, Any]]) -> None:
+    # The handler emits ExportRuns with the dimensions outcome and service (Powertools adds the
+    # service); a SEARCH schema must name exactly those to find it.
+    (line,) = widgets["Export runs by outcome"]["metrics"]
+    assert line[0]["expression"].startswith("SEARCH('{TrackingExport,outcome,service} ")
 
 
 def test_every_dead_letter_queue_of_a_function_is_charted(

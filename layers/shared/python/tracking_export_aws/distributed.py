@@ -332,15 +332,22 @@ class Steps:
         return self.runs.ledger
 
     def dispatch(
-        self, event: Mapping[str, Any], *, remaining_seconds: Callable[[], float] | None = None
+        self,
+        event: Mapping[str, Any],
+        *,
+        remaining_seconds: Callable[[], float] | None = None,
+        on_claim: Callable[[Claim], None] | None = None,
     ) -> dict[str, Any]:
         """Run the step the state machine names in ``event["step"]``; ``remaining_seconds`` is
-        the invocation's time left (a shard stops cleanly before its timeout)."""
+        the invocation's time left (a shard stops cleanly before its timeout); ``on_claim`` is
+        told the run's claim once the manifest is read (for the handler's log lines)."""
         step = event.get("step")
         manifest_key = event.get("manifestKey")
         if not isinstance(manifest_key, str):
             raise DistributedRunError(f"the {shown(str(step))} step needs a manifestKey string")
         manifest = Manifest.read(self.s3, self.bucket, manifest_key)
+        if on_claim is not None:
+            on_claim(manifest.claim())
         try:
             if step == "plan":
                 return self.plan(manifest)

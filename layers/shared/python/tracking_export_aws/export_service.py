@@ -106,6 +106,7 @@ class ExportService:
         *,
         invocation_id: str | None = None,
         remaining_seconds: Callable[[], float] | None = None,
+        on_claim: Callable[[Claim], None] | None = None,
     ) -> dict[str, Any]:
         """Run one delivery of a scheduled export; returns the notification message sent
         (``outcome`` succeeded/failed), or a ``duplicate`` summary for a delivery that found
@@ -113,8 +114,10 @@ class ExportService:
 
         ``invocation_id`` is the Lambda request id (a retry of a crashed invocation takes the
         run over at once); ``remaining_seconds`` the invocation's time left (the run stops
-        cleanly, failed, ``finish_reserve_seconds`` before it). Raises when the outcome could
-        not be recorded or notified, so that the delivery is retried.
+        cleanly, failed, ``finish_reserve_seconds`` before it); ``on_claim`` is told the claim
+        as soon as it is known (the handler puts the run id, number and attempt on its log
+        lines). Raises when the outcome could not be recorded or notified, so that the
+        delivery is retried.
         """
         wall_start = self.clock()
         run_time = request.run_at or request.scheduled_time or wall_start
@@ -128,6 +131,8 @@ class ExportService:
             run_start=run_time,
             invocation_id=invocation_id,
         )
+        if on_claim is not None:
+            on_claim(claim)
         base = _base_message(request.tenant_id, request.export_guid, run_key, run_time)
         if not claim.claimed:
             return self._duplicate(claim, base, invocation_id)
@@ -260,8 +265,16 @@ class ExportService:
             with contextlib.suppress(Exception):
                 self.ledger.end_delivery(tenant_id, export_guid, scheduled_time)
 
-    def recover(self, request: ExportRequest, *, invocation_id: str | None, reason: str) -> dict[str, Any]:
-        """Lambda gave up on a delivery (the OnFailure destination): make sure the run ends.
+    def recover(
+        self,
+        request: ExportRequest,
+        *,
+        invocation_id: str | None,
+        reason: str,
+        on_claim: Callable[[Claim], None] | None = None,
+    ) -> dict[str, Any]:
+        """Lambda gave up on a delivery (the OnFailure destination): make sure the run ends
+        (``on_claim`` as for ``run``).
 
         A finished run gets its missing notifications; a run that is absent, or running under
         this invocation or an expired lease, is claimed and recorded failed with ``reason`` and
@@ -281,6 +294,8 @@ class ExportService:
             run_start=run_time,
             invocation_id=invocation_id,
         )
+        if on_claim is not None:
+            on_claim(claim)
         if not claim.claimed:
             existing = claim.existing
             if existing is not None and existing.finished:
