@@ -210,14 +210,16 @@ class EventBridgeEvent(_Strict):
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
-    version: str = "0"
-    id: str
+    # EventBridge sets the envelope's own fields; only source, detail-type and detail are this
+    # service's contract, so the others are described but not required.
+    version: str | None = None
+    id: str | None = None
     detail_type: str = Field(alias="detail-type", description="notifier.DETAIL_TYPES[outcome]")
     source: Literal["tracking-log-export"]
-    account: str
-    time: str
-    region: str
-    resources: list[str]
+    account: str | None = None
+    time: str | None = None
+    region: str | None = None
+    resources: list[str] | None = None
     detail: Notification = Field(
         description="the notification; downloadUrl and recipients only with "
         "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS"
