@@ -180,6 +180,12 @@ def test_settings_name_the_bad_variables() -> None:
     assert settings.region == "eu-west-3"
     with pytest.raises(SettingsError, match="EXPORT_BUCKET, TRACKING_TABLE"):
         settings.need("export_bucket", "tracking_table")
+    with pytest.raises(SettingsError, match=r"variable\(s\): TRACKING_TABLE$"):
+        settings.model_copy(update={"export_bucket": "exports"}).need("export_bucket", "tracking_table")
+    ready = settings.model_copy(update={"export_bucket": "exports", "tracking_table": "tracking"})
+    assert ready.need("tracking_table", "export_bucket") == ("tracking", "exports")
+    with pytest.raises(TypeError, match="text settings only"):
+        ready.need("download_link_seconds")
 
 
 def test_client_factory_takes_the_endpoint_from_settings_and_caches() -> None:
