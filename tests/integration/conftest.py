@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 import pytest
 from contract_records import Records
+from notification_samples import check_delivered, check_event
 
 from tools.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
 from tracking_export_aws.clients import client
@@ -205,8 +206,9 @@ class Stack:
         return drain_queue(self.client("sqs"), url)
 
     def notifications(self) -> list[Notification]:
-        """The SNS messages published since the last call (the queue is drained)."""
-        return [
+        """The SNS messages published since the last call (the queue is drained); each one
+        checked against the published contract (messages.py, docs/schemas/)."""
+        received = [
             Notification(
                 attributes={k: v["Value"] for k, v in (envelope.get("MessageAttributes") or {}).items()},
                 subject=envelope.get("Subject"),
@@ -214,10 +216,17 @@ class Stack:
             )
             for envelope in self._drain(self.notification_queue_url)
         ]
+        for notification in received:
+            check_delivered(notification.message)
+        return received
 
     def events(self) -> list[dict[str, Any]]:
-        """The EventBridge events (whole envelopes) put since the last call."""
-        return self._drain(self.event_queue_url)
+        """The EventBridge events (whole envelopes) put since the last call, each checked
+        against the published event schema."""
+        received = self._drain(self.event_queue_url)
+        for envelope in received:
+            check_event(envelope)
+        return received
 
 
 _session: boto3.session.Session | None = None

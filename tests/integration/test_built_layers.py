@@ -21,6 +21,7 @@ import dataclasses
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -188,6 +189,10 @@ def test_the_handlers_run_from_the_built_layers_alone(
         ]
     )
     layers = [str(built_layers.shared), str(built_layers.deps), str(built_layers.runtime)]
+    # Every `Handler: module.function` of the template, by module: each must be callable.
+    entry_points: dict[str, list[str]] = {}
+    for module, function in re.findall(r"Handler: (\w+)\.(\w+)", (ROOT / "template.yaml").read_text()):
+        entry_points.setdefault(module, []).append(function)
     report_path = tmp_path / "report.json"
     config = {
         "layers": layers,
@@ -229,11 +234,14 @@ def test_the_handlers_run_from_the_built_layers_alone(
     report = json.loads(report_path.read_text(encoding="utf-8"))
     assert report["dev_importable"] == []
     assert report["sys_path_head"][1:] == layers
-    assert {"export_app", "config_sync_app", "ingest_app"} <= set(report["handlers"])
+    assert {"export_app", "config_sync_app", "ingest_app", "export_steps_app"} == set(entry_points)
+    assert set(entry_points) <= set(report["handlers"])
     for path in HANDLER_FILES:
         imported = report["handlers"][path.stem]
         assert Path(imported["file"]) == path
-        assert imported["callable"] or not path.stem.endswith("_app"), f"{path}: no handler"
+        assert imported["callable"] == entry_points.get(path.stem, []), (
+            f"{path}: a template Handler is missing"
+        )
     origins = {name: Path(path) for name, path in report["origins"].items()}
     for name in ("tracking_export", "tracking_export_aws"):
         assert origins[name].is_relative_to(built_layers.shared), origins[name]

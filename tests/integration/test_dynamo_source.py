@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from notification_samples import failed_run, succeeded_run
 
 from tracking_export_aws.clients import client
 from tracking_export_aws.dynamo import query_pages
@@ -383,18 +384,13 @@ def test_notifier_on_moto_server(moto_endpoint: str) -> None:
         Attributes={"FilterPolicy": json.dumps({"tenantId": ["acme"], "outcome": ["succeeded"]})},
     )
     notifier = Notifier.for_aws(sns, events, topic, "default")
-    notifier.publish({"tenantId": "globex", "exportGuid": "nightly", "outcome": "succeeded", "rows": 1})
-    notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "failed", "error": "x"})
-    notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "succeeded", "rows": 2})
+    notifier.publish(succeeded_run(tenantId="globex", rows=1))
+    notifier.publish(failed_run(error="x"))
+    notifier.publish(succeeded_run(rows=2))
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert len(messages) == 1
     envelope = json.loads(messages[0]["Body"])
-    assert json.loads(envelope["Message"]) == {
-        "tenantId": "acme",
-        "exportGuid": "nightly",
-        "outcome": "succeeded",
-        "rows": 2,
-    }
+    assert json.loads(envelope["Message"]) == succeeded_run(rows=2)
     assert {k: (v["Type"], v["Value"]) for k, v in envelope["MessageAttributes"].items()} == {
         "tenantId": ("String", "acme"),
         "exportGuid": ("String", "nightly"),

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from notification_samples import succeeded_run
 
 from tracking_export_aws import wiring
 from tracking_export_aws.export_service import ExportRequest, ExportService, RunInProgress
@@ -414,14 +415,7 @@ def test_a_huge_notification_is_cut_to_fit_and_says_how_much_was_left_out(stack:
     notifier = wiring.notifier(stack.settings())
     recipients = [f"learner{n:05d}@acme.example" for n in range(20_000)]
     skipped = [{"kind": "trackingLog", "key": n, "reason": "no such tracking"} for n in range(1000)]
-    message = {
-        "outcome": "succeeded",
-        "tenantId": "acme",
-        "exportGuid": "nightly",
-        "skippedCount": 20_000,
-        "skipped": skipped,
-        "recipients": recipients,
-    }
+    message = succeeded_run(skippedCount=20_000, skipped=skipped, recipients=recipients)
     assert notifier.publish(message) == ["sns", "eventbridge"]
     [note] = stack.notifications()
     got = note.message

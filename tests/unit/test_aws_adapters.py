@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from notification_samples import failed_run, succeeded_run
 
 from tracking_export_aws import keys
 from tracking_export_aws.clients import clear_cache, client
@@ -179,6 +180,12 @@ def test_settings_name_the_bad_variables() -> None:
     assert settings.region == "eu-west-3"
     with pytest.raises(SettingsError, match="EXPORT_BUCKET, TRACKING_TABLE"):
         settings.need("export_bucket", "tracking_table")
+    with pytest.raises(SettingsError, match=r"variable\(s\): TRACKING_TABLE$"):
+        settings.model_copy(update={"export_bucket": "exports"}).need("export_bucket", "tracking_table")
+    ready = settings.model_copy(update={"export_bucket": "exports", "tracking_table": "tracking"})
+    assert ready.need("tracking_table", "export_bucket") == ("tracking", "exports")
+    with pytest.raises(TypeError, match="text settings only"):
+        ready.need("download_link_seconds")
 
 
 def test_client_factory_takes_the_endpoint_from_settings_and_caches() -> None:
@@ -476,7 +483,7 @@ def test_notification_attributes_and_event() -> None:
     events.put_rule(Name="runs", EventPattern=json.dumps({"source": ["tracking-log-export"]}))
     events.put_targets(Rule="runs", Targets=[{"Id": "q", "Arn": event_queue_arn}])
 
-    message = {"tenantId": "acme", "exportGuid": "nightly", "outcome": "failed", "error": "S3 unavailable"}
+    message = failed_run(error="S3 unavailable")
     Notifier.for_aws(sns, events, topic, "default").publish(message)
 
     received = sqs.receive_message(QueueUrl=everything, MaxNumberOfMessages=10)["Messages"]
@@ -510,9 +517,9 @@ def test_notifier_checks_failed_entries_and_outcomes() -> None:
     topic = sns.create_topic(Name="export-runs")["TopicArn"]
     notifier = Notifier.for_aws(sns, RefusingEvents(), topic)
     with pytest.raises(NotificationError, match="InternalFailure"):
-        notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "succeeded"})
+        notifier.publish(succeeded_run())
     with pytest.raises(ValueError, match="outcome"):
-        notifier.publish({"tenantId": "acme", "exportGuid": "nightly", "outcome": "ok"})
+        notifier.publish({**succeeded_run(), "outcome": "ok"})
 
 
 # -- schedules --------------------------------------------------------------------

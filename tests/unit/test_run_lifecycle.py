@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from notification_samples import failed_run
 
 from tools.template_tables import table_definitions
 from tracking_export_aws.clients import clear_cache, client
@@ -99,7 +100,7 @@ class FakeChannel:
         return f"{self.name}-id-{len(self.delivered)}"
 
 
-MESSAGE = {"outcome": "failed", "tenantId": "acme", "exportGuid": "nightly", "error": "boom"}
+MESSAGE = failed_run(error="boom")
 
 
 def test_a_failing_channel_does_not_stop_the_others_and_is_named() -> None:

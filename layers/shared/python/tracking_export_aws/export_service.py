@@ -447,6 +447,11 @@ class ExportService:
         end_file_key = None
         if written_key is not None and definition.generate_end_file is not None:
             end_file_key = self.write_end_file(tenant, definition, local_time, claim, written_key)
+        # The link is signed before the message changes: a failure here leaves a message that
+        # the failure path can still send as ``failed`` (messages.RunFailed has no file fields).
+        link = {}
+        if written_key is not None and definition.email_report.include_download_link:
+            link = self.download_link(written_key)
         message.update(
             outcome="succeeded",
             window=context.window,
@@ -464,8 +469,7 @@ class ExportService:
             message["requestedObjectKey"] = wanted  # the name was taken: this run's file is elsewhere
         if adopted:
             message["adoptedObject"] = True
-        if written_key is not None and definition.email_report.include_download_link:
-            message.update(self.download_link(written_key))
+        message.update(link)
 
     def _ours(self, key: str, claim: Claim) -> bool:
         metadata = object_metadata(self.s3, self.export_bucket, key)

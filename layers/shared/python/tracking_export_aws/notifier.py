@@ -17,6 +17,8 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
+from tracking_export_aws.messages import validate_notification
+
 SOURCE = "tracking-log-export"
 DETAIL_TYPES = {
     "succeeded": "Export Run Succeeded",
@@ -122,16 +124,6 @@ def fit_message(message: Mapping[str, Any], limit: int = MAX_MESSAGE_BYTES) -> d
     return fitted
 
 
-def check_message(message: Mapping[str, Any]) -> None:
-    """Raise ValueError unless the message has a known ``outcome`` and a ``tenantId``."""
-    outcome = message.get("outcome")
-    if outcome not in DETAIL_TYPES:
-        raise ValueError(f"outcome must be one of {', '.join(DETAIL_TYPES)}, got {outcome!r}")
-    tenant_id = message.get("tenantId")
-    if not isinstance(tenant_id, str) or not tenant_id:
-        raise ValueError("a notification names its tenantId")
-
-
 class SnsChannel:
     """The tenant-facing topic: ``tenantId``, ``exportGuid`` and ``outcome`` as message attributes
     so tenants subscribe with a filter policy. Carries links and recipients."""
@@ -234,12 +226,15 @@ class Notifier:
     ) -> list[str]:
         """Deliver to every channel (or those named in ``only``); returns the names that took it.
 
+        The message must fit its outcome's model (messages.py): InvalidNotification, before any
+        channel is tried, when it does not.
+
         Each channel is tried even when an earlier one failed, and ``on_delivered(name, answer)``
         is called right after each success with what the channel's ``deliver`` returned. If any
         channel failed, NotificationError names them (after the others were delivered): the
         caller's retry delivers only those.
         """
-        check_message(message)
+        validate_notification(message)  # InvalidNotification: a producer out of step with messages.py
         delivered: list[str] = []
         failures: list[tuple[str, BaseException]] = []
         for channel in self.channels:

@@ -110,10 +110,16 @@ class AwsSettings(BaseModel):
                 problems.append(f"{variable}: {error['msg']}")
             raise SettingsError("invalid environment: " + "; ".join(problems)) from None
 
-    def need(self, *names: str) -> None:
-        """Raise SettingsError unless every named optional setting is present."""
+    def need(self, *names: str) -> tuple[str, ...]:
+        """The values of the named optional (text) settings, in that order; SettingsError
+        naming every missing variable unless all are present. Wiring unpacks the result, so a
+        use case gets its configuration as plain ``str`` without an ``assert``."""
         missing = [
             type(self).model_fields[name].alias or name for name in names if getattr(self, name) in (None, "")
         ]
         if missing:
             raise SettingsError("missing environment variable(s): " + ", ".join(missing))
+        values = tuple(getattr(self, name) for name in names)
+        if not all(isinstance(value, str) for value in values):
+            raise TypeError(f"need() returns text settings only, got {names}")
+        return values

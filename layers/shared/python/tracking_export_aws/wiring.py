@@ -52,22 +52,22 @@ def config_versions(settings: AwsSettings) -> ConfigVersions | None:
 
 
 def export_service(settings: AwsSettings) -> ExportService:
-    settings.need("export_bucket", "tracking_table", "run_history_table")
-    assert settings.export_bucket and settings.tracking_table and settings.run_history_table
+    export_bucket, table, run_history_table = settings.need(
+        "export_bucket", "tracking_table", "run_history_table"
+    )
     dynamodb = client("dynamodb", settings)
-    table = settings.tracking_table
 
     def source_for(tenant_id: str) -> TrackingSource:
         return DynamoTrackingSource(tenant_id, table, dynamodb)
 
-    ledger = RunLedger(dynamodb, settings.run_history_table)
+    ledger = RunLedger(dynamodb, run_history_table)
     router = None
     if settings.state_machine_arn:
         router = Router(
             s3=client("s3", settings),
             sfn=client("stepfunctions", settings),
             ledger=ledger,
-            bucket=settings.export_bucket,
+            bucket=export_bucket,
             state_machine_arn=settings.state_machine_arn,
             max_rows_per_worker=settings.max_rows_per_worker or DEFAULT_MAX_ROWS_PER_WORKER,
         )
@@ -78,7 +78,7 @@ def export_service(settings: AwsSettings) -> ExportService:
         ledger=ledger,
         notifier=notifier(settings, email=True),
         s3=client("s3", settings),
-        export_bucket=settings.export_bucket,
+        export_bucket=export_bucket,
         source_for=source_for,
         presigner=s3_presigner(settings),
         finish_reserve_seconds=settings.finish_reserve_seconds,
@@ -102,20 +102,18 @@ def distributed_steps(settings: AwsSettings) -> Steps:
 
 
 def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
-    settings.need(
+    group, function_arn, role_arn, dlq_arn, _ = settings.need(
         "schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "run_history_table"
     )
-    assert settings.schedule_group and settings.export_function_arn
-    assert settings.scheduler_role_arn and settings.schedule_dlq_arn
     versions = config_versions(settings)
     return ConfigSyncService(
         config=ConfigStore(client("s3", settings), settings.config_bucket, versions, limits=settings.limits),
         schedules=ScheduleManager(
             client("scheduler", settings),
-            settings.schedule_group,
-            settings.export_function_arn,
-            settings.scheduler_role_arn,
-            settings.schedule_dlq_arn,
+            group,
+            function_arn,
+            role_arn,
+            dlq_arn,
         ),
         notifier=notifier(settings, email=True),
         versions=versions,
@@ -152,12 +150,11 @@ def _config_store(settings: AwsSettings) -> ConfigStore:
 def ingest_service(
     settings: AwsSettings, ingest: IngestSettings, continue_with: Callable[[dict[str, Any]], None] | None
 ) -> IngestService:
-    settings.need("tracking_table")
-    assert settings.tracking_table
+    (table,) = settings.need("tracking_table")
     return IngestService(
         s3=client("s3", settings),
         dynamodb=client("dynamodb", settings),
-        table=settings.tracking_table,
+        table=table,
         config=_config_store(settings),
         notifier=notifier(settings),
         max_bytes=ingest.max_bytes_per_invocation,
@@ -166,23 +163,21 @@ def ingest_service(
 
 
 def learner_eraser(settings: AwsSettings, *, notify: bool = True) -> LearnerEraser:
-    settings.need("tracking_table", "export_bucket")
-    assert settings.tracking_table and settings.export_bucket
+    table, export_bucket = settings.need("tracking_table", "export_bucket")
     return LearnerEraser(
         dynamodb=client("dynamodb", settings),
-        table=settings.tracking_table,
+        table=table,
         s3=client("s3", settings),
-        export_bucket=settings.export_bucket,
+        export_bucket=export_bucket,
         config=_config_store(settings),
         notifier=notifier(settings) if notify else None,
     )
 
 
 def retention_service(settings: AwsSettings) -> RetentionService:
-    settings.need("tracking_table")
-    assert settings.tracking_table
+    (table,) = settings.need("tracking_table")
     return RetentionService(
         config=_config_store(settings),
         dynamodb=client("dynamodb", settings),
-        table=settings.tracking_table,
+        table=table,
     )
