@@ -138,8 +138,10 @@ def distributed(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MAX_CONCURRENCY", "3")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    steps = importlib.import_module("export_steps_app")
+    # Loaded afresh: Powertools reads the environment when the handler module is imported.
+    steps = importlib.reload(importlib.import_module("export_steps_app"))
     monkeypatch.setattr(steps, "_steps", None)
     clients.clear_cache()
     stack.put_tenant(TENANT, {"timezone": "Europe/Paris"})
