@@ -36,6 +36,32 @@ def test_numbers_as_dynamodb_writes_them() -> None:
     assert type(got["a"]) is int
 
 
+def test_every_tag_plain_item_branches_on() -> None:
+    # S and N are looked up first; everything else (and signed or fractional numbers) goes the long way.
+    item = {
+        "s": {"S": ""},
+        "n": {"N": "007"},
+        "neg": {"N": "-12"},
+        "frac": {"N": "80.5"},
+        "null": {"NULL": True},
+        "no": {"BOOL": False},
+        "m": {"M": {"k": {"N": "1"}}},
+        "l": {"L": [{"S": "x"}, {"NULL": True}]},
+    }
+    got = plain_item(item)
+    assert got == {
+        "s": "",
+        "n": 7,
+        "neg": -12,
+        "frac": 80.5,
+        "null": None,
+        "no": False,
+        "m": {"k": 1},
+        "l": ["x", None],
+    }
+    assert type(got["n"]) is int and type(got["neg"]) is int and type(got["frac"]) is float
+
+
 def test_key_attributes_are_dropped_unless_asked() -> None:
     item = {"pk": {"S": "p"}, "gsi1sk": {"S": "g"}, "name": {"S": "n"}}
     assert plain_item(item) == {"name": "n"}

@@ -101,25 +101,21 @@ def plain_item(item: Mapping[str, Any], drop: Collection[str] = KEY_ATTRIBUTES) 
     """A DynamoDB item as a plain record without the attributes named in ``drop``.
 
     One loop over the attributes with the common tags inline: this runs for every
-    attribute of every item an export reads. Other tags go through ``_from_attribute``.
+    attribute of every item an export reads. ``S`` and ``N`` are looked up rather than
+    iterated over, and an ``N`` is given to ``int`` only when it is all digits (a
+    fraction then costs no ValueError). Other tags, negative and fractional numbers go
+    through ``_from_attribute``.
     """
     record: dict[str, Any] = {}
     for name, attribute in item.items():
         if name in drop:
             continue
-        for tag, value in attribute.items():
-            if tag == "S" or tag == "BOOL":
-                record[name] = value
-            elif tag == "N":
-                try:
-                    record[name] = int(value)
-                except ValueError:
-                    record[name] = _from_attribute(attribute)
-            elif tag == "NULL":
-                record[name] = None
-            else:
-                record[name] = _from_attribute(attribute)
-            break
+        value = attribute.get("S")
+        if value is None:
+            value = attribute.get("N")
+            # isdecimal: exactly the characters int() accepts as digits, so int() cannot fail.
+            value = int(value) if value is not None and value.isdecimal() else _from_attribute(attribute)
+        record[name] = value
     return record
 
 
