@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
+from faults import Clock, fault
 
 from tools.local_endpoints import SentEmail, sent_emails
 from tracking_export_aws import wiring
@@ -60,35 +59,6 @@ NIGHTLY_XML = """<?xml version="1.0" encoding="UTF-8"?>
 KEY = "tenants/acme/nightly.csv"
 # Both addresses, sorted: the tenant's notificationEmails and the definition's targetEmail.
 RECIPIENTS = ["lms-admin@acme.example", "training@acme.example"]
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@contextmanager
-def fault(client: Any, operation: str, error: BaseException) -> Iterator[list[int]]:
-    """Raise ``error`` in the next ``operation`` call of ``client``; yields the calls that raised."""
-    raised: list[int] = []
-    event = f"before-parameter-build.{client.meta.service_model.service_name}.{operation}"
-
-    def hook(**_: Any) -> None:
-        if not raised:
-            raised.append(1)
-            raise error
-
-    client.meta.events.register(event, hook)
-    try:
-        yield raised
-    finally:
-        client.meta.events.unregister(event, hook)
 
 
 @pytest.fixture
