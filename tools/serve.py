@@ -37,7 +37,7 @@ from tools.local_run import DAILY_XML, TENANT, TENANT_ZONE, WEEKLY_XML
 from tools.sample_data import SampleShape, dataset
 from tools.template_tables import load_template, table_definitions
 from tracking_export_aws import clients, keys
-from tracking_export_aws.config_sync import ConfigChange
+from tracking_export_aws.config_events import ConfigChange
 from tracking_export_aws.loader import load_dataset
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import config_sync_service

@@ -11,7 +11,7 @@ publish one ``config-invalid`` notification listing every error (once per versio
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from tracking_export.errors import DefinitionError
 from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export_aws import keys
-from tracking_export_aws.config_events import ConfigChange, read_config_event
+from tracking_export_aws.config_events import ConfigChange
 from tracking_export_aws.config_store import (
     ConfigError,
     ConfigInvalid,
@@ -38,19 +38,6 @@ DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
 # How many older versions config-sync reads to find the last valid one of an object that has
 # no pointer yet (uploaded before the pointers existed).
 MAX_VERSIONS_SEARCHED = 10
-
-
-# checked_definition lives in definitions.py (the export run uses it too); re-exported here,
-# where it used to be, for callers that still import it from this module.
-__all__ = ["ConfigChange", "ConfigSyncService", "checked_definition", "config_changes"]
-
-
-def config_changes(event: Any) -> Iterator[ConfigChange]:
-    """The usable changes an S3 notification (``Records``) or an EventBridge S3 event carries;
-    :func:`~tracking_export_aws.config_events.read_config_event` also gives the ignored ones."""
-    for item in read_config_event(event):
-        if isinstance(item, ConfigChange):
-            yield item
 
 
 _TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")

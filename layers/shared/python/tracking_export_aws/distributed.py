@@ -42,7 +42,7 @@ from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range
 from tracking_export_aws import keys
-from tracking_export_aws.config_sync import checked_definition
+from tracking_export_aws.definitions import checked_definition
 from tracking_export_aws.export_service import ExportService, run_failure_reason
 from tracking_export_aws.ledger import MAX_RECORDED_SKIPS, Claim, LeaseLostError, RunLedger
 from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource
