@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -34,6 +35,28 @@ def test_numbers_as_dynamodb_writes_them() -> None:
     got = plain_item({"a": {"N": "4.0"}, "b": {"N": "1E+2"}, "c": {"N": "-0.25"}, "d": {"NS": ["1", "1.5"]}})
     assert got == {"a": 4, "b": 100, "c": -0.25, "d": [1, 1.5]}
     assert type(got["a"]) is int
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("37.5", 37.5),
+        ("-0.25", -0.25),
+        ("12.50", 12.5),
+        ("100.000", 100),  # a whole number, however written, is an int
+        ("-0.0", 0),
+        ("1.0000000000000000000000000001", 1.0),  # not whole: a float, though it rounds to 1.0
+        ("0.1000000000000000055511151231257827", 0.1),
+        ("123456789012345678901234567890.5", 1.2345678901234568e29),
+        ("2.5E+1", 25.5 - 0.5),
+    ],
+)
+def test_fractions_are_floats_and_whole_numbers_ints(text: str, expected: float) -> None:
+    got = plain_item({"n": {"N": text}})["n"]
+    assert got == expected
+    # The rule written out: an int when the decimal value is whole, else the nearest float.
+    number = Decimal(text)
+    assert type(got) is (int if number == number.to_integral_value() else float)
 
 
 def test_every_tag_plain_item_branches_on() -> None:
@@ -84,5 +107,4 @@ def test_key_attributes_are_dropped_unless_asked() -> None:
 def test_a_log_expires_when_its_numeric_expires_at_is_not_after_now(
     expires_at: Any, is_expired: bool
 ) -> None:
-    record = {"logId": 1} if expires_at is None else {"logId": 1, "expiresAt": expires_at}
-    assert expired(record, 1000.0) is is_expired
+    assert expired(expires_at, 1000.0) is is_expired

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from moto import mock_aws
 from notification_samples import failed_run
 
 from tools.template_tables import table_definitions
+from tracking_export.source import InMemorySource, Raw, TimeRange
 from tracking_export_aws.clients import clear_cache, client
 from tracking_export_aws.export_service import _candidate_keys, credentials_expiry
 from tracking_export_aws.ledger import LeaseLostError, RunLedger
@@ -25,7 +26,7 @@ from tracking_export_aws.notifier import (
     Notifier,
     fit_message,
 )
-from tracking_export_aws.run_guard import Guard, Heartbeat, RunDeadlineExceeded
+from tracking_export_aws.run_guard import Guard, GuardedSource, Heartbeat, RunDeadlineExceeded
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
@@ -266,6 +267,39 @@ def test_guard_stops_a_run_before_the_function_times_out() -> None:
     remaining[0] = 59.0
     with pytest.raises(RunDeadlineExceeded, match="59 s of the function's time left"):
         guard.check()
+
+
+class _PagedSource(InMemorySource):
+    """Serves each range as pages of one log, and records how far it was read."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__("acme", [])
+        self.pages = pages
+        self.served = 0
+
+    def log_pages_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[Iterator[list[Raw]]]:
+        for _ in ranges:
+            yield self._pages()
+
+    def _pages(self) -> Iterator[list[Raw]]:
+        for n in range(self.pages):
+            self.served += 1
+            yield [{"logId": n}]
+
+
+def test_a_guarded_source_streams_pages_and_checks_the_guard_before_each() -> None:
+    remaining = [300.0]
+    inner = _PagedSource(pages=3)
+    source = GuardedSource(inner, Guard(None, lambda: remaining[0], 60, "acme/nightly/x"))
+    day = datetime(2026, 11, 28, tzinfo=UTC)
+    (pages,) = source.log_pages_in_ranges([(day, day + timedelta(days=1))])
+    assert next(pages) == [{"logId": 0}]
+    # Page by page, as the inner source serves them: a day is never gathered whole.
+    assert inner.served == 1
+    remaining[0] = 10.0
+    with pytest.raises(RunDeadlineExceeded):
+        next(pages)
+    assert inner.served == 1
 
 
 def test_colliding_names_get_a_deterministic_run_number_suffix() -> None:

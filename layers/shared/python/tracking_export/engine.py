@@ -8,7 +8,7 @@ written to ``out`` as soon as their day is in order.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -135,7 +135,7 @@ def window_days(
 
 
 def _day_rows(
-    raws: Iterable[Raw],
+    raws: Iterable[Raw | TrackingLog],
     window: Window,
     params: Parameters,
     catalogue: Catalogue,
@@ -145,6 +145,9 @@ def _day_rows(
     """The valid logs of a page of a day that pass every filter, with their trackings' parts."""
     logs: list[TrackingLog] = []
     for raw in raws:
+        if isinstance(raw, TrackingLog):  # the source validated it (see tracking_export.source)
+            logs.append(raw)
+            continue
         try:
             logs.append(parse_tracking_log(raw))
         except InvalidRecord as exc:
@@ -220,52 +223,79 @@ def _unlaunched(
 
 
 class _TrackingFilter:
-    """The filters of spec §3 that depend only on the tracking, evaluated once per tracking."""
+    """The filters of spec §3 that depend only on the tracking, evaluated once per tracking.
+
+    Only the filters the definition sets are checked: a definition without filters keeps
+    every tracking without looking at it.
+    """
 
     def __init__(self, p: Parameters) -> None:
-        self._p = p
-        self._entity_ids = frozenset(p.entity_ids) if p.entity_ids is not None else None
-        self._groups = frozenset(p.learners_smart_groups) if p.learners_smart_groups is not None else None
-        self._locales = frozenset(x.lower() for x in p.preferred_locales) if p.preferred_locales else None
-        self._publishers = frozenset(p.publishers) if p.publishers is not None else None
-        self._training_publishers = (
-            frozenset(p.training_publishers) if p.training_publishers is not None else None
-        )
-        self._modalities = frozenset(p.training_modality_format) if p.training_modality_format else None
+        self._checks = _tracking_checks(p)
         self._cache: dict[int, bool] = {}
 
     def __call__(self, ctx: TrackingContext) -> bool:
+        if not self._checks:
+            return True
         key = ctx.tracking.tracking_id
         kept = self._cache.get(key)
         if kept is None:
             if len(self._cache) >= TRACKING_CACHE_LIMIT:
                 self._cache.clear()
-            kept = self._cache[key] = self._evaluate(ctx)
+            kept = self._cache[key] = all(check(ctx) for check in self._checks)
         return kept
 
-    def _evaluate(self, ctx: TrackingContext) -> bool:
-        p = self._p
-        learner, session, training, content = ctx.learner, ctx.session, ctx.training, ctx.content
-        checks = (
-            self._entity_ids is None or any(e.entity_id in self._entity_ids for e in ctx.entity_chain),
-            self._groups is None or any(g in self._groups for g in learner.smartgroup_ids),
-            not p.modality or training.modality == p.modality,
-            self._modalities is None or training.modality in self._modalities,
-            not p.only_from_imported_registrations or ctx.tracking.registration_imported,
-            not p.only_from_imported_sessions or session.imported,
-            not p.only_from_imported_training or training.imported,
-            self._locales is None or (content.locale or "").lower() in self._locales,
-            self._publishers is None or content.publisher_guid in self._publishers,
-            p.training_guid is None or training.guid == p.training_guid,
-            p.training_path_code is None or training.path_code == p.training_path_code,
-            p.training_status is None or training.status in p.training_status,
-            self._training_publishers is None or training.publisher in self._training_publishers,
-            p.session_title is None or session.title == p.session_title,
-            p.session_guid is None or session.guid == p.session_guid,
-            p.catalog_visibility is None or training.catalog_visible == p.catalog_visibility,
-            not p.only_hris_selected_items or (session.hris_selected and content.hris_selected),
-        )
-        return all(checks)
+
+def _tracking_checks(p: Parameters) -> list[Callable[[TrackingContext], bool]]:
+    """One predicate per filter the definition sets (spec §3); a tracking is kept when all hold."""
+    checks: list[Callable[[TrackingContext], bool]] = []
+    if p.entity_ids is not None:
+        entity_ids = frozenset(p.entity_ids)
+        checks.append(lambda c: any(e.entity_id in entity_ids for e in c.entity_chain))
+    if p.learners_smart_groups is not None:
+        groups = frozenset(p.learners_smart_groups)
+        checks.append(lambda c: any(g in groups for g in c.learner.smartgroup_ids))
+    if p.modality:
+        modality = p.modality
+        checks.append(lambda c: c.training.modality == modality)
+    if p.training_modality_format:
+        modalities = frozenset(p.training_modality_format)
+        checks.append(lambda c: c.training.modality in modalities)
+    if p.only_from_imported_registrations:
+        checks.append(lambda c: c.tracking.registration_imported)
+    if p.only_from_imported_sessions:
+        checks.append(lambda c: c.session.imported)
+    if p.only_from_imported_training:
+        checks.append(lambda c: c.training.imported)
+    if p.preferred_locales:
+        locales = frozenset(x.lower() for x in p.preferred_locales)
+        checks.append(lambda c: (c.content.locale or "").lower() in locales)
+    if p.publishers is not None:
+        publishers = frozenset(p.publishers)
+        checks.append(lambda c: c.content.publisher_guid in publishers)
+    if p.training_guid is not None:
+        training_guid = p.training_guid
+        checks.append(lambda c: c.training.guid == training_guid)
+    if p.training_path_code is not None:
+        path_code = p.training_path_code
+        checks.append(lambda c: c.training.path_code == path_code)
+    if p.training_status is not None:
+        statuses = p.training_status
+        checks.append(lambda c: c.training.status in statuses)
+    if p.training_publishers is not None:
+        training_publishers = frozenset(p.training_publishers)
+        checks.append(lambda c: c.training.publisher in training_publishers)
+    if p.session_title is not None:
+        session_title = p.session_title
+        checks.append(lambda c: c.session.title == session_title)
+    if p.session_guid is not None:
+        session_guid = p.session_guid
+        checks.append(lambda c: c.session.guid == session_guid)
+    if p.catalog_visibility is not None:
+        visible = p.catalog_visibility
+        checks.append(lambda c: c.training.catalog_visible == visible)
+    if p.only_hris_selected_items:
+        checks.append(lambda c: c.session.hris_selected and c.content.hris_selected)
+    return checks
 
 
 def _uses_cumulative_time(params: Parameters, window: Window) -> bool:

@@ -343,13 +343,43 @@ _from_iso = datetime.fromisoformat
 def parse_tracking_log(raw: Raw) -> TrackingLog:
     """A valid log's record; otherwise InvalidRecord naming the first field that is wrong.
 
-    Runs once per log of an export: the common case (every field right) is checked inline,
-    and only a record that fails it goes through the field-by-field checks that say why.
+    Runs once per log of an export: the common case (every field right) is checked by
+    :func:`valid_tracking_log`, and only a record that fails it goes through the
+    field-by-field checks that say why.
     """
     get = raw.get
-    tracking_id, log_id, spent = get("trackingId"), get("logId"), get("timeSpentSeconds")
-    progression, score, status = get("progression"), get("score"), get("status")
-    last_access, completed = get("lastAccessAt"), get("completedAt")
+    log = valid_tracking_log(
+        get("trackingId"),
+        get("logId"),
+        get("startedAt"),
+        get("lastAccessAt"),
+        get("completedAt"),
+        get("progression"),
+        get("score"),
+        get("status"),
+        get("timeSpentSeconds"),
+    )
+    return log if log is not None else _checked_tracking_log(raw)
+
+
+def valid_tracking_log(
+    tracking_id: Any,
+    log_id: Any,
+    started: Any,
+    last_access: Any,
+    completed: Any,
+    progression: Any,
+    score: Any,
+    status: Any,
+    spent: Any,
+) -> TrackingLog | None:
+    """The log these field values (as a record holds them, None when absent) make, when every
+    one is right in its common form (instants in UTC with ``Z`` or ``+00:00``); else None.
+
+    None does not mean invalid: :func:`parse_tracking_log` then checks field by field, and
+    either accepts the log (an instant with another offset, say) or names what is wrong. A
+    source that already holds a log's values may call this directly and skip the record dict.
+    """
     if (
         type(tracking_id) is int
         and type(log_id) is int
@@ -361,13 +391,12 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
         and 0 <= progression <= 100
         and (score is None or type(score) is int or (type(score) is float and math.isfinite(score)))
     ):
-        # UTC instants (Z or +00:00) in range; anything else goes to the checks below.
         try:
-            started_at = _from_iso(get("startedAt"))  # type: ignore[arg-type]  # TypeError if not a str
+            started_at = _from_iso(started)
             last_access_at = None if last_access is None else _from_iso(last_access)
             completed_at = None if completed is None else _from_iso(completed)
-        except (TypeError, ValueError):
-            return _checked_tracking_log(raw)
+        except (TypeError, ValueError):  # TypeError: not a string
+            return None
         if (
             started_at.tzinfo is UTC
             and FIRST_YEAR <= started_at.year <= LAST_YEAR
@@ -391,7 +420,7 @@ def parse_tracking_log(raw: Raw) -> TrackingLog:
                 status,
                 spent,
             )
-    return _checked_tracking_log(raw)
+    return None
 
 
 def _checked_tracking_log(raw: Raw) -> TrackingLog:

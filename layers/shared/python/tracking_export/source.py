@@ -3,6 +3,9 @@
 A source hands out *raw* records (plain dicts, as in the JSONL dataset of
 data-contract.md); the engine validates them, so every source gets the same
 checks and the same "skip, count and report" treatment of invalid records.
+A log may also come as a ``records.TrackingLog`` that the source made with
+``records.valid_tracking_log`` from the values its record holds: that function
+accepts only what the engine's own check accepts, and the engine uses such a log as is.
 """
 
 from __future__ import annotations

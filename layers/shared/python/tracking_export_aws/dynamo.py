@@ -75,7 +75,14 @@ def _from_attribute(attribute: Mapping[str, Any]) -> Any:
     if tag == "S":
         return value
     if tag == "N":
-        if "." in value or "e" in value or "E" in value:
+        if "e" in value or "E" in value:
+            number = Decimal(value)
+            return int(number) if number == number.to_integral_value() else float(number)
+        if "." in value:
+            # A fraction with a non-zero digit is no whole number: float() rounds its text
+            # exactly as float(Decimal(text)) does (Decimal's float() goes through the text).
+            if value.partition(".")[2].rstrip("0"):
+                return float(value)
             number = Decimal(value)
             return int(number) if number == number.to_integral_value() else float(number)
         return int(value)
@@ -95,6 +102,15 @@ def _from_attribute(attribute: Mapping[str, Any]) -> Any:
 def deserialize(item: Mapping[str, Any], *, keep_keys: bool = False) -> dict[str, Any]:
     """A DynamoDB item as a plain record; the table's key attributes are dropped unless asked."""
     return plain_item(item, () if keep_keys else KEY_ATTRIBUTES)
+
+
+def plain_value(attribute: Mapping[str, Any]) -> Any:
+    """One attribute's plain value, as :func:`plain_item` gives it (the same steps, one call)."""
+    value = attribute.get("S")
+    if value is None:
+        value = attribute.get("N")
+        value = int(value) if value is not None and value.isdecimal() else _from_attribute(attribute)
+    return value
 
 
 def plain_item(item: Mapping[str, Any], drop: Collection[str] = KEY_ATTRIBUTES) -> dict[str, Any]:
@@ -119,14 +135,14 @@ def plain_item(item: Mapping[str, Any], drop: Collection[str] = KEY_ATTRIBUTES) 
     return record
 
 
-def expired(record: Mapping[str, Any], now: float) -> bool:
-    """Whether DynamoDB TTL has expired the record: a numeric ``expiresAt`` epoch at or before ``now``.
+def expired(expires_at: Any, now: float) -> bool:
+    """Whether DynamoDB TTL has expired a record whose ``expiresAt`` holds this plain value:
+    a numeric epoch at or before ``now``.
 
     TTL deletes expired items only eventually (typically within days), so readers skip them
-    themselves. A record without ``expiresAt`` (or with a non-numeric one) never expires.
+    themselves. A record without ``expiresAt`` (None) or with a non-numeric one never expires.
     """
-    expires = record.get("expiresAt")
-    return (type(expires) is int or type(expires) is float) and expires <= now
+    return (type(expires_at) is int or type(expires_at) is float) and expires_at <= now
 
 
 def backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
+from tracking_export.records import TrackingLog, valid_tracking_log
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
 from tracking_export_aws import keys
 from tracking_export_aws.dynamo import (
@@ -27,21 +28,26 @@ from tracking_export_aws.dynamo import (
     deserialize,
     expired,
     plain_item,
+    plain_value,
     query_pages,
 )
 from tracking_export_aws.loader import count_day_logs
 from tracking_export_aws.paged_reads import PagedQuery, PagedReads, pages_of
 
-# Logs per Query page. A page is decoded whole before its items become plain records, and
-# a few pages are in flight at once: small pages keep that memory small (a 1 MB page of
-# logs decodes to about 12 MB of Python objects). Request overhead is paid per page, read
-# units are not (they are counted on the bytes read, rounded up to 4 KB per request).
-LOG_PAGE_SIZE = 500
-# What is read of a log: its data-contract fields and its TTL. The table's key attributes
-# (pk, sk and the ByTracking keys: a third of a log item's bytes) are not sent back.
-LOG_ATTRIBUTES = (
-    "type",
-    "tenantId",
+# Logs per Query page. A page is decoded whole before its items become logs, and a few
+# pages are in flight at once: pages of a bounded size keep that memory small (a page of
+# 1,000 projected logs is about 270 KB on the wire and 3 MB of Python objects). Request
+# overhead (botocore's work, a round trip) is paid per page, read units are not (they are
+# counted on the bytes read, rounded up to 4 KB per request).
+LOG_PAGE_SIZE = 1_000
+# What is read of a log: the fields the export uses, in the order of
+# records.valid_tracking_log's arguments, and its TTL. Not read: the table's key attributes
+# (pk, sk and the ByTracking keys: a third of a log item's bytes); ``type`` and ``tenantId``,
+# which the log's partition key already states (the loader and the ingestion refuse a record
+# whose fields disagree with the partition it would go to); ``updatedAt``, which only the
+# ingestion's last-write-wins reads. Fewer attributes cost no fewer read units, but less
+# decoding: the answer is about 30 % smaller.
+LOG_FIELDS = (
     "trackingId",
     "logId",
     "startedAt",
@@ -51,11 +57,27 @@ LOG_ATTRIBUTES = (
     "score",
     "status",
     "timeSpentSeconds",
-    "updatedAt",
-    "expiresAt",
 )
+LOG_ATTRIBUTES = (*LOG_FIELDS, "expiresAt")
 _LOG_NAMES = {f"#a{n}": name for n, name in enumerate(LOG_ATTRIBUTES)}
 _LOG_PROJECTION = ", ".join(_LOG_NAMES)
+
+
+def log_of_item(item: Mapping[str, Any], now: float) -> TrackingLog | Raw | None:
+    """A log item of a Query page (low-level format) as the engine takes it; None once expired.
+
+    A log whose fields are right in their common form comes back as the ``TrackingLog``
+    ``records.valid_tracking_log`` makes of the same values ``plain_item`` gives, so the engine
+    uses it without a record dict in between. Any other log comes back as its plain record,
+    which the engine checks field by field and reports exactly as a dataset's record.
+    """
+    get = item.get
+    values = [None if (attribute := get(name)) is None else plain_value(attribute) for name in LOG_FIELDS]
+    expires = get("expiresAt")
+    if expires is not None and expired(plain_value(expires), now):
+        return None
+    log = valid_tracking_log(*values)
+    return log if log is not None else plain_item(item, keys.KEY_ATTRIBUTES)
 
 
 class DynamoTrackingSource(TrackingSource):
@@ -112,15 +134,11 @@ class DynamoTrackingSource(TrackingSource):
             return None
         return keys.day_start(first), keys.day_start(last) + timedelta(days=1)
 
-    def _log_page(self, request: dict[str, Any]) -> tuple[list[Raw], dict[str, Any] | None]:
-        """One page of a day-and-shard Query: its unexpired logs as plain records, and the next request."""
+    def _log_page(self, request: dict[str, Any]) -> tuple[list[TrackingLog | Raw], dict[str, Any] | None]:
+        """One page of a day-and-shard Query: its unexpired logs (``log_of_item``), and the next request."""
         response = self.client.query(**request)
-        drop, now = keys.KEY_ATTRIBUTES, self.now
-        logs = []
-        for item in response.get("Items", ()):
-            record = plain_item(item, drop)
-            if not expired(record, now):
-                logs.append(record)
+        now = self.now
+        logs = [log for item in response.get("Items", ()) if (log := log_of_item(item, now)) is not None]
         last = response.get("LastEvaluatedKey")
         return logs, ({**request, "ExclusiveStartKey": last} if last else None)
 

@@ -111,6 +111,21 @@ class GuardedSource(TrackingSource):
             self.guard.check()
             yield day
 
+    def log_pages_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[Iterator[list[Raw]]]:
+        # The inner source's pages as they stream (not the base class's one page per range,
+        # which would hold a whole day in memory), with the guard checked before each page.
+        for pages in self.inner.log_pages_in_ranges(ranges):
+            self.guard.check()
+            yield self._checked(pages)
+
+    def _checked(self, pages: Iterator[list[Raw]]) -> Iterator[list[Raw]]:
+        while True:
+            self.guard.check()  # before the next page is asked for, not after it was read
+            page = next(pages, None)
+            if page is None:
+                return
+            yield page
+
     def get_many(self, kind: str, keys: Iterable[Any]) -> dict[Any, Raw]:
         return self.inner.get_many(kind, keys)
 
