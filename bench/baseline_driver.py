@@ -19,9 +19,10 @@ then waits for commands on stdin, one line each:
 - ``stop`` (or end of input): no more runs; the old script then finishes with the first run's
   result.
 
-It answers on the file descriptor ``RESULT_FD``, one JSON object a line: ``{"ready": ...}``
-once the old bench reached its export (data loaded, floors read), then one object per run
-(rows, bytes, sha256, cpu_s, wall_s, outcome). The old script's own prints go to stdout as
+It answers on the file descriptor ``RESULT_FD``, one JSON object a line:
+``{"ready": true, "service": FILE}`` once the old bench reached its export (data loaded,
+floors read; FILE is where its ``ExportService`` came from), then one object per run (rows,
+bytes, sha256, cpu_s, wall_s, outcome). The old script's own prints go to stdout as
 usual (``export_e2e.py`` keeps them in a log and shows them only on failure).
 """
 
@@ -81,7 +82,7 @@ class TimedRuns:
             sys.exit("baseline driver: the old bench called ExportService.run twice; expected once")
         self.called = True
         check_old_code(self.old_root, "at the export")
-        self.send({"ready": True, "service": type(service).__module__})
+        self.send({"ready": True, "service": sys.modules[type(service).__module__].__file__})
         first: dict[str, Any] | None = None
         for number in range(1, self.repeat + 1):
             command = sys.stdin.readline().strip()

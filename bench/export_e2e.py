@@ -161,9 +161,10 @@ class Baseline:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def wait_ready(self) -> None:
-        """Block until the old bench has loaded its data and reached its export."""
-        self._answer("reaching its export")
+    def wait_ready(self) -> str:
+        """Block until the old bench has loaded its data and reached its export; returns
+        the file its ``ExportService`` was loaded from."""
+        return str(self._answer("reaching its export")["service"])
 
     def run(self) -> Run:
         """One export by the old code; exits with its message if it did not succeed."""
@@ -300,7 +301,8 @@ def measure(logs: int, repeat: int, shape: SampleShape, baseline: Baseline | Non
             + ("" if baseline is None else " (the baseline loading its own at the same time)")
         )
         if baseline is not None:
-            baseline.wait_ready()  # idle from now on but for its runs: the floors are ours alone
+            # Idle from now on but for its runs: the floors are ours alone.
+            print(f"baseline code: {baseline.wait_ready()} (every project module checked to be from there)")
 
         days_count = -(-shape.logs // shape.logs_per_day)
         first_day = shape.last_day - timedelta(days=days_count - 1)
@@ -338,6 +340,7 @@ def measure(logs: int, repeat: int, shape: SampleShape, baseline: Baseline | Non
         rows = current[0].rows
         export_s = statistics.median(run.wall_s for run in current)
         export_cpu = statistics.median(run.cpu_s for run in current)
+        export_rate = statistics.median(rates(current))  # = rows / export_cpu when K is odd
         print(
             f"read floor: {floor_items / floor_s:10,.0f} items/s "
             f"({floor_items:,} items, {floor_s:.2f} s, sequential Query)"
@@ -351,7 +354,7 @@ def measure(logs: int, repeat: int, shape: SampleShape, baseline: Baseline | Non
             f"({fast_floor_s:.2f} s)"
         )
         print("rows (items) per CPU-second of this process:")
-        print(f"  export:                          {rows / export_cpu:10,.0f}  ({export_cpu:.2f} CPU-s)")
+        print(f"  export:                          {export_rate:10,.0f}  ({export_cpu:.2f} CPU-s)")
         print(
             f"  project client's bare Query paging: {floor_items / fast_floor_cpu:7,.0f}  "
             f"({fast_floor_cpu:.2f} CPU-s, pages of {LOG_PAGE_SIZE})"
@@ -376,15 +379,15 @@ def report_runs(current: list[Run], old: list[Run]) -> None:
     order = "current 1, baseline 1, current 2, ..." if old else "current only, --baseline none"
     print(f"export rows per CPU-second, run by run ({order}):")
     for number, run in enumerate(current, start=1):
-        line = f"  run {number}: current {figures(run)}"
+        line = f"  {f'run {number}:':8} current {figures(run)}"
         if old:
             line += f"   baseline {figures(old[number - 1])}"
         print(line)
     median_current = statistics.median(rates(current))
-    line = f"  median: current {median_current:10,.0f}"
+    line = f"  {'median:':8} current {median_current:10,.0f}"
     if old:
         median_old = statistics.median(rates(old))
-        line += f"{'':32}baseline {median_old:10,.0f}"
+        line += " " * (len(figures(current[0])) - 10) + f"   baseline {median_old:10,.0f}"
     print(line)
     if old:
         ratio = median_current / median_old
