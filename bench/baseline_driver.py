@@ -4,7 +4,8 @@
 
 ``OLD_ROOT`` is that revision extracted (``git archive``) with ``.local`` reachable; the
 process's working directory and ``TRACKING_EXPORT_ROOT`` must be ``OLD_ROOT`` (its
-``repo_root()``). The driver puts ``OLD_ROOT/layers/shared/python`` first on ``sys.path``
+``repo_root()``). The driver puts ``OLD_ROOT/bench``, ``OLD_ROOT/layers/shared/python`` and
+``OLD_ROOT`` first on ``sys.path``
 (this checkout is installed editable in .venv, so a plain import would find it instead),
 checks that every ``tracking_export*``/``tools`` module it uses was loaded from there, wraps
 the old ``ExportService.run`` and runs the old bench script with ``runpy``. The old script
@@ -138,9 +139,11 @@ def main() -> None:
     script = old_root / "bench" / "export_e2e.py"
     if not script.is_file():
         sys.exit(f"baseline driver: {script} does not exist; the baseline revision has no export bench")
-    # First, so that the old layer wins over this checkout's editable install (a meta path
-    # finder that only answers for names the path entries did not find).
-    sys.path.insert(0, str(old_root / "layers" / "shared" / "python"))
+    # As if the old script were run from its own checkout: its directory first (in place of
+    # this driver's), then its layer and root (where later revisions keep ``tools``) ahead of
+    # this checkout's editable install, a meta path finder that only answers for the names
+    # the path entries did not find.
+    sys.path[0:1] = [str(old_root / "bench"), str(old_root / "layers" / "shared" / "python"), str(old_root)]
     export_service = importlib.import_module("tracking_export_aws.export_service")
     keys = importlib.import_module("tracking_export_aws.keys")
     check_old_code(old_root, "after the first import")
