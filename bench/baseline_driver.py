@@ -5,10 +5,10 @@
 ``OLD_ROOT`` is that revision extracted (``git archive``) with ``.local`` reachable; the
 process's working directory and ``TRACKING_EXPORT_ROOT`` must be ``OLD_ROOT`` (its
 ``repo_root()``). The driver puts ``OLD_ROOT/bench``, ``OLD_ROOT/layers/shared/python`` and
-``OLD_ROOT`` first on ``sys.path``
-(this checkout is installed editable in .venv, so a plain import would find it instead),
-checks that every ``tracking_export*``/``tools`` module it uses was loaded from there, wraps
-the old ``ExportService.run`` and runs the old bench script with ``runpy``. The old script
+``OLD_ROOT`` first on ``sys.path`` (this checkout is installed editable in .venv, so a plain
+import would find it instead), checks that every ``tracking_export*``/``tools`` module it
+uses was loaded from there, wraps the old ``ExportService.run`` and runs the old bench script
+with ``runpy``. The old script
 loads its own data into its own dynalite and moto server, and calls ``run`` once; the wrapper
 then waits for commands on stdin, one line each:
 
