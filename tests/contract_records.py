@@ -10,9 +10,12 @@ load a stack. ``tests/conftest.py`` puts this folder on ``sys.path``, so both ti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tracking_export.records import TrackingLog
 
 TENANT = "acme"
 
@@ -256,3 +259,14 @@ class Records:
                 completed=True,
             ),
         ]
+
+
+def log_value(log: Any, field: str) -> Any:
+    """A field of a log as a source hands it out: a ``TrackingLog`` (a valid log) or its record."""
+    if isinstance(log, TrackingLog):
+        return getattr(log, re.sub("([A-Z])", r"_\1", field).lower())
+    return log[field]
+
+
+def log_id_of(log: Any) -> Any:
+    return log_value(log, "logId")

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from tracking_export.catalogue import Catalogue, TrackingContext
+from tracking_export.collector import fewer_collections
 from tracking_export.external_sort import RUN_ROWS, SortedRows
 from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log, safe_key
@@ -54,7 +55,37 @@ def run_export(
     window's local days in that inclusive range, ``preamble=False`` leaves out the BOM and
     header line, ``unlaunched=False`` the never-launched rows that end the file. Slices of
     consecutive days, concatenated in order, are the file of the whole run.
+
+    The cyclic garbage collector runs less often meanwhile (``collector``).
     """
+    with fewer_collections():
+        return _run_export(
+            definition,
+            source,
+            out,
+            tenant_id=tenant_id,
+            timezone=timezone,
+            now=now,
+            previous_success_start=previous_success_start,
+            days=days,
+            preamble=preamble,
+            unlaunched=unlaunched,
+        )
+
+
+def _run_export(
+    definition: ExportDefinition,
+    source: TrackingSource,
+    out: BinaryOut,
+    *,
+    tenant_id: str,
+    timezone: str,
+    now: datetime,
+    previous_success_start: datetime | None,
+    days: tuple[date, date] | None,
+    preamble: bool,
+    unlaunched: bool,
+) -> RunReport:
     source_tenant = getattr(source, "tenant_id", tenant_id)
     if source_tenant != tenant_id:
         raise ValueError(f"the source serves tenant {source_tenant!r}, not {tenant_id!r}")
