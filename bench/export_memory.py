@@ -29,7 +29,7 @@ from typing import Any
 
 from tools.local_endpoints import dynalite, moto_server_process, repo_root
 from tools.sample_data import SampleShape, dataset, write_jsonl
-from tools.template_tables import table_definitions
+from tools.template_tables import global_environment, table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.loader import load_jsonl
 
@@ -115,6 +115,9 @@ def main() -> None:
         topic = clients.client("sns", endpoint_url=moto, region=REGION).create_topic(Name="bench")["TopicArn"]
         env = {
             **os.environ,
+            # As in Lambda: the template's fixed variables (MALLOC_ARENA_MAX among them) …
+            **global_environment(repo_root() / "template.yaml"),
+            # … then this machine's endpoints and resources.
             "AWS_ENDPOINT_URL": moto,
             "AWS_ENDPOINT_URL_DYNAMODB": dynamo,
             "AWS_REGION": REGION,

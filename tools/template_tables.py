@@ -131,3 +131,11 @@ def resource_names(template_path: str | Path) -> dict[str, list[str]]:
         if kind is not None:
             names[kind].append(logical_id)
     return names
+
+
+def global_environment(template_path: str | Path) -> dict[str, str]:
+    """The literal (string) variables of ``Globals.Function.Environment``: what every function's
+    process starts with, for a benchmark that runs a handler in a process of its own."""
+    variables = load_template(template_path).get("Globals", {}).get("Function", {})
+    variables = variables.get("Environment", {}).get("Variables", {})
+    return {name: value for name, value in variables.items() if isinstance(value, str) and value}
