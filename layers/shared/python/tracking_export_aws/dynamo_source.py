@@ -4,8 +4,10 @@ Logs of a range are read as one ``Query`` per UTC day x shard, for the days the 
 items mark (one ``Query`` learns them for the whole request), and handed out page by page
 as they arrive, while later pages and ranges are fetched in the background within a
 bounded number of pages (``paged_reads``): memory does not grow with the size of a day.
-Logs whose TTL (``expiresAt``) has passed are skipped. Records come back as plain dicts that
-look like the JSONL records, so the engine validates them exactly as it validates a dataset.
+Logs whose TTL (``expiresAt``) has passed are skipped. A valid log comes back as the engine's
+``TrackingLog`` (``log_of_item``), any other as a plain dict that looks like its JSONL record,
+so the engine validates and reports it exactly as it does a dataset's; catalogue records come
+back as plain dicts.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ LOG_PAGE_SIZE = 1_000
 # What is read of a log: the fields the export uses, in the order of
 # records.valid_tracking_log's arguments, and its TTL. Not read: the table's key attributes
 # (pk, sk and the ByTracking keys: a third of a log item's bytes); ``type`` and ``tenantId``,
-# which the log's partition key already states (the loader and the ingestion refuse a record
-# whose fields disagree with the partition it would go to); ``updatedAt``, which only the
+# which the log's partition key is made of (the loader and the ingestion put a record in
+# ``T#{tenantId}#L#…`` because its type is trackingLog); ``updatedAt``, which only the
 # ingestion's last-write-wins reads. Fewer attributes cost no fewer read units, but less
 # decoding: the answer is about 30 % smaller.
 LOG_FIELDS = (
