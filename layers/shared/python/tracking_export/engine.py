@@ -32,6 +32,7 @@ class BinaryOut(Protocol):
     def write(self, data: bytes, /) -> Any: ...
 
 
+@fewer_collections()
 def run_export(
     definition: ExportDefinition,
     source: TrackingSource,
@@ -56,36 +57,9 @@ def run_export(
     header line, ``unlaunched=False`` the never-launched rows that end the file. Slices of
     consecutive days, concatenated in order, are the file of the whole run.
 
-    The cyclic garbage collector runs less often meanwhile (``collector``).
+    The cyclic garbage collector runs less often meanwhile (``collector``; a context manager
+    made by ``contextmanager`` decorates a function anew at each call).
     """
-    with fewer_collections():
-        return _run_export(
-            definition,
-            source,
-            out,
-            tenant_id=tenant_id,
-            timezone=timezone,
-            now=now,
-            previous_success_start=previous_success_start,
-            days=days,
-            preamble=preamble,
-            unlaunched=unlaunched,
-        )
-
-
-def _run_export(
-    definition: ExportDefinition,
-    source: TrackingSource,
-    out: BinaryOut,
-    *,
-    tenant_id: str,
-    timezone: str,
-    now: datetime,
-    previous_success_start: datetime | None,
-    days: tuple[date, date] | None,
-    preamble: bool,
-    unlaunched: bool,
-) -> RunReport:
     source_tenant = getattr(source, "tenant_id", tenant_id)
     if source_tenant != tenant_id:
         raise ValueError(f"the source serves tenant {source_tenant!r}, not {tenant_id!r}")

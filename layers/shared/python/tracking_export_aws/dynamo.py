@@ -105,34 +105,25 @@ def deserialize(item: Mapping[str, Any], *, keep_keys: bool = False) -> dict[str
 
 
 def plain_value(attribute: Mapping[str, Any]) -> Any:
-    """One attribute's plain value, as :func:`plain_item` gives it (the same steps, one call)."""
+    """One attribute's plain value: whole numbers as int, other numbers as float.
+
+    This runs for every attribute of every item an export reads: ``S`` and ``N`` are looked up
+    rather than iterated over, and an ``N`` is given to ``int`` only when it is all digits (a
+    fraction then costs no ValueError). Other tags, negative and fractional numbers go
+    through ``_from_attribute``.
+    """
     value = attribute.get("S")
     if value is None:
         value = attribute.get("N")
+        # isdecimal: exactly the characters int() accepts as digits, so int() cannot fail.
         value = int(value) if value is not None and value.isdecimal() else _from_attribute(attribute)
     return value
 
 
 def plain_item(item: Mapping[str, Any], drop: Collection[str] = KEY_ATTRIBUTES) -> dict[str, Any]:
-    """A DynamoDB item as a plain record without the attributes named in ``drop``.
-
-    One loop over the attributes with the common tags inline: this runs for every
-    attribute of every item an export reads. ``S`` and ``N`` are looked up rather than
-    iterated over, and an ``N`` is given to ``int`` only when it is all digits (a
-    fraction then costs no ValueError). Other tags, negative and fractional numbers go
-    through ``_from_attribute``.
-    """
-    record: dict[str, Any] = {}
-    for name, attribute in item.items():
-        if name in drop:
-            continue
-        value = attribute.get("S")
-        if value is None:
-            value = attribute.get("N")
-            # isdecimal: exactly the characters int() accepts as digits, so int() cannot fail.
-            value = int(value) if value is not None and value.isdecimal() else _from_attribute(attribute)
-        record[name] = value
-    return record
+    """A DynamoDB item as a plain record (``plain_value`` of each attribute) without the
+    attributes named in ``drop``."""
+    return {name: plain_value(attribute) for name, attribute in item.items() if name not in drop}
 
 
 def expired(expires_at: Any, now: float) -> bool:
