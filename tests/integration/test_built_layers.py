@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daily_export import EXPECTED_FILE, put_daily_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every module of every function folder (the handlers: export_app, config_sync_app, ingest_app…).
@@ -39,40 +40,7 @@ DEV_ONLY = ("moto", "pytest", "tools", "yaml", "hypothesis")
 
 pytestmark = pytest.mark.built_layers
 
-DEFINITION = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="daily-tracking-log">
-    <schedule timezone="Europe/Paris">cron(0 2 * * ? *)</schedule>
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <candidateId/>
-          <firstLaunchDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <folderPath>daily</folderPath>
-        <fileName>tracking_log_%Y%m%d_%i.csv</fileName>
-      </moveToFolder>
-    </consolidators>
-  </export>
-</export-config>
-"""
-# Two logs of learner 1 on 26 November 2026, 09:30Z (180 s) and 17:00Z (60 s): Paris is
-# UTC+1 then; the first run of a deltaMode export takes all data up to the run.
 EXPECTED_KEY = "tenants/acme/daily/tracking_log_20261128_1.csv"
-EXPECTED_FILE = (
-    b"logDate;candidateId;firstLaunchDate;timeGlobal\r\n"
-    b"2026-11-26;1;2026-11-26 10:30:00;180\r\n"
-    b"2026-11-26;1;2026-11-26 18:00:00;60\r\n"
-)
 
 
 # Runs in the bare interpreter: argv[1] is a JSON object with the path entries and events.
@@ -167,15 +135,7 @@ def built_layers(tmp_path_factory: pytest.TempPathFactory) -> BuiltLayers:
 def test_the_handlers_run_from_the_built_layers_alone(
     built_layers: BuiltLayers, stack: Any, records: Any, tmp_path: Path
 ) -> None:
-    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
-    stack.put_definition("acme", "daily-tracking-log", DEFINITION)
-    stack.load(
-        [
-            *records.catalogue("acme"),
-            records.log("acme", 9001, "2026-11-26T09:30:00Z", 180),
-            records.log("acme", 9002, "2026-11-26T17:00:00Z", 60, progression=100, status="completed"),
-        ]
-    )
+    put_daily_tenant(stack, records)
     layers = [str(built_layers.shared), str(built_layers.deps), str(built_layers.runtime)]
     # Every `Handler: module.function` of the template, by module: each must be callable.
     entry_points: dict[str, list[str]] = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daily_export import DAILY_XML, EXPECTED_FILE, put_daily_tenant
 
 from tracking_export_aws.export_service import InvalidRequest
 from tracking_export_aws.settings import AwsSettings
@@ -21,32 +22,6 @@ from tracking_export_aws.settings import AwsSettings
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EVENT_BUCKET = "tracking-export-local-config"  # the bucket the S3 events name
 
-DAILY = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="daily-tracking-log">
-    <schedule timezone="Europe/Paris">cron(0 2 * * ? *)</schedule>
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <candidateId/>
-          <firstLaunchDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <folderPath>daily</folderPath>
-        <fileName>tracking_log_%Y%m%d_%i.csv</fileName>
-      </moveToFolder>
-    </consolidators>
-  </export>
-</export-config>
-"""
 
 BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
@@ -66,29 +41,10 @@ BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
 </export-config>
 """
 
-# The two logs of data-contract.md's example moved to 26 November 2026 (Paris is UTC+1 then).
-EXPECTED_FILE = (
-    b"logDate;candidateId;firstLaunchDate;timeGlobal\r\n"
-    b"2026-11-26;1;2026-11-26 10:30:00;180\r\n"
-    b"2026-11-26;1;2026-11-26 18:00:00;60\r\n"
-)
-
 
 def _event(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     return event
-
-
-def _tenant_with_data(stack: Any, records: Any) -> None:
-    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
-    stack.put_definition("acme", "daily-tracking-log", DAILY)
-    stack.load(
-        [
-            *records.catalogue("acme"),
-            records.log("acme", 9001, "2026-11-26T09:30:00Z", 180),
-            records.log("acme", 9002, "2026-11-26T17:00:00Z", 60, progression=100, status="completed"),
-        ]
-    )
 
 
 def _check_export(stack: Any, result: dict[str, Any], key: str, scheduled_time: str, run_at: str) -> None:
@@ -105,7 +61,7 @@ def _check_export(stack: Any, result: dict[str, Any], key: str, scheduled_time: 
 
 def scheduler_payload(stack: Any, records: Any, handlers: Any, context: Any) -> None:
     export, _ = handlers(stack)
-    _tenant_with_data(stack, records)
+    put_daily_tenant(stack, records)
     event = _event("scheduler-payload.json")
 
     result = export.handler(event, context)
@@ -127,7 +83,7 @@ def scheduler_payload(stack: Any, records: Any, handlers: Any, context: Any) -> 
 
 def eventbridge_scheduled(stack: Any, records: Any, handlers: Any, context: Any) -> None:
     export, _ = handlers(stack)
-    _tenant_with_data(stack, records)
+    put_daily_tenant(stack, records)
 
     result = export.handler(_event("eventbridge-scheduled.json"), context)
 
@@ -143,7 +99,7 @@ def eventbridge_scheduled(stack: Any, records: Any, handlers: Any, context: Any)
 
 def replay_run_at(stack: Any, records: Any, handlers: Any, context: Any) -> None:
     export, _ = handlers(stack)
-    _tenant_with_data(stack, records)
+    put_daily_tenant(stack, records)
 
     result = export.handler(_event("replay-run-at.json"), context)
 
@@ -160,7 +116,7 @@ def replay_run_at(stack: Any, records: Any, handlers: Any, context: Any) -> None
 def s3_config_upload_valid(stack: Any, records: Any, handlers: Any, context: Any) -> None:
     _, sync = handlers(stack)
     stack.put_tenant("acme", {"timezone": "Europe/Paris"})
-    stack.put_definition("acme", "daily-tracking-log", DAILY)
+    stack.put_definition("acme", "daily-tracking-log", DAILY_XML)
 
     [result] = sync.handler(_event("s3-config-upload-valid.json"), context)["results"]
 
@@ -194,7 +150,7 @@ def s3_config_upload_invalid(stack: Any, records: Any, handlers: Any, context: A
 
 def s3_config_delete(stack: Any, records: Any, handlers: Any, context: Any) -> None:
     _, sync = handlers(stack)
-    stack.put_definition("acme", "daily-tracking-log", DAILY)
+    stack.put_definition("acme", "daily-tracking-log", DAILY_XML)
     sync.handler(_event("s3-config-upload-valid.json"), context)
     assert len(stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"]) == 1
     stack.s3.delete_object(Bucket=stack.config_bucket, Key="tenants/acme/exports/daily-tracking-log.xml")
@@ -217,7 +173,7 @@ def _ingest_app() -> Any:
 def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -> None:
     export, _ = handlers(stack)
     stack.put_tenant("acme", {"timezone": "Europe/Paris"})
-    stack.put_definition("acme", "daily-tracking-log", DAILY)
+    stack.put_definition("acme", "daily-tracking-log", DAILY_XML)
     event = _event("ingest-file-dropped.json")
     bucket = event["Records"][0]["s3"]["bucket"]["name"]
     key = event["Records"][0]["s3"]["object"]["key"]
@@ -245,7 +201,7 @@ def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -
 
 def erasure_requested(stack: Any, records: Any, handlers: Any, context: Any) -> None:
     export, _ = handlers(stack)
-    _tenant_with_data(stack, records)
+    put_daily_tenant(stack, records)
 
     report = _ingest_app().handler(_event("erasure-requested.json"), context)
 
@@ -332,7 +288,7 @@ def test_local_env_file_configures_each_function(function: str, needs: tuple[str
 
 # -- faults through the handlers (issue 6: docs/run-lifecycle.md) ---------------------------------
 
-LINKED = DAILY.replace(
+LINKED = DAILY_XML.replace(
     "    </consolidators>",
     "      <emailReport>\n        <targetEmail>lms-admin@acme.example</targetEmail>\n"
     "        <includeDownloadLink>yes</includeDownloadLink>\n      </emailReport>\n    </consolidators>",
@@ -345,7 +301,7 @@ def test_export_handler_never_logs_the_link_nor_the_recipients(
 ) -> None:
     stack = make_stack()
     export, _ = handlers(stack)
-    _tenant_with_data(stack, records)
+    put_daily_tenant(stack, records)
     stack.put_tenant("acme", {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]})
     stack.put_definition("acme", "daily-tracking-log", LINKED)
     logged: list[Any] = []
@@ -371,7 +327,7 @@ def test_export_handler_raises_when_sns_fails_and_its_retry_publishes_once(
 
     stack = make_stack()
     export, _ = handlers(stack)
-    _tenant_with_data(stack, records)
+    put_daily_tenant(stack, records)
     event = _event("scheduler-payload.json")
     sns = client("sns", stack.settings())
 
@@ -403,7 +359,7 @@ def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
 
     stack = make_stack()
     export, _ = handlers(stack)
-    _tenant_with_data(stack, records)
+    put_daily_tenant(stack, records)
     payload = _event("scheduler-payload.json")
     scheduled = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
     # The invocation was killed after claiming (a timeout, say); Lambda retried it and gave up.
