@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench_stack import DEFINITION, REGION, create_stack
+
 from tools.local_endpoints import (
     dynalite,
     local_state_machines,
@@ -40,7 +42,6 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset, write_jsonl
-from tools.template_tables import table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.distributed import Manifest, Steps
 from tracking_export_aws.export_service import ExportRequest
@@ -48,46 +49,29 @@ from tracking_export_aws.loader import load_jsonl
 from tracking_export_aws.settings import AwsSettings
 from tracking_export_aws.wiring import distributed_steps, export_service
 
-REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TENANT = "bench"
 LAMBDA_TIMEOUT_SECONDS = 900
 SAFETY = 6  # a worker's budget is a sixth of its timeout
-# The e2e bench's definition (16 columns), so the figures compare with bench/export_e2e.py.
-DEFINITION = """<export-config><export guid="bench">
-<providers><trackingLogProvider><columns>
-<logDate/><candidateId/><candidateName/><candidateFirstname/><candidateEmail/><candidateEntityName/>
-<trainingTitle/><sessionTitle/><contentGuid/><contentTitle/><firstLaunchDate/><completionTime/>
-<progression/><score/><status/><timeGlobal/>
-</columns><parameters><deltaMode>yes</deltaMode></parameters></trackingLogProvider></providers>
-</export></export-config>"""
 
 
 def _create(moto: str, dynamo: str) -> dict[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    s3 = clients.client("s3", endpoint_url=moto, region=REGION)
-    sns = clients.client("sns", endpoint_url=moto, region=REGION)
-    dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+    stack = create_stack(moto, dynamo, suffix=f"-{uuid.uuid4().hex[:8]}")
     env = {
         "AWS_ENDPOINT_URL": moto,
         "AWS_ENDPOINT_URL_DYNAMODB": dynamo,
         "AWS_REGION": REGION,
-        "CONFIG_BUCKET": f"bench-config-{suffix}",
-        "EXPORT_BUCKET": f"bench-exports-{suffix}",
-        "TOPIC_ARN": sns.create_topic(Name=f"bench-{suffix}")["TopicArn"],
+        "CONFIG_BUCKET": stack.config_bucket,
+        "EXPORT_BUCKET": stack.export_bucket,
+        "TOPIC_ARN": stack.topic_arn,
+        "TRACKING_TABLE": stack.tracking_table,
+        "RUN_HISTORY_TABLE": stack.history_table,
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
-    for bucket in (env["CONFIG_BUCKET"], env["EXPORT_BUCKET"]):
-        s3.create_bucket(Bucket=bucket)
-    for logical_id, definition in table_definitions(repo_root() / "template.yaml").items():
-        name = f"bench-{logical_id}-{suffix}"
-        if name not in dynamodb.list_tables()["TableNames"]:
-            dynamodb.create_table(TableName=name, **definition)
-        env["TRACKING_TABLE" if "Tracking" in logical_id else "RUN_HISTORY_TABLE"] = name
-    s3.put_object(
+    stack.s3.put_object(
         Bucket=env["CONFIG_BUCKET"], Key=f"tenants/{TENANT}/tenant.json", Body=b'{"timezone": "UTC"}'
     )
-    s3.put_object(
+    stack.s3.put_object(
         Bucket=env["CONFIG_BUCKET"], Key=f"tenants/{TENANT}/exports/bench.xml", Body=DEFINITION.encode()
     )
     return env

@@ -51,11 +51,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from bench_stack import DEFINITION, REGION, create_stack
 from botocore.config import Config
 
 from tools.local_endpoints import dynalite, moto_server_process, repo_root
 from tools.sample_data import SampleShape, dataset, write_jsonl
-from tools.template_tables import table_definitions
 from tracking_export_aws import clients, keys
 from tracking_export_aws.config_store import ConfigStore
 from tracking_export_aws.dynamo_source import LOG_PAGE_SIZE, DynamoTrackingSource
@@ -63,15 +63,6 @@ from tracking_export_aws.export_service import ExportRequest, ExportService
 from tracking_export_aws.ledger import RunLedger
 from tracking_export_aws.loader import load_jsonl
 from tracking_export_aws.notifier import Notifier
-
-REGION = "us-east-1"
-DEFINITION = """<export-config><export guid="bench">
-<providers><trackingLogProvider><columns>
-<logDate/><candidateId/><candidateName/><candidateFirstname/><candidateEmail/><candidateEntityName/>
-<trainingTitle/><sessionTitle/><contentGuid/><contentTitle/><firstLaunchDate/><completionTime/>
-<progression/><score/><status/><timeGlobal/>
-</columns><parameters><deltaMode>yes</deltaMode></parameters></trackingLogProvider></providers>
-</export></export-config>"""
 
 
 def read_floor(
@@ -274,22 +265,15 @@ def measure(logs: int, repeat: int, shape: SampleShape, baseline: Baseline | Non
     """Load, read the floors, run the exports (interleaved with the baseline's), print."""
     # moto runs in its own process, so that the stored file does not count in our peak RSS.
     with moto_server_process() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
-        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
-        s3 = clients.client("s3", endpoint_url=moto, region=REGION)
-        tables = {}
-        for logical_id, definition in table_definitions(repo_root() / "template.yaml").items():
-            tables[logical_id] = f"bench-{logical_id}"
-            dynamodb.create_table(TableName=tables[logical_id], **definition)
-        tracking = next(v for k, v in tables.items() if "Tracking" in k)
-        history = next(v for k, v in tables.items() if "History" in k)
-        for bucket in ("bench-config", "bench-exports"):
-            s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket="bench-config", Key=keys.tenant_settings_key("acme"), Body=b'{"timezone":"UTC"}')
+        stack = create_stack(moto, dynamo)
+        dynamodb, s3, tracking = stack.dynamodb, stack.s3, stack.tracking_table
+        s3.put_object(
+            Bucket=stack.config_bucket, Key=keys.tenant_settings_key("acme"), Body=b'{"timezone":"UTC"}'
+        )
         guids = ["bench", *(f"bench-{number}" for number in range(2, repeat + 1))]
         for guid in guids:
             body = DEFINITION.replace('guid="bench"', f'guid="{guid}"')
-            s3.put_object(Bucket="bench-config", Key=keys.export_config_key("acme", guid), Body=body)
-        topic = clients.client("sns", endpoint_url=moto, region=REGION).create_topic(Name="bench")["TopicArn"]
+            s3.put_object(Bucket=stack.config_bucket, Key=keys.export_config_key("acme", guid), Body=body)
 
         path = Path(scratch) / "acme.jsonl"
         write_jsonl(dataset(shape), path)
@@ -318,15 +302,15 @@ def measure(logs: int, repeat: int, shape: SampleShape, baseline: Baseline | Non
         json_cpu = json_floor(response_bodies(dynamo, tracking, "acme", days, LOG_PAGE_SIZE))
 
         service = ExportService(
-            config=ConfigStore(s3, "bench-config"),
-            ledger=RunLedger(dynamodb, history),
+            config=ConfigStore(s3, stack.config_bucket),
+            ledger=RunLedger(dynamodb, stack.history_table),
             notifier=Notifier.for_aws(
                 clients.client("sns", endpoint_url=moto, region=REGION),
                 clients.client("events", endpoint_url=moto, region=REGION),
-                topic,
+                stack.topic_arn,
             ),
             s3=s3,
-            export_bucket="bench-exports",
+            export_bucket=stack.export_bucket,
             source_for=lambda tenant: DynamoTrackingSource(tenant, tracking, dynamodb),
         )
         rss_before_export = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -27,21 +27,15 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
+from bench_stack import DEFINITION, REGION, create_stack
+
 from tools.local_endpoints import dynalite, moto_server_process, repo_root
 from tools.sample_data import SampleShape, dataset, write_jsonl
-from tools.template_tables import global_environment, table_definitions
-from tracking_export_aws import clients, keys
+from tools.template_tables import global_environment
+from tracking_export_aws import keys
 from tracking_export_aws.loader import load_jsonl
 
-REGION = "us-east-1"
 EXPORT_GUID = "bench"
-DEFINITION = """<export-config><export guid="bench">
-<providers><trackingLogProvider><columns>
-<logDate/><candidateId/><candidateName/><candidateFirstname/><candidateEmail/><candidateEntityName/>
-<trainingTitle/><sessionTitle/><contentGuid/><contentTitle/><firstLaunchDate/><completionTime/>
-<progression/><score/><status/><timeGlobal/>
-</columns><parameters><deltaMode>yes</deltaMode></parameters></trackingLogProvider></providers>
-</export></export-config>"""
 
 
 class _Context:
@@ -102,17 +96,7 @@ def main() -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "bench")
     with moto_server_process() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
-        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
-        s3 = clients.client("s3", endpoint_url=moto, region=REGION)
-        tables = {}
-        for logical_id, definition in table_definitions(repo_root() / "template.yaml").items():
-            tables[logical_id] = f"bench-{logical_id}"
-            dynamodb.create_table(TableName=tables[logical_id], **definition)
-        tracking = next(v for k, v in tables.items() if "Tracking" in k)
-        history = next(v for k, v in tables.items() if "History" in k)
-        for bucket in ("bench-config", "bench-exports"):
-            s3.create_bucket(Bucket=bucket)
-        topic = clients.client("sns", endpoint_url=moto, region=REGION).create_topic(Name="bench")["TopicArn"]
+        stack = create_stack(moto, dynamo)
         env = {
             **os.environ,
             # As in Lambda: the template's fixed variables (MALLOC_ARENA_MAX among them) …
@@ -121,11 +105,11 @@ def main() -> None:
             "AWS_ENDPOINT_URL": moto,
             "AWS_ENDPOINT_URL_DYNAMODB": dynamo,
             "AWS_REGION": REGION,
-            "CONFIG_BUCKET": "bench-config",
-            "EXPORT_BUCKET": "bench-exports",
-            "TRACKING_TABLE": tracking,
-            "RUN_HISTORY_TABLE": history,
-            "TOPIC_ARN": topic,
+            "CONFIG_BUCKET": stack.config_bucket,
+            "EXPORT_BUCKET": stack.export_bucket,
+            "TRACKING_TABLE": stack.tracking_table,
+            "RUN_HISTORY_TABLE": stack.history_table,
+            "TOPIC_ARN": stack.topic_arn,
             "POWERTOOLS_SERVICE_NAME": "tracking-export",
             "POWERTOOLS_METRICS_NAMESPACE": "TrackingExport",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -136,16 +120,16 @@ def main() -> None:
         for size in sizes:
             tenant = f"day-{size}"
             shape = replace(SampleShape(tenant_id=tenant), logs=size, logs_per_day=size)
-            s3.put_object(
-                Bucket="bench-config", Key=keys.tenant_settings_key(tenant), Body=b'{"timezone":"UTC"}'
+            stack.s3.put_object(
+                Bucket=stack.config_bucket, Key=keys.tenant_settings_key(tenant), Body=b'{"timezone":"UTC"}'
             )
-            s3.put_object(
-                Bucket="bench-config", Key=keys.export_config_key(tenant, EXPORT_GUID), Body=DEFINITION
+            stack.s3.put_object(
+                Bucket=stack.config_bucket, Key=keys.export_config_key(tenant, EXPORT_GUID), Body=DEFINITION
             )
             path = Path(scratch) / f"{tenant}.jsonl"
             write_jsonl(dataset(shape), path)
             started = time.perf_counter()
-            load_jsonl(path, tracking, dynamodb)
+            load_jsonl(path, stack.tracking_table, stack.dynamodb)
             print(
                 f"loaded one day of {size:,} logs for tenant {tenant} "
                 f"in {time.perf_counter() - started:.1f} s"
