@@ -14,7 +14,8 @@ import pytest
 
 from tools.local_endpoints import state_machine_definition
 from tools.template_tables import load_template
-from tracking_export_aws.distributed import (
+from tracking_export_aws.aws.s3_sink import MIB
+from tracking_export_aws.runs.steps import (
     MAX_SHARDS,
     DistributedRunError,
     execution_name,
@@ -23,7 +24,6 @@ from tracking_export_aws.distributed import (
     plan_shards,
     work_prefix,
 )
-from tracking_export_aws.s3_sink import MIB
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,7 +148,7 @@ def test_failure_reasons_name_the_error_never_quote_its_cause() -> None:
 
 
 def test_an_unknown_manifest_location_is_refused() -> None:
-    from tracking_export_aws.distributed import Manifest
+    from tracking_export_aws.runs.steps import Manifest
 
     with pytest.raises(DistributedRunError, match="manifestKey"):
         Manifest.read(None, "bucket", "tenants/acme/manifest.json")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracking_export_aws.ledger import Claim
+from tracking_export_aws.runs.ledger import Claim
 
 
 def correlation_id(claim: Claim) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from tracking_export.source import Raw, TimeRange, TrackingSource
-from tracking_export_aws.ledger import LeaseLostError
+from tracking_export_aws.runs.ledger import LeaseLostError
 
 
 class RunDeadlineExceeded(RuntimeError):

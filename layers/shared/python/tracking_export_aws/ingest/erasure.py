@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tracking_export_aws import keys
-from tracking_export_aws.config_store import ConfigStore
-from tracking_export_aws.dynamo import (
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.dynamo import (
     BATCH_GET_LIMIT,
     BATCH_WRITE_LIMIT,
     batch_get,
@@ -46,8 +45,9 @@ from tracking_export_aws.dynamo import (
     query_pages,
     serialize,
 )
-from tracking_export_aws.loader import recount_days
-from tracking_export_aws.notifier import Notifier
+from tracking_export_aws.config.store import ConfigStore
+from tracking_export_aws.ingest.loader import recount_days
+from tracking_export_aws.notify.notifier import Notifier
 
 # Identifying fields a pseudonymised record loses (ids are replaced, not removed).
 _TRACKING_IDENTIFIERS = ("guid", "registrationGuid")
@@ -309,12 +309,13 @@ def _s(plain: dict[str, str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tracking_export_aws.erasure --tenant acme --learner 42`` (functions' environment)."""
-    from tracking_export_aws import wiring
-    from tracking_export_aws.settings import AwsSettings
+    """``python -m tracking_export_aws.ingest.erasure --tenant acme --learner 42`` (functions'
+    environment)."""
+    from tracking_export_aws.runtime import wiring
+    from tracking_export_aws.runtime.settings import AwsSettings
 
     parser = argparse.ArgumentParser(
-        prog="python -m tracking_export_aws.erasure",
+        prog="python -m tracking_export_aws.ingest.erasure",
         description="Erase one learner's personal data from a tenant (mode from tenant.json's "
         "keepAnonymousStatistics). Reads TRACKING_TABLE, EXPORT_BUCKET, CONFIG_BUCKET, TOPIC_ARN "
         "and the endpoints from the environment; prints the report as JSON.",

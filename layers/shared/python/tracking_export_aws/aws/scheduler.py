@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from tracking_export_aws import keys
+from tracking_export_aws.aws import keys
 
 MAX_NAME_LENGTH = 64
 # Scheduler replaces this placeholder with the run's scheduled time: the run's idempotency key.

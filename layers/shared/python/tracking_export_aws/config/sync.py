@@ -18,9 +18,11 @@ from typing import Any
 
 from tracking_export.errors import DefinitionError
 from tracking_export.limits import DEFAULT_LIMITS, Limits
-from tracking_export_aws import keys
-from tracking_export_aws.config_events import ConfigChange
-from tracking_export_aws.config_store import (
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.scheduler import ScheduleManager
+from tracking_export_aws.config.definitions import checked_definition
+from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.config.store import (
     ConfigError,
     ConfigInvalid,
     ConfigNotFound,
@@ -29,10 +31,8 @@ from tracking_export_aws.config_store import (
     parse_config_key,
     parse_tenant_settings,
 )
-from tracking_export_aws.config_versions import ConfigVersion, ConfigVersions, settings_pk
-from tracking_export_aws.definitions import checked_definition
-from tracking_export_aws.notifier import Notifier, fit_message
-from tracking_export_aws.scheduler import ScheduleManager
+from tracking_export_aws.config.versions import ConfigVersion, ConfigVersions, settings_pk
+from tracking_export_aws.notify.notifier import Notifier, fit_message
 
 DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
 # How many older versions config-sync reads to find the last valid one of an object that has
@@ -66,7 +66,7 @@ class ConfigSyncService:
     limits: Limits = DEFAULT_LIMITS
     # ``request_retention(bucket, key)`` once a tenant.json upload is found valid: the ingest
     # function applies its retentionDays to the tenant's logs. None: no request (the operator
-    # runs ``python -m tracking_export_aws.retention``).
+    # runs ``python -m tracking_export_aws.ingest.retention``).
     request_retention: Callable[[str, str], None] | None = None
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tracking_export_aws import keys
+from tracking_export_aws.aws import keys
 
 CONFIG_SK = "CONFIG"
 

@@ -11,7 +11,7 @@ The models check; they do not rewrite: the Notifier still publishes the producer
 validating never changes a byte that subscribers receive.
 
 The JSON Schemas in docs/schemas/ are generated from these models; regenerate them with
-``python -m tracking_export_aws.messages docs/schemas`` (a test compares them).
+``python -m tracking_export_aws.notify.messages docs/schemas`` (a test compares them).
 """
 
 from __future__ import annotations
@@ -240,9 +240,9 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tracking_export_aws.messages DIR``: write the schemas into DIR."""
+    """``python -m tracking_export_aws.notify.messages DIR``: write the schemas into DIR."""
     if len(argv) != 1:
-        print("usage: python -m tracking_export_aws.messages DIR", file=sys.stderr)
+        print("usage: python -m tracking_export_aws.notify.messages DIR", file=sys.stderr)
         return 2
     folder = Path(argv[0])
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tracking_export.limits import DEFAULT_LIMITS, Limits, email_problem, shown, zone_problem
-from tracking_export_aws import keys
-from tracking_export_aws.config_versions import ConfigVersion, ConfigVersions, settings_pk
+from tracking_export_aws.aws import keys
+from tracking_export_aws.config.versions import ConfigVersion, ConfigVersions, settings_pk
 
 _CONFIG_KEY_RE = re.compile(r"^tenants/([^/]+)/exports/([^/]+)\.xml$")
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}

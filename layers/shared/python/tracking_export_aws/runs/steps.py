@@ -41,12 +41,12 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range
-from tracking_export_aws import keys
-from tracking_export_aws.definitions import checked_definition
-from tracking_export_aws.export_service import ExportService, run_failure_reason
-from tracking_export_aws.ledger import MAX_RECORDED_SKIPS, Claim, LeaseLostError, RunLedger
-from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource
-from tracking_export_aws.s3_sink import MIB, MIN_PART_SIZE, RUN_METADATA, MultipartSink, ObjectExists
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.s3_sink import MIB, MIN_PART_SIZE, RUN_METADATA, MultipartSink, ObjectExists
+from tracking_export_aws.config.definitions import checked_definition
+from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource
+from tracking_export_aws.runs.ledger import MAX_RECORDED_SKIPS, Claim, LeaseLostError, RunLedger
+from tracking_export_aws.runs.service import ExportService, run_failure_reason
 
 WORK_PREFIX = "_work/"
 # Rows one worker renders. Measured by bench/distributed.py (docs/capacity.md): 8,500 rows per

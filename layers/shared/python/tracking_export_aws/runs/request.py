@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.source import parse_instant
-from tracking_export_aws import keys
+from tracking_export_aws.aws import keys
 
 # Longer than any instant or id: such a field is refused without being parsed.
 _MAX_FIELD = 64

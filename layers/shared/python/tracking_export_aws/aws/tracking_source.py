@@ -22,8 +22,8 @@ from typing import Any
 
 from tracking_export.records import TrackingLog, valid_tracking_log
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
-from tracking_export_aws import keys
-from tracking_export_aws.dynamo import (
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.dynamo import (
     BATCH_GET_LIMIT,
     batch_get,
     chunks,
@@ -33,8 +33,8 @@ from tracking_export_aws.dynamo import (
     plain_value,
     query_pages,
 )
-from tracking_export_aws.loader import count_day_logs
-from tracking_export_aws.paged_reads import PagedQuery, PagedReads, pages_of
+from tracking_export_aws.aws.paged_reads import PagedQuery, PagedReads, pages_of
+from tracking_export_aws.ingest.loader import count_day_logs
 
 # Logs per Query page. A page is decoded whole before its items become logs, and a few
 # pages are in flight at once: pages of a bounded size keep that memory small (a page of

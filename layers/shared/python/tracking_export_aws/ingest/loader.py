@@ -1,6 +1,6 @@
 """Writes data-contract.md records into the tracking table (docs/table-design.md).
 
-The one write path of the table: the ingestion function (``tracking_export_aws.ingest``) and
+The one write path of the table: the ingestion function (``tracking_export_aws.ingest.service``) and
 the developer tools (``python -m tools.load``, the local run) all go through :class:`Loader`.
 
 Records are written with ``BatchWriteItem`` (25 a call, a few calls in parallel). What a
@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from tracking_export.source import CATALOGUE_KEYS, RECORD_TYPES, InvalidLine, Raw, parse_instant
-from tracking_export_aws import keys
-from tracking_export_aws.dynamo import (
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.dynamo import (
     BATCH_GET_LIMIT,
     BATCH_WRITE_LIMIT,
     UnstorableValueError,

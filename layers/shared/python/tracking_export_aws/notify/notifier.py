@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-from tracking_export_aws.messages import validate_notification
+from tracking_export_aws.notify.messages import validate_notification
 
 SOURCE = "tracking-log-export"
 DETAIL_TYPES = {

@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 from botocore.exceptions import ClientError
 
 from tracking_export.addresses import MAX_ADDRESSES, address_problem, validate_address
-from tracking_export_aws.clients import client
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.aws.clients import client
+from tracking_export_aws.runtime.settings import AwsSettings
 
 OUTCOMES = {
     "succeeded": "succeeded",

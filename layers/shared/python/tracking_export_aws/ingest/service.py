@@ -1,7 +1,7 @@
 """The ingestion use case: one data-contract JSONL object of the ingest bucket into the tracking table.
 
 An object ``tenants/{tenantId}/incoming/{name}`` (gzip accepted) is loaded through the
-loader (:class:`tracking_export_aws.loader.Loader`, restricted to the key's tenant), one
+loader (:class:`tracking_export_aws.ingest.loader.Loader`, restricted to the key's tenant), one
 byte range of at most ``max_bytes`` per invocation, cut on a line boundary. A small
 progress item per object content (``T#{tenant}#INGEST`` / ``E#{etag}``) records how far the
 load went, under a lease, so that:
@@ -37,10 +37,10 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracking_export_aws import keys
-from tracking_export_aws.config_store import ConfigError, ConfigStore
-from tracking_export_aws.loader import Loader, LoadReport, RejectedRecord, parse_line
-from tracking_export_aws.notifier import Notifier
+from tracking_export_aws.aws import keys
+from tracking_export_aws.config.store import ConfigError, ConfigStore
+from tracking_export_aws.ingest.loader import Loader, LoadReport, RejectedRecord, parse_line
+from tracking_export_aws.notify.notifier import Notifier
 
 INCOMING_KEY_RE = re.compile(r"^tenants/([^/]+)/incoming/(.+)$")
 # The notification and the progress item list this many rejected lines; the count is exact.

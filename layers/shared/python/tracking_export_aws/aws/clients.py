@@ -17,7 +17,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.parsers import ResponseParserFactory
 
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.runtime.settings import AwsSettings
 
 # The tracking source reads several days x 4 shards at once; leave room for the rest.
 MAX_POOL_CONNECTIONS = 32

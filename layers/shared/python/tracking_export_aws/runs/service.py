@@ -31,14 +31,8 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window
-from tracking_export_aws.config_store import ConfigError, ConfigInvalid, ConfigNotFound, ConfigStore
-from tracking_export_aws.definitions import checked_definition
-from tracking_export_aws.ledger import Claim, LeaseLostError, RunLedger
-from tracking_export_aws.notifier import NotificationError, Notifier, fit_message
-from tracking_export_aws.object_tags import clean_older_than_tag
-from tracking_export_aws.requests import ExportRequest, InvalidRequest
-from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource, Heartbeat, RunDeadlineExceeded
-from tracking_export_aws.s3_sink import (
+from tracking_export_aws.aws.object_tags import clean_older_than_tag
+from tracking_export_aws.aws.s3_sink import (
     MIB,
     RUN_METADATA,
     MultipartSink,
@@ -47,9 +41,15 @@ from tracking_export_aws.s3_sink import (
     put_if_absent,
     stored_digest,
 )
+from tracking_export_aws.config.definitions import checked_definition
+from tracking_export_aws.config.store import ConfigError, ConfigInvalid, ConfigNotFound, ConfigStore
+from tracking_export_aws.notify.notifier import NotificationError, Notifier, fit_message
+from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource, Heartbeat, RunDeadlineExceeded
+from tracking_export_aws.runs.ledger import Claim, LeaseLostError, RunLedger
+from tracking_export_aws.runs.request import ExportRequest, InvalidRequest
 
 if TYPE_CHECKING:
-    from tracking_export_aws.distributed import Router
+    from tracking_export_aws.runs.steps import Router
 
 # ExportRequest and InvalidRequest live in requests.py; imported from here too.
 __all__ = ["ExportRequest", "ExportService", "InvalidRequest"]

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from tracking_export_aws import keys
-from tracking_export_aws.dynamo import deserialize, query_pages, serialize
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.dynamo import deserialize, query_pages, serialize
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 FINISHED = (SUCCEEDED, FAILED)

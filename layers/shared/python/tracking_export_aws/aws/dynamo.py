@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from tracking_export_aws.keys import KEY_ATTRIBUTES
+from tracking_export_aws.aws.keys import KEY_ATTRIBUTES
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25

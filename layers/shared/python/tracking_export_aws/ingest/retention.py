@@ -4,7 +4,7 @@ A log's ``expiresAt`` is its ``startedAt`` plus ``retentionDays`` (tenant.json),
 seconds; without ``retentionDays`` logs carry none and are kept. The loader and the ingestion
 set it when they write a log; when the setting changes, :func:`apply_retention` rewrites it on
 every log of the tenant (the ingest function runs it when ``tenants/{tenant}/tenant.json`` is
-uploaded; operators run ``python -m tracking_export_aws.retention --tenant acme``). DynamoDB
+uploaded; operators run ``python -m tracking_export_aws.ingest.retention --tenant acme``). DynamoDB
 deletes expired items within days; the export never reads a log whose ``expiresAt`` has passed.
 """
 
@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote_plus
 
-from tracking_export_aws import keys
-from tracking_export_aws.config_store import ConfigStore
-from tracking_export_aws.dynamo import query_pages
-from tracking_export_aws.loader import retention_expiry
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.dynamo import query_pages
+from tracking_export_aws.config.store import ConfigStore
+from tracking_export_aws.ingest.loader import retention_expiry
 
 TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")
 
@@ -134,11 +134,11 @@ class RetentionService:
 
 def main(argv: list[str] | None = None) -> int:
     """Re-apply the retention of tenant.json (environment as the functions'); prints a summary."""
-    from tracking_export_aws import wiring
-    from tracking_export_aws.settings import AwsSettings
+    from tracking_export_aws.runtime import wiring
+    from tracking_export_aws.runtime.settings import AwsSettings
 
     parser = argparse.ArgumentParser(
-        prog="python -m tracking_export_aws.retention",
+        prog="python -m tracking_export_aws.ingest.retention",
         description="Rewrite expiresAt on a tenant's logs from tenant.json's retentionDays.",
     )
     parser.add_argument("--tenant", required=True)

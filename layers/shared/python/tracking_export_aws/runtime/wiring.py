@@ -7,26 +7,26 @@ from collections.abc import Callable
 from typing import Any
 
 from tracking_export.source import TrackingSource
-from tracking_export_aws.clients import client, s3_presigner
-from tracking_export_aws.config_store import ConfigStore
-from tracking_export_aws.config_sync import ConfigSyncService
-from tracking_export_aws.config_versions import ConfigVersions
-from tracking_export_aws.distributed import (
+from tracking_export_aws.aws.clients import client, s3_presigner
+from tracking_export_aws.aws.scheduler import ScheduleManager
+from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
+from tracking_export_aws.config.store import ConfigStore
+from tracking_export_aws.config.sync import ConfigSyncService
+from tracking_export_aws.config.versions import ConfigVersions
+from tracking_export_aws.ingest.erasure import LearnerEraser
+from tracking_export_aws.ingest.retention import RetentionService, retention_event
+from tracking_export_aws.ingest.service import IngestService, IngestSettings
+from tracking_export_aws.notify.mailer import EmailChannel
+from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.runs.ledger import RunLedger
+from tracking_export_aws.runs.service import ExportService
+from tracking_export_aws.runs.steps import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_ROWS_PER_WORKER,
     Router,
     Steps,
 )
-from tracking_export_aws.dynamo_source import DynamoTrackingSource
-from tracking_export_aws.erasure import LearnerEraser
-from tracking_export_aws.export_service import ExportService
-from tracking_export_aws.ingest import IngestService, IngestSettings
-from tracking_export_aws.ledger import RunLedger
-from tracking_export_aws.mailer import EmailChannel
-from tracking_export_aws.notifier import Notifier
-from tracking_export_aws.retention import RetentionService, retention_event
-from tracking_export_aws.scheduler import ScheduleManager
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.runtime.settings import AwsSettings
 
 
 def notifier(settings: AwsSettings, *, email: bool = False) -> Notifier:
