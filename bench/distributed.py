@@ -44,8 +44,9 @@ from tools.local_endpoints import (
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export_aws.aws import clients, keys
 from tracking_export_aws.ingest.loader import load_jsonl
+from tracking_export_aws.runs.manifest import Manifest
 from tracking_export_aws.runs.service import ExportRequest
-from tracking_export_aws.runs.steps import Manifest, Steps
+from tracking_export_aws.runs.steps import Steps
 from tracking_export_aws.runtime.settings import AwsSettings
 from tracking_export_aws.runtime.wiring import distributed_steps, export_service
 

@@ -32,8 +32,8 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset
+from tracking_export_aws.aws.s3_objects import WORK_PREFIX
 from tracking_export_aws.runs.service import ExportRequest, ExportService
-from tracking_export_aws.runs.steps import WORK_PREFIX
 from tracking_export_aws.runtime import wiring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -362,8 +362,8 @@ def test_a_small_run_stays_on_the_single_path_and_says_so(distributed: Distribut
 def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: Any) -> None:
     """Parts of 5 MiB or more are UploadPartCopy'd, smaller shards downloaded and joined; the
     object appears once (If-None-Match), and a retried assembly of the same run accepts it."""
+    from tracking_export_aws.aws.s3_objects import assemble_object
     from tracking_export_aws.aws.s3_sink import MIB, ObjectExists
-    from tracking_export_aws.runs.steps import assemble_object
 
     sizes = [6 * MIB, 1 * MIB, 2 * MIB, 7 * MIB, 100, 0]
     pieces = []

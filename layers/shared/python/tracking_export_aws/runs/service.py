@@ -49,7 +49,7 @@ from tracking_export_aws.runs.ledger import Claim, LeaseLostError, RunLedger
 from tracking_export_aws.runs.request import ExportRequest, InvalidRequest
 
 if TYPE_CHECKING:
-    from tracking_export_aws.runs.steps import Router
+    from tracking_export_aws.runs.route import Router
 
 # ExportRequest and InvalidRequest live in requests.py; imported from here too.
 __all__ = ["ExportRequest", "ExportService", "InvalidRequest"]
@@ -95,7 +95,7 @@ class ExportService:
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
     finish_reserve_seconds: float = FINISH_RESERVE_SECONDS
     download_link_seconds: int = DOWNLOAD_LINK_SECONDS
-    # Routes runs above MAX_ROWS_PER_WORKER estimated rows to the state machine (distributed.py).
+    # Routes runs above MAX_ROWS_PER_WORKER estimated rows to the state machine (route.py).
     router: Router | None = None
 
     # -- one delivery ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """A run too large for one Lambda, on Step Functions (statemachine/export.asl.json):
 
     export function: claim -> definition -> window -> row estimate -> above MAX_ROWS_PER_WORKER:
-        write the run's manifest, hand the claim to the execution, start it (this module's Router)
+        write the run's manifest, hand the claim to the execution, start it (route.py's Router)
     plan      -> the window's local days in shards of consecutive days (per-day log counts)
     render    -> one worker per shard: the same engine, only that shard's days, into _work/
     assemble  -> one object from the shards, server-side (UploadPartCopy), If-None-Match
@@ -25,291 +25,37 @@ even if the tenant uploads a new one meanwhile, and the state machine's payloads
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from tracking_export.engine import run_export, window_days
-from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
-from tracking_export.model import ExportDefinition
-from tracking_export.source import TrackingSource, parse_instant
+from tracking_export.limits import shown
+from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window, day_range
-from tracking_export_aws.aws import keys
-from tracking_export_aws.aws.s3_sink import MIB, MIN_PART_SIZE, RUN_METADATA, MultipartSink, ObjectExists
-from tracking_export_aws.config.definitions import checked_definition
+from tracking_export_aws.aws.s3_objects import (
+    DistributedRunError,
+    abort_uploads,
+    assemble_object,
+    delete_prefix,
+    listed_keys,
+    object_sha256,
+)
+from tracking_export_aws.aws.s3_sink import MultipartSink
 from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource
 from tracking_export_aws.runs.ledger import MAX_RECORDED_SKIPS, Claim, LeaseLostError, RunLedger
+from tracking_export_aws.runs.manifest import Manifest
 from tracking_export_aws.runs.service import ExportService, run_failure_reason
+from tracking_export_aws.runs.shards import plan_shards
 
-WORK_PREFIX = "_work/"
-# Rows one worker renders. Measured by bench/distributed.py (docs/capacity.md): 8,500 rows per
-# CPU-second on the e2e definition (a busy shared machine; issue 7 measured 13,800), so a 900 s
-# one-vCPU worker could do 7.6M rows. A sixth of that, rounded down: one shard takes about two
-# minutes and finishes well inside the timeout on a slow day, under throttling or a cold start.
-DEFAULT_MAX_ROWS_PER_WORKER = 1_000_000
 DEFAULT_MAX_CONCURRENCY = 40
-# The state machine's own timeout (TimeoutSeconds in the ASL) plus a margin: the claim is held
-# this long for the execution, so a duplicate delivery meanwhile does nothing.
-EXECUTION_TIMEOUT_SECONDS = 6 * 3600
-DISTRIBUTED_LEASE_SECONDS = EXECUTION_TIMEOUT_SECONDS + 900
-# What a worker keeps of its invocation's time to stop cleanly (run_guard.Guard).
+# What a worker keeps of its invocation's time to stop cleanly (guard.Guard).
 WORKER_RESERVE_SECONDS = 30
-# A Map state's items travel in the execution's payload (256 KB): the plan never makes more.
-MAX_SHARDS = 2000
 MAX_SKIPS_PER_SHARD = MAX_RECORDED_SKIPS
-MAX_COPY_PART = 5 * 1024 * MIB  # UploadPartCopy's largest part
-READ_CHUNK = 8 * MIB
 STEP_LOG = "the distributed export's step log"
-
-
-class DistributedRunError(RuntimeError):
-    """A step of a distributed run cannot go on; the message says what is wrong."""
-
-
-# ---------------------------------------------------------------- manifest
-
-
-def work_prefix(tenant_id: str, export_guid: str, run_number: int, attempt: int) -> str:
-    """The internal prefix of one attempt of one run (never under the tenants' ``tenants/``)."""
-    tenant, guid = keys.validate_tenant_id(tenant_id), keys.validate_export_guid(export_guid)
-    return f"{WORK_PREFIX}{tenant}/{guid}/{run_number}-{attempt}/"
-
-
-def execution_name(tenant_id: str, export_guid: str, scheduled: datetime, attempt: int) -> str:
-    """A name unique per (tenant, export, scheduled time, attempt): a repeated StartExecution of
-    the same attempt is the same execution, never a second one."""
-    digest = hashlib.sha256(f"{tenant_id}/{export_guid}/{keys.instant_key(scheduled)}".encode()).hexdigest()
-    readable = re.sub(r"[^A-Za-z0-9_-]", "-", f"{tenant_id[:24]}-{export_guid[:24]}")
-    return f"{readable}-{attempt}-{digest[:24]}"
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What every step of one distributed run needs (JSON in the work prefix)."""
-
-    bucket: str
-    work: str
-    data: Mapping[str, Any]
-
-    @property
-    def tenant_id(self) -> str:
-        return str(self.data["tenantId"])
-
-    @property
-    def export_guid(self) -> str:
-        return str(self.data["exportGuid"])
-
-    @property
-    def timezone(self) -> str:
-        return str(self.data["timezone"])
-
-    @property
-    def run_time(self) -> datetime:
-        return _instant(self.data["runAt"])
-
-    @property
-    def previous_success_start(self) -> datetime | None:
-        value = self.data.get("previousSuccessStart")
-        return _instant(value) if value else None
-
-    @property
-    def object_key(self) -> str:
-        return str(self.data["objectKey"])
-
-    def definition(self, limits: Limits = DEFAULT_LIMITS) -> ExportDefinition:
-        return checked_definition(base64.b64decode(self.data["definition"]), self.export_guid, limits)
-
-    def claim(self) -> Claim:
-        """The claim the execution holds (its name is the run's holder)."""
-        return Claim(
-            self.tenant_id,
-            self.export_guid,
-            _instant(self.data["scheduledTime"]),
-            claimed=True,
-            run_number=int(self.data["runNumber"]),
-            token=str(self.data["claimToken"]),
-            started_at=_instant(self.data["runStart"]),
-            attempt=int(self.data["attempt"]),
-            invocation_id=str(self.data["holder"]),
-        )
-
-    def shard_key(self, index: int) -> str:
-        return f"{self.work}shard-{index:05d}"
-
-    def report_key(self, index: int) -> str:
-        return f"{self.work}shard-{index:05d}.json"
-
-    def error_key(self, index: int | None) -> str:
-        """Where a failed step keeps its reason (a shard's, or a coordinator step's)."""
-        return (
-            f"{self.work}shard-{index:05d}.error.json" if index is not None else f"{self.work}step.error.json"
-        )
-
-    @property
-    def plan_key(self) -> str:
-        return f"{self.work}plan.json"
-
-    @classmethod
-    def read(cls, s3: Any, bucket: str, key: str) -> Manifest:
-        if not key.startswith(WORK_PREFIX) or not key.endswith("/manifest.json"):
-            raise DistributedRunError(f"manifestKey must be {WORK_PREFIX}.../manifest.json, got {shown(key)}")
-        data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        return cls(bucket, key.removesuffix("manifest.json"), data)
-
-
-def _instant(value: Any) -> datetime:
-    parsed = parse_instant(value)
-    if parsed is None:
-        raise DistributedRunError(f"expected an ISO 8601 instant, got {shown(str(value))}")
-    return parsed
-
-
-def _iso(instant: datetime | None) -> str | None:
-    return instant.astimezone(UTC).isoformat() if instant is not None else None
-
-
-# ---------------------------------------------------------------- routing (export function)
-
-
-@dataclass(frozen=True)
-class Route:
-    """The path a run takes, for its record and notification."""
-
-    path: str  # "single" or "distributed"
-    estimated_rows: int | None
-    execution_arn: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "estimatedRows": self.estimated_rows}
-
-
-@dataclass
-class Router:
-    """Estimates a run's rows and, above ``max_rows_per_worker``, starts the state machine."""
-
-    s3: Any
-    sfn: Any
-    ledger: RunLedger
-    bucket: str
-    state_machine_arn: str
-    max_rows_per_worker: int = DEFAULT_MAX_ROWS_PER_WORKER
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-    def route(
-        self,
-        *,
-        claim: Claim,
-        source: TrackingSource,
-        definition: ExportDefinition,
-        definition_data: bytes,
-        timezone: str,
-        run_time: datetime,
-        previous_success_start: datetime | None,
-        object_key: str,
-        requested_key: str,
-        content_type: str,
-        tags: Mapping[str, str],
-        recipients: Sequence[str],
-        message: Mapping[str, Any],
-        before_hand_off: Callable[[], None] = lambda: None,
-    ) -> Route:
-        """Single or distributed; a distributed run is handed to its execution here.
-
-        ``object_key`` is the key the single path would write (already past the collision
-        rule, ``requested_key`` the one the definition names); ``before_hand_off`` stops the
-        export function's heartbeat, whose short lease must not replace the execution's.
-        """
-        estimate = estimate_rows(source, definition, timezone, run_time, previous_success_start)
-        if estimate is None or estimate <= self.max_rows_per_worker:
-            self.ledger.record_route(claim, "single", estimate, shards=1)
-            return Route("single", estimate)
-        assert claim.run_number is not None and claim.started_at is not None
-        work = work_prefix(claim.tenant_id, claim.export_guid, claim.run_number, claim.attempt)
-        name = execution_name(claim.tenant_id, claim.export_guid, claim.scheduled_time, claim.attempt)
-        manifest = {
-            "version": 2,
-            **{k: message[k] for k in ("tenantId", "exportGuid", "scheduledTime", "runAt")},
-            "runStart": _iso(claim.started_at),
-            "runNumber": claim.run_number,
-            "attempt": claim.attempt,
-            "claimToken": claim.token,
-            "holder": f"states:{name}",
-            "timezone": timezone,
-            "previousSuccessStart": _iso(previous_success_start),
-            "definition": base64.b64encode(definition_data).decode("ascii"),
-            "objectKey": object_key,
-            "requestedObjectKey": requested_key,
-            "contentType": content_type,
-            "tags": dict(tags),
-            "recipients": list(recipients),
-            "estimatedRows": estimate,
-            "maxRowsPerWorker": self.max_rows_per_worker,
-            "startedAt": _iso(self.clock()),
-            "message": dict(message),
-        }
-        manifest_key = f"{work}manifest.json"
-        self.s3.put_object(Bucket=self.bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
-        # From here the execution holds the claim: a duplicate delivery, a retry of this
-        # invocation and run recovery all leave the run alone until the execution ends it.
-        before_hand_off()
-        until = self.clock() + timedelta(seconds=DISTRIBUTED_LEASE_SECONDS)
-        self.ledger.hand_off(claim, str(manifest["holder"]), until, estimated_rows=estimate)
-        try:
-            response = self.sfn.start_execution(
-                stateMachineArn=self.state_machine_arn,
-                name=name,
-                input=json.dumps({"manifestKey": manifest_key}),
-            )
-        except Exception:
-            delete_prefix(self.s3, self.bucket, work)
-            raise
-        return Route("distributed", estimate, execution_arn=str(response["executionArn"]))
-
-
-def estimate_rows(
-    source: TrackingSource,
-    definition: ExportDefinition,
-    timezone: str,
-    run_time: datetime,
-    previous_success_start: datetime | None,
-) -> int | None:
-    """The run's rows as its window's logs counted by day; None when the source keeps no counts."""
-    estimated_logs = getattr(source, "estimated_logs", None)
-    if estimated_logs is None:
-        return None
-    tz = ZoneInfo(timezone)
-    window = compute_window(definition.parameters, tz, run_time, previous_success_start)
-    days = window_days(window, source, tz)
-    return int(sum(estimated_logs([day_range(day, tz) for day in days])))
-
-
-# ---------------------------------------------------------------- plan
-
-
-def plan_shards(days: Sequence[date], estimates: Sequence[int], max_rows: int) -> list[tuple[date, date]]:
-    """Consecutive days grouped so each group's estimate stays within ``max_rows`` (a day larger
-    than that is a shard of its own), at most MAX_SHARDS groups; at least one group."""
-    if not days:
-        return []
-    target = max(max_rows, -(-sum(estimates) // MAX_SHARDS), 1)
-    shards: list[tuple[date, date]] = []
-    first, total = days[0], 0
-    previous = days[0]
-    for day, estimate in zip(days, estimates, strict=True):
-        if day != first and total + estimate > target:
-            shards.append((first, previous))
-            first, total = day, 0
-        total += estimate
-        previous = day
-    shards.append((first, previous))
-    return shards
 
 
 @dataclass
@@ -456,7 +202,7 @@ class Steps:
 
     def _step_error(self, manifest: Manifest) -> str | None:
         """The reason the first failed step recorded, if any did."""
-        for key in sorted(_listed(self.s3, self.bucket, manifest.work)):
+        for key in sorted(listed_keys(self.s3, self.bucket, manifest.work)):
             if key.endswith(".error.json"):
                 found = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
                 return str(found["error"])
@@ -581,8 +327,7 @@ class Steps:
             return stored.notification or message
 
     def _duration_ms(self, manifest: Manifest) -> int:
-        started = _instant(manifest.data["startedAt"])
-        return int((self.clock() - started).total_seconds() * 1000)
+        return int((self.clock() - manifest.started_at).total_seconds() * 1000)
 
 
 class ShardMissing(DistributedRunError):
@@ -609,158 +354,3 @@ def failure_reason(error: Mapping[str, Any]) -> str:
     if name in _STATES_ERRORS:
         return _STATES_ERRORS[name]
     return f"a step of the distributed run failed ({shown(name)}); the details are in {STEP_LOG}"
-
-
-# ---------------------------------------------------------------- S3 helpers
-
-
-def part_plan(pieces: Sequence[tuple[str, int]]) -> list[list[tuple[str, int, int]]]:
-    """The parts of the final object: each a list of (source key, first byte, end byte) ranges.
-
-    A part made of one range of at least 5 MiB is copied server-side (UploadPartCopy); ranges
-    shorter than that are gathered with the following bytes until the part reaches 5 MiB (they
-    are downloaded and uploaded as one part). Only the last part may be shorter than 5 MiB.
-    """
-    parts: list[list[tuple[str, int, int]]] = []
-    gathering: list[tuple[str, int, int]] = []
-    gathered = 0
-    for key, size in pieces:
-        offset = 0
-        if gathering:
-            take = min(size, MIN_PART_SIZE - gathered)
-            if take:
-                gathering.append((key, 0, take))
-                gathered += take
-                offset = take
-            if gathered >= MIN_PART_SIZE:
-                parts.append(gathering)
-                gathering, gathered = [], 0
-        remaining = size - offset
-        if remaining <= 0:
-            continue
-        if remaining >= MIN_PART_SIZE:
-            count = -(-remaining // MAX_COPY_PART)
-            step = -(-remaining // count)
-            for start in range(offset, size, step):
-                parts.append([(key, start, min(start + step, size))])
-        else:
-            gathering.append((key, offset, size))
-            gathered += remaining
-    if gathering:
-        parts.append(gathering)
-    return parts
-
-
-def assemble_object(
-    s3: Any,
-    bucket: str,
-    key: str,
-    pieces: Sequence[tuple[str, int]],
-    *,
-    content_type: str,
-    tags: Mapping[str, str],
-    run_id: str,
-) -> int:
-    """Write ``key`` as the concatenation of the ``pieces`` (source key, size), atomically and only
-    if it does not exist yet (If-None-Match); returns its size. An object already written by the
-    same run (a retried step) is accepted as is."""
-    total = sum(size for _, size in pieces)
-    extra: dict[str, Any] = {"ContentType": content_type, "Metadata": {RUN_METADATA: run_id}}
-    if tags:
-        extra["Tagging"] = urlencode(dict(tags))
-    try:
-        if total < MIN_PART_SIZE:
-            body = b"".join(_read_range(s3, bucket, k, 0, size) for k, size in pieces if size)
-            s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
-            return total
-        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
-        try:
-            parts = []
-            for number, ranges in enumerate(part_plan(pieces), start=1):
-                if len(ranges) == 1 and ranges[0][2] - ranges[0][1] >= MIN_PART_SIZE:
-                    source, start, end = ranges[0]
-                    response = s3.upload_part_copy(
-                        Bucket=bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        CopySource={"Bucket": bucket, "Key": source},
-                        CopySourceRange=f"bytes={start}-{end - 1}",
-                    )
-                    etag = response["CopyPartResult"]["ETag"]
-                else:
-                    body = b"".join(_read_range(s3, bucket, k, start, end) for k, start, end in ranges)
-                    etag = s3.upload_part(
-                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                    )["ETag"]
-                parts.append({"PartNumber": number, "ETag": etag})
-            s3.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}, IfNoneMatch="*"
-            )
-        except BaseException:
-            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            raise
-    except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
-            raise
-        existing = s3.head_object(Bucket=bucket, Key=key)
-        if existing.get("Metadata", {}).get(RUN_METADATA) != run_id:
-            raise ObjectExists(bucket, key) from None
-        return int(existing["ContentLength"])
-    return total
-
-
-def _read_range(s3: Any, bucket: str, key: str, start: int, end: int) -> bytes:
-    if end <= start:
-        return b""
-    body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"].read()
-    if len(body) != end - start:
-        raise DistributedRunError(
-            f"s3://{bucket}/{key}: expected {end - start} bytes at {start}, got {len(body)}"
-        )
-    return bytes(body)
-
-
-def object_sha256(s3: Any, bucket: str, key: str) -> str:
-    """SHA-256 of an object, streamed (a server-side assembled file is never in our memory)."""
-    digest = hashlib.sha256()
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for chunk in iter(lambda: body.read(READ_CHUNK), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _listed(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
-    token: dict[str, Any] = {}
-    while True:
-        page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, **token)
-        yield from (item["Key"] for item in page.get("Contents", []))
-        if not page.get("IsTruncated"):
-            return
-        token = {"ContinuationToken": page["NextContinuationToken"]}
-
-
-def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
-    """Delete every object under a work prefix; returns how many."""
-    if not prefix.startswith(WORK_PREFIX):
-        raise DistributedRunError(f"refusing to delete outside {WORK_PREFIX}: {prefix!r}")
-    deleted = 0
-    batch: list[dict[str, str]] = []
-    for key in _listed(s3, bucket, prefix):
-        batch.append({"Key": key})
-        if len(batch) == 1000:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-            deleted += len(batch)
-            batch = []
-    if batch:
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-        deleted += len(batch)
-    return deleted
-
-
-def abort_uploads(s3: Any, bucket: str, key: str) -> None:
-    """Abort any multipart upload left on ``key`` (an assemble step that died half-way)."""
-    response = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
-    for upload in response.get("Uploads", []):
-        if upload.get("Key") == key:
-            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])

@@ -19,13 +19,9 @@ from tracking_export_aws.ingest.service import IngestService, IngestSettings
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
 from tracking_export_aws.runs.ledger import RunLedger
+from tracking_export_aws.runs.route import DEFAULT_MAX_ROWS_PER_WORKER, Router
 from tracking_export_aws.runs.service import ExportService
-from tracking_export_aws.runs.steps import (
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_ROWS_PER_WORKER,
-    Router,
-    Steps,
-)
+from tracking_export_aws.runs.steps import DEFAULT_MAX_CONCURRENCY, Steps
 from tracking_export_aws.runtime.settings import AwsSettings
 
 
