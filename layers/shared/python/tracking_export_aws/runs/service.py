@@ -14,7 +14,6 @@ and who moves them: docs/run-lifecycle.md.
 from __future__ import annotations
 
 import contextlib
-import logging
 import posixpath
 import time
 from collections.abc import Callable
@@ -22,12 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from tracking_export.engine import run_export
-from tracking_export.errors import DefinitionError, ExportRunError
 from tracking_export.filename import extension, object_key, render_end_file_name, render_file_name
-from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
+from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window
@@ -42,18 +38,18 @@ from tracking_export_aws.aws.s3_sink import (
     stored_digest,
 )
 from tracking_export_aws.config.definitions import checked_definition
-from tracking_export_aws.config.store import ConfigError, ConfigInvalid, ConfigNotFound, ConfigStore
+from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.notify.notifier import NotificationError, Notifier, fit_message
-from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource, Heartbeat, RunDeadlineExceeded
+from tracking_export_aws.runs.failure import run_failure_reason
+from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource, Heartbeat
 from tracking_export_aws.runs.ledger import Claim, LeaseLostError, RunLedger
 from tracking_export_aws.runs.request import ExportRequest, InvalidRequest
 
 if TYPE_CHECKING:
     from tracking_export_aws.runs.route import Router
 
-# ExportRequest and InvalidRequest live in requests.py; imported from here too.
+# ExportRequest and InvalidRequest live in request.py; imported from here too.
 __all__ = ["ExportRequest", "ExportService", "InvalidRequest"]
-_log = logging.getLogger(__name__)
 
 # A run holds a short lease that its heartbeat renews; a run that dies without releasing it
 # is taken over by the next delivery within LEASE_SECONDS (at once by a retry of the same invocation).
@@ -573,30 +569,3 @@ class _RunContext:
 def _content_type(definition: ExportDefinition) -> str:
     base = CONTENT_TYPES[definition.file_action.format]
     return "application/gzip" if definition.file_action.compression == "gzip" else base
-
-
-def run_failure_reason(exc: BaseException, *, log: str = "the export function's log") -> str:
-    """A readable reason for the notification and the run record.
-
-    Only messages this service writes for the tenant are quoted (definition issues,
-    configuration problems, run errors naming a row and column). Anything else is named by
-    its type alone: its text may hold a runtime file path, an endpoint or a data value. The
-    full exception goes to the function's log, where operators look.
-    """
-    if isinstance(exc, DefinitionError):
-        return "invalid export definition:\n" + "\n".join(str(i) for i in exc.issues)
-    if isinstance(exc, ConfigInvalid):
-        return f"invalid configuration {exc.key}: " + "; ".join(exc.problems)
-    if isinstance(exc, ConfigNotFound):
-        return f"configuration {exc.key} does not exist"
-    # The service's own run errors: their messages are written for the tenant.
-    if isinstance(exc, ExportRunError | ConfigError | RunDeadlineExceeded | LeaseLostError | ObjectExists):
-        return str(exc)
-    _log.error("export run failed", exc_info=exc)
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        return f"AWS error {shown(code)} in {exc.operation_name}; the run can be retried"
-    if isinstance(exc, BotoCoreError):
-        # Connection and timeout errors: their text names endpoints, not something for the tenant.
-        return f"AWS request failed ({type(exc).__name__}); the run can be retried"
-    return f"internal error ({type(exc).__name__}); the details are in {log}"

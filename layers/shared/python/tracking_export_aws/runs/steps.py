@@ -45,10 +45,11 @@ from tracking_export_aws.aws.s3_objects import (
     object_sha256,
 )
 from tracking_export_aws.aws.s3_sink import MultipartSink
+from tracking_export_aws.runs.failure import run_failure_reason
 from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource
 from tracking_export_aws.runs.ledger import MAX_RECORDED_SKIPS, Claim, LeaseLostError, RunLedger
 from tracking_export_aws.runs.manifest import Manifest
-from tracking_export_aws.runs.service import ExportService, run_failure_reason
+from tracking_export_aws.runs.service import ExportService
 from tracking_export_aws.runs.shards import plan_shards
 
 DEFAULT_MAX_CONCURRENCY = 40
