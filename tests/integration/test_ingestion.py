@@ -490,7 +490,7 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     assert len(requested) == 1
     assert ingest.invoke(event)["retentionDays"] == 365
     # Back to no retention (config-sync records it valid), applied by an operator: the attribute goes.
-    from tracking_export_aws.ingest.retention import main
+    from tools.apply_retention import main
 
     stack.put_tenant("acme", PARIS)
     assert (
@@ -590,7 +590,7 @@ def test_erasure_removes_every_trace_of_the_learner_and_lists_the_files_delivere
 def test_erasure_pseudonymises_when_the_tenant_keeps_anonymous_statistics(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.ingest.erasure import main
+    from tools.erase_learner import main
 
     stack.put_tenant("acme", {**PARIS, "keepAnonymousStatistics": True})
     stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())

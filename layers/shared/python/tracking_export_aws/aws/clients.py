@@ -10,14 +10,12 @@ import json
 import logging
 import threading
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.parsers import ResponseParserFactory
-
-from tracking_export_aws.runtime.settings import AwsSettings
 
 # The tracking source reads several days x 4 shards at once; leave room for the rest.
 MAX_POOL_CONNECTIONS = 32
@@ -37,9 +35,23 @@ _factories: weakref.WeakKeyDictionary[Any, ItemReadParsers] = weakref.WeakKeyDic
 logger = logging.getLogger(__name__)
 
 
+class Endpoints(Protocol):
+    """Where clients connect (the functions' ``AwsSettings`` has these fields; this package
+    imports no settings)."""
+
+    @property
+    def endpoint_url(self) -> str | None: ...
+
+    @property
+    def dynamodb_endpoint_url(self) -> str | None: ...
+
+    @property
+    def region(self) -> str: ...
+
+
 def client(
     service: str,
-    settings: AwsSettings | None = None,
+    settings: Endpoints | None = None,
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
@@ -156,7 +168,7 @@ def _botocore_session(service: str) -> tuple[botocore.session.Session, ItemReadP
     return session, factory
 
 
-def s3_presigner(settings: AwsSettings) -> Any:
+def s3_presigner(settings: Endpoints) -> Any:
     """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the bucket's
     regional endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, us-east-1 included), so a
     link works for as long as it says. A local endpoint (moto) is used as configured."""

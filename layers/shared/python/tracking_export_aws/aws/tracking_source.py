@@ -34,7 +34,6 @@ from tracking_export_aws.aws.dynamo import (
     query_pages,
 )
 from tracking_export_aws.aws.paged_reads import PagedQuery, PagedReads, pages_of
-from tracking_export_aws.ingest.loader import count_day_logs
 
 # Logs per Query page. A page is decoded whole before its items become logs, and a few
 # pages are in flight at once: pages of a bounded size keep that memory small (a page of
@@ -353,3 +352,25 @@ class DynamoTrackingSource(TrackingSource):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def count_day_logs(client: Any, table_name: str, tenant_id: str, day: str) -> int:
+    """The logs stored on one UTC day (``YYYY-MM-DD``), counted over its shards with strongly
+    consistent ``Select=COUNT`` queries (keys only: a count reads no item into memory)."""
+    total = 0
+    for shard in range(keys.LOG_SHARDS):
+        request: dict[str, Any] = {
+            "TableName": table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.log_pk(tenant_id, day, shard)}},
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        while True:
+            response = client.query(**request)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+    return total

@@ -66,7 +66,7 @@ class ConfigSyncService:
     limits: Limits = DEFAULT_LIMITS
     # ``request_retention(bucket, key)`` once a tenant.json upload is found valid: the ingest
     # function applies its retentionDays to the tenant's logs. None: no request (the operator
-    # runs ``python -m tracking_export_aws.ingest.retention``).
+    # runs ``python -m tools.apply_retention``).
     request_retention: Callable[[str, str], None] | None = None
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:

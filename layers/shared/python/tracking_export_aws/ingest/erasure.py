@@ -1,4 +1,5 @@
-"""Erasure of one learner's personal data from a tenant (GDPR article 17), and its CLI.
+"""Erasure of one learner's personal data from a tenant (GDPR article 17); operators erase
+through ``python -m tools.erase_learner``.
 
 The learner's trackings are found through the ``ByLearner`` index (``gsi3pk`` on tracking
 items), their logs through ``ByTracking``. Two modes, chosen by the tenant's
@@ -23,11 +24,8 @@ keeps no date of a learner's first appearance). Deleting those is out of scope.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import secrets
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -306,35 +304,3 @@ def _pseudonym(salt: str, kind: str, old_id: int) -> int:
 
 def _s(plain: dict[str, str]) -> dict[str, Any]:
     return {k: {"S": v} for k, v in plain.items()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tracking_export_aws.ingest.erasure --tenant acme --learner 42`` (functions'
-    environment)."""
-    from tracking_export_aws.runtime import wiring
-    from tracking_export_aws.runtime.settings import AwsSettings
-
-    parser = argparse.ArgumentParser(
-        prog="python -m tracking_export_aws.ingest.erasure",
-        description="Erase one learner's personal data from a tenant (mode from tenant.json's "
-        "keepAnonymousStatistics). Reads TRACKING_TABLE, EXPORT_BUCKET, CONFIG_BUCKET, TOPIC_ARN "
-        "and the endpoints from the environment; prints the report as JSON.",
-    )
-    parser.add_argument("--tenant", required=True)
-    parser.add_argument("--learner", required=True, type=int)
-    parser.add_argument(
-        "--no-notify", action="store_true", help="do not publish the learner-erased notification"
-    )
-    args = parser.parse_args(argv)
-    try:
-        request = ErasureRequest.from_event({"erase": {"tenantId": args.tenant, "learnerId": args.learner}})
-    except InvalidErasureRequest as exc:
-        parser.error(str(exc))
-    eraser = wiring.learner_eraser(AwsSettings.from_env(), notify=not args.no_notify)
-    json.dump(eraser.erase(request).as_dict(), sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

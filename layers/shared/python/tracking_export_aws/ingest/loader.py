@@ -58,6 +58,7 @@ from tracking_export_aws.aws.dynamo import (
     query_pages,
     serialize,
 )
+from tracking_export_aws.aws.tracking_source import count_day_logs
 
 # How many rejected records a report lists; the count is always exact.
 MAX_LISTED_REJECTS = 1000
@@ -598,28 +599,6 @@ def _older(version: datetime | None, than: datetime | None) -> bool:
     if than is None:
         return False
     return version is None or version < than
-
-
-def count_day_logs(client: Any, table_name: str, tenant_id: str, day: str) -> int:
-    """The logs stored on one UTC day (``YYYY-MM-DD``), counted over its shards with strongly
-    consistent ``Select=COUNT`` queries (keys only: a count reads no item into memory)."""
-    total = 0
-    for shard in range(keys.LOG_SHARDS):
-        request: dict[str, Any] = {
-            "TableName": table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.log_pk(tenant_id, day, shard)}},
-            "Select": "COUNT",
-            "ConsistentRead": True,
-        }
-        while True:
-            response = client.query(**request)
-            total += int(response.get("Count", 0))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                break
-            request["ExclusiveStartKey"] = last
-    return total
 
 
 def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[str]) -> dict[str, int]:

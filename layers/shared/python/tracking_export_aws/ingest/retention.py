@@ -4,16 +4,13 @@ A log's ``expiresAt`` is its ``startedAt`` plus ``retentionDays`` (tenant.json),
 seconds; without ``retentionDays`` logs carry none and are kept. The loader and the ingestion
 set it when they write a log; when the setting changes, :func:`apply_retention` rewrites it on
 every log of the tenant (the ingest function runs it when ``tenants/{tenant}/tenant.json`` is
-uploaded; operators run ``python -m tracking_export_aws.ingest.retention --tenant acme``). DynamoDB
+uploaded; operators run ``python -m tools.apply_retention --tenant acme``). DynamoDB
 deletes expired items within days; the export never reads a log whose ``expiresAt`` has passed.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote_plus
@@ -130,24 +127,3 @@ class RetentionService:
     def apply(self, tenant_id: str) -> dict[str, Any]:
         days = self.config.tenant_settings(tenant_id).retention_days
         return apply_retention(self.dynamodb, self.table, tenant_id, days)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Re-apply the retention of tenant.json (environment as the functions'); prints a summary."""
-    from tracking_export_aws.runtime import wiring
-    from tracking_export_aws.runtime.settings import AwsSettings
-
-    parser = argparse.ArgumentParser(
-        prog="python -m tracking_export_aws.ingest.retention",
-        description="Rewrite expiresAt on a tenant's logs from tenant.json's retentionDays.",
-    )
-    parser.add_argument("--tenant", required=True)
-    args = parser.parse_args(argv)
-    summary = wiring.retention_service(AwsSettings.from_env()).apply(args.tenant)
-    json.dump(summary, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

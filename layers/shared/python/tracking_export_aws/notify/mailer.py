@@ -22,14 +22,13 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import ClientError
 
 from tracking_export.addresses import MAX_ADDRESSES, address_problem, validate_address
-from tracking_export_aws.aws.clients import client
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.aws.clients import Endpoints, client
 
 OUTCOMES = {
     "succeeded": "succeeded",
@@ -45,6 +44,17 @@ MAX_REASON = 2000
 MAX_ERRORS_LISTED = 20
 MAX_ERROR_LINE = 300
 _SIGV4_DATE = "%Y%m%dT%H%M%SZ"
+
+
+class EmailSettings(Endpoints, Protocol):
+    """What the e-mail channel reads of the functions' ``AwsSettings`` (this package imports no
+    settings)."""
+
+    @property
+    def email_sender(self) -> str | None: ...
+
+    @property
+    def email_configuration_set(self) -> str | None: ...
 
 
 class EmailChannel:
@@ -78,7 +88,7 @@ class EmailChannel:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: AwsSettings) -> EmailChannel:
+    def from_settings(cls, settings: EmailSettings) -> EmailChannel:
         """The channel the environment configures (``EMAIL_SENDER``, ``EMAIL_CONFIGURATION_SET``).
 
         Without a sender it is disabled and makes no SES client.

@@ -11,15 +11,13 @@ The models check; they do not rewrite: the Notifier still publishes the producer
 validating never changes a byte that subscribers receive.
 
 The JSON Schemas in docs/schemas/ are generated from these models; regenerate them with
-``python -m tracking_export_aws.notify.messages docs/schemas`` (a test compares them).
+``python -m tools.schemas docs/schemas`` (a test compares them).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -237,20 +235,3 @@ def schemas() -> dict[str, dict[str, Any]]:
 def render(schema: dict[str, Any]) -> str:
     """A schema as the file holds it: sorted keys, two-space indent, a final newline."""
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str]) -> int:
-    """``python -m tracking_export_aws.notify.messages DIR``: write the schemas into DIR."""
-    if len(argv) != 1:
-        print("usage: python -m tracking_export_aws.notify.messages DIR", file=sys.stderr)
-        return 2
-    folder = Path(argv[0])
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, schema in schemas().items():
-        (folder / name).write_text(render(schema), encoding="utf-8")
-        print(folder / name)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
