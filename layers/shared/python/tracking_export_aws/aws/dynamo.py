@@ -64,6 +64,11 @@ def _to_attribute(value: Any) -> dict[str, Any]:
     raise UnstorableValueError(f"cannot store a value of type {kind.__name__}")
 
 
+def string_attributes(plain: Mapping[str, str]) -> dict[str, Any]:
+    """Plain strings as DynamoDB ``S`` attributes: a key (``pk``, ``sk``) or an item of keys only."""
+    return {name: {"S": value} for name, value in plain.items()}
+
+
 def serialize(record: Mapping[str, Any]) -> dict[str, Any]:
     """A plain record (JSON types) as a DynamoDB item in the low-level format."""
     return {k: _to_attribute(v) for k, v in record.items()}

@@ -4,12 +4,11 @@ work prefix and of an assembly's leftover multipart uploads."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from tracking_export_aws.aws.s3_sink import MIB, MIN_PART_SIZE, RUN_METADATA, ObjectExists
+from tracking_export_aws.aws.s3_sink import MIB, MIN_PART_SIZE, RUN_METADATA, ObjectExists, stored_digest
 
 # The export bucket's internal area (distributed runs' manifests and shards), never under the
 # tenants' ``tenants/``: the only prefix delete_prefix removes.
@@ -133,11 +132,7 @@ def _read_range(s3: Any, bucket: str, key: str, start: int, end: int) -> bytes:
 
 def object_sha256(s3: Any, bucket: str, key: str) -> str:
     """SHA-256 of an object, streamed (a server-side assembled file is never in our memory)."""
-    digest = hashlib.sha256()
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for chunk in iter(lambda: body.read(READ_CHUNK), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
+    return stored_digest(s3, bucket, key, READ_CHUNK)[0]
 
 
 def listed_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:

@@ -68,13 +68,13 @@ def object_metadata(client: Any, bucket: str, key: str) -> dict[str, str] | None
             return None
         # S3 answers 403 for a missing key unless the caller may list the bucket without a
         # prefix; a listing of the key's own prefix tells whether it exists.
-        if status == 403 and not _listed(client, bucket, key):
+        if status == 403 and not _key_is_listed(client, bucket, key):
             return None
         raise
     return {k.lower(): v for k, v in (response.get("Metadata") or {}).items()}
 
 
-def _listed(client: Any, bucket: str, key: str) -> bool:
+def _key_is_listed(client: Any, bucket: str, key: str) -> bool:
     response = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(item.get("Key") == key for item in response.get("Contents", []))
 

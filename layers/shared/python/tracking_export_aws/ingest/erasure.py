@@ -42,6 +42,7 @@ from tracking_export_aws.aws.dynamo import (
     deserialize,
     query_pages,
     serialize,
+    string_attributes,
 )
 from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.ingest.loader import recount_days
@@ -145,9 +146,9 @@ class LearnerEraser:
             "pseudonymised" if keep else "deleted",
             erased_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        state_key = _s({"pk": f"T#{tenant}#ERASURE#{learner_id}", "sk": keys.RECORD_SK})
+        state_key = string_attributes({"pk": f"T#{tenant}#ERASURE#{learner_id}", "sk": keys.RECORD_SK})
         salt = self._salt(state_key) if keep else ""
-        learner_key = _s(keys.catalogue_key(tenant, "learner", learner_id))
+        learner_key = string_attributes(keys.catalogue_key(tenant, "learner", learner_id))
         learner = self._get(learner_key)
         report.learner_found = learner is not None
         days: set[str] = set()
@@ -220,7 +221,7 @@ class LearnerEraser:
         """Erase one tracking, its logs and marker; the UTC days whose logs changed."""
         tracking_id = int(tracking["trackingId"]["N"])
         logs = self._logs(tenant, tracking_id)
-        marker_key = _s(keys.logged_marker_key(tenant, tracking_id))
+        marker_key = string_attributes(keys.logged_marker_key(tenant, tracking_id))
         has_marker = self._get(marker_key) is not None
         days = {item["pk"]["S"].split("#")[-2] for item in logs}
         if salt:
@@ -237,7 +238,7 @@ class LearnerEraser:
                 item.update(keys.unlaunched_keys(tenant, record))
             self._put(serialize(item))
             if has_marker:
-                self._put(_s(keys.logged_marker_key(tenant, new_tracking)))
+                self._put(string_attributes(keys.logged_marker_key(tenant, new_tracking)))
             report.count(report.pseudonymised, "trackingLog", len(copies))
             report.count(report.pseudonymised, "tracking")
         old_keys = [{"pk": log["pk"], "sk": log["sk"]} for log in logs]
@@ -300,7 +301,3 @@ def _pseudonym(salt: str, kind: str, old_id: int) -> int:
     """A fresh negative id (platform ids are positive), derived from the erasure's salt."""
     digest = hashlib.sha256(f"{salt}#{kind}#{old_id}".encode()).digest()
     return -(int.from_bytes(digest[:6], "big") + 1)
-
-
-def _s(plain: dict[str, str]) -> dict[str, Any]:
-    return {k: {"S": v} for k, v in plain.items()}

@@ -57,6 +57,7 @@ from tracking_export_aws.aws.dynamo import (
     chunks,
     query_pages,
     serialize,
+    string_attributes,
 )
 from tracking_export_aws.aws.tracking_source import count_day_logs
 
@@ -385,7 +386,8 @@ class Loader:
         """The candidates that no earlier load saw a log of (no ``LOGGED#`` marker)."""
         by_pk = {keys.logged_marker_key(t, i)["pk"]: (t, i) for t, i in candidates}
         batches = [
-            [_s({"pk": pk, "sk": keys.RECORD_SK}) for pk in batch] for batch in chunks(by_pk, BATCH_GET_LIMIT)
+            [string_attributes({"pk": pk, "sk": keys.RECORD_SK}) for pk in batch]
+            for batch in chunks(by_pk, BATCH_GET_LIMIT)
         ]
         # Strongly consistent: a marker written by a load that just finished must be seen.
         futures = [
@@ -419,7 +421,7 @@ class Loader:
                 if keyed.fresh:
                     self.fresh_counts[(keyed.tenant, keyed.day)] += 1
             elif keyed.kind == "tracking" and (keyed.tenant, raw["trackingId"]) in self.unlaunched:
-                keyed.item.update(_s(keys.unlaunched_keys(keyed.tenant, raw)))
+                keyed.item.update(string_attributes(keys.unlaunched_keys(keyed.tenant, raw)))
             yield keyed
 
     def _write_records(self, group: list[_Keyed]) -> _Outcome:
@@ -432,7 +434,7 @@ class Loader:
             if before is None or not _older(keyed.version, before.version):
                 latest[key] = keyed
         versioned = [
-            _s({"pk": pk, "sk": sk})
+            string_attributes({"pk": pk, "sk": sk})
             for (pk, sk), k in latest.items()
             if k.version is not None and not k.fresh
         ]
@@ -558,7 +560,8 @@ class Loader:
 
     def _write_markers(self) -> None:
         requests = [
-            {"PutRequest": {"Item": _s(keys.logged_marker_key(t, i))}} for t, i in sorted(self.logged)
+            {"PutRequest": {"Item": string_attributes(keys.logged_marker_key(t, i))}}
+            for t, i in sorted(self.logged)
         ]
         for batch in chunks(requests, BATCH_WRITE_LIMIT):
             self._submit(self._write_plain, batch)
@@ -589,7 +592,7 @@ class Loader:
     def _clear_earlier_unlaunched(self) -> None:
         """Trackings of earlier loads that got their first log in this one leave the index."""
         earlier = sorted(k for k in self.logged if k not in self.trackings)
-        item_keys = (_s(keys.catalogue_key(t, "tracking", i)) for t, i in earlier)
+        item_keys = (string_attributes(keys.catalogue_key(t, "tracking", i)) for t, i in earlier)
         futures = [self.pool.submit(self._clear_unlaunched, b) for b in chunks(item_keys, BATCH_GET_LIMIT)]
         self.report.unlaunched_cleared = sum(f.result() for f in futures)
 
@@ -621,10 +624,6 @@ def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[st
             ExpressionAttributeValues={":n": {"N": str(count)}},
         )
     return counts
-
-
-def _s(plain: dict[str, str]) -> dict[str, Any]:
-    return {k: {"S": v} for k, v in plain.items()}
 
 
 def load_numbered(

@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.dynamo import string_attributes
 from tracking_export_aws.config.store import ConfigError, ConfigStore
 from tracking_export_aws.ingest.loader import Loader, LoadReport, RejectedRecord, parse_line
 from tracking_export_aws.notify.notifier import Notifier
@@ -222,7 +223,9 @@ class IngestService:
         key = keys.ingest_progress_key(tenant, etag)
         now = self.clock()
         lease = {":now": {"N": str(int(now))}, ":until": {"N": str(int(now + lease_seconds))}}
-        found = self.dynamodb.get_item(TableName=self.table, Key=_s(key), ConsistentRead=True).get("Item")
+        found = self.dynamodb.get_item(
+            TableName=self.table, Key=string_attributes(key), ConsistentRead=True
+        ).get("Item")
         if found is None:
             progress = _Progress(tenant, etag, request.key)
             try:
@@ -249,7 +252,7 @@ class IngestService:
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
-                Key=_s(key),
+                Key=string_attributes(key),
                 UpdateExpression="SET leaseUntil = :until",
                 ConditionExpression="#o = :offset AND leaseUntil < :now",
                 ExpressionAttributeNames={"#o": "offset"},
@@ -263,7 +266,7 @@ class IngestService:
         report = progress.report.as_dict()
         report["rejected"] = report["rejected"][:MAX_NOTIFIED_REJECTS]
         item = {
-            **_s(keys.ingest_progress_key(progress.tenant, progress.etag)),
+            **string_attributes(keys.ingest_progress_key(progress.tenant, progress.etag)),
             "objectKey": {"S": progress.object_key},
             "status": {"S": progress.status},
             "offset": {"N": str(progress.offset)},
@@ -291,7 +294,7 @@ class IngestService:
     def _release(self, progress: _Progress) -> None:
         self.dynamodb.update_item(
             TableName=self.table,
-            Key=_s(keys.ingest_progress_key(progress.tenant, progress.etag)),
+            Key=string_attributes(keys.ingest_progress_key(progress.tenant, progress.etag)),
             UpdateExpression="SET leaseUntil = :zero",
             ExpressionAttributeValues={":zero": {"N": "0"}},
         )
@@ -524,7 +527,3 @@ def _gzip_lines(body: bytes, first_line: int, *, every: bool = False) -> Iterato
 def _count_lines(data: bytes) -> int:
     """Lines in a range that ends on a line boundary (a last line without newline counts)."""
     return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
-
-
-def _s(plain: dict[str, str]) -> dict[str, Any]:
-    return {k: {"S": v} for k, v in plain.items()}

@@ -66,7 +66,7 @@ def _epoch(instant: datetime) -> int:
     return math.ceil(keys.as_utc(instant).timestamp())
 
 
-def _instant(value: Any) -> datetime | None:
+def _stored_instant(value: Any) -> datetime | None:
     return keys.parse_instant_key(value) if isinstance(value, str) else None
 
 
@@ -105,7 +105,7 @@ class RunRecord:
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
         plain = deserialize(item, keep_keys=True)
-        scheduled = _instant(plain.get("scheduledTime")) or keys.parse_instant_key(
+        scheduled = _stored_instant(plain.get("scheduledTime")) or keys.parse_instant_key(
             str(plain["sk"]).removeprefix(keys.RUN_SK_PREFIX)
         )
         notification = plain.get("notification")
@@ -114,8 +114,8 @@ class RunRecord:
             status=str(plain.get("status")),
             run_number=plain.get("runNumber"),
             attempt=int(plain.get("attempt") or 1),
-            started_at=_instant(plain.get("startedAt")),
-            finished_at=_instant(plain.get("finishedAt")),
+            started_at=_stored_instant(plain.get("startedAt")),
+            finished_at=_stored_instant(plain.get("finishedAt")),
             lease_until=plain.get("leaseUntil"),
             invocation_id=plain.get("invocationId"),
             window=plain.get("window"),
@@ -305,7 +305,7 @@ class RunLedger:
     def previous_success_start(self, tenant_id: str, export_guid: str) -> datetime | None:
         """When the last successful run started; None before the first success."""
         item = self._get(self._key(tenant_id, export_guid, keys.STATE_SK)) or {}
-        return _instant(deserialize(item).get("lastSuccessStart"))
+        return _stored_instant(deserialize(item).get("lastSuccessStart"))
 
     def _update_claimed(
         self,

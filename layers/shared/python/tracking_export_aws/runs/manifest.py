@@ -51,17 +51,17 @@ class Manifest:
 
     @property
     def run_time(self) -> datetime:
-        return _instant(self.data["runAt"])
+        return _manifest_instant(self.data["runAt"])
 
     @property
     def previous_success_start(self) -> datetime | None:
         value = self.data.get("previousSuccessStart")
-        return _instant(value) if value else None
+        return _manifest_instant(value) if value else None
 
     @property
     def started_at(self) -> datetime:
         """When the export function handed the run to its execution."""
-        return _instant(self.data["startedAt"])
+        return _manifest_instant(self.data["startedAt"])
 
     @property
     def object_key(self) -> str:
@@ -75,11 +75,11 @@ class Manifest:
         return Claim(
             self.tenant_id,
             self.export_guid,
-            _instant(self.data["scheduledTime"]),
+            _manifest_instant(self.data["scheduledTime"]),
             claimed=True,
             run_number=int(self.data["runNumber"]),
             token=str(self.data["claimToken"]),
-            started_at=_instant(self.data["runStart"]),
+            started_at=_manifest_instant(self.data["runStart"]),
             attempt=int(self.data["attempt"]),
             invocation_id=str(self.data["holder"]),
         )
@@ -108,7 +108,7 @@ class Manifest:
         return cls(bucket, key.removesuffix("manifest.json"), data)
 
 
-def _instant(value: Any) -> datetime:
+def _manifest_instant(value: Any) -> datetime:
     parsed = parse_instant(value)
     if parsed is None:
         raise DistributedRunError(f"expected an ISO 8601 instant, got {shown(str(value))}")

@@ -60,7 +60,7 @@ class ExportRequest:
         return cls(payload.tenant_id, payload.export_guid, scheduled, run_at)
 
 
-def _instant(value: Any, info: ValidationInfo) -> datetime | None:
+def _request_instant(value: Any, info: ValidationInfo) -> datetime | None:
     """An optional instant field: ISO 8601 with an offset, within the run-time years."""
     if value is None or value == "":
         return None
@@ -107,7 +107,7 @@ class _Payload(BaseModel):
     @field_validator("scheduled_time", "run_at", mode="before")
     @classmethod
     def _instants(cls, value: Any, info: ValidationInfo) -> datetime | None:
-        return _instant(value, info)
+        return _request_instant(value, info)
 
 
 class _ScheduledEvent(BaseModel):
@@ -122,7 +122,7 @@ class _ScheduledEvent(BaseModel):
     @field_validator("time", "run_at", mode="before")
     @classmethod
     def _instants(cls, value: Any, info: ValidationInfo) -> datetime | None:
-        return _instant(value, info)
+        return _request_instant(value, info)
 
 
 def _problem(error: Any) -> str:
