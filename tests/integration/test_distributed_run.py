@@ -445,7 +445,7 @@ def test_the_loader_keeps_an_exact_log_count_per_utc_day(stack: Any, records: An
 
 
 def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: Any, records: Any) -> None:
-    """Issue 7 §1: no silent timeout (run_guard, the one deadline mechanism). The invocation's
+    """Issue 7 §1: no silent timeout (runs/guard.py, the one deadline mechanism). The invocation's
     remaining time drops under the reserve after the first day: the run stops, aborts its
     upload, is recorded failed and notified, and its deltaMode window does not move."""
     from tracking_export_aws.runs.service import FINISH_RESERVE_SECONDS

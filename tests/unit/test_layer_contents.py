@@ -98,7 +98,7 @@ def test_the_handlers_are_found() -> None:
 
 def test_the_walk_follows_imports_through_modules_and_packages() -> None:
     closure = handler_closure()
-    # export_app imports export_service, which imports the engine: two hops from the handler.
+    # export_app imports runs.service, which imports the engine: two hops from the handler.
     assert {"tracking_export_aws.runs.service", "tracking_export.engine"} <= set(closure)
     # `from tracking_export_aws import wiring` names a submodule, not an attribute.
     assert "tracking_export_aws.runtime.wiring" in closure

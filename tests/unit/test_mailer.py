@@ -89,7 +89,7 @@ def parts(mail: EmailMessage) -> tuple[str, str]:
 
 
 def succeeded(**over: Any) -> dict[str, Any]:
-    """A run notification as the export service builds it (export_service.py)."""
+    """A run notification as the export service builds it (runs/service.py)."""
     message: dict[str, Any] = {
         "tenantId": "acme",
         "exportGuid": "delta-daily",

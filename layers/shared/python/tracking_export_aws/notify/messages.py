@@ -1,8 +1,8 @@
 """The notification message as a typed contract: one pydantic model per outcome the notifier
 publishes, joined in :data:`Notification`, a union discriminated by ``outcome``.
 
-The models describe what the services put in a message today (export_service.py,
-distributed.py, config_sync.py, ingest.py, erasure.py) plus what :func:`notifier.fit_message`
+The models describe what the services put in a message today (runs/service.py,
+runs/steps.py, config/sync.py, ingest/service.py, ingest/erasure.py) plus what :func:`notifier.fit_message`
 adds when it cuts a list (``{list}Omitted``). They forbid unknown fields: a producer that adds
 a field without adding it here fails the Notifier's check (:func:`validate_notification`), which
 is a programming error caught by tests/unit/test_messages.py, not a runtime condition.

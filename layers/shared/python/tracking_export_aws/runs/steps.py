@@ -148,7 +148,7 @@ class Steps:
         first, last = shard.get("firstDay"), shard.get("lastDay")
         days = (date.fromisoformat(first), date.fromisoformat(last)) if first and last else None
         definition = manifest.definition(self.runs.limits)
-        # The single path's deadline rule (run_guard): stop with a clear reason, not a timeout.
+        # The single path's deadline rule (runs/guard.py): stop with a clear reason, not a timeout.
         # No heartbeat here: the execution holds the run's lease.
         guard = Guard(None, remaining_seconds, WORKER_RESERVE_SECONDS, manifest.work)
         source = GuardedSource(self.source_for(manifest.tenant_id), guard)
