@@ -33,6 +33,7 @@ from tools.local_endpoints import (
 )
 from tools.sample_data import SampleShape, dataset
 from tracking_export_aws.aws.s3_objects import WORK_PREFIX
+from tracking_export_aws.runs.outcomes import RunHandedOff
 from tracking_export_aws.runs.service import ExportRequest, ExportService
 from tracking_export_aws.runtime import wiring
 
@@ -114,9 +115,9 @@ class Distributed:
             {"tenantId": TENANT, "exportGuid": guid, "scheduledTime": scheduled, "runAt": RUN_AT}
         )
         result = self.service(max_rows).run(request, invocation_id=invocation_id)
-        if result["outcome"] != "distributed":
-            return result
-        description = wait_for_execution(self.stack.client("stepfunctions"), result["executionArn"])
+        if not isinstance(result, RunHandedOff):
+            return result.model_dump(mode="json", exclude_unset=True)
+        description = wait_for_execution(self.stack.client("stepfunctions"), result.executionArn)
         (note,) = [n.message for n in self.stack.notifications()]
         return {**note, "executionStatus": description["status"]}
 
@@ -142,7 +143,8 @@ def distributed(
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     # Loaded afresh: Powertools reads the environment when the handler module is imported.
     steps = importlib.reload(importlib.import_module("export_steps_app"))
-    monkeypatch.setattr(steps, "_steps", None)
+    monkeypatch.setattr(steps, "_worker", None)
+    monkeypatch.setattr(steps, "_coordinator", None)
     clients.clear_cache()
     stack.put_tenant(TENANT, {"timezone": "Europe/Paris"})
     stack.load(loaded_records)
@@ -255,15 +257,15 @@ def test_a_failing_worker_fails_the_whole_run(
 ) -> None:
     guid = "delta-fails"
     distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
-    steps = distributed.steps._get_steps()
-    real_render = steps.render
+    worker = distributed.steps._get_worker()
+    real_render = worker.render
 
-    def render(manifest: Any, shard: Any, remaining_seconds: Any = None) -> dict[str, Any]:
-        if shard["index"] == 1:
+    def render(plan: Any, shard: Any, remaining_seconds: Any = None) -> Any:
+        if shard.index == 1:
             raise RuntimeError("/var/task/secret-path could not read its day")
-        return real_render(manifest, shard, remaining_seconds)
+        return real_render(plan, shard, remaining_seconds)
 
-    monkeypatch.setattr(steps, "render", render)
+    monkeypatch.setattr(worker, "render", render)
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["executionStatus"] == "FAILED"
     assert result["outcome"] == "failed"
@@ -286,12 +288,12 @@ def test_a_duplicate_delivery_during_a_distributed_run_does_nothing(
 ) -> None:
     guid = "duplicate"
     distributed.stack.put_definition(TENANT, guid, _definition(guid))
-    steps = distributed.steps._get_steps()
-    real_plan = steps.plan
-    duplicates: list[dict[str, Any]] = []
+    coordinator = distributed.steps._get_coordinator()
+    real_plan = coordinator.plan
+    duplicates: list[Any] = []
     leases: list[tuple[int | None, str | None, str | None]] = []
 
-    def plan(manifest: Any) -> dict[str, Any]:
+    def plan(run_plan: Any) -> Any:
         # The scheduler delivers the same run again while the execution is under way; Lambda
         # retries the invocation that handed it off; the recovery function is told to end it.
         request = ExportRequest.from_event(
@@ -303,12 +305,12 @@ def test_a_duplicate_delivery_during_a_distributed_run_does_nothing(
         duplicates.append(service.recover(request, invocation_id="invocation-1", reason="gave up"))
         (held,) = distributed.stack.ledger().runs(TENANT, guid)
         leases.append((held.lease_until, held.invocation_id, held.path))
-        return real_plan(manifest)
+        return real_plan(run_plan)
 
-    monkeypatch.setattr(steps, "plan", plan)
+    monkeypatch.setattr(coordinator, "plan", plan)
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["outcome"] == "succeeded" and result["executionStatus"] == "SUCCEEDED"
-    assert [(d["outcome"], d["existingStatus"]) for d in duplicates] == [("duplicate", "running")] * 3
+    assert [(d.outcome, d.existingStatus) for d in duplicates] == [("duplicate", "running")] * 3
     # The execution holds the run for its 6 h timeout (+15 min), under its own name: the export
     # function's heartbeat, stopped at the hand-off, never shortened that lease.
     ((lease_until, holder, path),) = leases
@@ -374,7 +376,7 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
         pieces.append((key, size))
     expected = b"".join(bytes([65 + i]) * size for i, size in enumerate(sizes))
     final = "tenants/t/big.csv"
-    size = assemble_object(
+    stored = assemble_object(
         stack.s3,
         stack.export_bucket,
         final,
@@ -383,7 +385,8 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
         tags={"tenant": "t"},
         run_id="1",
     )
-    assert size == len(expected)
+    assert (stored.key, stored.size, stored.adopted) == (final, len(expected), False)
+    assert stored.sha256 == hashlib.sha256(expected).hexdigest()
     assert stack.read(final) == expected
     head = stack.s3.head_object(Bucket=stack.export_bucket, Key=final)
     assert head["ContentType"] == "text/csv"
@@ -394,7 +397,7 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
     again = assemble_object(
         stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="1"
     )
-    assert again == len(expected)
+    assert (again.size, again.sha256, again.adopted) == (len(expected), stored.sha256, True)
     # Another run never overwrites it.
     with pytest.raises(ObjectExists, match="never overwritten"):
         assemble_object(
@@ -471,13 +474,13 @@ def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: 
         {"tenantId": "slow", "exportGuid": "slow-delta", "scheduledTime": "2026-03-03T01:00:00Z"}
     )
     result = wiring.export_service(stack.settings()).run(request, remaining_seconds=remaining_seconds)
-    assert result["outcome"] == "failed"
-    assert result["error"].startswith(f"the run was stopped with {FINISH_RESERVE_SECONDS - 1} s")
-    assert "distributed path" in result["error"]
+    assert result.outcome == "failed"
+    assert result.error.startswith(f"the run was stopped with {FINISH_RESERVE_SECONDS - 1} s")
+    assert "distributed path" in result.error
     assert len(checks) == 2  # after the first day, then after the second
     assert stack.object_keys() == [] and stack.pending_uploads() == []
     (note,) = stack.notifications()
-    assert note.message["outcome"] == "failed" and note.message["error"] == result["error"]
+    assert note.message["outcome"] == "failed" and note.message["error"] == result.error
     (record,) = stack.ledger().runs("slow", "slow-delta")
     assert record.status == "failed"
     assert stack.ledger().previous_success_start("slow", "slow-delta") is None
@@ -491,8 +494,8 @@ def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
     the channel still pending (the bus took it the first time and does not get it twice)."""
     guid = "notify-retry"
     distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
-    steps = distributed.steps._get_steps()
-    channels = {channel.name: channel for channel in steps.runs.notifier.channels}
+    coordinator = distributed.steps._get_coordinator()
+    channels = {channel.name: channel for channel in coordinator.notifier.channels}
     real_deliver = channels["sns"].deliver
     calls: list[str] = []
 

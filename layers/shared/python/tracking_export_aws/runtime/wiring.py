@@ -18,10 +18,10 @@ from tracking_export_aws.ingest.retention import RetentionService, retention_eve
 from tracking_export_aws.ingest.service import IngestService, IngestSettings
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.runs.handoff import DEFAULT_MAX_ROWS_PER_WORKER, HandOff
 from tracking_export_aws.runs.ledger import RunLedger
-from tracking_export_aws.runs.route import DEFAULT_MAX_ROWS_PER_WORKER, Router
 from tracking_export_aws.runs.service import ExportService
-from tracking_export_aws.runs.steps import DEFAULT_MAX_CONCURRENCY, Steps
+from tracking_export_aws.runs.steps import DEFAULT_MAX_CONCURRENCY, Coordinator, ShardWorker
 from tracking_export_aws.runtime.settings import AwsSettings
 
 
@@ -47,19 +47,26 @@ def config_versions(settings: AwsSettings) -> ConfigVersions | None:
     return ConfigVersions(client("dynamodb", settings), settings.run_history_table)
 
 
-def export_service(settings: AwsSettings) -> ExportService:
-    export_bucket, table, run_history_table = settings.need(
-        "export_bucket", "tracking_table", "run_history_table"
-    )
-    dynamodb = client("dynamodb", settings)
+def _sources(table: str, dynamodb: Any) -> Callable[[str], TrackingSource]:
+    """Each tenant's tracking source on the tracking table."""
 
     def source_for(tenant_id: str) -> TrackingSource:
         return DynamoTrackingSource(tenant_id, table, dynamodb)
 
+    return source_for
+
+
+def export_service(settings: AwsSettings) -> ExportService:
+    """The export function's (and the recovery function's) service: it prepares, produces and
+    finishes single runs, and hands distributed ones to the state machine."""
+    export_bucket, table, run_history_table = settings.need(
+        "export_bucket", "tracking_table", "run_history_table"
+    )
+    dynamodb = client("dynamodb", settings)
     ledger = RunLedger(dynamodb, run_history_table)
-    router = None
+    hand_off = None
     if settings.state_machine_arn:
-        router = Router(
+        hand_off = HandOff(
             s3=client("s3", settings),
             sfn=client("stepfunctions", settings),
             ledger=ledger,
@@ -75,24 +82,42 @@ def export_service(settings: AwsSettings) -> ExportService:
         notifier=notifier(settings, email=True),
         s3=client("s3", settings),
         export_bucket=export_bucket,
-        source_for=source_for,
+        source_for=_sources(table, dynamodb),
         presigner=s3_presigner(settings),
         finish_reserve_seconds=settings.finish_reserve_seconds,
         download_link_seconds=settings.download_link_seconds,
         limits=settings.limits,
-        router=router,
+        hand_off=hand_off,
     )
 
 
-def distributed_steps(settings: AwsSettings) -> Steps:
-    """The state machine's steps (plan, render, assemble, finish, fail); they end a run through
-    the export service (its outbox, notifier channels, limits and configuration versions)."""
-    service = export_service(settings)
-    return Steps(
-        s3=service.s3,
-        bucket=service.export_bucket,
-        runs=service,
-        source_for=service.source_for,
+def shard_worker(settings: AwsSettings) -> ShardWorker:
+    """The worker's render step: the tracking table and the work prefix, nothing else (no
+    notifier, mailer nor configuration store: the run's plan says everything)."""
+    export_bucket, table = settings.need("export_bucket", "tracking_table")
+    return ShardWorker(
+        s3=client("s3", settings),
+        bucket=export_bucket,
+        source_for=_sources(table, client("dynamodb", settings)),
+        limits=settings.limits,
+    )
+
+
+def coordinator(settings: AwsSettings) -> Coordinator:
+    """The coordinator's steps (plan, assemble, finish, fail): they end a run as the export
+    function ends a single one (its outbox, channels and links), from the run's plan alone."""
+    export_bucket, table, run_history_table = settings.need(
+        "export_bucket", "tracking_table", "run_history_table"
+    )
+    dynamodb = client("dynamodb", settings)
+    return Coordinator(
+        s3=client("s3", settings),
+        bucket=export_bucket,
+        ledger=RunLedger(dynamodb, run_history_table),
+        notifier=notifier(settings, email=True),
+        source_for=_sources(table, dynamodb),
+        presigner=s3_presigner(settings),
+        download_link_seconds=settings.download_link_seconds,
         max_concurrency=settings.max_concurrency or DEFAULT_MAX_CONCURRENCY,
     )
 
