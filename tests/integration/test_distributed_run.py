@@ -72,7 +72,7 @@ COLUMNS = """
 """
 
 
-def _definition(guid: str, *, parameters: str = "", action: str = "") -> str:
+def _definition(guid: str, *, parameters: str = "", action: str = "", consolidators: str = "") -> str:
     """A definition whose file name carries the run number (%i): two runs, two files."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
@@ -84,7 +84,7 @@ def _definition(guid: str, *, parameters: str = "", action: str = "") -> str:
       </trackingLogProvider>
     </providers>
     <actions><fileExportAction>{action}</fileExportAction></actions>
-    <consolidators><moveToFolder><fileName>{guid}_%i</fileName></moveToFolder></consolidators>
+    <consolidators><moveToFolder><fileName>{guid}_%i</fileName></moveToFolder>{consolidators}</consolidators>
   </export>
 </export-config>
 """
@@ -516,3 +516,98 @@ def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
     assert record.pending_channels == () and set(record.notified_channels) == {"sns", "eventbridge"}
     assert distributed.stack.ledger().previous_success_start(TENANT, guid) is not None
     assert distributed.stack.object_keys(WORK_PREFIX) == []
+
+
+REPORTED = """<emailReport><targetEmail>lms-admin@dist.example</targetEmail></emailReport>
+    <generateEndFile><fileName>{guid}.done</fileName><fileContent>OK</fileContent></generateEndFile>"""
+
+
+def test_a_failed_distributed_run_tells_its_recipients_without_reading_the_configuration(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the fail step builds its message from the run's plan, recipients included (the
+    tenant's notificationEmails and the definition's targetEmail); the coordinator reads no
+    configuration. Here the configuration is gone by the time the run fails."""
+    guid = "fails-loudly"
+    stack = distributed.stack
+    stack.put_tenant(TENANT, {"timezone": "Europe/Paris", "notificationEmails": ["training@dist.example"]})
+    key = stack.put_definition(TENANT, guid, _definition(guid, consolidators=REPORTED.format(guid=guid)))
+    worker = distributed.steps._get_worker()
+    real_render = worker.render
+
+    def render(plan: Any, shard: Any, remaining_seconds: Any = None) -> Any:
+        stack.s3.delete_object(Bucket=stack.config_bucket, Key=key)
+        stack.s3.delete_object(Bucket=stack.config_bucket, Key=f"tenants/{TENANT}/tenant.json")
+        if shard.last:
+            raise RuntimeError("the last shard could not read its day")
+        return real_render(plan, shard, remaining_seconds)
+
+    monkeypatch.setattr(worker, "render", render)
+    try:
+        result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    finally:
+        stack.put_tenant(TENANT, {"timezone": "Europe/Paris"})
+    assert (result["executionStatus"], result["outcome"], result["path"]) == (
+        "FAILED",
+        "failed",
+        "distributed",
+    )
+    assert result["recipients"] == ["lms-admin@dist.example", "training@dist.example"]
+    assert result["error"].startswith("shard ") and "internal error (RuntimeError)" in result["error"]
+    # The window the run covered, as the plan computed it (a whole-history export: kind all).
+    assert result["window"] == {"kind": "all", "firstDay": None, "lastDay": None, "start": None, "end": None}
+    assert stack.object_keys(f"tenants/{TENANT}/") == [] and stack.object_keys(WORK_PREFIX) == []
+
+
+def test_an_end_file_taken_meanwhile_fails_the_run_and_its_execution(distributed: Distributed) -> None:
+    """The finish step is the single path's (runs/finish.py): an end file whose name another
+    writer took after the plan chose it is never overwritten; the run is recorded failed and
+    notified once, and the execution fails with it (the state machine's "Run ended" choice)."""
+    guid = "end-taken"
+    stack = distributed.stack
+    stack.put_definition(TENANT, guid, _definition(guid, consolidators=REPORTED.format(guid=guid)))
+    done = f"tenants/{TENANT}/{guid}.done"
+    coordinator = distributed.steps._get_coordinator()
+    real_assemble = coordinator.assemble
+
+    def assemble(plan: Any) -> Any:
+        assert plan.end_file.key == done  # chosen free when the run was prepared
+        stack.s3.put_object(Bucket=stack.export_bucket, Key=done, Body=b"another writer's")
+        return real_assemble(plan)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(coordinator, "assemble", assemble)
+        result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    assert (result["executionStatus"], result["outcome"]) == ("FAILED", "failed")
+    assert result["error"] == f"s3://{stack.export_bucket}/{done} already exists; it is never overwritten"
+    assert stack.read(done) == b"another writer's"
+    (record,) = stack.ledger().runs(TENANT, guid)
+    assert (record.status, record.error) == ("failed", result["error"])
+    assert stack.ledger().previous_success_start(TENANT, guid) is None
+    assert stack.object_keys(WORK_PREFIX) == []
+
+
+def test_the_window_is_computed_once_per_run_on_either_path(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan computes the window once, when the run is prepared; the engine renders with it
+    (the single path's file and every shard) and the steps never compute it again."""
+    from tracking_export import engine
+    from tracking_export_aws.runs import plan as planning
+
+    computed: list[Any] = []
+    compute = planning.compute_window
+
+    def counted(*args: Any) -> Any:
+        computed.append(args)
+        return compute(*args)
+
+    def again(*_: Any) -> Any:
+        raise AssertionError("the window was computed again")
+
+    monkeypatch.setattr(planning, "compute_window", counted)
+    monkeypatch.setattr(engine, "compute_window", again)
+    guid = "windowed"
+    single, spread = _same_file_both_ways(distributed, guid, _definition(guid))
+    assert len(computed) == 2  # one run each
+    assert distributed.stack.read(single["objectKey"]) == distributed.stack.read(spread["objectKey"])

@@ -134,8 +134,8 @@ def day_counts(stack: Any, tenant: str) -> dict[str, int]:
 def export(stack: Any, guid: str, run_at: str) -> bytes:
     service = wiring.export_service(stack.settings())
     result = service.run(ExportRequest.from_event({"tenantId": "acme", "exportGuid": guid, "runAt": run_at}))
-    assert result["outcome"] == "succeeded", result
-    return bytes(stack.read(result["objectKey"]))
+    assert result.outcome == "succeeded" and result.objectKey is not None, result
+    return bytes(stack.read(result.objectKey))
 
 
 def render(tmp_path: Path, dataset_path: Path, run_at: str) -> bytes:

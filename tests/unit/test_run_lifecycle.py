@@ -17,6 +17,7 @@ from notification_samples import failed_run
 from tools.template_tables import table_definitions
 from tracking_export.source import InMemorySource, Raw, TimeRange
 from tracking_export_aws.aws.clients import clear_cache, client
+from tracking_export_aws.aws.s3_links import DownloadLinks, credentials_expiry
 from tracking_export_aws.notify.notifier import (
     MAX_MESSAGE_BYTES,
     EventBridgeChannel,
@@ -26,7 +27,6 @@ from tracking_export_aws.notify.notifier import (
 )
 from tracking_export_aws.runs.guard import Guard, GuardedSource, Heartbeat, RunDeadlineExceeded
 from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
-from tracking_export_aws.aws.s3_links import DownloadLinks, credentials_expiry
 from tracking_export_aws.runs.plan import candidate_keys
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
