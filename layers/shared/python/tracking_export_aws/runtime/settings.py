@@ -43,9 +43,9 @@ class AwsSettings(BaseModel):
     events_include_private: bool = Field(default=False, alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
     # What a run keeps of the invocation's remaining time to finish cleanly.
     finish_reserve_seconds: int = Field(default=60, alias="FINISH_RESERVE_SECONDS", ge=5, le=600)
-    # The distributed path (runs/route.py, runs/steps.py): the state machine the export function starts above
-    # MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the single path), and the
-    # Map state's concurrency the plan step hands out.
+    # The distributed path (runs/handoff.py, runs/steps.py): the state machine the export
+    # function starts above MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the
+    # single path), and the Map state's concurrency the plan step hands out.
     state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
     max_rows_per_worker: int | None = Field(default=None, alias="MAX_ROWS_PER_WORKER", ge=1)
     max_concurrency: int | None = Field(default=None, alias="MAX_CONCURRENCY", ge=1)
