@@ -262,7 +262,7 @@ class Planner:
             end_key = self._free_key(wanted, posixpath.splitext(name)[1], start, avoid=key)
             end_file = EndFile(key=end_key, content=end.file_content)
 
-        route = self._route(start, claim, window, zone, source)
+        route = self._route(claim, window, zone, source)
         holder = start.claim.holder
         if route is not None and route.path == "distributed":
             # From the hand-off on, the execution holds the claim under its own name.
@@ -287,9 +287,7 @@ class Planner:
             route=route,
         )
 
-    def _route(
-        self, start: RunStart, claim: Claim, window: Window, zone: ZoneInfo, source: TrackingSource
-    ) -> Route | None:
+    def _route(self, claim: Claim, window: Window, zone: ZoneInfo, source: TrackingSource) -> Route | None:
         if self.max_rows_per_worker is None:
             return None
         estimate = estimate_rows(source, window, zone)

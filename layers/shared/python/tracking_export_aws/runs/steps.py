@@ -194,7 +194,8 @@ class Coordinator:
     def plan(self, plan: RunPlan) -> ShardPlan:
         """The window's local days in shards of consecutive days, each within the plan's
         rows per worker by the per-day log counts; the shard count goes on the run record."""
-        assert plan.route is not None
+        if plan.route is None:
+            raise DistributedRunError(f"the plan of run {plan.run_id} has no route to the state machine")
         source = self.source_for(plan.tenant_id)
         try:
             days = window_days(plan.window, source, plan.zone)
