@@ -115,21 +115,20 @@ class FailStep(_Step):
     error: StepError = StepError()
 
 
-Step = Annotated[PlanStep | RenderStep | AssembleStep | FinishStep | FailStep, Field(discriminator="step")]
+AnyStep = PlanStep | RenderStep | AssembleStep | FinishStep | FailStep
+Step = Annotated[AnyStep, Field(discriminator="step")]
 _STEP: TypeAdapter[Any] = TypeAdapter(Step)
 STEPS = ("plan", "render", "assemble", "finish", "fail")
 
 
-def read_step(
-    event: Any, allowed: Collection[str] = STEPS
-) -> PlanStep | RenderStep | AssembleStep | FinishStep | FailStep:
+def read_step(event: Any, allowed: Collection[str] = STEPS) -> AnyStep:
     """The step the state machine asks for (one of ``allowed``: a function runs only its own
     steps); DistributedRunError names what does not fit."""
     name = event.get("step") if isinstance(event, dict) else None
     if name not in allowed:
         raise DistributedRunError(f"this function runs the steps {sorted(allowed)}, not {shown(str(name))}")
     try:
-        step: PlanStep | RenderStep | AssembleStep | FinishStep | FailStep = _STEP.validate_python(event)
+        step: AnyStep = _STEP.validate_python(event)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'][1:]) or '(input)'}: {error['msg']}"

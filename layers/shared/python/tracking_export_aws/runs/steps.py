@@ -49,9 +49,9 @@ from tracking_export_aws.runs.ledger import MAX_RECORDED_SKIPS, Claim, RunLedger
 from tracking_export_aws.runs.manifest import WorkArea, read_manifest
 from tracking_export_aws.runs.outcomes import ExportedFile, skipped_records
 from tracking_export_aws.runs.payloads import (
+    AnyStep,
     AssembleStep,
     FailStep,
-    FinishStep,
     PlanStep,
     RenderStep,
     RunEnded,
@@ -71,8 +71,6 @@ WORKER_RESERVE_SECONDS = 30
 MAX_SKIPS_PER_SHARD = MAX_RECORDED_SKIPS
 WORKER_STEPS = frozenset({"render"})
 COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})
-
-AnyStep = PlanStep | RenderStep | AssembleStep | FinishStep | FailStep
 
 
 @dataclass
