@@ -36,6 +36,7 @@ class WorkArea:
 
     @classmethod
     def of(cls, plan: RunPlan) -> WorkArea:
+        """The work area of the plan's run and attempt."""
         return cls(work_prefix(plan.tenant_id, plan.export_guid, plan.claim.run_number, plan.claim.attempt))
 
     @property
@@ -48,9 +49,11 @@ class WorkArea:
         return f"{self.prefix}shards.json"
 
     def shard_key(self, index: int) -> str:
+        """A shard's bytes."""
         return f"{self.prefix}shard-{index:05d}"
 
     def report_key(self, index: int) -> str:
+        """A shard's report (rows, size, skipped records)."""
         return f"{self.prefix}shard-{index:05d}.json"
 
     def error_key(self, index: int | None) -> str:

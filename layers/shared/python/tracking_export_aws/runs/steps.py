@@ -105,6 +105,7 @@ class ShardWorker:
     def render(
         self, plan: RunPlan, shard: Shard, remaining_seconds: Callable[[], float] | None = None
     ) -> ShardRendered:
+        """Render ``shard`` of the plan's file into the work prefix, its report beside it."""
         area = WorkArea.of(plan)
         # The single path's deadline rule (runs/guard.py): stop with a clear reason, not a timeout.
         # No heartbeat here: the execution holds the run's lease.
