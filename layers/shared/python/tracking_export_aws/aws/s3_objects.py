@@ -4,6 +4,7 @@ clean-up of a run's work prefix and of an assembly's leftover multipart uploads.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -90,7 +91,7 @@ def assemble_object(
         if total < MIN_PART_SIZE:
             body = b"".join(_read_range(s3, bucket, k, 0, size) for k, size in pieces if size)
             s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
-            return StoredObject(key, stored_digest(s3, bucket, key, READ_CHUNK)[0], total)
+            return StoredObject(key, hashlib.sha256(body).hexdigest(), total)
         upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
         try:
             parts = []
@@ -122,7 +123,7 @@ def assemble_object(
         if not is_precondition_failed(exc):
             raise
         return adopt_own_object(s3, bucket, key, run_id)
-    # The file is never in memory whole: its digest is read back from S3 as a stream.
+    # Assembled server-side, the file is never in memory whole: its digest is read back as a stream.
     return StoredObject(key, stored_digest(s3, bucket, key, READ_CHUNK)[0], total)
 
 
