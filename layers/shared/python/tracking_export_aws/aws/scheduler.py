@@ -12,6 +12,22 @@ MAX_NAME_LENGTH = 64
 # Scheduler replaces this placeholder with the run's scheduled time: the run's idempotency key.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 RETRY_POLICY = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
+ENABLED, DISABLED = "ENABLED", "DISABLED"
+# What UpdateSchedule takes of what GetSchedule returns: it replaces the whole schedule.
+_UPDATABLE = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "StartDate",
+    "EndDate",
+    "Description",
+    "State",
+    "KmsKeyArn",
+    "Target",
+    "FlexibleTimeWindow",
+    "ActionAfterCompletion",
+)
 
 
 def schedule_name(tenant_id: str, export_guid: str) -> str:
@@ -43,12 +59,14 @@ class ScheduleManager:
         timezone: str,
         *,
         flexible_window_minutes: int = 0,
+        enabled: bool = True,
     ) -> str:
         """Create the export's schedule, or update it when it exists; returns its name.
 
         ``flexible_window_minutes`` > 0 lets Scheduler start the run up to that many minutes
         after its time (a fleet's 02:00 runs spread out); the run's scheduled time, its
-        idempotency key and window, stays the nominal one.
+        idempotency key and window, stays the nominal one. ``enabled`` False writes it
+        DISABLED (a paused export).
         """
         name = schedule_name(tenant_id, export_guid)
         window: dict[str, Any] = (
@@ -62,7 +80,7 @@ class ScheduleManager:
             "ScheduleExpression": expression,
             "ScheduleExpressionTimezone": timezone,
             "Description": f"tracking log export {tenant_id}/{export_guid}",
-            "State": "ENABLED",
+            "State": ENABLED if enabled else DISABLED,
             "FlexibleTimeWindow": window,
             "Target": {
                 "Arn": self.target_arn,
@@ -96,3 +114,19 @@ class ScheduleManager:
             return None
         response.pop("ResponseMetadata", None)
         return response
+
+    def set_state(self, tenant_id: str, export_guid: str, *, enabled: bool) -> bool | None:
+        """Enable or disable the export's schedule, all else unchanged; True when its state
+        changed, False when it already was so, None when there is no schedule."""
+        current = self.get(tenant_id, export_guid)
+        if current is None:
+            return None
+        state = ENABLED if enabled else DISABLED
+        if current.get("State") == state:
+            return False
+        request = {k: current[k] for k in _UPDATABLE if current.get(k) is not None}
+        try:
+            self.client.update_schedule(**{**request, "State": state})
+        except self.client.exceptions.ResourceNotFoundException:
+            return None  # deleted in between
+        return True

@@ -8,6 +8,7 @@ from typing import Any
 
 from tracking_export.source import TrackingSource
 from tracking_export_aws.aws.clients import client, s3_presigner
+from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.scheduler import ScheduleManager
 from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
 from tracking_export_aws.config.store import ConfigStore
@@ -81,6 +82,7 @@ def export_service(settings: AwsSettings) -> ExportService:
         download_link_seconds=settings.download_link_seconds,
         limits=settings.limits,
         router=router,
+        pauses=PauseRecords(dynamodb, run_history_table),
     )
 
 
@@ -98,7 +100,7 @@ def distributed_steps(settings: AwsSettings) -> Steps:
 
 
 def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
-    group, function_arn, role_arn, dlq_arn, _ = settings.need(
+    group, function_arn, role_arn, dlq_arn, run_history_table = settings.need(
         "schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "run_history_table"
     )
     versions = config_versions(settings)
@@ -115,6 +117,7 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
         versions=versions,
         limits=settings.limits,
         request_retention=retention_requester(settings),
+        pauses=PauseRecords(client("dynamodb", settings), run_history_table),
     )
 
 
