@@ -72,6 +72,30 @@ def export_schedule(definition: ExportDefinition, settings: TenantSettings) -> E
     )
 
 
+def write_schedule(
+    schedules: ScheduleManager,
+    versions: ConfigVersions | None,
+    tenant: str,
+    guid: str,
+    schedule: ExportSchedule,
+    paused: bool,
+    now: datetime,
+) -> str:
+    """Create or update the export's schedule (DISABLED while ``paused``) and note since when it
+    is this one (``scheduleSince``); returns its name. Config-sync and the watchdog's repair."""
+    name = schedules.upsert(
+        tenant,
+        guid,
+        schedule.expression,
+        schedule.timezone,
+        flexible_window_minutes=schedule.flexible_window_minutes,
+        enabled=not paused,
+    )
+    if versions is not None:
+        versions.note_schedule(keys.export_pk(tenant, guid), schedule.key, now)
+    return name
+
+
 _TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")
 
 
@@ -181,18 +205,7 @@ class ConfigSyncService:
         return self.pauses is not None and self.pauses.paused(tenant, guid) is not None
 
     def _upsert(self, tenant: str, guid: str, schedule: ExportSchedule, *, paused: bool) -> str:
-        """Create or update the schedule (DISABLED while paused) and note since when it is this one."""
-        name = self.schedules.upsert(
-            tenant,
-            guid,
-            schedule.expression,
-            schedule.timezone,
-            flexible_window_minutes=schedule.flexible_window_minutes,
-            enabled=not paused,
-        )
-        if self.versions is not None:
-            self.versions.note_schedule(keys.export_pk(tenant, guid), schedule.key, self.clock())
-        return name
+        return write_schedule(self.schedules, self.versions, tenant, guid, schedule, paused, self.clock())
 
     def _apply_tenant_settings(self, change: ConfigChange, tenant: str) -> dict[str, Any]:
         """``tenant.json``: a valid upload becomes the version runs use; an invalid one is reported

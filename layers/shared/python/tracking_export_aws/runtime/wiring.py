@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from tracking_export.source import TrackingSource
@@ -19,11 +20,13 @@ from tracking_export_aws.ingest.retention import RetentionService, retention_eve
 from tracking_export_aws.ingest.service import IngestService, IngestSettings
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.ops.pause import PauseService
+from tracking_export_aws.ops.watchdog import Watchdog
 from tracking_export_aws.runs.ledger import RunLedger
 from tracking_export_aws.runs.route import DEFAULT_MAX_ROWS_PER_WORKER, Router
 from tracking_export_aws.runs.service import ExportService
 from tracking_export_aws.runs.steps import DEFAULT_MAX_CONCURRENCY, Steps
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
 
 
 def notifier(settings: AwsSettings, *, email: bool = False) -> Notifier:
@@ -118,6 +121,56 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
         limits=settings.limits,
         request_retention=retention_requester(settings),
         pauses=PauseRecords(client("dynamodb", settings), run_history_table),
+    )
+
+
+def watchdog(
+    settings: WatchdogSettings, start_run: Callable[[dict[str, str]], None] | None = None
+) -> Watchdog:
+    """The missed-run watchdog; ``start_run`` defaults to an asynchronous invocation of the
+    export function with the payload, as Scheduler's own delivery."""
+    dynamodb = client("dynamodb", settings)
+    versions = ConfigVersions(dynamodb, settings.run_history_table)
+    return Watchdog(
+        config=ConfigStore(client("s3", settings), settings.config_bucket, versions, limits=settings.limits),
+        versions=versions,
+        schedules=ScheduleManager(
+            client("scheduler", settings),
+            settings.schedule_group,
+            settings.export_function_arn,
+            settings.scheduler_role_arn,
+            settings.schedule_dlq_arn,
+        ),
+        ledger=RunLedger(dynamodb, settings.run_history_table),
+        pauses=PauseRecords(dynamodb, settings.run_history_table),
+        start_run=start_run or _invoker(settings, settings.export_function_arn),
+        lookback=timedelta(hours=settings.lookback_hours),
+        grace=timedelta(minutes=settings.grace_minutes),
+        max_starts=settings.max_starts,
+        limits=settings.limits,
+    )
+
+
+def _invoker(settings: WatchdogSettings, function_arn: str) -> Callable[[dict[str, str]], None]:
+    lambda_client = client("lambda", settings)
+
+    def invoke(payload: dict[str, str]) -> None:
+        lambda_client.invoke(
+            FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
+
+    return invoke
+
+
+def pause_service(settings: AwsSettings) -> PauseService:
+    """Pause and resume (the operator's command); needs the run-history table and the schedule group."""
+    run_history_table, group = settings.need("run_history_table", "schedule_group")
+    # Pausing only changes a schedule's state, so its target is never written: names suffice.
+    schedules = ScheduleManager(client("scheduler", settings), group, "", "", "")
+    return PauseService(
+        pauses=PauseRecords(client("dynamodb", settings), run_history_table),
+        schedules=schedules,
+        config=_config_store(settings),
     )
 
 
