@@ -541,3 +541,17 @@ def test_the_handler_counts_what_the_pass_did(
         [0.0],
     )
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "TrackingExport"
+
+
+def test_a_rate_schedule_is_followed_from_run_to_run(watch: Watch) -> None:
+    watch.clock.now = utc(2026, 6, 1, 0, 0)
+    watch.upload_tenant({"timezone": "Europe/Paris"})
+    watch.upload_definition(definition("<schedule>rate(6 hours)</schedule>"))
+    # Scheduler fires at once when the schedule is created, then every 6 hours; 12:00 is lost.
+    for instant in (utc(2026, 6, 1, 0), utc(2026, 6, 1, 6)):
+        watch.deliver(instant)
+
+    report = watch.sweep(utc(2026, 6, 1, 13, 30))
+
+    assert started_times(watch) == ["2026-06-01T12:00:00Z"]
+    assert report.missed_runs == 1

@@ -264,7 +264,10 @@ def _rate_missed(
     record. Scheduler fires one at once when it creates the schedule (``since``), then every
     interval; the phase is taken from the records themselves, since an update may restart it."""
     half = every / 2
-    before = [t for t in records if since <= t <= start]
+    # Runs of an earlier schedule are not this one's (the first may be stamped a little before
+    # the moment config-sync noted, which comes after the schedule was written).
+    records = [t for t in records if t >= since - timedelta(minutes=1)]
+    before = [t for t in records if t <= start]
     # From the last run before the window, else from the schedule's start: the first at or after it.
     expected = before[-1] + every if before else since + max(0, -(-(start - since) // every)) * every
     missed = []
