@@ -23,6 +23,8 @@ import pytest
 from conftest import FakeLambdaContext, Stack
 from faults import Clock
 
+from tools.admin.pause import pause_service
+from tools.admin.target import from_environment
 from tracking_export_aws.aws import keys
 from tracking_export_aws.config.events import ConfigChange
 from tracking_export_aws.ops.watchdog import Watchdog, WatchdogReport
@@ -403,7 +405,7 @@ def _s3_event(bucket: str, key: str) -> dict[str, Any]:
 
 
 def test_a_pause_survives_uploads_and_its_times_are_never_missed(watch: Watch) -> None:
-    pauses = wiring.pause_service(watch.stack.settings())
+    pauses = pause_service(from_environment(watch.stack.env()))
     pauses.clock = watch.clock
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
@@ -460,7 +462,7 @@ def test_a_pause_survives_uploads_and_its_times_are_never_missed(watch: Watch) -
 
 
 def test_a_tenant_resume_leaves_an_export_paused_on_its_own(watch: Watch) -> None:
-    pauses = wiring.pause_service(watch.stack.settings())
+    pauses = pause_service(from_environment(watch.stack.env()))
     pauses.clock = watch.clock
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
@@ -490,7 +492,7 @@ def test_a_tenant_resume_leaves_an_export_paused_on_its_own(watch: Watch) -> Non
 
 
 def test_a_schedule_enabled_while_paused_is_disabled_again(watch: Watch) -> None:
-    pauses = wiring.pause_service(watch.stack.settings())
+    pauses = pause_service(from_environment(watch.stack.env()))
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
     watch.upload_definition(definition())

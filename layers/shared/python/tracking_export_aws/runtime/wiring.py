@@ -20,7 +20,6 @@ from tracking_export_aws.ingest.retention import RetentionService, retention_eve
 from tracking_export_aws.ingest.service import IngestService, IngestSettings
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
-from tracking_export_aws.ops.pause import PauseService
 from tracking_export_aws.ops.watchdog import Watchdog
 from tracking_export_aws.runs.ledger import RunLedger
 from tracking_export_aws.runs.route import DEFAULT_MAX_ROWS_PER_WORKER, Router
@@ -160,18 +159,6 @@ def _invoker(settings: WatchdogSettings, function_arn: str) -> Callable[[dict[st
         )
 
     return invoke
-
-
-def pause_service(settings: AwsSettings) -> PauseService:
-    """Pause and resume (the operator's command); needs the run-history table and the schedule group."""
-    run_history_table, group = settings.need("run_history_table", "schedule_group")
-    # Pausing only changes a schedule's state, so its target is never written: names suffice.
-    schedules = ScheduleManager(client("scheduler", settings), group, "", "", "")
-    return PauseService(
-        pauses=PauseRecords(client("dynamodb", settings), run_history_table),
-        schedules=schedules,
-        config=_config_store(settings),
-    )
 
 
 def retention_requester(settings: AwsSettings) -> Callable[[str, str], None] | None:
