@@ -557,3 +557,17 @@ def test_a_rate_schedule_is_followed_from_run_to_run(watch: Watch) -> None:
 
     assert started_times(watch) == ["2026-06-01T12:00:00Z"]
     assert report.missed_runs == 1
+
+
+def test_a_run_on_record_before_the_pause_is_not_turned_into_a_paused_one(watch: Watch) -> None:
+    pauses = pause_service(from_environment(watch.stack.env()))
+    watch.clock.now = utc(2026, 6, 1, 12)
+    watch.upload_tenant({"timezone": "UTC"})
+    watch.upload_definition(definition())
+    assert watch.deliver(utc(2026, 6, 2, 2))["outcome"] == "succeeded"
+    pauses.pause(TENANT, GUID)
+
+    # A repeated delivery of that run (Scheduler's at-least-once) is the run's duplicate.
+    again = watch.deliver(utc(2026, 6, 2, 2))
+
+    assert (again["outcome"], again["existingStatus"]) == ("duplicate", "succeeded")
