@@ -25,7 +25,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tracking_export_aws.notify.messages import log_fields
 from tracking_export_aws.notify.notifier import NotificationError
 from tracking_export_aws.runs.ledger import Claim
-from tracking_export_aws.runs.outcomes import RunDuplicate, RunFailed, RunHandedOff, RunOutcome, RunSucceeded
+from tracking_export_aws.runs.outcomes import (
+    RunDuplicate,
+    RunFailed,
+    RunHandedOff,
+    RunOutcome,
+    RunPaused,
+    RunSucceeded,
+)
 from tracking_export_aws.runs.request import destination_failure_detail
 from tracking_export_aws.runs.service import ExportRequest, ExportService, InvalidRequest
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
@@ -100,8 +107,13 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "notification not delivered; the retry delivers it", extra={"failed_channels": exc.failed}
         )
         raise
-    count_outcome("ExportRuns", result.outcome, metrics.default_dimensions)
     summary = log_fields(result)
+    if isinstance(result, RunPaused):
+        # Not a run: the export (or its tenant) is paused and this run never started.
+        metrics.add_metric(name="PausedRuns", unit=MetricUnit.Count, value=1)
+        logger.info("export paused: the scheduled run is not started", extra=summary)
+        return as_json(result)
+    count_outcome("ExportRuns", result.outcome, metrics.default_dimensions)
     if isinstance(result, RunDuplicate):
         logger.info("duplicate delivery: the run is already done or in progress", extra=summary)
         return as_json(result)

@@ -6,7 +6,8 @@
 - A delivery of the export function ends in one :data:`RunOutcome`: the run's notification
   (``notify.messages.RunSucceeded`` / ``RunFailed``: the message the tenant receives), or
   :class:`RunDuplicate` (the run was done or in progress), or :class:`RunHandedOff` (the run
-  went on in a Step Functions execution, which finishes it).
+  went on in a Step Functions execution, which finishes it), or :class:`RunPaused` (an
+  operator paused the export: the scheduled run was not started).
 
 Handlers turn these into JSON at their edge; a log line carries only the fields marked
 ``LOGGED`` (``notify.messages.log_fields``): never a link nor a recipient address.
@@ -24,7 +25,15 @@ from tracking_export.report import SkippedRecord as EngineSkippedRecord
 from tracking_export_aws.aws.s3_sink import StoredObject
 from tracking_export_aws.notify.messages import LOGGED, RunFailed, RunSucceeded, SkippedRecord, Window
 
-__all__ = ["ExportedFile", "RunDuplicate", "RunFailed", "RunHandedOff", "RunOutcome", "RunSucceeded"]
+__all__ = [
+    "ExportedFile",
+    "RunDuplicate",
+    "RunFailed",
+    "RunHandedOff",
+    "RunOutcome",
+    "RunPaused",
+    "RunSucceeded",
+]
 
 
 # The file's fields in JSON are the notification's names for them.
@@ -116,4 +125,15 @@ class RunHandedOff(_Delivery):
     executionArn: Annotated[str, LOGGED]
 
 
-RunOutcome = RunSucceeded | RunFailed | RunDuplicate | RunHandedOff
+class RunPaused(_Delivery):
+    """``paused``: a scheduled delivery of an export an operator paused (or whose tenant is
+    paused) and whose run had not started: nothing is recorded, written or notified (a replay,
+    with ``runAt``, runs regardless; docs/run-lifecycle.md)."""
+
+    outcome: Annotated[Literal["paused"], LOGGED]
+    pauseScope: Annotated[Literal["tenant", "export"], LOGGED]
+    pausedAt: Annotated[str, LOGGED]
+    objectKey: Annotated[None, LOGGED] = None
+
+
+RunOutcome = RunSucceeded | RunFailed | RunDuplicate | RunHandedOff | RunPaused

@@ -25,6 +25,8 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.report import Window
 from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.s3_links import DOWNLOAD_LINK_SECONDS, DownloadLinks
 from tracking_export_aws.aws.s3_sink import MIB
 from tracking_export_aws.config.definitions import checked_definition
@@ -42,6 +44,7 @@ from tracking_export_aws.runs.outcomes import (
     RunFailed,
     RunHandedOff,
     RunOutcome,
+    RunPaused,
     RunSucceeded,
 )
 from tracking_export_aws.runs.plan import Planner, RunPlan, RunStart
@@ -85,6 +88,8 @@ class ExportService:
     finish_reserve_seconds: float = FINISH_RESERVE_SECONDS
     download_link_seconds: int = DOWNLOAD_LINK_SECONDS
     hand_off: HandOff | None = None
+    # Operators' pauses: a scheduled delivery of a paused export starts no run. None: no pauses.
+    pauses: PauseRecords | None = None
 
     @property
     def planner(self) -> Planner:
@@ -123,8 +128,10 @@ class ExportService:
     ) -> RunOutcome:
         """Run one delivery of a scheduled export: the run's notification as delivered
         (``RunSucceeded`` / ``RunFailed``), ``RunHandedOff`` when the run went on in a Step
-        Functions execution, or ``RunDuplicate`` for a delivery that found the run done or in
-        progress (after delivering what its notification still missed).
+        Functions execution, ``RunDuplicate`` for a delivery that found the run done or in
+        progress (after delivering what its notification still missed), or ``RunPaused`` for a
+        scheduled delivery of a paused export whose run never started (no record, no file, no
+        notification; a replay, with ``runAt``, runs regardless).
 
         ``invocation_id`` is the Lambda request id (a retry of a crashed invocation takes the
         run over at once); ``remaining_seconds`` the invocation's time left (the run stops
@@ -136,6 +143,8 @@ class ExportService:
         wall_start = self.clock()
         run_at = request.run_at or request.scheduled_time or wall_start
         run_key = request.scheduled_time or request.run_at or wall_start
+        if (paused := self._paused(request, run_key, run_at)) is not None:
+            return paused
         claim = self.ledger.claim(
             request.tenant_id,
             request.export_guid,
@@ -200,6 +209,26 @@ class ExportService:
         finally:
             source.close()
         return plan, file
+
+    def _paused(self, request: ExportRequest, run_key: datetime, run_at: datetime) -> RunPaused | None:
+        """The answer to a scheduled delivery of a paused export whose run has not started;
+        None when the run goes on. A run already on record (started before the pause, or a
+        finished one that still owes notifications) goes on as usual."""
+        if self.pauses is None or request.run_at is not None:
+            return None
+        pause = self.pauses.paused(request.tenant_id, request.export_guid)
+        if pause is None or self.ledger.get(request.tenant_id, request.export_guid, run_key) is not None:
+            return None
+        return RunPaused(
+            tenantId=request.tenant_id,
+            exportGuid=request.export_guid,
+            scheduledTime=run_key.isoformat(),
+            runAt=run_at.isoformat(),
+            outcome="paused",
+            pauseScope="tenant" if pause.export_guid is None else "export",
+            pausedAt=keys.instant_key(pause.paused_at),
+            objectKey=None,
+        )
 
     def _renewer(self, claim: Claim) -> Callable[[], bool]:
         return lambda: self.ledger.renew(claim, self.clock(), self.lease_seconds)
