@@ -18,7 +18,7 @@ from tracking_export.report import Window
 from tracking_export_aws.aws.s3_objects import DistributedRunError
 from tracking_export_aws.notify.messages import RunFailed, RunSucceeded, log_fields
 from tracking_export_aws.runs.manifest import read_manifest
-from tracking_export_aws.runs.outcomes import ExportedFile, RunDuplicate, RunHandedOff
+from tracking_export_aws.runs.outcomes import ExportedFile, RunDuplicate, RunHandedOff, RunPaused
 from tracking_export_aws.runs.payloads import FinishStep, RenderStep, read_step
 from tracking_export_aws.runs.plan import ClaimRef, EndFile, Route, RunPlan
 from tracking_export_aws.runs.steps import Coordinator, ShardWorker
@@ -276,7 +276,7 @@ def test_log_lines_carry_the_run_fields_and_never_links_recipients_or_records() 
     }
 
 
-def test_duplicate_and_handed_off_outcomes_log_what_they_know() -> None:
+def test_duplicate_handed_off_and_paused_outcomes_log_what_they_know() -> None:
     request = {"tenantId": "acme", "exportGuid": "daily", "scheduledTime": "s", "runAt": "r"}
     duplicate = RunDuplicate(
         **request, outcome="duplicate", existingStatus="succeeded", objectKey="k", redelivered=["sns"]
@@ -308,6 +308,19 @@ def test_duplicate_and_handed_off_outcomes_log_what_they_know() -> None:
         "path",
         "estimatedRows",
         "executionArn",
+    }
+    paused = RunPaused(
+        **request,
+        outcome="paused",
+        pauseScope="tenant",
+        pausedAt="2026-06-02T12:00:00.000000Z",
+        objectKey=None,
+    )
+    assert log_fields(paused) == {
+        "outcome": "paused",
+        "pauseScope": "tenant",
+        "pausedAt": "2026-06-02T12:00:00.000000Z",
+        "objectKey": None,
     }
 
 
