@@ -12,6 +12,7 @@ DYNALITE_VERSION := 3.2.2
 DYNALITE := .local/node/node_modules/.bin/dynalite
 # uv resolves the lock; it is pinned (with hashes) in requirements/uv.txt, installed from PyPI.
 UV := .local/uv/bin/uv
+SAM := .local/sam/bin/sam
 # What `make lock` exports from uv.lock, with hashes: the dev venvs' packages (every extra,
 # not the project itself, which is installed editable on top) and the deps layer's (the `aws`
 # extra's runtime packages only: pydantic, Powertools, boto3…).
@@ -23,7 +24,7 @@ LAYER_EXPORT := --no-dev --extra aws
 export-lock = { echo "\# Generated from uv.lock by make lock (uv export $(1)): do not edit."; \
 	$(UV) export --quiet --frozen --format requirements.txt --no-emit-project --no-annotate --no-header $(1); }
 
-.PHONY: venv venv313 dynalite test lint lock lock-check local serve bench clean
+.PHONY: venv venv313 dynalite test lint lock lock-check sam-check local serve bench clean
 
 # A venv is made anew whenever the lock's export changes, so it holds exactly what the lock
 # says (pip never removes a package a requirements file stopped naming).
@@ -54,8 +55,12 @@ $(UV): requirements/uv.txt
 # ranges allow, then the two exports. Review the diff (uv.lock names every version change).
 lock: $(UV)
 	$(UV) lock --upgrade
-	$(UV) pip compile requirements/uv.in --generate-hashes --universal --no-header --quiet -o .local/uv.txt
-	cmp -s .local/uv.txt requirements/uv.txt || mv .local/uv.txt requirements/uv.txt
+	for tool in uv sam; do \
+		$(UV) pip compile requirements/$$tool.in --generate-hashes --universal --no-header --quiet \
+			-o .local/$$tool.txt && \
+		{ cmp -s .local/$$tool.txt requirements/$$tool.txt || mv .local/$$tool.txt requirements/$$tool.txt; } \
+		|| exit 1; \
+	done
 	$(call export-lock,$(DEV_EXPORT)) > $(DEV_REQUIREMENTS)
 	$(call export-lock,$(LAYER_EXPORT)) > $(LAYER_REQUIREMENTS)
 
@@ -66,6 +71,22 @@ lock-check: $(UV)
 		|| { echo "$(DEV_REQUIREMENTS) is not uv.lock's export: run make lock" >&2; exit 1; }
 	$(call export-lock,$(LAYER_EXPORT)) | diff -u $(LAYER_REQUIREMENTS) - \
 		|| { echo "$(LAYER_REQUIREMENTS) is not uv.lock's export: run make lock" >&2; exit 1; }
+
+# A stock SAM CLI (its own venv, never the project's: it brings its own cfn-lint and boto3),
+# pinned with hashes in requirements/sam.txt (requirements/sam.in names the version).
+$(SAM): requirements/sam.txt
+	rm -rf .local/sam
+	$(PYTHON) -m venv .local/sam
+	# --no-deps: the file holds the whole resolution, and pip's hash mode would refuse aws-sam-cli's
+	# own requirement on boto3-stubs[...] (extras) as unpinned.
+	.local/sam/bin/pip install --quiet --require-hashes --no-deps -r requirements/sam.txt
+	touch $@
+
+# What an operator runs before `sam deploy`, offline but for the wheels the deps layer downloads.
+sam-check: $(SAM)
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
+	rm -rf .local/sam-build
+	SAM_CLI_TELEMETRY=0 $(SAM) build --build-dir .local/sam-build --cache-dir .local/sam-cache
 
 $(DYNALITE):
 	mkdir -p .local/node
@@ -83,7 +104,7 @@ lint: venv venv313 lock-check
 	$(VENV313)/bin/mypy --python-version 3.13
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
-test: lint dynalite
+test: lint sam-check dynalite
 	$(BIN)/pytest
 	$(VENV313)/bin/pytest
 
