@@ -117,6 +117,7 @@ serve: venv dynalite
 	$(BIN)/python -m tools.serve $(SERVE_ARGS)
 
 bench: venv dynalite
+	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/export_e2e.py
 	$(BIN)/python bench/ingest.py

@@ -115,12 +115,27 @@ def test_the_layer_holds_every_module_the_handlers_import(built_layer: Path) -> 
 def test_the_layer_holds_source_files_only_and_no_developer_tool(built_layer: Path) -> None:
     shipped = _layer_files(built_layer)
     assert shipped, "the shared layer is empty"
-    # Only the two runtime packages: nothing of tools/, no metadata, no caches.
+    # Only the two runtime packages: nothing of tools/, no metadata, no caches of the checkout.
     assert {name.split("/")[0] for name in shipped} <= set(FIRST_PARTY)
-    assert all(name.endswith(".py") for name in shipped), sorted(shipped)
-    for name in sorted(shipped):
-        # Each shipped file is the source file, byte for byte.
+    sources = {name for name in shipped if name.endswith(".py")}
+    for name in sorted(sources):
+        # Each shipped source file is the source file, byte for byte.
         assert (built_layer / name).read_bytes() == (SOURCE / name).read_bytes(), name
+    # Beside each, and nothing else: its bytecode, compiled by CPython 3.13 (layers/bytecode.mk).
+    assert shipped - sources == {_bytecode_of(name) for name in sources}
+
+
+def _bytecode_of(source: str) -> str:
+    folder, _, module = source.rpartition("/")
+    return f"{folder}/__pycache__/{module.removesuffix('.py')}.cpython-313.pyc"
+
+
+def test_the_bytecode_is_checked_against_its_source(built_layer: Path) -> None:
+    """Hash-based pycs (flags 0b11, PEP 552): the import reads the source and compares hashes,
+    so a pyc never runs in place of another source, whatever file times the layer's zip keeps."""
+    for pyc in sorted(built_layer.rglob("*.pyc")):
+        header = pyc.read_bytes()[:16]
+        assert int.from_bytes(header[4:8], "little") == 0b11, pyc
 
 
 def test_no_layer_module_imports_a_dev_only_package(built_layer: Path) -> None:
