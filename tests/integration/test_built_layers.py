@@ -405,6 +405,9 @@ def test_the_handlers_run_from_the_built_layers_alone(
     assert results["retention"]["results"][0]["outcome"] == "retention-applied"
     assert results["erasure"]["learnerFound"] is True, results["erasure"]
     assert results["multipart assembly"] == {"size": 5 * 1024 * 1024 + 110, "second": "refused"}
+    # The export's Query pages went through the project's response parser, hooked into the
+    # layer's botocore (clients.ItemReadParser).
+    assert report["fast_parses"]["export"] > 0, report["fast_parses"]
 
 
 def test_the_layer_ships_the_sdk_the_tests_run(child_report: dict[str, Any]) -> None:
