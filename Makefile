@@ -20,7 +20,7 @@ DEV_REQUIREMENTS := requirements/dev.txt
 LAYER_REQUIREMENTS := layers/deps/requirements.txt
 DEV_EXPORT := --extra dev
 LAYER_EXPORT := --no-dev --extra aws
-# $(call export,OPTIONS): uv.lock's export for OPTIONS, on standard output.
+# $(call export-lock,OPTIONS): uv.lock's export for OPTIONS, on standard output.
 export-lock = { echo "\# Generated from uv.lock by make lock (uv export $(1)): do not edit."; \
 	$(UV) export --quiet --frozen --format requirements.txt --no-emit-project --no-annotate --no-header $(1); }
 
@@ -53,6 +53,7 @@ $(UV): requirements/uv.txt
 
 # The one command that refreshes the lock: every package to the newest version pyproject.toml's
 # ranges allow, then the two exports. Review the diff (uv.lock names every version change).
+# The tools' own versions are the ones requirements/uv.in and requirements/sam.in name.
 lock: $(UV)
 	$(UV) lock --upgrade
 	for tool in uv sam; do \
