@@ -106,8 +106,8 @@ report["control"] = _check(
     "s3", "CopyObject", {"Bucket": "b", "Key": "k", "CopySource": "b/k", "IfNoneMach": "*"}
 )
 
-from tracking_export_aws import clients  # noqa: E402
-from tracking_export_aws.settings import AwsSettings  # noqa: E402
+from tracking_export_aws.aws import clients  # noqa: E402
+from tracking_export_aws.runtime.settings import AwsSettings  # noqa: E402
 
 
 def _fresh(module_name: str) -> Any:
