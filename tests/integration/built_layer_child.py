@@ -113,7 +113,7 @@ from tracking_export_aws.runtime.settings import AwsSettings  # noqa: E402
 def _fresh(module_name: str) -> Any:
     """The handler module with its cached service dropped: built again from the environment."""
     module = sys.modules[module_name]
-    for cached in ("_service", "_steps"):
+    for cached in ("_service", "_steps", "_watchdog"):
         if hasattr(module, cached):
             setattr(module, cached, None)
     clients.clear_cache()

@@ -288,6 +288,13 @@ def _scenarios(
             "event": _s3_event(stack.config_bucket, "tenants/acme/tenant.json"),
         },
         {
+            "name": "watchdog",
+            "kind": "invoke",
+            "module": "watchdog_app",
+            "env": {"WATCHDOG_LOOKBACK_HOURS": "26", "WATCHDOG_GRACE_MINUTES": "60", "WATCHDOG_MAX_STARTS": "5"},
+            "event": {},
+        },
+        {
             "name": "erasure",
             "kind": "invoke",
             "module": "ingest_app",
@@ -381,7 +388,8 @@ def test_the_handlers_run_from_the_built_layers_alone(
     report = child_report
     assert report["dev_importable"] == []
     assert report["sys_path_head"][1:] == report["layers"]
-    assert {"export_app", "config_sync_app", "ingest_app", "export_steps_app"} == set(report["entry_points"])
+    handlers = {"export_app", "config_sync_app", "ingest_app", "export_steps_app", "watchdog_app"}
+    assert handlers == set(report["entry_points"])
     assert set(report["entry_points"]) <= set(report["handlers"])
     for path in HANDLER_FILES:
         imported = report["handlers"][path.stem]

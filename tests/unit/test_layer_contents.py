@@ -154,3 +154,22 @@ def test_the_dev_tools_are_not_in_the_layer_source() -> None:
     for moved in (*moved_out, "erase_learner", "apply_retention", "schemas"):
         assert (ROOT / "tools" / f"{moved}.py").is_file(), moved
         assert not list(SOURCE.rglob(f"{moved}.py")), moved
+
+
+def test_no_handler_creates_a_tracer() -> None:
+    """Powertools' Tracer imports aws-xray-sdk, which the deps layer no longer ships (issue 17,
+    decisions.md "Deployable"): in Lambda, with tracing active, a handler creating one would
+    fail at its first cold start."""
+    offenders = []
+    for path in [*HANDLERS, *SOURCE.rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            named = (
+                node.id
+                if isinstance(node, ast.Name)
+                else node.attr
+                if isinstance(node, ast.Attribute)
+                else ""
+            )
+            if named == "Tracer" or (isinstance(node, ast.alias) and node.name == "Tracer"):
+                offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}")
+    assert offenders == []
