@@ -49,6 +49,7 @@ FUNCTIONS = {
     "ConfigSyncFunction": ("config_sync", "config_sync_app", "_get_service"),
     "IngestFunction": ("ingest", "ingest_app", "_get_service"),
     "ExportCoordinatorFunction": ("export_steps", "export_steps_app", "_get_steps"),
+    "WatchdogFunction": ("watchdog", "watchdog_app", "_get_watchdog"),
 }
 SDK = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
 

@@ -164,15 +164,42 @@ def _assemble(scenario: dict[str, Any]) -> dict[str, Any]:
     return {"size": size, "second": "written"}
 
 
+def _pause_and_resume(scenario: dict[str, Any]) -> dict[str, Any]:
+    """The operator's pause and resume (``tracking-export-admin``, run from an operator's machine
+    on the same layer code), wired as tools/admin/pause.py wires it."""
+    from tracking_export_aws.aws.pauses import PauseRecords
+    from tracking_export_aws.aws.scheduler import ScheduleManager
+    from tracking_export_aws.config.store import ConfigStore
+    from tracking_export_aws.config.versions import ConfigVersions
+    from tracking_export_aws.ops.pause import PauseService
+
+    settings = AwsSettings.from_env()
+    table, group = os.environ["RUN_HISTORY_TABLE"], os.environ["SCHEDULE_GROUP"]
+    dynamodb = clients.client("dynamodb", settings)
+    service = PauseService(
+        pauses=PauseRecords(dynamodb, table),
+        schedules=ScheduleManager(clients.client("scheduler", settings), group, "", "", ""),
+        config=ConfigStore(
+            clients.client("s3", settings), settings.config_bucket, ConfigVersions(dynamodb, table)
+        ),
+    )
+    paused = service.pause(scenario["tenant"], scenario["export"], reason="built-layer test", by="test")
+    resumed = service.resume(scenario["tenant"], scenario["export"], by="test")
+    return {"paused": paused.pause is not None, "resumed": resumed.pause is not None}
+
+
 def run_scenario(scenario: dict[str, Any]) -> Any:
-    """``{"name", "env", "kind": "invoke"|"ingest"|"distributed"|"assemble", "module", "function",
-    "event"}`` (``assemble``: ``module`` defines assemble_object, plus ``bucket``, ``key``, ``pieces``)."""
+    """``{"name", "env", "kind": "invoke"|"ingest"|"distributed"|"assemble"|"pause", "module",
+    "function", "event"}`` (``assemble``: ``module`` defines assemble_object, plus ``bucket``,
+    ``key``, ``pieces``; ``pause``: ``tenant``, ``export``)."""
     os.environ.update(scenario.get("env", {}))
     _scenario["name"] = scenario["name"]
     if scenario["kind"] == "distributed":
         return _distributed(scenario)
     if scenario["kind"] == "assemble":
         return _assemble(scenario)
+    if scenario["kind"] == "pause":
+        return _pause_and_resume(scenario)
     module = _fresh(scenario["module"])
     handler = getattr(module, scenario.get("function", "handler"))
     result = handler(scenario["event"], Context())

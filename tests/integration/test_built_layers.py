@@ -10,9 +10,10 @@ venv runs too. Then tests/integration/built_layer_child.py, in a fresh interpret
 project), with only [function dir, shared layer, deps layer] ahead of the standard library on
 ``sys.path`` (Lambda's order: /var/task, /opt/python, the runtime), imports every handler of
 functions/*/ and runs the scenarios below against the local endpoints: a single-path export,
-config-sync (an upload and a removal), a distributed export that succeeds and one that fails
-(the steps called as the state machine calls them), the run recovery, ingestion (new records,
-then newer versions of existing ones), retention and an erasure.
+config-sync (an upload, a removal, an invalid upload over an older valid version), a multipart
+assembly, a distributed export that succeeds and one that fails (the steps called as the
+state machine calls them), the run recovery, ingestion (new records, then newer versions of
+existing ones), retention, an operator's pause and resume, a watchdog pass and an erasure.
 
 Every AWS call is recorded with its parameters and validated against the layer's own botocore
 service model. The operations are cross-checked with a static list taken from the shared
@@ -287,11 +288,16 @@ def _scenarios(
             "module": "ingest_app",
             "event": _s3_event(stack.config_bucket, "tenants/acme/tenant.json"),
         },
+        {"name": "pause and resume", "kind": "pause", "tenant": "acme", "export": "daily-tracking-log"},
         {
             "name": "watchdog",
             "kind": "invoke",
             "module": "watchdog_app",
-            "env": {"WATCHDOG_LOOKBACK_HOURS": "26", "WATCHDOG_GRACE_MINUTES": "60", "WATCHDOG_MAX_STARTS": "5"},
+            "env": {
+                "WATCHDOG_LOOKBACK_HOURS": "26",
+                "WATCHDOG_GRACE_MINUTES": "60",
+                "WATCHDOG_MAX_STARTS": "5",
+            },
             "event": {},
         },
         {
@@ -412,6 +418,8 @@ def test_the_handlers_run_from_the_built_layers_alone(
     assert [r["outcome"] for r in results["ingest newer versions"]] == ["ingested"]
     assert results["retention"]["results"][0]["outcome"] == "retention-applied"
     assert results["erasure"]["learnerFound"] is True, results["erasure"]
+    assert results["pause and resume"] == {"paused": True, "resumed": True}
+    assert results["watchdog"]["exports"] >= 1, results["watchdog"]
     assert results["multipart assembly"] == {"size": 5 * 1024 * 1024 + 110, "second": "refused"}
     # The export's Query pages went through the project's response parser, hooked into the
     # layer's botocore (clients.ItemReadParser).
