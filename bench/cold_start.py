@@ -13,10 +13,11 @@ patches botocore). The time is taken inside the process, from before the import 
 wiring; interpreter start-up is the same on every side and left out.
 
 Sides, each built by its own Makefiles (``make build-*Layer``, wheels for this machine):
-- ``before``: the layers of REV (default ``c8ed320``, the code when issue 17 was filed), from
-  a ``git worktree`` of it: no bytecode, the Tracer, boto3 stripped from the deps layer; the
-  SDK then comes from a third directory standing for the runtime's bundled one (the same
-  versions as this checkout's lock, compiled by 3.13, as a runtime would ship it);
+- ``before``: the handlers and layers of REV (default ``c8ed320``, the code when issue 17 was
+  filed), from a ``git worktree`` of it: no bytecode, the Tracer, boto3 stripped from the deps
+  layer; the SDK then comes from a third directory standing for the runtime's bundled one (the
+  same versions as this checkout's lock, compiled by 3.13, as a runtime would ship it); a
+  function REV did not have yet (the watchdog) has no "before";
 - ``no bytecode``: this checkout's layers built with ``LAYER_BYTECODE=none``;
 - ``after``: this checkout's layers as ``sam build`` makes them (checked-hash bytecode);
 - ``unchecked``: the same with ``unchecked-hash`` bytecode (the source never read).
@@ -101,11 +102,14 @@ def runtime_sdk(into: Path, python: str) -> Path:
     return target
 
 
-def measure(python: str, function: str, layers: list[Path], env: dict[str, str]) -> tuple[float, float]:
-    """(wall, CPU) milliseconds of one cold start. ``-B``: the layers are read-only in Lambda,
-    so a process never leaves compiled modules behind for the next one."""
+def measure(
+    python: str, function: str, functions: Path, layers: list[Path], env: dict[str, str]
+) -> tuple[float, float]:
+    """(wall, CPU) milliseconds of one cold start of ``functions``' handler on ``layers``.
+    ``-B``: the layers are read-only in Lambda, so a process never leaves compiled modules
+    behind for the next one."""
     folder, module, init = FUNCTIONS[function]
-    path = [str(ROOT / "functions" / folder), *map(str, layers)]
+    path = [str(functions / folder), *map(str, layers)]
     done = subprocess.run(
         [python, "-I", "-S", "-B", "-c", CHILD, json.dumps([path, module, init])],
         capture_output=True,
@@ -145,18 +149,21 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
         base = Path(scratch)
-        sides: dict[str, list[Path]] = {}
+        # Each side: (its functions/ folder, its layers).
+        sides: dict[str, tuple[Path, list[Path]]] = {}
         if args.baseline != "none":
             checkout = base / "baseline"
             _run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), args.baseline])
             try:
                 old_layers = build_layers(checkout, base / "before", python, None)
-                sides["before"] = [*old_layers, runtime_sdk(base, python)]
+                shutil.copytree(checkout / "functions", base / "before" / "functions")
+                sides["before"] = (base / "before" / "functions", [*old_layers, runtime_sdk(base, python)])
             finally:
                 _run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)])
-        sides["no bytecode"] = build_layers(ROOT, base / "plain", python, "none")
-        sides["after"] = build_layers(ROOT, base / "after", python, "checked-hash")
-        sides["unchecked"] = build_layers(ROOT, base / "unchecked", python, "unchecked-hash")
+        functions = ROOT / "functions"
+        sides["no bytecode"] = (functions, build_layers(ROOT, base / "plain", python, "none"))
+        sides["after"] = (functions, build_layers(ROOT, base / "after", python, "checked-hash"))
+        sides["unchecked"] = (functions, build_layers(ROOT, base / "unchecked", python, "unchecked-hash"))
         home = base / "home"
         home.mkdir()
         wall: dict[tuple[str, str], list[float]] = {(f, s): [] for f in FUNCTIONS for s in sides}
@@ -165,8 +172,10 @@ def main() -> None:
         for _ in range(args.runs):
             for function in FUNCTIONS:
                 env = function_env(function, home)
-                for side, layers in sides.items():
-                    spent_wall, spent_cpu = measure(python, function, layers, env)
+                for side, (handlers, layers) in sides.items():
+                    if not (handlers / FUNCTIONS[function][0]).is_dir():
+                        continue  # a function the baseline did not have yet
+                    spent_wall, spent_cpu = measure(python, function, handlers, layers, env)
                     wall[(function, side)].append(spent_wall)
                     cpu[(function, side)].append(spent_cpu)
         elapsed = time.monotonic() - started
@@ -180,11 +189,17 @@ def main() -> None:
             cells = []
             for side in sides:
                 values = times[(function, side)]
-                cells.append(f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})")
+                cells.append(
+                    f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
+                    if values
+                    else "-"
+                )
             print(f"{function:<28}" + "".join(f"{cell:>20}" for cell in cells))
         if "before" in sides:
             print(f"  {title}, median / before's median:")
             for function in FUNCTIONS:
+                if not times[(function, "before")]:
+                    continue
                 before = statistics.median(times[(function, "before")])
                 ratios = ", ".join(
                     f"{side} {statistics.median(times[(function, side)]) / before:.2f}"
