@@ -8,16 +8,17 @@ invocations: once Lambda has given up on a delivery, it makes sure the run ends 
 failed and notified, or its missing notifications delivered).
 
 The service returns a frozen model (runs/outcomes.py); this handler turns it into JSON at
-its edge. Logs and traces never carry the download link nor recipient addresses: a log line
-carries only the fields the models mark ``LOGGED`` (``notify.messages.log_fields``), and the
-tracer does not capture the handler's response.
+its edge. Logs never carry the download link nor recipient addresses: a log line carries only
+the fields the models mark ``LOGGED`` (``notify.messages.log_fields``). Traces are Lambda's own
+(active tracing): no SDK in the function records subsegments or responses (docs/decisions.md,
+"Deployable").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -43,7 +44,6 @@ from tracking_export_aws.runtime.wiring import export_service
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
-tracer = Tracer()
 metrics = Metrics()
 _service: ExportService | None = None
 
@@ -73,7 +73,6 @@ def _get_service() -> ExportService:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
@@ -91,8 +90,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         scheduled_time=request.scheduled_time.isoformat() if request.scheduled_time else None,
         run_at=request.run_at.isoformat() if request.run_at else None,
     )
-    tracer.put_annotation("tenant_id", request.tenant_id)
-    tracer.put_annotation("export_guid", request.export_guid)
     try:
         result = _get_service().run(
             request,
@@ -136,7 +133,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The OnFailure destination record of an export invocation Lambda gave up on
