@@ -38,7 +38,13 @@ def raw_line(text: str) -> bytes:
 
 
 def entity(entity_id: int) -> dict[str, Any]:
-    return {"type": "entity", "tenantId": TENANT, "entityId": entity_id, "parentId": None, "name": f"E{entity_id}"}
+    return {
+        "type": "entity",
+        "tenantId": TENANT,
+        "entityId": entity_id,
+        "parentId": None,
+        "name": f"E{entity_id}",
+    }
 
 
 def learner(learner_id: int, **fields: Any) -> dict[str, Any]:
@@ -145,9 +151,18 @@ def _numbers() -> HostileFile:
                 # The only log of tracking 502, on a day of its own: refused.
                 raw_line(log(9100, 502, "2020-03-01T10:00:00Z", score="1e200")),
                 raw_line(log(9101, 503, "2020-03-02T10:00:00Z", score="1e-200")),
-                raw_line(log(9102, 501, "2020-02-10T11:00:00Z", score="1.0000000000000000000000000000000000000001")),
+                raw_line(
+                    log(9102, 501, "2020-02-10T11:00:00Z", score="1.0000000000000000000000000000000000000001")
+                ),
                 # DynamoDB's bounds themselves are stored.
-                raw_line(log(9103, 501, "2020-02-10T12:00:00Z", score="9.9999999999999999999999999999999999999E+125")),
+                raw_line(
+                    log(
+                        9103,
+                        501,
+                        "2020-02-10T12:00:00Z",
+                        score="9.9999999999999999999999999999999999999E+125",
+                    )
+                ),
                 raw_line(log(9104, 501, "2020-02-10T13:00:00Z", score="-1E-130")),
                 # Trailing zeros are not significant digits: 1 followed by 40 zeros fits.
                 raw_line(log(9105, 501, "2020-02-10T14:00:00Z", score="1" + "0" * 40)),
@@ -157,7 +172,12 @@ def _numbers() -> HostileFile:
         outcome="ingest-rejected",
         written={"trackingLog": 4, "tracking": 1},
         rejected=[
-            (2, "trackingLog", "score", f"{NUMBER}: its magnitude is above 9.9999999999999999999999999999999999999E+125"),
+            (
+                2,
+                "trackingLog",
+                "score",
+                f"{NUMBER}: its magnitude is above 9.9999999999999999999999999999999999999E+125",
+            ),
             (3, "trackingLog", "score", f"{NUMBER}: its magnitude is below 1E-130"),
             (4, "trackingLog", "score", f"{NUMBER}: it has more than 38 significant digits"),
         ],
@@ -221,9 +241,7 @@ FILES: dict[str, HostileFile] = {
     "nested-too-deep.jsonl": _nesting(),
     "text-not-unicode.jsonl": _text(),
     "ten-thousand-empty-objects.jsonl": _many_bad_lines(),
-    "long-line.jsonl": HostileFile(
-        _long_line(), "ingest-rejected", {"entity": 2}, [(2, None, None, LONG)]
-    ),
+    "long-line.jsonl": HostileFile(_long_line(), "ingest-rejected", {"entity": 2}, [(2, None, None, LONG)]),
     "long-line.jsonl.gz": HostileFile(
         gzip.compress(_long_line(), mtime=0), "ingest-rejected", {"entity": 2}, [(2, None, None, LONG)]
     ),
@@ -236,7 +254,9 @@ FILES: dict[str, HostileFile] = {
     "not-gzip.jsonl.gz": HostileFile(
         line(entity(1)),
         "ingest-rejected",
-        reason="the key ends in .gz (or the object's Content-Encoding is gzip) but its content is not gzip data",
+        reason=(
+            "the key ends in .gz (or the object's Content-Encoding is gzip) but its content is not gzip data"
+        ),
     ),
     "corrupt.jsonl.gz": HostileFile(
         _corrupt_after_three_lines(),

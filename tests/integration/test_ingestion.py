@@ -10,124 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import importlib
 import json
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_bucket import Ingest, day_counts, jsonl, table_items
 
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
-from tracking_export_aws import keys, wiring
+from tracking_export_aws import wiring
 from tracking_export_aws.config_events import ConfigChange
 from tracking_export_aws.export_service import ExportRequest
 from tracking_export_aws.retention import retention_event
 
 SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}
-
-
-@dataclass
-class Ingest:
-    """The ingest bucket of a stack and the handler pointed at it."""
-
-    stack: Any
-    bucket: str
-    app: Any
-    context: Any
-
-    def drop(self, tenant: str, name: str, body: bytes | str) -> str:
-        key = f"tenants/{tenant}/incoming/{name}"
-        data = body.encode() if isinstance(body, str) else body
-        self.stack.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-        return key
-
-    def event(self, key: str) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "eventSource": "aws:s3",
-                    "eventName": "ObjectCreated:Put",
-                    "s3": {"bucket": {"name": self.bucket}, "object": {"key": key.replace(" ", "+")}},
-                }
-            ]
-        }
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        [result] = self.app.handler(event, self.context)["results"]
-        return dict(result)
-
-    def run(self, key: str) -> list[dict[str, Any]]:
-        """The S3 event, then each continuation the function would send itself; every result."""
-        results = [self.invoke(self.event(key))]
-        while results[-1]["outcome"] == "continuing":
-            results.append(self.invoke(results[-1]["next"]))
-        return results
-
-    def keys(self, prefix: str) -> list[str]:
-        listing = self.stack.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        return sorted(item["Key"] for item in listing.get("Contents", []))
-
-
-@pytest.fixture
-def ingest_for(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
-    """``ingest_for(stack, max_bytes=…)``: an ingest bucket on the stack and the handler module."""
-    from tracking_export_aws import clients
-
-    made: list[Ingest] = []
-
-    def make(stack: Any, max_bytes: int = 64 * 1024 * 1024) -> Ingest:
-        bucket = f"it-ingest-{uuid.uuid4().hex[:10]}"
-        stack.s3.create_bucket(Bucket=bucket)
-        for name, value in stack.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("INGEST_MAX_BYTES_PER_INVOCATION", str(max_bytes))
-        monkeypatch.setenv("INGEST_CONTINUATION", "return")
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-        app = importlib.import_module("ingest_app")
-        monkeypatch.setattr(app, "_service", None)
-        clients.clear_cache()
-        made.append(Ingest(stack, bucket, app, lambda_context))
-        return made[-1]
-
-    yield make
-    for ingest in made:
-        s3 = ingest.stack.s3
-        for item in s3.list_objects_v2(Bucket=ingest.bucket).get("Contents", []):
-            s3.delete_object(Bucket=ingest.bucket, Key=item["Key"])
-        s3.delete_bucket(Bucket=ingest.bucket)
-
-
-def jsonl(records: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in records)
-
-
-def table_items(stack: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every item of the tracking table but the ingestion's progress items (a test-only Scan)."""
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    for page in stack.dynamodb.get_paginator("scan").paginate(TableName=stack.tracking_table):
-        for item in page["Items"]:
-            if "#INGEST" not in item["pk"]["S"]:
-                items[(item["pk"]["S"], item["sk"]["S"])] = item
-    return items
-
-
-def day_counts(stack: Any, tenant: str) -> dict[str, int]:
-    response = stack.dynamodb.query(
-        TableName=stack.tracking_table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.days_pk(tenant)}},
-        ConsistentRead=True,
-    )
-    return {item["sk"]["S"]: int(item["logCount"]["N"]) for item in response["Items"]}
 
 
 def export(stack: Any, guid: str, run_at: str) -> bytes:
