@@ -29,7 +29,7 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +64,7 @@ class ErasureRequest:
     learner_id: int
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> ErasureRequest:
+    def from_event(cls, event: Mapping[str, Any]) -> ErasureRequest:
         """``{"erase": {...}}`` or an EventBridge ``Learner Erasure Requested`` event's ``detail``."""
         body = event.get("erase") if isinstance(event.get("erase"), dict) else event.get("detail")
         if not isinstance(body, dict):
@@ -80,7 +80,7 @@ class ErasureRequest:
         return cls(tenant, learner)
 
 
-def is_erasure_event(event: dict[str, Any]) -> bool:
+def is_erasure_event(event: Mapping[str, Any]) -> bool:
     return "erase" in event or event.get("detail-type") == "Learner Erasure Requested"
 
 

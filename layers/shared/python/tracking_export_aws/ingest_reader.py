@@ -17,7 +17,7 @@ bounded memory whatever the object holds (docs/ingestion.md, "Reading a file").
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 
 OUTPUT_STEP = 1024 * 1024
@@ -219,8 +219,11 @@ def _cut(result: Range, buffer: bytearray) -> Range:
     return result
 
 
-def numbered_lines(data: bytes, first_line: int) -> Iterator[tuple[int, bytes]]:
-    """The non-blank lines of a range's data with their line numbers (the first is ``first_line + 1``)."""
+def numbered_lines(
+    data: bytes, first_line: int, too_long: Container[int] = ()
+) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of a range's data with their line numbers (the first is
+    ``first_line + 1``), and the (empty) lines numbered in ``too_long``."""
     position, number, size = 0, first_line, len(data)
     while position < size:
         newline = data.find(b"\n", position)
@@ -229,5 +232,5 @@ def numbered_lines(data: bytes, first_line: int) -> Iterator[tuple[int, bytes]]:
         number += 1
         text = data[position:newline]
         position = newline + 1
-        if text and not text.isspace():
+        if (text and not text.isspace()) or number in too_long:
             yield number, text
