@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from ingest_bucket import Ingest, day_counts, jsonl, table_items
 
 from tools.sample_data import SampleShape, dataset, write_jsonl
@@ -245,12 +246,18 @@ def test_a_key_outside_incoming_is_ignored_and_a_bad_tenant_in_the_key_too(
 # --- large files: ranges, a crash in the middle, gzip ---------------------------------------------
 
 
-def test_a_crashed_range_is_reported_and_the_file_resumes_where_it_stopped(
+def _drain(stack: Any, url: str) -> list[dict[str, Any]]:
+    from tools.local_endpoints import drain_queue
+
+    return drain_queue(stack.client("sqs"), url)
+
+
+def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_over(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     logs = [records.log("acme", 9000 + n, f"2020-02-1{n % 3}T09:{n:02d}:00Z", 60) for n in range(30)]
     body = jsonl([*records.catalogue("acme"), *logs])
-    ingest = ingest_for(stack, max_bytes=len(body) // 3 + 1)
+    ingest = ingest_for(stack, max_bytes=len(body) // 3 + 1, INGEST_DLQ_URL=stack.dlq_url)
     key = ingest.drop("acme", "big.jsonl", body)
     first = ingest.invoke(ingest.event(key))
     assert first["outcome"] == "continuing"
@@ -259,30 +266,68 @@ def test_a_crashed_range_is_reported_and_the_file_resumes_where_it_stopped(
 
     real_run = loader.Loader.run
 
-    def crash(self: Any, numbered: Any) -> Any:
-        raise ConnectionError("DynamoDB went away")
+    def throttled(self: Any, numbered: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+            "BatchWriteItem",
+        )
 
-    monkeypatch.setattr(loader.Loader, "run", crash)
-    with pytest.raises(ConnectionError):
-        ingest.invoke(first["next"])
+    monkeypatch.setattr(loader.Loader, "run", throttled)
+    # Raised for Lambda's retries; nobody is told yet.
+    for _ in range(3):
+        with pytest.raises(ClientError):
+            ingest.invoke(first["next"])
+    assert stack.notifications() == []
+    # Lambda gives up: its OnFailure destination record reaches on_failure.
+    record = {
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": first["next"],
+        "responsePayload": {"errorType": "ClientError", "errorMessage": "An error occurred (…)"},
+    }
+    [given_up] = ingest.app.on_failure(record, ingest.context)["results"]
+    assert given_up["outcome"] == "ingest-failed"
     [failed] = stack.notifications()
-    assert failed.attributes["outcome"] == "ingest-failed"
+    assert failed.attributes == {"tenantId": "acme", "outcome": "ingest-failed"}
     assert failed.message["offset"] == first["offset"]
-    assert "DynamoDB went away" in failed.message["reason"]
+    assert failed.message["reason"] == "not ingested after Lambda's retries: RetriesExhausted (ClientError)"
     assert ingest.keys("tenants/acme/incoming/") == [key]
+    [kept] = _drain(stack, stack.dlq_url)
 
-    # Lambda retries the same event (or an operator re-drives the S3 event): it goes on.
+    # Re-driven from the dead-letter queue once DynamoDB answers: it goes on where it stopped.
     monkeypatch.setattr(loader.Loader, "run", real_run)
-    results = [ingest.invoke(first["next"])]
+    results = [ingest.invoke(kept)]
     while results[-1]["outcome"] == "continuing":
         results.append(ingest.invoke(results[-1]["next"]))
     final = results[-1]
-    assert final["outcome"] == "ingested"
+    assert (final["outcome"], final["writtenTotal"]) == ("ingested", 38)
     assert final["written"]["trackingLog"] == 30
-    assert final["writtenTotal"] == 38
     assert day_counts(stack, "acme") == {"2020-02-10": 10, "2020-02-11": 10, "2020-02-12": 10}
     [done] = stack.notifications()
     assert done.attributes["outcome"] == "ingested"
+
+
+def test_a_failure_no_retry_would_cure_is_told_at_once_and_not_retried(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracking_export_aws import loader
+
+    ingest = ingest_for(stack, INGEST_DLQ_URL=stack.dlq_url)
+    key = ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme")))
+
+    def broken(self: Any, numbered: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(loader.Loader, "run", broken)
+    result = ingest.invoke(ingest.event(key))  # returned, not raised: Lambda does not retry it
+
+    assert (result["outcome"], result["reason"]) == ("ingest-failed", "internal error (KeyError)")
+    [failed] = stack.notifications()
+    assert failed.attributes["outcome"] == "ingest-failed"
+    assert "a bug" not in json.dumps(failed.message)
+    assert ingest.keys("tenants/acme/incoming/") == [key]
+    assert _drain(stack, stack.dlq_url) == [
+        {"ingest": {"bucket": ingest.bucket, "key": key, "etag": result["etag"], "offset": None}}
+    ]
 
 
 def test_a_line_longer_than_the_limit_is_rejected_and_the_rest_loaded(
@@ -291,31 +336,31 @@ def test_a_line_longer_than_the_limit_is_rejected_and_the_rest_loaded(
     logs = records.seed_logs("acme")
     huge = json.dumps({**records.catalogue("acme")[2], "presentation": "x" * 600})
     body = jsonl([logs[0]]) + huge + "\n" + jsonl([logs[1]])
-    ingest = ingest_for(stack, max_bytes=400)
+    ingest = ingest_for(stack, max_bytes=400, INGEST_MAX_LINE_BYTES="400")
     results = ingest.run(ingest.drop("acme", "long.jsonl", body))
     final = results[-1]
     assert final["outcome"] == "ingest-rejected"
     assert final["written"] == {"trackingLog": 2}
     assert final["rejected"] == [
-        {"line": 2, "type": None, "field": None, "rule": "is longer than the 400-byte limit"}
+        {
+            "line": 2,
+            "type": None,
+            "field": None,
+            "rule": "is longer than the 400-byte limit (setting INGEST_MAX_LINE_BYTES)",
+        }
     ]
 
 
-def test_gzip_files_are_ingested_whole_or_refused_above_the_limit(
+def test_gzip_files_are_loaded_in_ranges_of_decompressed_lines_like_any_file(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
     body = jsonl([*records.catalogue("acme"), *records.seed_logs("acme")]).encode()
     packed = gzip.compress(body)
-    ingest = ingest_for(stack, max_bytes=len(packed) + 10)
-    [small] = ingest.run(ingest.drop("acme", "day.jsonl.gz", packed))
-    assert (small["outcome"], small["writtenTotal"]) == ("ingested", 10)
-
-    bigger = gzip.compress(body + jsonl([records.log("acme", 9100, "2020-02-11T09:00:00Z", 5)]).encode() * 50)
-    [refused] = ingest.run(ingest.drop("acme", "big.jsonl.gz", bigger))
-    assert refused["outcome"] == "ingest-rejected"
-    assert refused["writtenTotal"] == 0
-    assert "cannot be split" in refused["reason"]
-    assert ingest.keys("tenants/acme/rejected/") == ["tenants/acme/rejected/big.jsonl.gz"]
+    ingest = ingest_for(stack, max_bytes=len(body) // 2)
+    results = ingest.run(ingest.drop("acme", "day.jsonl.gz", packed))
+    assert [r["outcome"] for r in results] == ["continuing", "continuing", "ingested"]
+    assert results[-1]["writtenTotal"] == 10
+    assert ingest.keys("tenants/acme/processed/") == ["tenants/acme/processed/day.jsonl.gz"]
 
 
 # --- retention ------------------------------------------------------------------------------------
