@@ -221,7 +221,8 @@ def stack_resources(env: Mapping[str, Mapping[str, str]], template: Mapping[str,
                 )
             kind = _KINDS[resource_type][0]
             arn = value if value.startswith("arn:") else None
-            name = value.rsplit(":", 1)[-1] if arn else value
+            # A queue is named by its ARN or by its URL (http://host:port/account/name).
+            name = value.rsplit(":", 1)[-1] if arn else value.rsplit("/", 1)[-1] if kind == "queue" else value
             entry = LocalResource(kind, name, arn, logical_id, (f"{function}.{variable}",))
             known = found.get(logical_id)
             if known is not None and (known.name, known.arn) != (name, arn):
@@ -409,7 +410,8 @@ class ServeStack:
             elif resource.kind == "queue":
                 sqs = self.client("sqs")
                 url = sqs.create_queue(QueueName=resource.name)["QueueUrl"]
-                self._same_arn(resource, _queue_arn(sqs, url))
+                if resource.arn is not None:
+                    self._same_arn(resource, _queue_arn(sqs, url))
             elif resource.kind == "schedule_group":
                 self.client("scheduler").create_schedule_group(Name=resource.name)
         # Not in env.local.json: a queue subscribed to the topic, so `make serve` (and the

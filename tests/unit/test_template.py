@@ -24,6 +24,7 @@ from tools.template_tables import (
     table_definitions,
     ttl_attributes,
 )
+from tracking_export_aws.ingest import IngestSettings
 from tracking_export_aws.object_tags import (
     CLEAN_OLDER_THAN_DAYS,
     CLEAN_OLDER_THAN_TAG_KEY,
@@ -188,6 +189,7 @@ def test_functions_run_python_313_on_arm64_with_tracing(
         "ExportFunction",
         "ExportWorkerFunction",
         "IngestFunction",
+        "IngestRecoveryFunction",
         "RunRecoveryFunction",
     ]
     for name, function in functions.items():
@@ -221,8 +223,15 @@ def test_every_function_has_its_reserved_concurrency_parameter(
         "Fn::If": ["HasWorkerReservation", {"Ref": "WorkerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
     }
     assert "ReservedConcurrentExecutions" not in resources["ExportCoordinatorFunction"]["Properties"]
+    # Ingest recovery runs once per file Lambda gave up on: it takes from the pool too.
+    assert "ReservedConcurrentExecutions" not in resources["IngestRecoveryFunction"]["Properties"]
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
-        if name in ("IngestFunction", "ExportWorkerFunction", "ExportCoordinatorFunction"):
+        if name in (
+            "IngestFunction",
+            "IngestRecoveryFunction",
+            "ExportWorkerFunction",
+            "ExportCoordinatorFunction",
+        ):
             continue
         parameter = expected[name]
         assert function["Properties"]["ReservedConcurrentExecutions"] == {"Ref": parameter}, name
@@ -239,7 +248,9 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
         "ExportFunction": ("Lambda", "RunRecoveryFunction"),
         "RunRecoveryFunction": ("SQS", "ExportDlq"),
         "ConfigSyncFunction": ("SQS", "ConfigSyncDlq"),
-        "IngestFunction": ("SQS", "IngestDlq"),
+        # docs/ingestion.md: an ingestion Lambda gave up on is told to its tenant once.
+        "IngestFunction": ("Lambda", "IngestRecoveryFunction"),
+        "IngestRecoveryFunction": ("SQS", "IngestDlq"),
     }
     for name in ("ExportWorkerFunction", "ExportCoordinatorFunction"):
         assert "EventInvokeConfig" not in resources[name]["Properties"], name
@@ -835,9 +846,15 @@ def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     variables = props["Environment"]["Variables"]
     assert variables["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
     assert variables["INGEST_CONTINUATION"] == "invoke"
-    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION", "INGEST_CONTINUATION"} <= {
-        field.alias for field in AwsSettings.model_fields.values()
+    assert variables["INGEST_BUCKET"] == {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}-ingest"}
+    assert variables["INGEST_DLQ_URL"] == {"Ref": "IngestDlq"}
+    read = {f.alias for f in AwsSettings.model_fields.values()} | {
+        f.alias for f in IngestSettings.model_fields.values()
     }
+    assert set(variables) <= read
+    recovery = resources["IngestRecoveryFunction"]["Properties"]
+    assert (recovery["CodeUri"], recovery["Handler"]) == ("functions/ingest", "ingest_app.on_failure")
+    assert set(recovery["Environment"]["Variables"]) <= read
 
 
 def test_only_config_sync_hears_of_config_bucket_changes(resources: dict[str, Any]) -> None:
