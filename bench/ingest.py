@@ -6,8 +6,9 @@ Writes the sample tenant (N logs, default 20,000, and its catalogue) as JSONL, t
 same run, into fresh tables on dynalite:
 - the floor: the same items (keys already built, DynamoDB JSON already made) written with
   plain ``BatchWriteItem`` calls of 25, W in parallel — nothing else;
-- the ingestion: one byte range of the file as the ingest function loads it — lines parsed,
-  records checked and keyed, the stored versions read (last write wins), ``BatchWriteItem``,
+- the ingestion: one range of the file as the ingest function loads it — lines cut, parsed
+  twice (a first pass checks every record against DynamoDB's rules and notes ids, the second
+  writes), records keyed, the stored versions read (last write wins), ``BatchWriteItem``,
   day markers, ``LOGGED#`` markers, the ``Unlaunched`` index and the per-day recount;
 - the same file delivered again (every record already there: reads, no writes).
 Prints items per second for each and the ratio ingestion / floor (target at least 0.8), on
@@ -32,8 +33,11 @@ from tools.sample_data import SampleShape, dataset, write_jsonl
 from tools.template_tables import table_definitions
 from tracking_export_aws import clients
 from tracking_export_aws.dynamo import BATCH_WRITE_LIMIT, batch_write, chunks
-from tracking_export_aws.ingest import load_range
+from tracking_export_aws.ingest import range_lines
+from tracking_export_aws.ingest_reader import read_range
 from tracking_export_aws.loader import Loader, _item_for, parse_line
+
+LINE_CAP = 1024 * 1024  # INGEST_MAX_LINE_BYTES' default
 
 REGION = "us-east-1"
 
@@ -59,7 +63,8 @@ def floor(dynamodb: Any, table: str, items: list[dict[str, Any]], workers: int) 
 def ingestion(dynamodb: Any, table: str, data: bytes, workers: int) -> tuple[float, Any]:
     """Seconds for the ingestion's load of one range (the whole file) into ``table``."""
     started = time.perf_counter()
-    report = load_range(Loader(table, dynamodb, workers=workers, tenant="acme"), data, 0, at_start=True)
+    chunk = read_range([data], budget=len(data), max_line=LINE_CAP)
+    report = Loader(table, dynamodb, workers=workers, tenant="acme").run(range_lines(chunk, 0, LINE_CAP))
     return time.perf_counter() - started, report
 
 
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             if line.strip():
                 raw = parse_line(number, line)
                 assert isinstance(raw, dict)
-                prepared.append(_item_for(raw, "acme", None).item)
+                prepared.append(_item_for(number, raw, "acme", None).item)
         print(
             f"dataset: {count:,} records ({args.logs:,} logs), {len(data) / 1e6:.1f} MB; dynalite {endpoint}"
         )

@@ -45,6 +45,7 @@ from tracking_export_aws.ingest_reader import (
     GZIP_MAGIC,
     UTF8_BOM,
     Gunzip,
+    Range,
     Refused,
     content_problem,
     numbered_lines,
@@ -492,18 +493,7 @@ class IngestService:
                 tenant=progress.tenant,
                 retention_days=settings.retention_days,
             )
-            too_long = {first + n for n in chunk.too_long}
-            limit = self.settings.max_line_bytes
-            rule = f"is longer than the {limit}-byte limit (setting INGEST_MAX_LINE_BYTES)"
-
-            def numbered() -> Iterator[tuple[int, bytes | RejectedRecord]]:
-                for number, text in numbered_lines(chunk.data, first, too_long):
-                    yield (
-                        number,
-                        RejectedRecord(number, None, None, None, rule) if number in too_long else text,
-                    )
-
-            progress.report.add(loader.run(numbered))
+            progress.report.add(loader.run(range_lines(chunk, first, self.settings.max_line_bytes)))
         progress.line = first + chunk.lines
         progress.offset = started_at + skipped + chunk.consumed
         if chunk.refused:
@@ -626,6 +616,21 @@ class IngestService:
             if existing is None or existing.get("Metadata", {}).get("source-etag") != etag:
                 raise RuntimeError(f"cannot move {request.key}: {target} holds another file") from None
         self.s3.delete_object(Bucket=request.bucket, Key=request.key)
+
+
+def range_lines(
+    chunk: Range, first_line: int, max_line: int
+) -> Callable[[], Iterator[tuple[int, bytes | RejectedRecord]]]:
+    """The numbered lines of a range as the loader takes them (it reads them once per pass);
+    a line over the line cap is a rejection of its own."""
+    too_long = {first_line + n for n in chunk.too_long}
+    rule = f"is longer than the {max_line}-byte limit (setting INGEST_MAX_LINE_BYTES)"
+
+    def numbered() -> Iterator[tuple[int, bytes | RejectedRecord]]:
+        for number, text in numbered_lines(chunk.data, first_line, too_long):
+            yield number, RejectedRecord(number, None, None, None, rule) if number in too_long else text
+
+    return numbered
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 OUTPUT_STEP = 1024 * 1024
 # The ratio is judged once this much has been decompressed: small files compress oddly.
@@ -89,30 +90,31 @@ class Gunzip:
     lines_seen: int = 0  # complete lines decompressed so far (for the refusal's message)
 
     def chunks(self, compressed: Iterable[bytes]) -> Iterator[bytes]:
-        decoder = zlib.decompressobj(31)  # wbits 31: a gzip member
-        started = False
+        decoder: Any = None  # None between two members
         for chunk in compressed:
             data = chunk
             while data:
-                started = True
+                if decoder is None:
+                    # Zero padding after a member is allowed (gzip(1) accepts it); then a member.
+                    data = data.lstrip(b"\x00")
+                    if not data:
+                        break
+                    if not GZIP_MAGIC.startswith(data[: len(GZIP_MAGIC)]):
+                        raise Refused(f"the gzip data is followed by bytes that are not gzip{self._where()}")
+                    decoder = zlib.decompressobj(31)  # wbits 31: a gzip member
                 self.read += len(data)
                 try:
                     out = decoder.decompress(data, OUTPUT_STEP)
                 except zlib.error as exc:
                     raise Refused(f"the gzip data is corrupt ({_zlib_problem(exc)}){self._where()}") from None
                 data = decoder.unconsumed_tail
-                self.read -= len(data)
                 if decoder.eof:
-                    tail = decoder.unused_data.lstrip(b"\x00")  # zero padding after a member is allowed
-                    self.read -= len(decoder.unused_data)
-                    if tail and not tail.startswith(GZIP_MAGIC[: len(tail)]):
-                        raise Refused(f"the gzip data is followed by bytes that are not gzip{self._where()}")
-                    decoder = zlib.decompressobj(31)
-                    started = False
-                    data = tail
+                    data = decoder.unused_data
+                    decoder = None
+                self.read -= len(data)
                 if out:
                     yield from self._checked(out)
-        if started:
+        if decoder is not None:
             raise Refused(f"the gzip data ends before its end (a truncated upload?){self._where()}")
 
     def _checked(self, out: bytes) -> Iterator[bytes]:

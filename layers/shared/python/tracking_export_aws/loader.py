@@ -73,6 +73,8 @@ MAX_LISTED_REJECTS = 1000
 MAX_REPLACE_ATTEMPTS = 5
 _GUID_FIELDS = frozenset({"contentGuid", "learningObjectGuid"})
 _INSTANT_RULE = "must be an ISO 8601 instant with an offset or Z"
+# Made once: json.loads with arguments builds a decoder on every call.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def parse_line(number: int, text: str | bytes) -> Raw | RejectedRecord:
     try:
         # Decoded here: json.loads would take UTF-16 and UTF-32 bytes too.
         decoded = text.decode("utf-8") if isinstance(text, bytes) else text
-        record = json.loads(decoded, parse_float=Decimal, parse_constant=Decimal)
+        record = _DECODER.decode(decoded)
     except UnicodeDecodeError:
         return RejectedRecord(number, None, None, None, "is not UTF-8")
     except RecursionError:
