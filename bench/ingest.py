@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             if line.strip():
                 raw = parse_line(number, line)
                 assert isinstance(raw, dict)
-                prepared.append(_item_for(number, raw, "acme", None).item)
+                prepared.append(_item_for(number, raw, "acme", None, checked=True).item)
         print(
             f"dataset: {count:,} records ({args.logs:,} logs), {len(data) / 1e6:.1f} MB; dynalite {endpoint}"
         )

@@ -20,7 +20,7 @@ from tracking_export_aws.dynamo import (
     MAX_ITEM_BYTES,
     NESTED_RULE,
     UnstorableValueError,
-    attribute_size,
+    item_size,
     item_size_problem,
     serialize,
 )
@@ -40,32 +40,32 @@ NUMBER = "holds a number DynamoDB cannot store"
 @pytest.mark.parametrize(
     ("value", "size"),
     [
-        ({"S": "abc"}, 3),
-        ({"S": "é€😀"}, 2 + 3 + 4),
-        ({"N": "7"}, 2),
-        ({"N": "12"}, 2),  # one pair
-        ({"N": "123"}, 3),  # "01" "23"
-        ({"N": "1.2"}, 3),  # "01" "20": the pairs are aligned on the decimal point
-        ({"N": "0.5"}, 2),  # "50"
-        ({"N": "-7"}, 3),
-        ({"N": "1" + "0" * 40}, 2),  # trailing zeros are not stored digits
-        ({"N": "0"}, 1),
-        ({"BOOL": True}, 1),
-        ({"NULL": True}, 1),
-        ({"L": []}, 3),
-        ({"L": [{"N": "7"}, {"S": "ab"}]}, 3 + (1 + 2) + (1 + 2)),
-        ({"M": {"k": {"BOOL": False}}}, 3 + 1 + 1 + 1),
+        ("abc", 3),
+        ("é€😀", 2 + 3 + 4),
+        (7, 2),
+        (12, 2),  # one pair
+        (123, 3),  # "01" "23"
+        (Decimal("1.2"), 3),  # "01" "20": the pairs are aligned on the decimal point
+        (Decimal("0.5"), 2),  # "50"
+        (-7, 3),
+        (10**40, 2),  # trailing zeros are not stored digits
+        (0, 1),
+        (True, 1),
+        (None, 1),
+        ([], 3),
+        ([7, "ab"], 3 + (1 + 2) + (1 + 2)),
+        ({"k": False}, 3 + 1 + 1 + 1),
     ],
 )
-def test_an_attribute_is_counted_as_dynamodb_counts_it(value: dict[str, Any], size: int) -> None:
-    assert attribute_size(value) == size
+def test_a_value_is_counted_as_dynamodb_counts_it(value: Any, size: int) -> None:
+    assert item_size({"v": value}) == {"v": 1 + size}
 
 
 def test_an_item_may_be_400_kb_and_not_a_byte_more() -> None:
     # pk "x": 2 + 1; the text attribute "v": 1 + its length.
-    exactly = {"pk": {"S": "x"}, "v": {"S": "y" * (MAX_ITEM_BYTES - 3 - 1)}}
+    exactly = {"pk": "x", "v": "y" * (MAX_ITEM_BYTES - 3 - 1)}
     assert item_size_problem(exactly) is None
-    over = {"pk": {"S": "x"}, "v": {"S": "y" * (MAX_ITEM_BYTES - 3)}}
+    over = {"pk": "x", "v": "y" * (MAX_ITEM_BYTES - 3)}
     assert item_size_problem(over) == (
         "v",
         "makes the item 409601 bytes; DynamoDB stores at most 409600 bytes (400 KB) an item",
@@ -94,9 +94,10 @@ def test_an_item_may_be_400_kb_and_not_a_byte_more() -> None:
     ],
 )
 def test_a_number_outside_dynamodbs_range_is_refused_in_both_directions(value: Any, rule: str) -> None:
-    with pytest.raises(UnstorableValueError) as info:
-        serialize({"ok": 1, "score": value})
-    assert (info.value.field, info.value.rule) == ("score", rule)
+    for measure in (serialize, item_size):
+        with pytest.raises(UnstorableValueError) as info:
+            measure({"ok": 1, "score": value})
+        assert (info.value.field, info.value.rule) == ("score", rule)
 
 
 @pytest.mark.parametrize(
@@ -124,15 +125,18 @@ def nested(depth: int) -> Any:
 
 def test_lists_and_maps_nest_32_deep_at_most() -> None:
     assert serialize({"deep": nested(32)})["deep"]["L"][0]["L"]
-    with pytest.raises(UnstorableValueError) as info:
-        serialize({"deep": {"a": nested(32)}})
-    assert (info.value.field, info.value.rule) == ("deep", NESTED_RULE)
+    assert item_size({"deep": nested(32)})
+    for measure in (serialize, item_size):
+        with pytest.raises(UnstorableValueError) as info:
+            measure({"deep": {"a": nested(32)}})
+        assert (info.value.field, info.value.rule) == ("deep", NESTED_RULE)
 
 
 @pytest.mark.parametrize("record", [{"name": "\ud800"}, {"name": {"\udfff": 1}}, {"\ud800": 1}])
 def test_text_utf8_cannot_encode_is_refused(record: dict[str, Any]) -> None:
-    with pytest.raises(UnstorableValueError, match="a lone surrogate"):
-        serialize(record)
+    for measure in (serialize, item_size):
+        with pytest.raises(UnstorableValueError, match="a lone surrogate"):
+            measure(record)
 
 
 def test_a_line_keeps_its_numbers_exact_and_names_what_it_cannot_read() -> None:

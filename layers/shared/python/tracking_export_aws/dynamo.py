@@ -116,48 +116,84 @@ def serialize(record: Mapping[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _number_size(text: str) -> int:
-    """Bytes DynamoDB stores a number in: one byte of exponent, one per pair of significant
-    digits (pairs aligned on the decimal point, as its base-100 format stores them), and one
-    more for a negative number. dynalite measures numbers the same way."""
-    negative = text.startswith("-")
-    value = Decimal(text)
+def _digits_size(digits: str, exponent: int, negative: bool) -> int:
+    """Bytes DynamoDB stores a number in, from its significant ``digits`` (no leading or
+    trailing zero) and the ``exponent`` of the first: one byte of exponent, one per pair of
+    digits (pairs aligned on the decimal point, as its base-100 format stores them), one more
+    when negative. dynalite measures numbers the same way."""
+    if not digits:
+        return 1  # zero
+    return 1 + -(-len(digits) // 2) + (0 if len(digits) % 2 or exponent % 2 else 1) + negative
+
+
+def _int_size(value: int) -> int:
+    text = str(-value if value < 0 else value)
+    return _digits_size(text.rstrip("0"), len(text) - 1, value < 0)
+
+
+def _decimal_size(value: Decimal) -> int:
+    _number(value)  # refuses what DynamoDB would refuse
     if not value:
         return 1
     digits = "".join(map(str, value.as_tuple().digits)).strip("0")
-    exponent = value.adjusted()
-    size = 1 + -(-len(digits) // 2) + (0 if len(digits) % 2 or exponent % 2 else 1)
-    return size + negative
+    return _digits_size(digits, value.adjusted(), value < 0)
 
 
-def _utf8_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
+def _text_size(text: str) -> int:
+    return len(text) if text.isascii() else len(_text(text).encode("utf-8"))
 
 
-def attribute_size(attribute: Mapping[str, Any]) -> int:
-    """The size DynamoDB counts for one attribute value (its name not included), after its
-    "item sizes and formats" page: strings and binary their bytes, numbers as
-    :func:`_number_size`, booleans and null 1 byte, a list or map 3 bytes plus one byte and the
-    size (and a map's key) of each element."""
-    (tag, value), *_ = attribute.items()
-    if tag == "S":
-        return _utf8_size(value)
-    if tag == "N":
-        return _number_size(value)
-    if tag in ("BOOL", "NULL"):
+def _value_size(value: Any, depth: int) -> int:
+    """The size DynamoDB counts for one plain value (after its "item sizes and formats" page:
+    a string its UTF-8 bytes, a number as :func:`_digits_size`, a boolean or null 1 byte, a
+    list or map 3 bytes plus, per element, 1 byte, its size and a map's key), refusing what
+    :func:`serialize` refuses."""
+    kind = type(value)
+    if kind is str:
+        return _text_size(value)
+    if kind is bool or value is None:
         return 1
-    if tag == "L":
-        return 3 + sum(1 + attribute_size(v) for v in value)
-    if tag == "M":
-        return 3 + sum(1 + _utf8_size(k) + attribute_size(v) for k, v in value.items())
-    if tag == "B":
-        return len(value)
-    raise ValueError(f"no size rule for DynamoDB type {tag}")
+    if kind is int:
+        return _int_size(value) if -_MAX_INT < value < _MAX_INT else _decimal_size(Decimal(value))
+    if kind is float:
+        if not math.isfinite(value):
+            raise UnstorableValueError(f"{_NUMBER}: it is not a finite number")
+        return _decimal_size(Decimal(repr(value)))
+    if isinstance(value, Decimal):
+        return _decimal_size(value)
+    if isinstance(value, Mapping):
+        if depth == MAX_NESTING:
+            raise UnstorableValueError(NESTED_RULE)
+        return 3 + sum(1 + _text_size(str(k)) + _value_size(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        if depth == MAX_NESTING:
+            raise UnstorableValueError(NESTED_RULE)
+        return 3 + sum(1 + _value_size(v, depth + 1) for v in value)
+    raise UnstorableValueError(f"cannot store a value of type {kind.__name__}")
 
 
-def item_size_problem(item: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(the largest attribute, the rule) when the item is over DynamoDB's item size."""
-    sizes = {name: _utf8_size(name) + attribute_size(value) for name, value in item.items()}
+def item_size(record: Mapping[str, Any]) -> dict[str, int]:
+    """Each attribute's size (its name's UTF-8 bytes and its value's) as DynamoDB counts it
+    for the item ``serialize(record)`` makes; UnstorableValueError (naming the attribute) for a
+    value DynamoDB would refuse. One walk over the plain values, no item built."""
+    sizes = {}
+    for name, value in record.items():
+        # Most values of a record are short ASCII strings: measured without a call.
+        if type(value) is str and value.isascii() and name.isascii():
+            sizes[name] = len(name) + len(value)
+            continue
+        try:
+            sizes[name] = _text_size(name) + _value_size(value, 0)
+        except UnstorableValueError as exc:
+            exc.field = name
+            raise
+    return sizes
+
+
+def item_size_problem(record: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(the largest attribute, the rule) when the record's item is over DynamoDB's item size;
+    UnstorableValueError for a value DynamoDB would refuse."""
+    sizes = item_size(record)
     total = sum(sizes.values())
     if total <= MAX_ITEM_BYTES:
         return None

@@ -232,16 +232,14 @@ def _check_ids(kind: str, raw: Raw, key: Any) -> None:
             raise _Rejected(kind, key, name, "must be an integer")
 
 
-def _serialize(kind: str, key: Any, raw: Raw) -> dict[str, Any]:
-    """The record as an item, or _Rejected naming the attribute and the rule DynamoDB would refuse."""
+def _storable(kind: str, key: Any, record: Raw) -> None:
+    """_Rejected naming the attribute and the rule when DynamoDB would refuse the record's item."""
     try:
-        item = serialize(raw)
+        problem = item_size_problem(record)
     except UnstorableValueError as exc:
         raise _Rejected(kind, key, exc.field, exc.rule) from None
-    problem = item_size_problem(item)
     if problem is not None:
         raise _Rejected(kind, key, *problem)
-    return item
 
 
 def retention_expiry(started_at: datetime, retention_days: int | None) -> int | None:
@@ -265,11 +263,16 @@ class _Keyed:
     @property
     def tracking(self) -> tuple[str, int]:
         """(tenant, trackingId) of a log or a tracking."""
-        return self.tenant, int(self.item["trackingId"]["N"])
+        return self.tenant, int(self.key[0] if self.kind == "trackingLog" else self.key)
 
 
-def _item_for(line: int, raw: Raw, expected_tenant: str | None, retention_days: int | None) -> _Keyed:
-    """The DynamoDB item of a record; _Rejected says why it cannot be keyed or stored."""
+def _item_for(
+    line: int, raw: Raw, expected_tenant: str | None, retention_days: int | None, *, checked: bool = False
+) -> _Keyed:
+    """The DynamoDB item of a record; _Rejected says why it cannot be keyed or stored.
+
+    Unless ``checked`` (a record this load's first pass accepted), the item is only measured
+    against DynamoDB's rules, not built (``item`` is empty): the first pass needs no more."""
     kind = raw.get("type")
     if kind not in RECORD_TYPES:
         raise _Rejected(None, None, "type", f"must be one of {', '.join(RECORD_TYPES)}")
@@ -305,8 +308,11 @@ def _item_for(line: int, raw: Raw, expected_tenant: str | None, retention_days: 
         key_attributes = keys.catalogue_key(tenant, kind, key)
         if kind == "tracking" and keys.is_int(raw.get("learnerId")):
             key_attributes.update(keys.by_learner_keys(tenant, raw["trackingId"], raw["learnerId"]))
-    item = _serialize(kind, key, {**raw, **key_attributes, **extra})
-    return _Keyed(line, tenant, kind, key, item, day, version)
+    record = {**raw, **key_attributes, **extra}
+    if not checked:
+        _storable(kind, key, record)
+        return _Keyed(line, tenant, kind, key, {}, day, version)
+    return _Keyed(line, tenant, kind, key, serialize(record), day, version)
 
 
 # Records (or lines to parse) with their line numbers, in increasing order.
@@ -454,7 +460,7 @@ class Loader:
             next_accepted += 1
             record = parse_line(line, raw) if isinstance(raw, bytes) else raw
             assert isinstance(record, dict)  # the first pass accepted it
-            keyed = _item_for(line, record, self.tenant, self.retention_days)
+            keyed = _item_for(line, record, self.tenant, self.retention_days, checked=True)
             if keyed.kind in ("trackingLog", "tracking"):
                 identity = keyed.key[1] if keyed.kind == "trackingLog" else keyed.key
                 newest = self.newest.get((keyed.tenant, keyed.kind, identity))
