@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from tracking_export_aws import keys
+from tracking_export_aws.aws import keys
 
 
 @dataclass

@@ -4,11 +4,11 @@ Input, one of:
 
 - the ingest bucket's S3 notification (or the same as an EventBridge S3 event) for a file
   dropped under ``tenants/{tenantId}/incoming/``, or a continuation ``{"ingest": {...}}`` this
-  function sent itself for the next range of a large file (tracking_export_aws.ingest);
+  function sent itself for the next range of a large file (tracking_export_aws.ingest.service);
 - the config bucket's S3 notification for ``tenants/{tenantId}/tenant.json``: the tenant's
-  ``retentionDays`` is applied to its logs (tracking_export_aws.retention);
+  ``retentionDays`` is applied to its logs (tracking_export_aws.ingest.retention);
 - ``Learner Erasure Requested`` (EventBridge, ``detail`` = ``{"tenantId", "learnerId"}``) or
-  ``{"erase": {...}}``: one learner is erased (tracking_export_aws.erasure).
+  ``{"erase": {...}}``: one learner is erased (tracking_export_aws.ingest.erasure).
 
 Any other event, and any record naming another bucket, is ignored with its reason (counted:
 ``IgnoredEvents``). ``on_failure`` is the OnFailure destination of this function's
@@ -27,21 +27,21 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws import wiring
-from tracking_export_aws.clients import client
-from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
-from tracking_export_aws.ingest import (
+from tracking_export_aws.aws.clients import client
+from tracking_export_aws.aws.s3_events import IgnoredRecord, S3ObjectEvent
+from tracking_export_aws.ingest.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
+from tracking_export_aws.ingest.retention import settings_tenant
+from tracking_export_aws.ingest.service import (
     IngestRequest,
     IngestResult,
     IngestService,
     IngestSettings,
     read_ingest_event,
 )
-from tracking_export_aws.outcome_metric import count_outcome
-from tracking_export_aws.requests import destination_failure_detail
-from tracking_export_aws.retention import settings_tenant
-from tracking_export_aws.s3_events import IgnoredRecord, S3ObjectEvent
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.runs.request import destination_failure_detail
+from tracking_export_aws.runtime import wiring
+from tracking_export_aws.runtime.metrics import count_outcome
+from tracking_export_aws.runtime.settings import AwsSettings
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
@@ -80,10 +80,10 @@ def _erase(event: dict[str, Any]) -> dict[str, Any]:
         logger.exception("invalid erasure request")
         raise
     logger.append_keys(tenant_id=request.tenant_id)
-    report = wiring.learner_eraser(AwsSettings.from_env()).erase(request).as_dict()
+    report = wiring.learner_eraser(AwsSettings.from_env()).erase(request)
     metrics.add_metric(name="LearnersErased", unit=MetricUnit.Count, value=1)
-    logger.info("learner erased", extra={k: v for k, v in report.items() if k != "deliveredFiles"})
-    return report
+    logger.info("learner erased", extra=report.logged())
+    return report.as_dict()
 
 
 def _ignored(record: int | None, reason: str, object_key: str | None = None) -> dict[str, Any]:
@@ -105,9 +105,9 @@ def _retention(item: IngestRequest | S3ObjectEvent) -> dict[str, Any]:
     if tenant is None or not isinstance(item, S3ObjectEvent) or item.removed:
         return _ignored(None, "only a tenant.json upload is read from the config bucket", item.key)
     summary = wiring.retention_service(AwsSettings.from_env()).apply(tenant)
-    metrics.add_metric(name="RetentionLogsUpdated", unit=MetricUnit.Count, value=summary["logsUpdated"])
-    logger.info("retention applied", extra=summary)
-    return {"outcome": "retention-applied", **summary}
+    metrics.add_metric(name="RetentionLogsUpdated", unit=MetricUnit.Count, value=summary.logs_updated)
+    logger.info("retention applied", extra=summary.logged())
+    return {"outcome": "retention-applied", **summary.as_dict()}
 
 
 def _ingest(request: IngestRequest, lease_seconds: float) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def test_every_hostile_file_ends_somewhere_with_one_notification(
 def test_a_refused_log_leaves_no_marker_and_its_tracking_stays_unlaunched(
     stack: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.dynamo_source import DynamoTrackingSource
+    from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
 
     ingest = ingest_for(stack)
     ingest.run(ingest.drop(TENANT, "numbers.jsonl", FILES["numbers-out-of-range.jsonl"].body))
@@ -88,7 +88,7 @@ def test_a_refused_log_leaves_no_marker_and_its_tracking_stays_unlaunched(
 def test_a_batch_dynamodb_refuses_is_split_until_the_refused_item_is_found(
     stack: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracking_export_aws import dynamo
+    from tracking_export_aws.aws import dynamo
 
     # The ingestion's own item-size check turned off: dynalite refuses the big item in its batch.
     monkeypatch.setattr(dynamo, "MAX_ITEM_BYTES", 10 * 1024 * 1024)

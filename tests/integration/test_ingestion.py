@@ -22,10 +22,10 @@ from ingest_bucket import Ingest, day_counts, jsonl, table_items
 
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
-from tracking_export_aws import wiring
-from tracking_export_aws.config_events import ConfigChange
-from tracking_export_aws.export_service import ExportRequest
-from tracking_export_aws.retention import retention_event
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
+from tracking_export_aws.ingest.retention import retention_event
+from tracking_export_aws.runs.service import ExportRequest
+from tracking_export_aws.runtime import wiring
 
 SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}
@@ -128,7 +128,7 @@ def test_the_same_file_twice_leaves_the_table_as_one_delivery(
 def test_the_same_content_under_another_name_waits_while_the_first_is_loading(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.ingest import ContentInProgress
+    from tracking_export_aws.ingest.service import ContentInProgress
 
     body = jsonl([*records.catalogue("acme"), *records.seed_logs("acme")])
     ingest = ingest_for(stack, max_bytes=len(body) // 2)
@@ -262,7 +262,7 @@ def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_o
     first = ingest.invoke(ingest.event(key))
     assert first["outcome"] == "continuing"
 
-    from tracking_export_aws import loader
+    from tracking_export_aws.ingest import loader
 
     real_run = loader.Loader.run
 
@@ -309,7 +309,7 @@ def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_o
 def test_a_failure_no_retry_would_cure_is_told_at_once_and_not_retried(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracking_export_aws import loader
+    from tracking_export_aws.ingest import loader
 
     ingest = ingest_for(stack, INGEST_DLQ_URL=stack.dlq_url)
     key = ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme")))
@@ -406,7 +406,7 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
         wiring.config_sync_service(stack.settings()),
         request_retention=lambda bucket, key: requested.append(retention_event(bucket, key)),
     )
-    settings_change = ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False)
+    settings_change = S3ObjectEvent(stack.config_bucket, "tenants/acme/tenant.json")
     applied = sync.apply(settings_change)
     assert (applied["action"], applied["retentionRequested"]) == ("settings-valid", True)
     [event] = requested
@@ -434,7 +434,7 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     assert len(requested) == 1
     assert ingest.invoke(event)["retentionDays"] == 365
     # Back to no retention (config-sync records it valid), applied by an operator: the attribute goes.
-    from tracking_export_aws.retention import main
+    from tools.apply_retention import main
 
     stack.put_tenant("acme", PARIS)
     assert (
@@ -478,7 +478,7 @@ def two_learners(records: Any) -> list[dict[str, Any]]:
 def test_erasure_removes_every_trace_of_the_learner_and_lists_the_files_delivered(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.dynamo_source import DynamoTrackingSource
+    from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
 
     stack.put_tenant("acme", PARIS)
     stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())
@@ -534,7 +534,7 @@ def test_erasure_removes_every_trace_of_the_learner_and_lists_the_files_delivere
 def test_erasure_pseudonymises_when_the_tenant_keeps_anonymous_statistics(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.erasure import main
+    from tools.erase_learner import main
 
     stack.put_tenant("acme", {**PARIS, "keepAnonymousStatistics": True})
     stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())

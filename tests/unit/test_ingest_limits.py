@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.dynamo import (
+from tracking_export_aws.aws.dynamo import (
     MAX_ITEM_BYTES,
     NESTED_RULE,
     UnstorableValueError,
@@ -24,7 +24,8 @@ from tracking_export_aws.dynamo import (
     item_size_problem,
     serialize,
 )
-from tracking_export_aws.ingest_reader import (
+from tracking_export_aws.ingest.loader import RejectedRecord, parse_line
+from tracking_export_aws.ingest.reader import (
     Gunzip,
     Refused,
     content_problem,
@@ -32,7 +33,6 @@ from tracking_export_aws.ingest_reader import (
     peek,
     read_range,
 )
-from tracking_export_aws.loader import RejectedRecord, parse_line
 
 NUMBER = "holds a number DynamoDB cannot store"
 

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
-from tracking_export_aws.ingest import (
+from tracking_export_aws.aws.s3_events import IgnoredRecord, S3ObjectEvent
+from tracking_export_aws.ingest.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
+from tracking_export_aws.ingest.loader import RejectedRecord, parse_line, retention_expiry
+from tracking_export_aws.ingest.retention import settings_tenant
+from tracking_export_aws.ingest.service import (
     IngestRequest,
     incoming_name,
     read_ingest_event,
     safe_name,
     sanitised_name,
 )
-from tracking_export_aws.loader import RejectedRecord, parse_line, retention_expiry
-from tracking_export_aws.retention import settings_tenant
-from tracking_export_aws.s3_events import IgnoredRecord, S3ObjectEvent
 
 
 @pytest.mark.parametrize(
@@ -133,9 +133,10 @@ def test_retention_is_applied_when_a_tenant_json_changes() -> None:
 def test_config_sync_s_retention_request_is_an_async_invoke_the_ingest_handler_reads() -> None:
     from botocore.stub import Stubber
 
-    from tracking_export_aws import clients, wiring
-    from tracking_export_aws.retention import retention_event
-    from tracking_export_aws.settings import AwsSettings
+    from tracking_export_aws.aws import clients
+    from tracking_export_aws.ingest.retention import retention_event
+    from tracking_export_aws.runtime import wiring
+    from tracking_export_aws.runtime.settings import AwsSettings
 
     env = {"CONFIG_BUCKET": "stack-config", "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t"}
     settings = AwsSettings.from_env(
