@@ -35,7 +35,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import boto3
 from bench_stack import REGION, create_stack
+from botocore.config import Config
 
 from tools.local_endpoints import LocalLambdaContext, dynalite, moto_server_process, repo_root
 from tools.sample_data import SampleShape, catalogue, logs
@@ -168,6 +170,10 @@ def main() -> None:
             stack = create_stack(moto, dynamo)
             bucket = "bench-ingest"
             stack.s3.create_bucket(Bucket=bucket)
+            # moto assembles a multipart upload while the request waits: minutes for 2 GB.
+            uploader = boto3.client(
+                "s3", endpoint_url=moto, region_name=REGION, config=Config(read_timeout=1800)
+            )
             env = {
                 **os.environ,
                 **global_environment(repo_root() / "template.yaml"),
@@ -195,7 +201,7 @@ def main() -> None:
                 write(path)
                 size = path.stat().st_size
                 key = f"tenants/{TENANT}/incoming/{file_name}"
-                stack.s3.upload_file(str(path), bucket, key)
+                uploader.upload_file(str(path), bucket, key)
                 path.unlink()
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", bucket, key],
