@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"same file again:      {again_s:6.2f} s  {again_rate:9,.0f} items/s (nothing written)")
         # The ingestion's own CPU (reading, checking, serialising, the SDK), which the machine's
         # load moves much less than the rates above.
-        cpu_us = statistics.median(cpus) / count * 1e6
-        print(f"ingestion CPU:        {statistics.median(cpus):6.2f} CPU-s  {cpu_us:6.1f} µs a record (median)")
+        cpu_s = statistics.median(cpus)
+        print(f"ingestion CPU:        {cpu_s:6.2f} CPU-s  {cpu_s / count * 1e6:6.1f} µs a record (median)")
         # Each round's floor and ingestion ran back to back: the median of their ratios is the
         # figure least moved by other work on the machine.
         ratios = sorted(f / i for f, i in zip(floors, ingests, strict=True))
