@@ -96,11 +96,6 @@ class _EventBridgeEvent(BaseModel):
     detail: _Entity
 
 
-def is_s3_event(event: Any) -> bool:
-    """Whether the event has the shape of either S3 form (whatever its records hold)."""
-    return isinstance(event, Mapping) and ("Records" in event or event.get("source") == "aws.s3")
-
-
 def read_s3_event(event: Any) -> list[S3ObjectEvent | IgnoredRecord]:
     """Every record of ``event`` in order: an object event, or the reason it is ignored."""
     if not isinstance(event, Mapping):

@@ -122,6 +122,7 @@ class ErasureReport(BaseModel):
         return self.model_dump(by_alias=True)
 
     def logged(self) -> dict[str, Any]:
+        """The fields a log line may carry."""
         return self.model_dump(by_alias=True, exclude={"delivered_files"})
 
 

@@ -113,6 +113,7 @@ class RetentionSummary(BaseModel):
         return self.model_dump(by_alias=True)
 
     def logged(self) -> dict[str, Any]:
+        """The fields a log line may carry (all of them)."""
         return self.as_dict()
 
 

@@ -209,6 +209,7 @@ class IngestResult(BaseModel):
         return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
 
     def logged(self) -> dict[str, Any]:
+        """The fields a log line may carry."""
         return {k: v for k, v in self.as_dict().items() if k in self.LOGGED}
 
     def message(self) -> dict[str, Any]:
