@@ -306,6 +306,19 @@ def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_o
     assert done.attributes["outcome"] == "ingested"
 
 
+def test_an_erasure_lambda_gave_up_on_goes_to_the_dead_letter_queue_as_it_is(
+    stack: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack, INGEST_DLQ_URL=stack.dlq_url)
+    erase = {"erase": {"tenantId": "acme", "learnerId": 1}}
+    record = {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": erase}
+
+    assert ingest.app.on_failure(record, ingest.context) == {"results": []}
+
+    assert _drain(stack, stack.dlq_url) == [erase]
+    assert stack.notifications() == []  # no file to tell a tenant about
+
+
 def test_a_failure_no_retry_would_cure_is_told_at_once_and_not_retried(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
