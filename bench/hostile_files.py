@@ -16,7 +16,13 @@ at most 512 MiB for any file.
 - ``empty-objects``: 6,000,000 lines of ``{}`` (18 MB, one range);
 - ``long-line``: a learner whose ``presentation`` is 10 MB, between two valid records;
 - ``valid``: the sample tenant's records (tools/sample_data) up to ``--valid-bytes``
-  (default 256M; ``--valid-bytes 2G`` is issue 18's figure, and takes a long while).
+  (default 256M; ``--valid-bytes 2G`` is issue 18's figure).
+
+``--sink`` replaces dynalite by a DynamoDB endpoint, in this (parent) process, that takes
+every write and keeps only the ingestion's progress items: dynalite stores a few hundred
+records a second on this machine, so 7 million records (2 GB) would take hours. The handler
+runs the same code either way (the SDK, HTTP, the same requests); only what the table holds
+afterwards differs: to it every record is new, as in a first load.
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 from bench_stack import REGION, create_stack
@@ -90,6 +99,51 @@ def _valid(size: int) -> Callable[[Path], None]:
                 written += out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
 
     return write
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """DynamoDB's JSON protocol, answered without storing records (see ``--sink``)."""
+
+    items: ClassVar[dict[tuple[str, str], dict[str, Any]]] = {}  # the progress items, by key
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        operation = self.headers["X-Amz-Target"].rsplit(".", 1)[-1]
+        answer: dict[str, Any] = {}
+        with self.lock:
+            if operation == "PutItem":
+                item = body["Item"]
+                self.items[(item["pk"]["S"], item["sk"]["S"])] = item
+            elif operation == "GetItem":
+                found = self.items.get((body["Key"]["pk"]["S"], body["Key"]["sk"]["S"]))
+                answer = {"Item": found} if found else {}
+            elif operation == "BatchGetItem":
+                answer = {"Responses": {table: [] for table in body["RequestItems"]}, "UnprocessedKeys": {}}
+            elif operation == "BatchWriteItem":
+                answer = {"UnprocessedItems": {}}
+            elif operation == "Query":
+                answer = {"Items": [], "Count": 0, "ScannedCount": 0}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: one line per request would be millions of lines."""
+
+
+@contextmanager
+def _sink() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
 
 
 def _size(text: str) -> int:
@@ -149,6 +203,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="bomb,empty-objects,long-line,valid")
     parser.add_argument("--valid-bytes", default="256M", help="size of the valid file (K, M, G suffixes)")
+    parser.add_argument("--sink", action="store_true", help="a DynamoDB that stores no record (see above)")
     parser.add_argument("--child", nargs=2, metavar=("BUCKET", "KEY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -166,7 +221,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         store = Path(scratch) / "dynalite"
         store.mkdir()
-        with moto_server_process() as moto, dynalite(store=store) as dynamo:
+        with moto_server_process() as moto, _sink() if args.sink else dynalite(store=store) as dynamo:
             stack = create_stack(moto, dynamo)
             bucket = "bench-ingest"
             stack.s3.create_bucket(Bucket=bucket)
@@ -194,7 +249,9 @@ def main() -> None:
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "ERROR",
             }
-            print(f"load average {os.getloadavg()[0]:.1f}; range per invocation {RANGE_BYTES // MIB} MiB")
+            table = "a DynamoDB sink (no record stored)" if args.sink else "dynalite"
+            load = os.getloadavg()[0]
+            print(f"load average {load:.1f}; range per invocation {RANGE_BYTES // MIB} MiB; {table}")
             for case in cases:
                 file_name, write = writers[case]
                 path = Path(scratch) / file_name
