@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -46,7 +46,6 @@ from tracking_export_aws.runtime.settings import AwsSettings
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
-tracer = Tracer()
 metrics = Metrics()
 _service: IngestService | None = None
 _function_arn: str | None = None
@@ -125,7 +124,6 @@ def _ingest(request: IngestRequest, lease_seconds: float) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     global _function_arn
@@ -148,7 +146,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def on_failure(event: Any, context: LambdaContext) -> dict[str, Any]:
     """The OnFailure destination record of an invocation Lambda gave up on (``requestContext``,
