@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from faults import Clock, fault
 
 from tools.local_endpoints import SentEmail, sent_emails
-from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import NotificationError
 from tracking_export_aws.runs.service import ExportRequest, ExportService
@@ -251,14 +251,11 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
     stack.put_tenant("acme", TENANT)
     sync = wiring.config_sync_service(_settings(stack, sender))
     settings_key = "tenants/acme/tenant.json"
-    assert (
-        sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False))["action"]
-        == "settings-valid"
-    )
+    assert sync.apply(S3ObjectEvent(stack.config_bucket, settings_key))["action"] == "settings-valid"
 
     # An invalid definition: its targetEmail cannot be trusted, the tenant's addresses are told.
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML.replace("<timeGlobal/>", "<noSuchColumn/>"))
-    change = ConfigChange(stack.config_bucket, key, removed=False)
+    change = S3ObjectEvent(stack.config_bucket, key)
     assert sync.apply(change)["action"] == "invalid"
     [mail] = _mails(sender)
     assert mail.to == ["training@acme.example"]
@@ -272,7 +269,7 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
 
     # An invalid tenant.json: the addresses of the last valid one are told.
     stack.put_tenant("acme", {**TENANT, "timeZone": "Europe/Paris"})
-    result = sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False))
+    result = sync.apply(S3ObjectEvent(stack.config_bucket, settings_key))
     assert result["action"] == "invalid"
     mails = _mails(sender)
     assert len(mails) == 2
@@ -284,12 +281,12 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
 def test_config_invalid_for_a_valid_definition_also_reaches_its_target_email(stack: Any, sender: str) -> None:
     stack.put_tenant("acme", TENANT)
     sync = wiring.config_sync_service(_settings(stack, sender))
-    sync.apply(ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False))
+    sync.apply(S3ObjectEvent(stack.config_bucket, "tenants/acme/tenant.json"))
     # A valid definition refused for another reason (one export more than the cap of 1): the
     # tenant's addresses and the definition's targetEmail are told.
     sync = dataclasses.replace(sync, limits=sync.limits.model_copy(update={"max_exports_per_tenant": 1}))
     stack.put_definition("acme", "weekly", NIGHTLY_XML.replace("nightly", "weekly"))
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    assert sync.apply(ConfigChange(stack.config_bucket, key, removed=False))["action"] == "invalid"
+    assert sync.apply(S3ObjectEvent(stack.config_bucket, key))["action"] == "invalid"
     [mail] = _mails(sender)
     assert mail.to == RECIPIENTS

@@ -30,6 +30,7 @@ from tracking_export_aws.aws.object_tags import (
     CLEAN_OLDER_THAN_TAG_KEY,
     clean_older_than_tag,
 )
+from tracking_export_aws.ingest.service import IngestSettings
 from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,6 +190,7 @@ def test_functions_run_python_313_on_arm64_with_tracing(
         "ExportFunction",
         "ExportWorkerFunction",
         "IngestFunction",
+        "IngestRecoveryFunction",
         "RunRecoveryFunction",
         "WatchdogFunction",
     ]
@@ -220,8 +222,10 @@ def test_every_function_has_its_reserved_concurrency_parameter(
     }
     # The coordinator runs a few steps per distributed run and takes from the pool.
     assert "ReservedConcurrentExecutions" not in resources["ExportCoordinatorFunction"]["Properties"]
+    # Ingest recovery runs once per file Lambda gave up on: it takes from the pool too.
+    assert "ReservedConcurrentExecutions" not in resources["IngestRecoveryFunction"]["Properties"]
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert set(functions) - set(expected) == {"ExportCoordinatorFunction"}
+    assert set(functions) - set(expected) == {"ExportCoordinatorFunction", "IngestRecoveryFunction"}
     for name, (parameter, condition) in expected.items():
         # 0 means "no reservation": the property is left out (a reservation of 0 would
         # throttle every invocation).
@@ -297,7 +301,9 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
         "ExportFunction": ("Lambda", "RunRecoveryFunction"),
         "RunRecoveryFunction": ("SQS", "ExportDlq"),
         "ConfigSyncFunction": ("SQS", "ConfigSyncDlq"),
-        "IngestFunction": ("SQS", "IngestDlq"),
+        # docs/ingestion.md: an ingestion Lambda gave up on is told to its tenant once.
+        "IngestFunction": ("Lambda", "IngestRecoveryFunction"),
+        "IngestRecoveryFunction": ("SQS", "IngestDlq"),
     }
     for name in ("ExportWorkerFunction", "ExportCoordinatorFunction"):
         assert "EventInvokeConfig" not in resources[name]["Properties"], name
@@ -967,9 +973,15 @@ def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     variables = props["Environment"]["Variables"]
     assert variables["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
     assert variables["INGEST_CONTINUATION"] == "invoke"
-    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION", "INGEST_CONTINUATION"} <= {
-        field.alias for field in AwsSettings.model_fields.values()
+    assert variables["INGEST_BUCKET"] == {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}-ingest"}
+    assert variables["INGEST_DLQ_URL"] == {"Ref": "IngestDlq"}
+    read = {f.alias for f in AwsSettings.model_fields.values()} | {
+        f.alias for f in IngestSettings.model_fields.values()
     }
+    assert set(variables) <= read
+    recovery = resources["IngestRecoveryFunction"]["Properties"]
+    assert (recovery["CodeUri"], recovery["Handler"]) == ("functions/ingest", "ingest_app.on_failure")
+    assert set(recovery["Environment"]["Variables"]) <= read
 
 
 def test_only_config_sync_hears_of_config_bucket_changes(resources: dict[str, Any]) -> None:

@@ -25,9 +25,9 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.model import ExportDefinition
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.pauses import PauseRecords
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.aws.scheduler import ScheduleManager
 from tracking_export_aws.config.definitions import checked_definition
-from tracking_export_aws.config.events import ConfigChange
 from tracking_export_aws.config.store import (
     ConfigError,
     ConfigInvalid,
@@ -127,7 +127,7 @@ class ConfigSyncService:
     # Operators' pauses: a paused export's schedule is written DISABLED. None: no pauses.
     pauses: PauseRecords | None = None
 
-    def apply(self, change: ConfigChange) -> dict[str, Any]:
+    def apply(self, change: S3ObjectEvent) -> dict[str, Any]:
         """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
         what was done. Raises when a notification could not be published, so the event is retried."""
         if change.bucket and change.bucket != self.config.bucket:
@@ -207,7 +207,7 @@ class ConfigSyncService:
     def _upsert(self, tenant: str, guid: str, schedule: ExportSchedule, *, paused: bool) -> str:
         return write_schedule(self.schedules, self.versions, tenant, guid, schedule, paused, self.clock())
 
-    def _apply_tenant_settings(self, change: ConfigChange, tenant: str) -> dict[str, Any]:
+    def _apply_tenant_settings(self, change: S3ObjectEvent, tenant: str) -> dict[str, Any]:
         """``tenant.json``: a valid upload becomes the version runs use; an invalid one is reported
         and the last valid one stays in use; a deletion brings back the defaults."""
         result: dict[str, Any] = {"key": change.key, "tenantId": tenant}

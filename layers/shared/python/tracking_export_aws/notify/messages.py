@@ -172,7 +172,8 @@ class IngestRejected(_Ingested):
 
 
 class IngestFailed(_Strict):
-    """``ingest-failed``: loading stopped; the object stays in incoming/ and is retried."""
+    """``ingest-failed``: the file could not be loaded (an AWS failure that outlasted Lambda's retries,
+    or one no retry would cure); it stays in incoming/ and its event waits to be re-driven."""
 
     outcome: Literal["ingest-failed"]
     tenantId: str = Field(min_length=1)

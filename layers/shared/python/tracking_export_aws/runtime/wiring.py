@@ -215,14 +215,22 @@ def ingest_service(
     settings: AwsSettings, ingest: IngestSettings, continue_with: Callable[[dict[str, Any]], None] | None
 ) -> IngestService:
     (table,) = settings.need("tracking_table")
+    dead_letter = None
+    if ingest.dead_letter_queue_url:
+        sqs, queue_url = client("sqs", settings), ingest.dead_letter_queue_url
+
+        def dead_letter(event: dict[str, Any]) -> None:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
+
     return IngestService(
         s3=client("s3", settings),
         dynamodb=client("dynamodb", settings),
         table=table,
         config=_config_store(settings),
         notifier=notifier(settings),
-        max_bytes=ingest.max_bytes_per_invocation,
+        settings=ingest,
         continue_with=continue_with,
+        dead_letter=dead_letter,
     )
 
 
