@@ -23,10 +23,14 @@ from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.runs.ledger import Claim
 
 
+def tenant_work_prefix(tenant_id: str) -> str:
+    """The internal prefix of every distributed run of a tenant (never under ``tenants/``)."""
+    return f"{WORK_PREFIX}{keys.validate_tenant_id(tenant_id)}/"
+
+
 def work_prefix(tenant_id: str, export_guid: str, run_number: int, attempt: int) -> str:
     """The internal prefix of one attempt of one run (never under the tenants' ``tenants/``)."""
-    tenant, guid = keys.validate_tenant_id(tenant_id), keys.validate_export_guid(export_guid)
-    return f"{WORK_PREFIX}{tenant}/{guid}/{run_number}-{attempt}/"
+    return f"{tenant_work_prefix(tenant_id)}{keys.validate_export_guid(export_guid)}/{run_number}-{attempt}/"
 
 
 @dataclass(frozen=True)
