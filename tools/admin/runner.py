@@ -141,9 +141,9 @@ class InProcessRunner:
     def _call(self, function: str, entry: str, event: Mapping[str, Any]) -> dict[str, Any]:
         environment = {**self.target.function_environment(function), **IN_PROCESS_ENVIRONMENT}
         with _environment(environment), contextlib.redirect_stdout(sys.stderr):
-            module = self._export_app()
+            module: Any = self._export_app()
             # The function's own settings: its cached service is built again from this environment.
-            setattr(module, "_service", None)
+            module._service = None
             clients.clear_cache()
             try:
                 answer = getattr(module, entry)(dict(event), _Context(function))
@@ -152,7 +152,7 @@ class InProcessRunner:
                     f"{function} ({entry}) raised {type(exc).__name__}: {str(exc)[:500]}"
                 ) from exc
             finally:
-                setattr(module, "_service", None)
+                module._service = None
                 clients.clear_cache()
         if not isinstance(answer, dict):
             raise RunnerError(f"{function} ({entry}) answered {str(answer)[:200]!r}, not a JSON object")

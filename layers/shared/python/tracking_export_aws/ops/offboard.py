@@ -60,9 +60,9 @@ SCHEDULES, CONFIG, EXPORTS, INGEST, TRACKING, HISTORY = (
 KINDS = (SCHEDULES, CONFIG, EXPORTS, INGEST, TRACKING, HISTORY)
 LABELS = {
     SCHEDULES: "schedules",
-    CONFIG: "config bucket versions (tenant.json, definitions)",
-    EXPORTS: "export bucket objects (export and end files, distributed-run work files)",
-    INGEST: "ingest bucket objects (incoming/, processed/, rejected/)",
+    CONFIG: "config bucket versions",
+    EXPORTS: "export bucket objects",
+    INGEST: "ingest bucket objects",
     TRACKING: "tracking table items",
     HISTORY: "run history items",
 }
