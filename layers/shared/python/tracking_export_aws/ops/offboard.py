@@ -192,7 +192,7 @@ class Offboarding:
         return Inventory(
             tenant_id=self.tenant_id,
             parts=parts,
-            in_progress=(*(b for b in busy if b), *self._ingestions_in_progress(now)),
+            in_progress=(*sorted(b for b in busy if b), *self._ingestions_in_progress(now)),
             notes=tuple(notes),
             read_units=tracking_stats.read_units + history_stats.read_units,
         )
@@ -307,9 +307,9 @@ class Offboarding:
         aborted = abort_uploads(self.stores.s3, area.bucket, uploads)
         # Definitions before tenant.json (a request of its own): config-sync, told of each
         # removal, then finds no definition left to reschedule when tenant.json goes.
-        settings = [v for v in versions if v.key.endswith("/tenant.json")]
+        settings = {v for v in versions if v.key.endswith("/tenant.json")}
         delete_versions(self.stores.s3, area.bucket, [v for v in versions if v not in settings])
-        delete_versions(self.stores.s3, area.bucket, settings)
+        delete_versions(self.stores.s3, area.bucket, sorted(settings, key=lambda v: v.version_id))
         return _counted(
             [DELETE_MARKERS if v.delete_marker else area.part_of(v.key) for v in versions]
             + [UPLOADS] * aborted
