@@ -1,6 +1,7 @@
 """The operator command's own metrics, in the functions' namespace and ``service`` dimension
-(POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME: template.yaml's Globals), published
-with CloudWatch PutMetricData (this is no Lambda: no embedded metric format to log)."""
+(the values template.yaml's Globals give POWERTOOLS_METRICS_NAMESPACE and
+POWERTOOLS_SERVICE_NAME), published with CloudWatch PutMetricData (this is no Lambda: no
+embedded metric format to log)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,7 @@
 - ``aws``: adapters (clients, DynamoDB, keys, S3, paged reads, tracking source, scheduler)
 - ``ops``: the operator's use cases (``tracking-export-admin``: redrive, offboard)
 
-Imports go one way: runtime -> runs / config / ingest -> notify / aws; ops, like runtime, may
-use every package below it. ``runs`` and
+Imports go one way: runtime -> ops -> runs / config / ingest -> notify / aws. ``runs`` and
 ``ingest`` may use ``config``; ``notify`` may use ``aws``; ``aws`` imports no use case.
 tests/unit/test_layer_imports.py fails on an import circle or an import against this
 direction. Everything that imports boto3 lives here; :mod:`tracking_export` stays pure.
