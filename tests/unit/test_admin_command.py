@@ -39,6 +39,8 @@ def test_the_local_env_file_names_the_stack_as_this_host_reaches_it() -> None:
     assert export["STATE_MACHINE_ARN"].endswith(":tracking-export-local-export")
     assert "SCHEDULE_GROUP" not in export and export["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
     assert "STATE_MACHINE_ARN" not in target.function_environment("RunRecoveryFunction")
+    with pytest.raises(TargetError, match="has no NoSuchFunction section"):
+        target.function_environment("NoSuchFunction")
     # No function names the ingest bucket: template.yaml's rule beside the config bucket.
     assert target.ingest_bucket() == "tracking-export-local-ingest"
 
