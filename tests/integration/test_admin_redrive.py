@@ -233,13 +233,15 @@ def test_each_message_is_run_or_ended_once_and_the_others_stay(
     assert _visible(acme) == sorted(left)
 
 
-class _CrashingQueue:
-    """The real queue, except that the process dies at the first delete: after the run's
-    outcome is known, before the message is gone."""
+class _Watched:
+    """The real queue, keeping what it received (to hand it back as its visibility timeout would);
+    with ``crash``, the process dies at the delete: after the run's outcome is known, before the
+    message is gone."""
 
-    def __init__(self, queue: SqsDeadLetters) -> None:
+    def __init__(self, queue: SqsDeadLetters, *, crash: bool = False) -> None:
         self.queue = queue
         self.name = queue.name
+        self.crash = crash
         self.received: list[DeadLetter] = []
 
     def receive(self, max_messages: int, visibility_seconds: int) -> list[DeadLetter]:
@@ -248,7 +250,9 @@ class _CrashingQueue:
         return batch
 
     def delete(self, message: DeadLetter) -> None:
-        raise Crash()
+        if self.crash:
+            raise Crash()
+        self.queue.delete(message)
 
     def release(self, message: DeadLetter) -> None:
         self.queue.release(message)
@@ -267,7 +271,7 @@ def test_a_redrive_that_crashed_before_the_delete_produces_no_second_file_or_not
     _send(acme, body)
     queue = SqsDeadLetters(acme.client("sqs"), acme.dlq_url, "export", wait_seconds=0)
     runner = InProcessRunner(from_env_file(acme.env_file))
-    crashing = _CrashingQueue(queue)
+    crashing = _Watched(queue, crash=True)
     with pytest.raises(Crash):
         Redrive([crashing], runner).run()
     assert acme.ledger().get("acme", "nightly", T0).status == first_outcome
@@ -316,7 +320,7 @@ def test_a_message_whose_run_fails_stays_and_the_next_redrive_finishes_it(
     # and the export function raises (so that Lambda, or here redrive, comes back to it).
     broken = _env_file(tmp_path / "broken.json", {**acme.env(), "TOPIC_ARN": f"{acme.topic_arn}-gone"})
     queue = SqsDeadLetters(acme.client("sqs"), acme.dlq_url, "export", wait_seconds=0)
-    watching = _CrashingQueue(queue)
+    watching = _Watched(queue)
     report = Redrive([watching], InProcessRunner(from_env_file(broken))).run()
     [outcome] = report.outcomes
     assert (outcome.outcome, outcome.deleted) == ("error", False)
