@@ -4,8 +4,9 @@ tenant goes, nothing of the tenants next to it.
 Three tenants share the stack: ``acme`` (offboarded), ``acme-2`` (its id extends acme's: a
 prefix without its separator would take it) and ``acme--b`` (its schedule names start
 ``acme--``, as acme's do). Each has what a tenant accumulates: two versions of tenant.json,
-a definition and a deleted one (a delete marker), a schedule, tracking data, a run (export
-file, end file, run record, export state), config pointers and a pause, a distributed run's
+a definition and a deleted one (a delete marker), a schedule (disabled: the tenant is
+paused), tracking data, a run (export file, end file, run record, export state), config
+pointers, a pause and a lifted one, a distributed run's
 work files, an unfinished upload, files in incoming/, processed/ and rejected/, ingestion
 progress and an erasure in progress. The test lists every schedule, object version, upload
 and item of the stack before and after, and expects exactly acme's gone.
@@ -23,6 +24,8 @@ from typing import Any
 import pytest
 
 from tools.admin.main import main
+from tools.admin.pause import pause_service
+from tools.admin.target import from_env_file
 from tracking_export_aws.aws.scheduler import ScheduleManager, schedule_name, tenant_schedule_names
 from tracking_export_aws.runs.request import ExportRequest
 from tracking_export_aws.runtime import wiring
@@ -94,11 +97,7 @@ def fleet(stack: Any, records: Any, tmp_path: Path) -> Any:
         )
         result = service.run(ExportRequest(tenant, "nightly", scheduled_time=T0))
         assert result["outcome"] == "succeeded", result
-        for pk, sk in (
-            (f"T#{tenant}#E#nightly", "CONFIG"),
-            (f"T#{tenant}#SETTINGS", "CONFIG"),
-            (f"T#{tenant}#TENANT", "PAUSE"),
-        ):
+        for pk, sk in ((f"T#{tenant}#E#nightly", "CONFIG"), (f"T#{tenant}#SETTINGS", "CONFIG")):
             dynamodb.put_item(TableName=stack.run_history_table, Item={"pk": {"S": pk}, "sk": {"S": sk}})
         for pk, sk, extra in (
             (f"T#{tenant}#INGEST", "E#etag-1", {"status": {"S": "done"}, "leaseUntil": {"N": "0"}}),
@@ -114,6 +113,13 @@ def fleet(stack: Any, records: Any, tmp_path: Path) -> Any:
     stack.notifications()
     env_file = tmp_path / "env.json"
     env_file.write_text(json.dumps({"ExportFunction": {**stack.env(), "INGEST_BUCKET": ingest_bucket}}))
+    # The operator paused and resumed the export (a lifted pause), then paused the whole tenant
+    # (its schedule disabled).
+    pauses = pause_service(from_env_file(env_file))
+    for tenant in TENANTS:
+        pauses.pause(tenant, "nightly", by="ops")
+        pauses.resume(tenant, "nightly", by="ops")
+        pauses.pause(tenant, by="ops")
     stack.ingest_bucket = ingest_bucket
     stack.env_file = env_file
     yield stack
@@ -195,7 +201,8 @@ def test_a_dry_run_counts_each_kind_and_changes_nothing(
     assert _everything(fleet) == before
     # Counted by hand from the fixture: 1 schedule; config: tenant.json x2, nightly.xml, retired.xml
     # and its delete marker; exports: the file, the end file, the work file, the upload; ingest: 3
-    # files; run history: the run, the export state, 2 config pointers, the pause.
+    # files; run history: the run, the export state, 2 config pointers, the tenant's pause and
+    # the export's lifted one.
     assert survey["counts"]["schedules"] == 1
     assert survey["parts"]["config"] == {"tenant.json": 2, "definitions": 2, "delete markers": 1}
     assert survey["parts"]["exports"] == {
@@ -204,7 +211,13 @@ def test_a_dry_run_counts_each_kind_and_changes_nothing(
         "unfinished uploads": 1,
     }
     assert survey["parts"]["ingest"] == {"incoming/": 1, "processed/": 1, "rejected/": 1}
-    assert survey["parts"]["history"] == {"runs": 1, "export states": 1, "config pointers": 2, "pauses": 1}
+    assert survey["parts"]["history"] == {
+        "runs": 1,
+        "export states": 1,
+        "config pointers": 2,
+        "pauses": 1,
+        "lifted pauses": 1,
+    }
     tracking = survey["parts"]["tracking"]
     assert (tracking["logs"], tracking["day markers"], tracking["ingestion progress"]) == (2, 2, 1)
     assert tracking["erasure state"] == 1 and tracking["has-log markers"] == 1

@@ -17,7 +17,7 @@ import pytest
 from daily_export import DAILY_XML, EXPECTED_FILE, put_daily_tenant
 
 from tracking_export_aws.runs.service import InvalidRequest
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EVENT_BUCKET = "tracking-export-local-config"  # the bucket the S3 events name
@@ -284,6 +284,11 @@ def test_local_env_file_configures_each_function(function: str, needs: tuple[str
     settings = AwsSettings.from_env(env)
     settings.need(*needs)
     assert settings.config_bucket == EVENT_BUCKET
+
+
+def test_local_env_file_configures_the_watchdog() -> None:
+    settings = WatchdogSettings.from_env(_event("env.local.json")["WatchdogFunction"])
+    assert (settings.config_bucket, settings.schedule_group) == (EVENT_BUCKET, "tracking-export-local")
 
 
 # -- faults through the handlers (issue 6: docs/run-lifecycle.md) ---------------------------------

@@ -18,6 +18,7 @@ from tools.admin.target import TargetError, resolve
 # One line per subcommand module, sorted.
 SUBCOMMANDS = (
     "offboard",
+    "pause",
     "redrive",
 )
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -1,6 +1,7 @@
 """AWS side of the export service: the use cases and their adapters, packaged by role.
 
 - ``runtime``: settings, wiring of services to clients, log keys, metrics (the handlers' entry)
+- ``ops``: operators' use cases (pause and resume, the missed-run watchdog)
 - ``runs``: the export use case (request, service, ledger, guard, failure reason, the
   distributed path's route, manifest, shard plan and steps)
 - ``config``: export definitions and tenant settings (store, versions, events, config sync)

@@ -15,7 +15,7 @@ order it is removed:
 5. its **tracking table items**: every item whose ``pk`` starts ``T#{t}#`` (logs, catalogue,
    day and has-log markers, ingestion progress, erasure state);
 6. its **run history**: every item whose ``pk`` starts ``T#{t}#`` (runs, export states, config
-   pointers, pauses).
+   pointers, pauses and lifted pauses).
 
 Prefixes end with a separator (``tenants/acme/``, ``T#acme#``), so ``acme`` never reaches
 ``acme-2``; schedules are confirmed by their input, not by their name alone. The tables have
@@ -46,6 +46,7 @@ from tracking_export_aws.aws.s3_versions import (
 )
 from tracking_export_aws.aws.scheduler import delete_schedule_named, tenant_schedule_names
 from tracking_export_aws.aws.table_scan import DEFAULT_SEGMENTS, delete_items, scan_prefix
+from tracking_export_aws.config.versions import CONFIG_SK
 from tracking_export_aws.runs.manifest import tenant_work_prefix
 
 # The kinds of things a tenant has, in the order they are removed.
@@ -385,10 +386,18 @@ def _tracking_part(pk: str, _sk: str, prefix: str) -> str:
     return "catalogue"
 
 
+_HISTORY_PARTS = {
+    keys.STATE_SK: "export states",
+    CONFIG_SK: "config pointers",
+    keys.PAUSE_SK: "pauses",
+    keys.RESUMED_SK: "lifted pauses",
+}
+
+
 def _history_part(_pk: str, sk: str, _prefix: str) -> str:
     if sk.startswith(keys.RUN_SK_PREFIX):
         return "runs"
-    return {keys.STATE_SK: "export states", "CONFIG": "config pointers", "PAUSE": "pauses"}.get(sk, "other")
+    return _HISTORY_PARTS.get(sk, "other")
 
 
 def _config_part(key: str, folder: str) -> str:

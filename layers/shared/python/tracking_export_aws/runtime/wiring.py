@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from tracking_export.source import TrackingSource
 from tracking_export_aws.aws.clients import client, s3_presigner
+from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.scheduler import ScheduleManager
 from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
 from tracking_export_aws.config.store import ConfigStore
@@ -18,11 +20,12 @@ from tracking_export_aws.ingest.retention import RetentionService, retention_eve
 from tracking_export_aws.ingest.service import IngestService, IngestSettings
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.ops.watchdog import Watchdog
 from tracking_export_aws.runs.ledger import RunLedger
 from tracking_export_aws.runs.route import DEFAULT_MAX_ROWS_PER_WORKER, Router
 from tracking_export_aws.runs.service import ExportService
 from tracking_export_aws.runs.steps import DEFAULT_MAX_CONCURRENCY, Steps
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
 
 
 def notifier(settings: AwsSettings, *, email: bool = False) -> Notifier:
@@ -81,6 +84,7 @@ def export_service(settings: AwsSettings) -> ExportService:
         download_link_seconds=settings.download_link_seconds,
         limits=settings.limits,
         router=router,
+        pauses=PauseRecords(dynamodb, run_history_table),
     )
 
 
@@ -98,7 +102,7 @@ def distributed_steps(settings: AwsSettings) -> Steps:
 
 
 def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
-    group, function_arn, role_arn, dlq_arn, _ = settings.need(
+    group, function_arn, role_arn, dlq_arn, run_history_table = settings.need(
         "schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "run_history_table"
     )
     versions = config_versions(settings)
@@ -115,7 +119,46 @@ def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
         versions=versions,
         limits=settings.limits,
         request_retention=retention_requester(settings),
+        pauses=PauseRecords(client("dynamodb", settings), run_history_table),
     )
+
+
+def watchdog(
+    settings: WatchdogSettings, start_run: Callable[[dict[str, str]], None] | None = None
+) -> Watchdog:
+    """The missed-run watchdog; ``start_run`` defaults to an asynchronous invocation of the
+    export function with the payload, as Scheduler's own delivery."""
+    dynamodb = client("dynamodb", settings)
+    versions = ConfigVersions(dynamodb, settings.run_history_table)
+    return Watchdog(
+        config=ConfigStore(client("s3", settings), settings.config_bucket, versions, limits=settings.limits),
+        versions=versions,
+        schedules=ScheduleManager(
+            client("scheduler", settings),
+            settings.schedule_group,
+            settings.export_function_arn,
+            settings.scheduler_role_arn,
+            settings.schedule_dlq_arn,
+        ),
+        ledger=RunLedger(dynamodb, settings.run_history_table),
+        pauses=PauseRecords(dynamodb, settings.run_history_table),
+        start_run=start_run or _invoker(settings, settings.export_function_arn),
+        lookback=timedelta(hours=settings.lookback_hours),
+        grace=timedelta(minutes=settings.grace_minutes),
+        max_starts=settings.max_starts,
+        limits=settings.limits,
+    )
+
+
+def _invoker(settings: WatchdogSettings, function_arn: str) -> Callable[[dict[str, str]], None]:
+    lambda_client = client("lambda", settings)
+
+    def invoke(payload: dict[str, str]) -> None:
+        lambda_client.invoke(
+            FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
+
+    return invoke
 
 
 def retention_requester(settings: AwsSettings) -> Callable[[str, str], None] | None:
