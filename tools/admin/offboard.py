@@ -51,24 +51,7 @@ def run(args: argparse.Namespace, target: Target) -> int:
     except InvalidKeyError as exc:
         print(f"tracking-export-admin offboard: --tenant: {exc}", file=sys.stderr)
         return 2
-    config_bucket, export_bucket, tracking_table, history_table, group = target.need(
-        "CONFIG_BUCKET", "EXPORT_BUCKET", "TRACKING_TABLE", "RUN_HISTORY_TABLE", "SCHEDULE_GROUP"
-    )
-    offboarding = Offboarding(
-        TenantStores(
-            scheduler=target.client("scheduler"),
-            schedule_group=group,
-            s3=target.client("s3"),
-            config_bucket=config_bucket,
-            export_bucket=export_bucket,
-            ingest_bucket=target.ingest_bucket(),
-            dynamodb=target.client("dynamodb"),
-            tracking_table=tracking_table,
-            run_history_table=history_table,
-            segments=max(1, args.segments),
-        ),
-        tenant,
-    )
+    offboarding = Offboarding(offboard_stores(target, segments=args.segments), tenant)
     survey = offboarding.survey()
     if args.json and (args.dry_run or survey.empty):
         print(json.dumps({"dryRun": args.dry_run, "survey": survey.as_dict()}, indent=2))
@@ -116,6 +99,25 @@ def run(args: argparse.Namespace, target: Target) -> int:
         "offboard again to check that nothing is left"
     )
     return 0
+
+
+def offboard_stores(target: Target, *, segments: int = DEFAULT_SEGMENTS) -> TenantStores:
+    """Where tenants' things are on the target: the clients and resource names offboarding uses."""
+    config_bucket, export_bucket, tracking_table, history_table, group = target.need(
+        "CONFIG_BUCKET", "EXPORT_BUCKET", "TRACKING_TABLE", "RUN_HISTORY_TABLE", "SCHEDULE_GROUP"
+    )
+    return TenantStores(
+        scheduler=target.client("scheduler"),
+        schedule_group=group,
+        s3=target.client("s3"),
+        config_bucket=config_bucket,
+        export_bucket=export_bucket,
+        ingest_bucket=target.ingest_bucket(),
+        dynamodb=target.client("dynamodb"),
+        tracking_table=tracking_table,
+        run_history_table=history_table,
+        segments=max(1, segments),
+    )
 
 
 def _print_inventory(title: str, inventory: Inventory) -> None:

@@ -1,10 +1,12 @@
 """Offboard a tenant: everything of one tenant removed, nothing of any other touched.
 
 What a tenant has (docs/table-design.md, docs/run-lifecycle.md, docs/ingestion.md), in the
-order it is removed:
+order it is removed, once the whole tenant is paused (a delivery already on its way then
+starts no run, and the watchdog neither repairs a schedule nor starts a run of the tenant
+while its things go; the pause goes last, with the run history):
 
-1. its **schedules** (first: no new run starts): the schedules of the group whose target input
-   names the tenant;
+1. its **schedules** (first: no new run is scheduled): the schedules of the group whose target
+   input names the tenant;
 2. its **configuration**: every version and delete marker under ``tenants/{t}/`` of the
    (versioned) config bucket, the definitions before ``tenant.json``;
 3. its **export bucket objects**: export files and end files under ``tenants/{t}/`` (every
@@ -35,6 +37,7 @@ from typing import Any
 
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import query_pages
+from tracking_export_aws.aws.pauses import Pause, PauseRecords
 from tracking_export_aws.aws.s3_versions import (
     BucketMissing,
     PendingUpload,
@@ -68,6 +71,8 @@ LABELS = {
     HISTORY: "run history items",
 }
 UPLOADS = "unfinished uploads"
+# The reason and author of the tenant's pause while it is offboarded.
+OFFBOARDING = "tracking-export-admin offboard"
 DELETE_MARKERS = "delete markers"
 
 
@@ -232,6 +237,10 @@ class Offboarding:
         busy = self.in_progress()
         if busy and not force:
             raise TenantBusy(self.tenant_id, busy)
+        # An earlier pause of the tenant stays as it is.
+        PauseRecords(self.stores.dynamodb, self.stores.run_history_table).put(
+            Pause(self.tenant_id, None, self.clock(), reason=OFFBOARDING, by=OFFBOARDING)
+        )
         parts: dict[str, dict[str, int]] = {}
         notes: list[str] = []
 
