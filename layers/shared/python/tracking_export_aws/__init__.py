@@ -9,6 +9,7 @@
 - ``notify``: the notification message, the notifier and its e-mail channel
 - ``aws``: adapters (clients, DynamoDB, keys, S3, links, AWS errors, paged reads, tracking
   source, scheduler)
+- ``ops``: the operator's use cases (``tracking-export-admin``: pause, redrive, offboard, the watchdog)
 
 Imports go one way: runtime -> ops -> runs / config / ingest -> notify / aws. ``runs`` and
 ``ingest`` may use ``config``; ``notify`` may use ``aws``; ``aws`` imports no use case.

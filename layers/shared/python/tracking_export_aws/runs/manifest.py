@@ -22,10 +22,14 @@ from tracking_export_aws.runs.plan import PLAN_VERSION, RunPlan
 MANIFEST = "manifest.json"
 
 
+def tenant_work_prefix(tenant_id: str) -> str:
+    """The internal prefix of every distributed run of a tenant (never under ``tenants/``)."""
+    return f"{WORK_PREFIX}{keys.validate_tenant_id(tenant_id)}/"
+
+
 def work_prefix(tenant_id: str, export_guid: str, run_number: int, attempt: int) -> str:
     """The internal prefix of one attempt of one run (never under the tenants' ``tenants/``)."""
-    tenant, guid = keys.validate_tenant_id(tenant_id), keys.validate_export_guid(export_guid)
-    return f"{WORK_PREFIX}{tenant}/{guid}/{run_number}-{attempt}/"
+    return f"{tenant_work_prefix(tenant_id)}{keys.validate_export_guid(export_guid)}/{run_number}-{attempt}/"
 
 
 @dataclass(frozen=True)
