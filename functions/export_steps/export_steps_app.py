@@ -13,6 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export.limits import shown
@@ -20,6 +21,7 @@ from tracking_export_aws.aws.s3_objects import DistributedRunError
 from tracking_export_aws.runs.ledger import Claim
 from tracking_export_aws.runs.steps import Steps
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
+from tracking_export_aws.runtime.metrics import count_outcome
 from tracking_export_aws.runtime.settings import AwsSettings
 from tracking_export_aws.runtime.wiring import distributed_steps
 
@@ -29,6 +31,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"tracking_expor
 metrics = Metrics()
 _steps: Steps | None = None
 COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})
+# The steps that record a distributed run's outcome.
+ENDING_STEPS = frozenset({"finish", "fail"})
 
 
 def _get_steps() -> Steps:
@@ -71,4 +75,20 @@ def worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def coordinator(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan, assemble, finish or fail a distributed run."""
-    return _run(event, context, COORDINATOR_STEPS)
+    result = _run(event, context, COORDINATOR_STEPS)
+    if event.get("step") in ENDING_STEPS:
+        _count_run(result)
+    return result
+
+
+def _count_run(result: dict[str, Any]) -> None:
+    """The run's outcome and figures, as the export function counts a run of the single path
+    (its own count of a handed-off run is ``distributed``): both paths add up on the dashboard,
+    and a failed distributed run raises FailedRunsAlarm."""
+    count_outcome("ExportRuns", result["outcome"], metrics.default_dimensions)
+    metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=result.get("rows") or 0)
+    metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=result.get("bytes") or 0)
+    metrics.add_metric(name="SkippedRecords", unit=MetricUnit.Count, value=result.get("skippedCount") or 0)
+    metrics.add_metric(
+        name="ExportDuration", unit=MetricUnit.Milliseconds, value=result.get("durationMs") or 0
+    )
