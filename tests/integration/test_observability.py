@@ -174,7 +174,10 @@ def test_a_run_the_recovery_function_ends_is_counted_as_a_failed_run(
     record = {
         "requestContext": {"requestId": "req-1", "condition": "RetriesExhausted"},
         "requestPayload": EVENT,
-        "responsePayload": {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 900.00 seconds"},
+        "responsePayload": {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": "Task timed out after 900.00 seconds",
+        },
     }
     capsys.readouterr()
 
