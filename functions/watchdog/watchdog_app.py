@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,7 +24,6 @@ from tracking_export_aws.runtime.wiring import watchdog
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
-tracer = Tracer()
 metrics = Metrics()
 _watchdog: Watchdog | None = None
 
@@ -38,7 +37,6 @@ def _get_watchdog() -> Watchdog:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     report = _get_watchdog().sweep()

@@ -243,7 +243,7 @@ def test_what_tenants_experience_alarms(resources: dict[str, Any], alarms: dict[
             expected |= {lambda_metric("AsyncEventAge", name), lambda_metric("AsyncEventsDropped", name)}
     # A throttled step fails its distributed run after Step Functions' retries.
     machine = resources["ExportStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    steps = {value["Fn::GetAtt"][0] for value in machine.values()}
+    steps = {value["Fn::GetAtt"][0] for value in machine.values() if "Fn::GetAtt" in value}
     assert steps == {"ExportWorkerFunction", "ExportCoordinatorFunction"}
     for name in steps | {"ExportFunction", "RunRecoveryFunction"}:
         expected.add(lambda_metric("Throttles", name))
