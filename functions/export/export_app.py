@@ -153,5 +153,8 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request, invocation_id=request_context.get("requestId"), reason=reason, on_claim=_mark_run
     )
     count_outcome("RecoveredRuns", result.outcome, metrics.default_dimensions)
+    if result.outcome == "failed":
+        # A run ended here is a failed run like any other: FailedRunsAlarm watches ExportRuns.
+        count_outcome("ExportRuns", "failed", metrics.default_dimensions)
     logger.warning("export delivery given up by Lambda; run ended", extra=log_fields(result))
     return as_json(result)

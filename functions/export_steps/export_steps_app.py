@@ -14,13 +14,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.notify.messages import log_fields
 from tracking_export_aws.runs.ledger import Claim
-from tracking_export_aws.runs.payloads import RenderStep, read_step
+from tracking_export_aws.runs.payloads import RenderStep, RunEnded, read_step
 from tracking_export_aws.runs.steps import COORDINATOR_STEPS, WORKER_STEPS, Coordinator, ShardWorker
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
+from tracking_export_aws.runtime.metrics import count_outcome
 from tracking_export_aws.runtime.settings import AwsSettings
 from tracking_export_aws.runtime.wiring import coordinator as build_coordinator
 from tracking_export_aws.runtime.wiring import shard_worker
@@ -80,4 +82,17 @@ def coordinator(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     logger.append_keys(step=step.step, manifest_key=step.manifest_key)
     result = _get_coordinator().run(step, on_claim=_mark_run)
     logger.info("step done", extra={"result": log_fields(result)})
+    if isinstance(result, RunEnded):
+        _count_run(result)
     return result.model_dump(mode="json", by_alias=True)
+
+
+def _count_run(result: RunEnded) -> None:
+    """The run's outcome and figures, as the export function counts a run of the single path
+    (its own count of a handed-off run is ``distributed``): both paths add up on the dashboard,
+    and a failed distributed run raises FailedRunsAlarm."""
+    count_outcome("ExportRuns", result.outcome, metrics.default_dimensions)
+    metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=result.rows)
+    metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=result.bytes)
+    metrics.add_metric(name="SkippedRecords", unit=MetricUnit.Count, value=result.skipped_count)
+    metrics.add_metric(name="ExportDuration", unit=MetricUnit.Milliseconds, value=result.duration_ms)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from emf_documents import emf_documents, metric
 
 from tools.local_endpoints import (
     local_state_machines,
@@ -486,8 +487,9 @@ def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: 
     assert stack.ledger().previous_success_start("slow", "slow-delta") is None
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
-    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The finish step records the outcome with its notification (the outbox), then delivers;
     SNS fails the first time: the retried step finds its own finished record and delivers only
@@ -507,9 +509,14 @@ def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
 
     monkeypatch.setattr(channels["sns"], "deliver", deliver)
     distributed.stack.events()
+    capsys.readouterr()
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["executionStatus"] == "SUCCEEDED" and result["outcome"] == "succeeded"
     assert calls == ["succeeded", "succeeded"]  # the retried finish step published again, once
+    # Counted once: the attempt that raised counted nothing.
+    assert metric(emf_documents(capsys.readouterr().out), "ExportRuns") == [
+        {"outcome": "succeeded", "service": "tracking-export", "value": 1.0}
+    ]
     assert len(distributed.stack.events()) == 1  # the bus took it once
     (record,) = distributed.stack.ledger().runs(TENANT, guid)
     assert record.status == "succeeded"
@@ -611,3 +618,40 @@ def test_the_window_is_computed_once_per_run_on_either_path(
     single, spread = _same_file_both_ways(distributed, guid, _definition(guid))
     assert len(computed) == 2  # one run each
     assert distributed.stack.read(single["objectKey"]) == distributed.stack.read(spread["objectKey"])
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_coordinator_counts_each_run_it_ends_as_the_single_path_does(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FailedRunsAlarm and the dashboard read ExportRuns: the export function counts a run it
+    hands to the state machine as ``distributed``, and the step that records the run (finish or
+    fail) counts its outcome, with its rows and bytes."""
+    guid = "counted"
+    distributed.stack.put_definition(TENANT, guid, _definition(guid))
+    service = {"service": "tracking-export"}
+    capsys.readouterr()
+
+    done = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+
+    assert done["outcome"] == "succeeded" and done["rows"] > 0
+    documents = emf_documents(capsys.readouterr().out)
+    assert metric(documents, "ExportRuns") == [{"outcome": "succeeded", **service, "value": 1.0}]
+    assert metric(documents, "ExportedRows") == [{**service, "value": float(done["rows"])}]
+    assert metric(documents, "ExportedBytes") == [{**service, "value": float(done["bytes"])}]
+
+    worker = distributed.steps._get_worker()
+    real_render = worker.render
+
+    def render(plan: Any, shard: Any, remaining_seconds: Any = None) -> Any:
+        if shard.index == 1:
+            raise RuntimeError("the shard could not read its day")
+        return real_render(plan, shard, remaining_seconds)
+
+    monkeypatch.setattr(worker, "render", render)
+    failed = distributed.run(guid, "2026-03-12T01:00:00Z", max_rows=MAX_ROWS)
+
+    assert (failed["outcome"], failed["executionStatus"]) == ("failed", "FAILED")
+    documents = emf_documents(capsys.readouterr().out)
+    assert metric(documents, "ExportRuns") == [{"outcome": "failed", **service, "value": 1.0}]
+    assert metric(documents, "ExportedRows") == [{**service, "value": 0.0}]

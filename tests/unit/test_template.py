@@ -808,40 +808,7 @@ def test_queues_and_topics_are_encrypted(resources: dict[str, Any]) -> None:
     assert topics["OpsAlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "OpsAlarmKey"}
 
 
-# The watchdog's alarms have their own test (they watch metrics and absence too).
-WATCHDOG_ALARMS = {
-    "WatchdogMissedRunsAlarm",
-    "WatchdogSchedulesRepairedAlarm",
-    "WatchdogFailuresAlarm",
-    "WatchdogFunctionErrorsAlarm",
-    "WatchdogNotRunningAlarm",
-}
-
-
-def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
-    watched: set[tuple[str, str]] = set()
-    for name, alarm in of_type(resources, "AWS::CloudWatch::Alarm").items():
-        if name in WATCHDOG_ALARMS:
-            continue
-        props = alarm["Properties"]
-        assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold", name
-        assert props["AlarmActions"] == [{"Ref": "OpsAlarmTopic"}], name
-        (dimension,) = props["Dimensions"]
-        target = dimension["Value"]
-        logical_id = target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0]
-        watched.add((props["MetricName"], logical_id))
-    assert watched == {
-        ("Errors", "ExportFunction"),
-        ("Errors", "ConfigSyncFunction"),
-        ("Errors", "RunRecoveryFunction"),
-        ("Errors", "ExportWorkerFunction"),
-        ("Errors", "ExportCoordinatorFunction"),
-        ("ExecutionsTimedOut", "ExportStateMachine"),
-        ("ApproximateNumberOfMessagesVisible", "ExportDlq"),
-        ("ApproximateNumberOfMessagesVisible", "ConfigSyncDlq"),
-        ("Errors", "IngestFunction"),
-        ("ApproximateNumberOfMessagesVisible", "IngestDlq"),
-    }
+# The alarms have their own module: tests/unit/test_template_alarms.py.
 
 
 # ---------------------------------------------------------------- layers, samconfig, outputs

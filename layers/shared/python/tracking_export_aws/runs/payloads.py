@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from tracking_export.limits import shown
 from tracking_export_aws.aws.s3_objects import DistributedRunError
-from tracking_export_aws.notify.messages import LOGGED, SkippedRecord
+from tracking_export_aws.notify.messages import LOGGED, RunFailed, RunSucceeded, SkippedRecord
 from tracking_export_aws.runs.outcomes import ExportedFile
 
 
@@ -77,6 +77,25 @@ class RunEnded(_Payload):
 
     outcome: Annotated[Literal["succeeded", "failed"], LOGGED]
     object_key: Annotated[str | None, LOGGED] = None
+    # The run's figures, counted by the coordinator as the export function counts a single run's.
+    rows: Annotated[int, LOGGED] = Field(default=0, ge=0)
+    bytes: Annotated[int, LOGGED] = Field(default=0, ge=0)
+    skipped_count: Annotated[int, LOGGED] = Field(default=0, ge=0)
+    duration_ms: Annotated[int, LOGGED] = Field(default=0, ge=0)
+
+    @classmethod
+    def of(cls, outcome: RunSucceeded | RunFailed) -> RunEnded:
+        """How a run ended, from the finisher's outcome."""
+        if isinstance(outcome, RunSucceeded):
+            return cls(
+                outcome=outcome.outcome,
+                object_key=outcome.objectKey,
+                rows=outcome.rows,
+                bytes=outcome.bytes,
+                skipped_count=outcome.skippedCount,
+                duration_ms=outcome.durationMs,
+            )
+        return cls(outcome=outcome.outcome, duration_ms=outcome.durationMs)
 
 
 class StepError(BaseModel):

@@ -261,7 +261,7 @@ class Coordinator:
         """End the run as a single run ends (runs/finish.py), then remove its work prefix."""
         outcome = self.finisher.finish(plan, file)
         delete_prefix(self.s3, self.bucket, WorkArea.of(plan).prefix)
-        return RunEnded(outcome=outcome.outcome, object_key=outcome.objectKey)
+        return RunEnded.of(outcome)
 
     def fail(self, plan: RunPlan, error: StepError) -> RunEnded:
         """Fail the run with the first failed step's own reason (else the Catch's error name),
@@ -270,7 +270,7 @@ class Coordinator:
         abort_uploads(self.s3, self.bucket, plan.object_key)
         outcome = self.finisher.fail(plan, reason)
         delete_prefix(self.s3, self.bucket, WorkArea.of(plan).prefix)
-        return RunEnded(outcome=outcome.outcome, object_key=outcome.objectKey)
+        return RunEnded.of(outcome)
 
     def _step_error(self, plan: RunPlan) -> str | None:
         """The reason the first failed step recorded, if any did."""
