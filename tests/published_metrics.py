@@ -28,7 +28,6 @@ PUBLISHING_CALLS = frozenset({"add_metric", "single_metric", "count_outcome", "p
 # (tests/unit/test_template_alarms.py fails while it stays).
 NOT_YET_PUBLISHED = {
     "StuckRuns": "the sweep and the Step Functions execution-status handler (issue 19 item 2)",
-    "RunsRetried": "transient failures handed back to Lambda's retry (issue 19 item 1)",
     "RedrivenMessages": "tracking-export-admin redrive (issue 19 item 5)",
 }
 

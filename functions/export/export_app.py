@@ -35,7 +35,7 @@ from tracking_export_aws.runs.outcomes import (
     RunSucceeded,
 )
 from tracking_export_aws.runs.request import destination_failure_detail
-from tracking_export_aws.runs.service import ExportRequest, ExportService, InvalidRequest
+from tracking_export_aws.runs.service import ExportRequest, ExportService, InvalidRequest, TransientRunError
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
 from tracking_export_aws.runtime.metrics import count_outcome
 from tracking_export_aws.runtime.settings import AwsSettings
@@ -97,6 +97,12 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             remaining_seconds=_remaining_seconds(context),
             on_claim=_mark_run,
         )
+    except TransientRunError as exc:
+        # Handed back: Lambda's retry (same request id) takes the run over at once; the tenant
+        # hears of it only if no attempt succeeds (the recovery ends it failed, naming this).
+        metrics.add_metric(name="RunsRetried", unit=MetricUnit.Count, value=1)
+        logger.warning("transient failure: the run is handed to Lambda's retry", extra={"reason": str(exc)})
+        raise
     except NotificationError as exc:
         # The outcome is recorded; raising makes Lambda retry, and the retry delivers what is missing.
         metrics.add_metric(name="NotificationFailures", unit=MetricUnit.Count, value=1)

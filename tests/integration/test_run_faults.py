@@ -300,17 +300,17 @@ def test_a_run_out_of_time_fails_cleanly_with_its_window(acme: Any) -> None:
     assert note.message["error"] == result.error and note.message["window"] == result.window.model_dump()
 
 
-def test_upload_failing_is_one_failed_run_and_one_notification(acme: Any) -> None:
+def test_upload_refused_is_one_failed_run_and_one_notification(acme: Any) -> None:
     clock = Clock(T0)
     service = _service(acme, clock)
-    slow_down = ClientError(
-        {"Error": {"Code": "SlowDown", "Message": "Please reduce your rate"}}, "PutObject"
-    )
-    with fault(service.s3, "PutObject", slow_down):
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject")
+    with fault(service.s3, "PutObject", denied):
         failed = service.run(_request(), invocation_id="inv-1")
-    # An AWS error is named by its code and operation (never its message: docs/limits.md).
+    # An AWS error is named by its code and operation (never its message: docs/limits.md). A
+    # refused permission is permanent: the run fails at once (a throttled upload is retried:
+    # test_run_healing.py).
     assert failed.outcome == "failed"
-    assert failed.error == "AWS error 'SlowDown' in PutObject; the run can be retried"
+    assert failed.error == "AWS error 'AccessDenied' in PutObject; the run can be retried"
     assert failed.window.kind == "delta"
     assert acme.object_keys() == []
     [note] = acme.notifications()
@@ -366,10 +366,11 @@ def test_a_run_failing_before_its_window_is_known_still_reports_it(acme: Any) ->
             return state_reads["n"] == 1
         return False
 
-    server_error = ClientError({"Error": {"Code": "InternalServerError"}}, "GetItem")
-    with fault(service.ledger.client, "GetItem", server_error, when=first_state_read):
+    # A permanent error (a transient one hands the run to Lambda's retry: test_run_healing.py).
+    denied = ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetItem")
+    with fault(service.ledger.client, "GetItem", denied, when=first_state_read):
         result = service.run(_request(), invocation_id="inv-1")
-    assert result.outcome == "failed" and "'InternalServerError' in GetItem" in result.error
+    assert result.outcome == "failed" and "'AccessDeniedException' in GetItem" in result.error
     assert result.window is not None and result.window.kind == "delta"
     [note] = acme.notifications()
     assert note.message["window"] == result.window.model_dump() == _record(acme).window

@@ -84,3 +84,11 @@ def describe_aws_error(exc: BaseException) -> AwsError | None:
         transient = isinstance(exc, ConnectionError | HTTPClientError)
         return AwsError(type(exc).__name__, None, None, None, transient)
     return None
+
+
+class TransientAwsError(RuntimeError):
+    """A step of a distributed run failed on a transient AWS error (throttling, a 5xx answer, a
+    timeout, a dropped connection): its message is the tenant-safe reason. Lambda reports it by
+    this class name as the error's type, which the state machine's Retry names
+    (statemachine/export.asl.json): the step is tried again with backoff, and only an error of
+    another type goes straight to the Catch that fails the run."""

@@ -21,6 +21,9 @@ RESUMED_SK = "RESUMED"
 BY_TRACKING_INDEX = "ByTracking"
 UNLAUNCHED_INDEX = "Unlaunched"
 BY_LEARNER_INDEX = "ByLearner"
+# Run-history indexes (docs/table-design.md): runs by status, and a tenant's runs, by scheduled time.
+BY_STATUS_INDEX = "ByStatus"
+BY_TENANT_INDEX = "ByTenant"
 # Attributes the table design adds to a record; a record may not carry them itself.
 KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"})
 # The DynamoDB TTL attribute of a log (epoch seconds), set from the tenant's retentionDays.

@@ -1,8 +1,10 @@
-"""The reason a failed run gives the tenant, in its notification and run record.
+"""The reason a failed run gives the tenant, in its notification and run record, and whether
+the failure is worth another attempt.
 
 Only messages this service writes for the tenant are quoted; anything else is named by its type
 alone and logged whole for operators. Both paths use it: the export function (single path) and
-the distributed run's steps.
+the distributed run's steps. :func:`is_transient` is the classification of
+docs/run-lifecycle.md ("Transient and permanent failures").
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 
 from tracking_export.errors import DefinitionError, ExportRunError
 from tracking_export.limits import shown
-from tracking_export_aws.aws.errors import describe_aws_error
+from tracking_export_aws.aws.errors import TransientAwsError, describe_aws_error
 from tracking_export_aws.aws.s3_sink import ObjectExists
 from tracking_export_aws.config.store import ConfigError, ConfigInvalid, ConfigNotFound
 from tracking_export_aws.runs.guard import RunDeadlineExceeded
@@ -21,6 +23,42 @@ _log = logging.getLogger(__name__)
 # Where the whole exception is, for a reason that names only its type.
 EXPORT_LOG = "the export function's log"
 STEP_LOG = "the distributed export's step log"
+
+
+# The service's own verdicts: the same input fails the same way again, whatever caused them.
+_PERMANENT = (
+    DefinitionError,
+    ConfigInvalid,
+    ConfigNotFound,
+    ExportRunError,
+    RunDeadlineExceeded,
+    ObjectExists,
+)
+# The service's own run errors: their messages are written for the tenant.
+_OWN_WORDS = (*_PERMANENT[3:], ConfigError, LeaseLostError, TransientAwsError)
+# How far down a chain of causes a transient AWS error is looked for (ConfigError wraps the
+# S3 error it met; a few levels is all this service ever chains).
+_CAUSE_DEPTH = 4
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another attempt of the run may succeed as it is: a transient AWS error (throttling,
+    a 5xx answer, a timeout, a dropped connection: aws/errors.py), met directly or as the cause of
+    an error this service raised about it (a configuration it could not read). Everything else
+    is permanent: invalid definitions and settings, files the spec refuses to write, data
+    errors, refused permissions, the deadline guard, anyone else's object at the key, and any
+    unexpected error (a bug fails the same way again)."""
+    if isinstance(exc, TransientAwsError):
+        return True
+    current: BaseException | None = exc
+    for _ in range(_CAUSE_DEPTH):
+        if current is None or isinstance(current, _PERMANENT):
+            return False
+        aws = describe_aws_error(current)
+        if aws is not None:
+            return aws.transient
+        current = current.__cause__
+    return False
 
 
 def run_failure_reason(exc: BaseException, *, log: str = EXPORT_LOG) -> str:
@@ -37,8 +75,7 @@ def run_failure_reason(exc: BaseException, *, log: str = EXPORT_LOG) -> str:
         return f"invalid configuration {exc.key}: " + "; ".join(exc.problems)
     if isinstance(exc, ConfigNotFound):
         return f"configuration {exc.key} does not exist"
-    # The service's own run errors: their messages are written for the tenant.
-    if isinstance(exc, ExportRunError | ConfigError | RunDeadlineExceeded | LeaseLostError | ObjectExists):
+    if isinstance(exc, _OWN_WORDS):
         return str(exc)
     _log.error("export run failed", exc_info=exc)
     aws = describe_aws_error(exc)

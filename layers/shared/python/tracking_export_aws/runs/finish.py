@@ -25,7 +25,7 @@ from tracking_export_aws.aws.s3_links import DownloadLink, DownloadLinks
 from tracking_export_aws.aws.s3_sink import put_object_once
 from tracking_export_aws.notify.messages import validate_notification
 from tracking_export_aws.notify.notifier import NotificationError, Notifier, fit_message
-from tracking_export_aws.runs.failure import EXPORT_LOG, STEP_LOG, run_failure_reason
+from tracking_export_aws.runs.failure import EXPORT_LOG, STEP_LOG, is_transient, run_failure_reason
 from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
 from tracking_export_aws.runs.outcomes import ExportedFile, RunFailed, RunSucceeded
 from tracking_export_aws.runs.plan import RunPlan, RunStart
@@ -48,10 +48,13 @@ class Finisher:
 
     def finish(self, plan: RunPlan, file: ExportedFile) -> RunSucceeded | RunFailed:
         """End file, link, message, record and delivery of a run that produced ``file``; returns
-        the outcome as recorded (``failed`` when the end file or the link failed)."""
+        the outcome as recorded (``failed`` when the end file or the link failed for good; a
+        transient error is raised, for the caller's retry: the file is adopted then)."""
         try:
             message = self._succeeded(plan, file)
         except Exception as exc:  # the run's own tail failed: the run fails, and says why
+            if is_transient(exc):
+                raise
             return self.fail(plan, run_failure_reason(exc, log=_log_of(plan)))
         return self._record(plan, message)
 

@@ -101,6 +101,9 @@ class RunRecord:
     # What each channel answered when it took the notification: a message id, or the e-mail
     # channel's report (recipients, suppressed and rejected addresses).
     deliveries: dict[str, Any] = field(default_factory=dict)
+    # The transient error an attempt handed the run back with (``hand_back``): kept through the
+    # retries, so that the run's end names it if Lambda gives up.
+    last_error: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -135,6 +138,7 @@ class RunRecord:
             estimated_rows=plain.get("estimatedRows"),
             shards=plain.get("shards"),
             deliveries=dict(plain.get("deliveries") or {}),
+            last_error=plain.get("lastError"),
         )
 
     @property
@@ -186,6 +190,7 @@ class RunLedger:
         *,
         run_start: datetime | None = None,
         invocation_id: str | None = None,
+        existing_only: bool = False,
     ) -> Claim:
         """Claim the run of ``scheduled_time``; a duplicate delivery gets ``claimed=False``.
 
@@ -194,7 +199,8 @@ class RunLedger:
         the next deltaMode window begins from. It defaults to ``now``. ``invocation_id`` (the
         Lambda request id) lets a retry of the same invocation take over at once.
         A finished run (succeeded or failed) is never claimed again: a repeated delivery must
-        not produce a second file or a second notification.
+        not produce a second file or a second notification. ``existing_only``: only a run on
+        record is taken over, never started (the sweep of stuck runs).
         """
         run_start = run_start or now
         key = self._run_key(tenant_id, export_guid, scheduled_time)
@@ -209,11 +215,16 @@ class RunLedger:
             ":expires": {"N": str(_epoch(now + self.history))},
             ":zero": {"N": "0"},
             ":one": {"N": "1"},
+            ":tenant": {"S": tenant_id},
+            ":guid": {"S": export_guid},
         }
         names = {"#s": "status", **{f"#r{n}": a for n, a in enumerate(_FINISH_ATTRIBUTES)}}
         sets = [
             "#s = :running",
             "scheduledTime = :st",
+            # The ByStatus and ByTenant indexes name the run by these (docs/table-design.md).
+            "tenantId = :tenant",
+            "exportGuid = :guid",
             "startedAt = :start",
             "leaseUntil = :lease",
             "claimToken = :token",
@@ -229,7 +240,7 @@ class RunLedger:
         else:
             removes.append("invocationId")
         takeover += "))"
-        condition = f"attribute_not_exists(pk) OR {takeover}"
+        condition = takeover if existing_only else f"attribute_not_exists(pk) OR {takeover}"
         try:
             response = self.client.update_item(
                 TableName=self.table,
@@ -352,6 +363,13 @@ class RunLedger:
         """Expire the lease now (the attempt is giving up): the next delivery takes the run over."""
         with contextlib.suppress(LeaseLostError):  # someone else holds it already
             self._update_claimed(claim, {"leaseUntil": 0})
+
+    def hand_back(self, claim: Claim, error: str) -> None:
+        """Expire the lease now and note ``error`` (tenant-safe text) as the run's ``lastError``:
+        the attempt met a transient error and hands the run to the next one (Lambda's retry
+        takes it over at once; the recovery names the error if none succeeds)."""
+        with contextlib.suppress(LeaseLostError):  # someone else holds it already
+            self._update_claimed(claim, {"leaseUntil": 0, "lastError": error[:MAX_ERROR_LENGTH]})
 
     def record_route(
         self, claim: Claim, path: str, estimated_rows: int | None, *, shards: int | None = None

@@ -135,10 +135,13 @@ def _problem(error: Any) -> str:
     return f"{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
-# Lambda's own words for a timeout; any other errorMessage may quote a runtime path or a data
-# value, so only the error type of those is kept.
+# Lambda's own words for a timeout, and the service's own for a transient error it handed back
+# to Lambda's retry (runs/service.py's TransientRunError: the tenant-safe reason); any other
+# errorMessage may quote a runtime path or a data value, so only the error type of those is kept.
 _TIMEOUT_MESSAGE = re.compile(r"Task timed out after [0-9.]+ seconds")
 _ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,99}")
+TRANSIENT_RUN_ERROR = "TransientRunError"
+_MAX_QUOTED = 1000
 
 
 def destination_failure_detail(response: Any) -> str | None:
@@ -146,7 +149,9 @@ def destination_failure_detail(response: Any) -> str | None:
     if not isinstance(response, dict):
         return None
     message = response.get("errorMessage")
+    error_type = response.get("errorType")
     if isinstance(message, str) and _TIMEOUT_MESSAGE.fullmatch(message):
         return message
-    error_type = response.get("errorType")
+    if error_type == TRANSIENT_RUN_ERROR and isinstance(message, str) and 0 < len(message) <= _MAX_QUOTED:
+        return message
     return error_type if isinstance(error_type, str) and _ERROR_TYPE.fullmatch(error_type) else None

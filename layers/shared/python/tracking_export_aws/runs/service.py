@@ -8,9 +8,11 @@
        (runs/handoff.py, runs/steps.py)
     -> finish: end file, link, message, run record and outbox (runs/finish.py)
 
-Any failure aborts the upload (no partial object), records the run as failed (the
-deltaMode window does not move) and still ends in one ``failed`` notification. The states
-and who moves them: docs/run-lifecycle.md.
+A permanent failure aborts the upload (no partial object), records the run as failed (the
+deltaMode window does not move) and still ends in one ``failed`` notification. A transient one
+(runs/failure.py's ``is_transient``) hands the run back with its reason and raises
+``TransientRunError``: Lambda's retry takes the run over, and only when Lambda gives up does
+the recovery end it failed. The states and who moves them: docs/run-lifecycle.md.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from tracking_export_aws.aws.s3_sink import MIB
 from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.notify.messages import Window as WindowFields
-from tracking_export_aws.notify.notifier import Notifier
-from tracking_export_aws.runs.failure import run_failure_reason
+from tracking_export_aws.notify.notifier import NotificationError, Notifier
+from tracking_export_aws.runs.failure import is_transient, run_failure_reason
 from tracking_export_aws.runs.finish import DELIVERY_LEASE_SECONDS, Finisher
 from tracking_export_aws.runs.guard import Guard, GuardedSource, Heartbeat
 from tracking_export_aws.runs.handoff import HandOff
@@ -52,7 +54,7 @@ from tracking_export_aws.runs.produce import produce_file
 from tracking_export_aws.runs.request import ExportRequest, InvalidRequest
 
 # ExportRequest and InvalidRequest live in request.py; imported from here too.
-__all__ = ["ExportRequest", "ExportService", "InvalidRequest", "RunInProgress"]
+__all__ = ["ExportRequest", "ExportService", "InvalidRequest", "RunInProgress", "TransientRunError"]
 
 # A run holds a short lease that its heartbeat renews; a run that dies without releasing it
 # is taken over by the next delivery within LEASE_SECONDS (at once by a retry of the same invocation).
@@ -143,17 +145,22 @@ class ExportService:
         wall_start = self.clock()
         run_at = request.run_at or request.scheduled_time or wall_start
         run_key = request.scheduled_time or request.run_at or wall_start
-        if (paused := self._paused(request, run_key, run_at)) is not None:
-            return paused
-        claim = self.ledger.claim(
-            request.tenant_id,
-            request.export_guid,
-            run_key,
-            wall_start,
-            self.lease_seconds,
-            run_start=run_at,
-            invocation_id=invocation_id,
-        )
+        try:
+            if (paused := self._paused(request, run_key, run_at)) is not None:
+                return paused
+            claim = self.ledger.claim(
+                request.tenant_id,
+                request.export_guid,
+                run_key,
+                wall_start,
+                self.lease_seconds,
+                run_start=run_at,
+                invocation_id=invocation_id,
+            )
+        except Exception as exc:
+            if is_transient(exc):  # nothing claimed yet: Lambda's retry starts over
+                raise TransientRunError(run_failure_reason(exc)) from exc
+            raise
         if on_claim is not None:
             on_claim(claim)
         if not claim.claimed:
@@ -175,13 +182,20 @@ class ExportService:
                 existingStatus="running",
                 objectKey=None,
             )
-        except BaseException:
-            # Not recorded (the ledger failed, or the process is going down): give the run back
-            # at once so the retry (or the next delivery) takes it over; unless an execution
-            # holds it now.
-            if not isinstance(produced, RunHandedOff):
-                with contextlib.suppress(Exception):
-                    self.ledger.release(claim)
+        except BaseException as exc:
+            # Not recorded (a transient error, the ledger failed, or the process is going down):
+            # give the run back at once so the retry (or the next delivery) takes it over;
+            # unless an execution holds it now.
+            if isinstance(produced, RunHandedOff):
+                raise
+            # A notification not delivered is recorded already: the handler's retry delivers it.
+            if isinstance(exc, Exception) and not isinstance(exc, NotificationError) and is_transient(exc):
+                reason = run_failure_reason(exc)
+                with contextlib.suppress(Exception):  # the outage may well include the ledger
+                    self.ledger.hand_back(claim, reason)
+                raise TransientRunError(reason) from exc
+            with contextlib.suppress(Exception):
+                self.ledger.release(claim)
             raise
 
     def _produce(self, start: RunStart, guard: Guard) -> tuple[RunPlan, ExportedFile] | RunOutcome:
@@ -204,7 +218,10 @@ class ExportService:
             )
         except LeaseLostError:
             raise
-        except Exception as exc:  # every failure is recorded and notified, then reported
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # handed back to Lambda's retry (run)
+            # A permanent failure is recorded and notified, then reported.
             return self.finisher.fail(plan or self._known(start), run_failure_reason(exc))
         finally:
             source.close()
@@ -282,7 +299,8 @@ class ExportService:
 
         A finished run gets its missing notifications; a run that is absent, or running under
         this invocation or an expired lease, is claimed and recorded failed with ``reason`` and
-        notified.
+        notified; the reason names the transient error the last attempt handed the run back
+        with, when ``reason`` does not already.
         A run another live invocation holds raises RunInProgress (retried later).
         """
         now = self.clock()
@@ -308,13 +326,20 @@ class ExportService:
                 return self._duplicate(claim, run_at, invocation_id)
             holder = existing.invocation_id if existing else None
             raise RunInProgress(f"run {claim.run_id} is still held by invocation {holder} under a live lease")
+        text = f"the export function gave up on this run after its retries: {reason}"
+        last_error = claim.existing.last_error if claim.existing is not None else None
+        if last_error and last_error not in reason:
+            text += f"; the last attempt failed with: {last_error}"
+        return self.end(claim, run_at, now, text)
+
+    def end(self, claim: Claim, run_at: datetime, now: datetime, reason: str) -> RunSucceeded | RunFailed:
+        """Record the run ``claim`` took over failed with ``reason``, with the window its lost
+        attempt had recorded, and notify it once (the recovery, the sweep of stuck runs)."""
         start = RunStart.of(claim, run_at=run_at, claimed_at=now)
         previous = claim.existing.window if claim.existing is not None else None
         # The window the lost attempt had recorded; lost before that, the one it would have covered.
         known = self._known(start, Window.from_dict(previous) if previous is not None else None)
-        return self.finisher.fail(
-            known, f"the export function gave up on this run after its retries: {reason}"
-        )
+        return self.finisher.fail(known, reason)
 
     def _known(self, start: RunStart, window: Window | None = None) -> RunStart:
         """What a run that failed before its plan can still tell: the window it was covering
@@ -353,3 +378,9 @@ def _request_fields(claim: Claim, run_at: datetime) -> dict[str, Any]:
 
 class RunInProgress(RuntimeError):
     """Another invocation still holds the run under a live lease."""
+
+
+class TransientRunError(RuntimeError):  # named by request.TRANSIENT_RUN_ERROR
+    """The attempt met a transient error and handed the run back (lease 0, ``lastError``): the
+    invocation fails so that Lambda's retry takes the run over. The message is the tenant-safe
+    reason; Lambda reports the class name as the error's type (the recovery quotes the message)."""
