@@ -655,3 +655,58 @@ def test_the_coordinator_counts_each_run_it_ends_as_the_single_path_does(
     documents = emf_documents(capsys.readouterr().out)
     assert metric(documents, "ExportRuns") == [{"outcome": "failed", **service, "value": 1.0}]
     assert metric(documents, "ExportedRows") == [{**service, "value": 0.0}]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_transient_error_in_a_render_step_is_retried_by_the_state_machine(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB throttles a worker (after the SDK's own retries): the step raises
+    TransientAwsError, the state machine's Retry runs it again with backoff, and the run ends
+    as if nothing happened: one file, one succeeded notification, no failure told."""
+    from botocore.exceptions import ClientError
+
+    guid = "healed"
+    distributed.stack.put_definition(TENANT, guid, _definition(guid))
+    worker = distributed.steps._get_worker()
+    real_render = worker.render
+    failures: list[int] = []
+
+    def render(plan: Any, shard: Any, remaining_seconds: Any = None) -> Any:
+        if shard.index == 1 and not failures:
+            failures.append(shard.index)
+            throttled = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
+            raise ClientError(throttled, "Query")  # type: ignore[arg-type]
+        return real_render(plan, shard, remaining_seconds)
+
+    monkeypatch.setattr(worker, "render", render)
+    result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    assert failures == [1]  # it did fail once
+    assert (result["outcome"], result["executionStatus"]) == ("succeeded", "SUCCEEDED")
+    assert result["rows"] > 0 and result["path"] == "distributed"
+    assert distributed.stack.notifications() == []  # exactly one notification (returned above)
+    assert distributed.stack.object_keys(WORK_PREFIX) == []
+    (record,) = distributed.stack.ledger().runs(TENANT, guid)
+    assert record.status == "succeeded" and record.error is None
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_permanent_error_in_a_step_is_not_retried(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    guid = "refused"
+    distributed.stack.put_definition(TENANT, guid, _definition(guid))
+    coordinator = distributed.steps._get_coordinator()
+    calls: list[int] = []
+
+    def assemble(plan: Any) -> Any:
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "AccessDenied"}}, "UploadPartCopy")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(coordinator, "assemble", assemble)
+    result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    assert calls == [1]
+    assert (result["outcome"], result["executionStatus"]) == ("failed", "FAILED")
+    assert result["error"] == "AWS error 'AccessDenied' in UploadPartCopy; the run can be retried"

@@ -370,3 +370,26 @@ def test_a_bad_flexible_window_is_a_validation_error_naming_it(value: str) -> No
     assert any(
         "flexibleWindowMinutes" in str(issue) and "1440" in str(issue) for issue in caught.value.issues
     )
+
+
+def test_every_step_retries_transient_aws_errors_with_backoff_first(asl: dict[str, Any]) -> None:
+    """A step's transient AWS error (the handlers raise TransientAwsError) is retried with
+    backoff before anything else matches it (States.TaskFailed would); any other error goes to
+    the Catch at once (docs/run-lifecycle.md, "Transient and permanent failures")."""
+    states = asl["States"]
+    worker = states["Render shards"]["ItemProcessor"]["States"]["Render shard"]
+    for name, task in (
+        ("Plan", states["Plan"]),
+        ("Render shard", worker),
+        ("Assemble", states["Assemble"]),
+        ("Finish", states["Finish"]),
+    ):
+        first, *others = task["Retry"]
+        assert first["ErrorEquals"] == ["TransientAwsError"], name
+        assert first["IntervalSeconds"] >= 1 and first["BackoffRate"] > 1 and first["MaxAttempts"] >= 3, name
+        # Retries spread out (a Map of 40 workers must not come back in step), over minutes at most.
+        assert first["JitterStrategy"] == "FULL" and first["MaxDelaySeconds"] <= 120, name
+        for other in others:
+            assert "States.ALL" not in other["ErrorEquals"], name
+    # The fail step retries anything: it is the run's last chance to be recorded.
+    assert states["Fail run"]["Retry"][0]["ErrorEquals"] == ["States.ALL"]

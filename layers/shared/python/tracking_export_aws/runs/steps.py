@@ -19,6 +19,7 @@ the run's plan from its manifest; neither function reads the tenant's configurat
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from tracking_export.engine import window_days
 from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.source import TrackingSource
 from tracking_export.window import day_range
+from tracking_export_aws.aws.errors import TransientAwsError
 from tracking_export_aws.aws.s3_links import DOWNLOAD_LINK_SECONDS, DownloadLinks
 from tracking_export_aws.aws.s3_objects import (
     DistributedRunError,
@@ -42,7 +44,7 @@ from tracking_export_aws.aws.s3_objects import (
 )
 from tracking_export_aws.aws.s3_sink import MultipartSink
 from tracking_export_aws.notify.notifier import Notifier
-from tracking_export_aws.runs.failure import STEP_LOG, run_failure_reason
+from tracking_export_aws.runs.failure import STEP_LOG, is_transient, run_failure_reason
 from tracking_export_aws.runs.finish import DELIVERY_LEASE_SECONDS, Finisher
 from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource
 from tracking_export_aws.runs.ledger import MAX_RECORDED_SKIPS, Claim, RunLedger
@@ -99,7 +101,8 @@ class ShardWorker:
         try:
             return self.render(plan, step.shard, remaining_seconds)
         except Exception as exc:
-            _record_error(self.s3, self.bucket, plan, step, exc)
+            if (transient := _step_failed(self.s3, self.bucket, plan, step, exc)) is not None:
+                raise transient from exc
             raise
 
     def render(
@@ -187,7 +190,8 @@ class Coordinator:
                 return self.assemble(plan)
             return self.finish(plan, step.file)
         except Exception as exc:
-            _record_error(self.s3, self.bucket, plan, step, exc)
+            if (transient := _step_failed(self.s3, self.bucket, plan, step, exc)) is not None:
+                raise transient from exc
             raise
 
     def plan(self, plan: RunPlan) -> ShardPlan:
@@ -273,26 +277,45 @@ class Coordinator:
         return RunEnded.of(outcome)
 
     def _step_error(self, plan: RunPlan) -> str | None:
-        """The reason the first failed step recorded, if any did."""
+        """The reason the first failed step recorded, if any did: a permanent one first (a
+        transient one may have been healed by the step's retry)."""
         area = WorkArea.of(plan)
+        transient: str | None = None
         for key in sorted(listed_keys(self.s3, self.bucket, area.prefix)):
             if key.endswith(".error.json"):
                 body = read_work_object(self.s3, self.bucket, key)
                 if body is not None:
-                    return str(json.loads(body)["error"])
-        return None
+                    recorded = json.loads(body)
+                    if not recorded.get("transient"):
+                        return str(recorded["error"])
+                    transient = transient or str(recorded["error"])
+        return transient
 
 
-def _record_error(s3: Any, bucket: str, plan: RunPlan, step: AnyStep, exc: Exception) -> None:
-    """Keep a failed step's reason (the tenant-safe one, ``run_failure_reason``) in the work
-    prefix: the Map state reports only that its failure threshold was exceeded, and a Lambda
-    error's cause may quote internal text; the fail step names the real cause."""
+def _step_failed(
+    s3: Any, bucket: str, plan: RunPlan, step: AnyStep, exc: Exception
+) -> TransientAwsError | None:
+    """The error a failed step raises instead of ``exc`` (None: ``exc`` itself), after keeping
+    its reason (the tenant-safe one, ``run_failure_reason``) in the work prefix: the Map state
+    reports only that its failure threshold was exceeded, and a Lambda error's cause may quote
+    internal text; the fail step names the real cause.
+
+    A transient error (runs/failure.py) is raised as ``TransientAwsError``, which the state
+    machine retries with backoff; its reason is kept marked ``transient`` (the fail step quotes
+    a permanent reason first), as far as the outage allows. Anything else is raised as it is:
+    the Catch fails the run.
+    """
+    transient = is_transient(exc)
     index = step.shard.index if isinstance(step, RenderStep) else None
     reason = run_failure_reason(exc, log=STEP_LOG)
-    if index is not None:
-        reason = f"shard {index} failed: {reason}"
-    body = json.dumps({"step": step.step, "index": index, "error": reason}).encode()
-    s3.put_object(Bucket=bucket, Key=WorkArea.of(plan).error_key(index), Body=body)
+    recorded = reason if index is None else f"shard {index} failed: {reason}"
+    body = json.dumps({"step": step.step, "index": index, "error": recorded, "transient": transient}).encode()
+    if not transient:
+        s3.put_object(Bucket=bucket, Key=WorkArea.of(plan).error_key(index), Body=body)
+        return None
+    with contextlib.suppress(Exception):  # the outage may include S3
+        s3.put_object(Bucket=bucket, Key=WorkArea.of(plan).error_key(index), Body=body)
+    return TransientAwsError(recorded)
 
 
 class ShardMissing(DistributedRunError):
