@@ -11,6 +11,7 @@ for folder in (
     "functions/ingest",
     "functions/export_steps",
     "functions/watchdog",
+    "functions/stuck_runs",
     "tests",
 ):
     path = str(ROOT / folder)

@@ -117,13 +117,46 @@ TRACKING_TABLE = {
         },
     ],
 }
+# The run listing's attributes (/work/coord/OPS.md, docs/table-design.md), on both indexes.
+_RUN_FIELDS = [
+    "exportGuid",
+    "runNumber",
+    "attempt",
+    "startedAt",
+    "finishedAt",
+    "leaseUntil",
+    "invocationId",
+    "path",
+    "rows",
+    "bytes",
+    "objectKey",
+    "sha256",
+    "durationMs",
+    "error",
+    "window",
+]
 RUN_HISTORY_TABLE = {
     "KeySchema": key_schema("pk", "sk"),
     "AttributeDefinitions": [
         {"AttributeName": "pk", "AttributeType": "S"},
         {"AttributeName": "sk", "AttributeType": "S"},
+        {"AttributeName": "status", "AttributeType": "S"},
+        {"AttributeName": "scheduledTime", "AttributeType": "S"},
+        {"AttributeName": "tenantId", "AttributeType": "S"},
     ],
     "BillingMode": "PAY_PER_REQUEST",
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "ByStatus",
+            "KeySchema": key_schema("status", "scheduledTime"),
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["tenantId", *_RUN_FIELDS]},
+        },
+        {
+            "IndexName": "ByTenant",
+            "KeySchema": key_schema("tenantId", "scheduledTime"),
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status", *_RUN_FIELDS]},
+        },
+    ],
 }
 
 
@@ -192,6 +225,7 @@ def test_functions_run_python_313_on_arm64_with_tracing(
         "IngestFunction",
         "IngestRecoveryFunction",
         "RunRecoveryFunction",
+        "StuckRunsFunction",
         "WatchdogFunction",
     ]
     for name, function in functions.items():
@@ -222,10 +256,16 @@ def test_every_function_has_its_reserved_concurrency_parameter(
     }
     # The coordinator runs a few steps per distributed run and takes from the pool.
     assert "ReservedConcurrentExecutions" not in resources["ExportCoordinatorFunction"]["Properties"]
-    # Ingest recovery runs once per file Lambda gave up on: it takes from the pool too.
-    assert "ReservedConcurrentExecutions" not in resources["IngestRecoveryFunction"]["Properties"]
+    # Ingest recovery runs once per file Lambda gave up on, the stuck-runs function once per
+    # stopped execution and once an hour: they take from the pool too.
+    for name in ("IngestRecoveryFunction", "StuckRunsFunction"):
+        assert "ReservedConcurrentExecutions" not in resources[name]["Properties"], name
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert set(functions) - set(expected) == {"ExportCoordinatorFunction", "IngestRecoveryFunction"}
+    assert set(functions) - set(expected) == {
+        "ExportCoordinatorFunction",
+        "IngestRecoveryFunction",
+        "StuckRunsFunction",
+    }
     for name, (parameter, condition) in expected.items():
         # 0 means "no reservation": the property is left out (a reservation of 0 would
         # throttle every invocation).
@@ -401,13 +441,19 @@ EMAIL_CONFIGURATION_SET = {
         {"Ref": "EmailConfigurationSet"},
     ]
 }
-EMAIL_SENDERS = ("ExportFunction", "ExportCoordinatorFunction", "RunRecoveryFunction", "ConfigSyncFunction")
+EMAIL_SENDERS = (
+    "ExportFunction",
+    "ExportCoordinatorFunction",
+    "RunRecoveryFunction",
+    "StuckRunsFunction",
+    "ConfigSyncFunction",
+)
 
 
 def test_run_outcomes_and_config_reports_are_emailed_only_with_a_sender(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
-    # docs/email.md: the export, run recovery and config-sync functions send; ingestion does not.
+    # docs/email.md: the functions that end runs, and config-sync, send; ingestion does not.
     for name in EMAIL_SENDERS:
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert env["EMAIL_SENDER"] == {"Ref": "EmailSender"}, name

@@ -201,6 +201,9 @@ SKIPPED_PER_RESOURCE = {
     "OpsAlarmSubscription": ["ES7000"],  # an e-mail subscription
     "ConfigSyncInvokePermission": ["ES1007"],  # the SAM function's EventInvokeConfig, unseen by the rule
     "IngestFunction": ["WS1002"],  # two triggers by design: S3 files and erasure requests
+    # An execution's end it could not handle leaves its run running: its own hourly sweep ends
+    # it (no queue to redrive); and two triggers by design, the events and the sweep.
+    "StuckRunsFunction": ["ES1007", "ES4000", "WS1002"],
 }
 
 
@@ -233,6 +236,13 @@ def test_rules_are_skipped_only_where_their_premise_fails(resources: dict[str, A
         "OnFailure"
     ]
     assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["ConfigSyncDlq", "Arn"]}}
+    # ES1007, ES4000 (StuckRunsFunction): the sweep behind the execution events.
+    stuck = resources["StuckRunsFunction"]["Properties"]
+    assert {name: event["Type"] for name, event in stuck["Events"].items()} == {
+        "ExecutionEnded": "EventBridgeRule",
+        "Hourly": "ScheduleV2",
+    }
+    assert json.loads(stuck["Events"]["Hourly"]["Properties"]["Input"]) == {"action": "sweep"}
     # WS1002: exactly the two triggers, each from its own source.
     events = resources["IngestFunction"]["Properties"]["Events"]
     assert {name: event["Type"] for name, event in events.items()} == {

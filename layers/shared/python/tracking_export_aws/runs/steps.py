@@ -233,7 +233,7 @@ class Coordinator:
         for shard in ShardPlan.model_validate_json(planned).shards:
             body = read_work_object(self.s3, self.bucket, area.report_key(shard.index))
             if body is None:
-                raise ShardMissing(self._step_error(plan) or f"shard {shard.index} wrote no output")
+                raise ShardMissing(self.step_error(plan) or f"shard {shard.index} wrote no output")
             reports.append(ShardReport.model_validate_json(body))
         return reports
 
@@ -268,15 +268,20 @@ class Coordinator:
         return RunEnded.of(outcome)
 
     def fail(self, plan: RunPlan, error: StepError) -> RunEnded:
-        """Fail the run with the first failed step's own reason (else the Catch's error name),
-        after aborting any upload left on its key; then remove its work prefix."""
-        reason = self._step_error(plan) or failure_reason(error)
+        """Fail the run with the first failed step's own reason (else the Catch's error name)."""
+        return self.end(plan, self.step_error(plan) or failure_reason(error))
+
+    def end(self, plan: RunPlan, reason: str) -> RunEnded:
+        """Record the run failed with ``reason`` and notify it (once: a run its attempt already
+        recorded gets its outcome as recorded), after aborting any upload left on its key; then
+        remove its work prefix. The fail step, and the end of an execution that stopped without
+        it (ops/stuck_runs.py)."""
         abort_uploads(self.s3, self.bucket, plan.object_key)
         outcome = self.finisher.fail(plan, reason)
         delete_prefix(self.s3, self.bucket, WorkArea.of(plan).prefix)
         return RunEnded.of(outcome)
 
-    def _step_error(self, plan: RunPlan) -> str | None:
+    def step_error(self, plan: RunPlan) -> str | None:
         """The reason the first failed step recorded, if any did: a permanent one first (a
         transient one may have been healed by the step's retry)."""
         area = WorkArea.of(plan)

@@ -20,6 +20,7 @@ from tracking_export_aws.ingest.retention import RetentionService, retention_eve
 from tracking_export_aws.ingest.service import IngestService, IngestSettings
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.ops.stuck_runs import StuckRuns
 from tracking_export_aws.ops.watchdog import Watchdog
 from tracking_export_aws.runs.handoff import DEFAULT_MAX_ROWS_PER_WORKER, HandOff
 from tracking_export_aws.runs.ledger import RunLedger
@@ -123,6 +124,16 @@ def coordinator(settings: AwsSettings) -> Coordinator:
         presigner=s3_presigner(settings),
         download_link_seconds=settings.download_link_seconds,
         max_concurrency=settings.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+    )
+
+
+def stuck_runs(settings: AwsSettings) -> StuckRuns:
+    """The stuck-runs function's use case: it ends single runs as the recovery does and
+    distributed ones as the fail step does (ops/stuck_runs.py)."""
+    return StuckRuns(
+        service=export_service(settings),
+        coordinator=coordinator(settings),
+        state_machine_arn=settings.state_machine_arn,
     )
 
 
