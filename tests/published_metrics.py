@@ -26,7 +26,9 @@ PUBLISHING_CALLS = frozenset({"add_metric", "single_metric", "count_outcome", "p
 # Named by the issue-19 shared decisions (/work/coord/OPS.md) and published by work on other
 # branches: alarmed and charted already. An entry must go once its metric is published
 # (tests/unit/test_template_alarms.py fails while it stays).
-NOT_YET_PUBLISHED: dict[str, str] = {}
+NOT_YET_PUBLISHED = {
+    "RedrivenMessages": "tracking-export-admin redrive (issue 19 item 5)",
+}
 
 
 def _modules() -> list[tuple[Path, ast.Module]]:

@@ -461,11 +461,12 @@ def test_send_permission_exists_only_with_a_sender_and_names_only_its_identity(
     assert policy["Type"] == "AWS::IAM::Policy"
     assert policy["Condition"] == "EmailEnabled"
     # The functions that send run outcomes and config-invalid reports, and the distributed
-    # run's coordinator (which ends its runs).
+    # run's coordinator and the stuck-runs function (which end runs).
     assert policy["Properties"]["Roles"] == [
         {"Ref": "ExportFunctionRole"},
         {"Ref": "ExportCoordinatorFunctionRole"},
         {"Ref": "RunRecoveryFunctionRole"},
+        {"Ref": "StuckRunsFunctionRole"},
         {"Ref": "ConfigSyncFunctionRole"},
     ]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
