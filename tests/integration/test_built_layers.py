@@ -305,6 +305,13 @@ def _scenarios(
             "event": {},
         },
         {
+            # The stuck-run sweep's Query of the ByStatus index (nothing is stuck here).
+            "name": "stuck runs sweep",
+            "kind": "invoke",
+            "module": "stuck_runs_app",
+            "event": {"action": "sweep"},
+        },
+        {
             "name": "erasure",
             "kind": "invoke",
             "module": "ingest_app",
@@ -398,7 +405,14 @@ def test_the_handlers_run_from_the_built_layers_alone(
     report = child_report
     assert report["dev_importable"] == []
     assert report["sys_path_head"][1:] == report["layers"]
-    handlers = {"export_app", "config_sync_app", "ingest_app", "export_steps_app", "watchdog_app"}
+    handlers = {
+        "export_app",
+        "config_sync_app",
+        "ingest_app",
+        "export_steps_app",
+        "watchdog_app",
+        "stuck_runs_app",
+    }
     assert handlers == set(report["entry_points"])
     assert set(report["entry_points"]) <= set(report["handlers"])
     for path in HANDLER_FILES:
@@ -424,6 +438,7 @@ def test_the_handlers_run_from_the_built_layers_alone(
     assert results["erasure"]["learnerFound"] is True, results["erasure"]
     assert results["pause and resume"] == {"paused": True, "resumed": True}
     assert results["watchdog"]["exports"] >= 1, results["watchdog"]
+    assert results["stuck runs sweep"] == {"ended": []}, results["stuck runs sweep"]
     assert results["multipart assembly"] == {"size": 5 * 1024 * 1024 + 110, "second": "refused"}
     # The export's Query pages went through the project's response parser, hooked into the
     # layer's botocore (clients.ItemReadParser).
