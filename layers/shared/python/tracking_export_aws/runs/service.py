@@ -153,12 +153,14 @@ class ExportService:
             self.lease_seconds,
             run_start=run_at,
             invocation_id=invocation_id,
+            replay_id=request.replay_id,
+            quiet=request.quiet,
         )
         if on_claim is not None:
             on_claim(claim)
         if not claim.claimed:
             return self._duplicate(claim, run_at, invocation_id)
-        start = RunStart.of(claim, run_at=run_at, claimed_at=wall_start)
+        start = RunStart.of(claim, run_at=run_at, claimed_at=wall_start, quiet=request.quiet)
         produced: tuple[RunPlan, ExportedFile] | RunOutcome | None = None
         try:
             with Heartbeat(self._renewer(claim), self.heartbeat_seconds) as heartbeat:
@@ -252,7 +254,11 @@ class ExportService:
         redelivered: list[str] = []
         if existing is not None and existing.finished and existing.pending_channels:
             redelivered = self.deliver(
-                claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=invocation_id
+                claim.tenant_id,
+                claim.export_guid,
+                claim.scheduled_time,
+                holder=invocation_id,
+                replay_id=claim.replay_id,
             )
         return RunDuplicate(
             **_request_fields(claim, run_at),
@@ -263,11 +269,19 @@ class ExportService:
         )
 
     def deliver(
-        self, tenant_id: str, export_guid: str, scheduled_time: datetime, *, holder: str | None = None
+        self,
+        tenant_id: str,
+        export_guid: str,
+        scheduled_time: datetime,
+        *,
+        holder: str | None = None,
+        replay_id: str | None = None,
     ) -> list[str]:
         """Deliver what a finished run's notification still owes (runs/finish.py, the outbox);
         returns the channels delivered now."""
-        return self.finisher.deliver(tenant_id, export_guid, scheduled_time, holder=holder)
+        return self.finisher.deliver(
+            tenant_id, export_guid, scheduled_time, holder=holder, replay_id=replay_id
+        )
 
     def recover(
         self,
@@ -296,6 +310,8 @@ class ExportService:
             self.lease_seconds,
             run_start=run_at,
             invocation_id=invocation_id,
+            replay_id=request.replay_id,
+            quiet=request.quiet,
         )
         if on_claim is not None:
             on_claim(claim)
@@ -308,7 +324,7 @@ class ExportService:
                 return self._duplicate(claim, run_at, invocation_id)
             holder = existing.invocation_id if existing else None
             raise RunInProgress(f"run {claim.run_id} is still held by invocation {holder} under a live lease")
-        start = RunStart.of(claim, run_at=run_at, claimed_at=now)
+        start = RunStart.of(claim, run_at=run_at, claimed_at=now, quiet=request.quiet)
         previous = claim.existing.window if claim.existing is not None else None
         # The window the lost attempt had recorded; lost before that, the one it would have covered.
         known = self._known(start, Window.from_dict(previous) if previous is not None else None)
@@ -333,7 +349,7 @@ class ExportService:
         if window is None and settings is not None and definition is not None:
             with contextlib.suppress(Exception):
                 previous = (
-                    self.ledger.previous_success_start(start.tenant_id, start.export_guid)
+                    self.ledger.previous_success_before(start.tenant_id, start.export_guid, start.run_at)
                     if definition.parameters.delta_mode
                     else None
                 )
