@@ -20,6 +20,8 @@ SUBCOMMANDS = (
     "offboard",
     "pause",
     "redrive",
+    "replay",
+    "runs",
 )
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
