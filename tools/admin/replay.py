@@ -125,12 +125,15 @@ def run(args: argparse.Namespace, target: Target) -> int:
         return 0
     runner = runner_for(target, args.runner)
     lock = threading.Lock()
+    # This command's own streams, taken now: the in-process runner sends a handler's standard
+    # output to standard error while it runs, and the lines are printed from other threads.
+    out, err = sys.stdout, sys.stderr
 
     def say(result: ReplayResult) -> None:
         with lock:
-            print(result.line(), flush=True)
+            print(result.line(), file=out, flush=True)
             if result.detail and result.outcome != "succeeded":
-                print(f"  {iso(result.scheduled_time)}: {result.detail}", file=sys.stderr, flush=True)
+                print(f"  {iso(result.scheduled_time)}: {result.detail}", file=err, flush=True)
 
     results = use_case.run(
         tenant,
@@ -146,6 +149,6 @@ def run(args: argparse.Namespace, target: Target) -> int:
     print(
         f"replay {replay_id}: {succeeded} of {len(results)} run(s) succeeded"
         + (" (quiet: no tenant notified)" if args.quiet else ""),
-        file=sys.stderr,
+        file=err,
     )
     return 0 if succeeded == len(results) else 1
