@@ -148,6 +148,8 @@ def test_replays_after_later_successes_give_the_schedules_files_byte_for_byte(
     replays = [r for r in acme.ledger().runs("acme", "nightly") if r.replay_id is not None]
     assert len(replays) == 4 and all(r.quiet and r.notification for r in replays)
     assert all(r.notification["outcome"] == "succeeded" for r in replays)  # type: ignore[index]
+    # Each run records the read capacity DynamoDB reported for its reads (usage).
+    assert all(r.read_units is not None and r.read_units > 0 for r in replays)
     # No replay moved a window: the state is the 6th's, and the 7th's run starts from the 6th.
     assert acme.ledger().previous_success_start("acme", "nightly") == state_before == MAR[6]
     seventh = scheduled(acme, "nightly", MAR[7])
@@ -277,3 +279,41 @@ def test_a_replay_never_answers_for_nor_blocks_the_scheduled_run(acme: Any) -> N
     assert again["outcome"] == "duplicate"
     assert acme.ledger().previous_success_before("acme", "nightly", MAR[3]) == MAR[2]
     assert acme.ledger().get("acme", "nightly", MAR[2] + timedelta(0), "r1").status == "succeeded"
+
+
+def test_usage_sums_the_months_runs_per_export(acme: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    answers = [scheduled(acme, "nightly", MAR[day]) for day in (1, 2)]
+    framed = scheduled(acme, "framed", MAR[2])
+    # Another month's run is not this month's.
+    other = acme.runner.run_export(
+        {"tenantId": "acme", "exportGuid": "nightly", "runAt": "2026-04-01T00:00:00Z", "replayId": "april"}
+    )
+    assert all(a["outcome"] == "succeeded" for a in [*answers, framed, other])
+    ledger = acme.ledger()
+    runs = {(r.scheduled_time, r.replay_id): r for r in ledger.runs("acme", "nightly")}
+    units = [runs[(MAR[day], None)].read_units for day in (1, 2)]
+    assert all(u is not None and u > 0 for u in units)
+
+    assert admin(acme, "usage", "--tenant", "acme", "--month", "2026-03", "--json") == 0
+    (tenant,) = json.loads(capsys.readouterr().out)["tenants"]
+    framed_usage, nightly = tenant["exports"]  # sorted by guid
+    assert (nightly["exportGuid"], nightly["runs"], nightly["succeeded"], nightly["failed"]) == (
+        "nightly",
+        2,
+        2,
+        0,
+    )
+    assert (
+        nightly["rows"] == sum(a["rows"] for a in answers) == 1 + 2
+    )  # by hand: logs to the 1st, then 1st..2nd
+    assert nightly["bytes"] == sum(a["bytes"] for a in answers)
+    assert nightly["readUnits"] == pytest.approx(sum(u for u in units if u is not None), abs=0.01)
+    assert framed_usage["exportGuid"] == "framed" and framed_usage["rows"] == framed["rows"]
+    assert tenant["runs"] == 3 and tenant["rows"] == nightly["rows"] + framed["rows"]
+
+    # Every tenant (those with a definition), as lines: one per export, then the total.
+    assert admin(acme, "usage", "--month", "2026-04") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("tenant=acme export=nightly runs=1 succeeded=1 failed=0 replays=1 ")
+    assert out[1].startswith("tenant=acme export=* runs=1 ")
+    assert admin(acme, "usage", "--month", "2026-13") == 2

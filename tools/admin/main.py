@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "redrive",
     "replay",
     "runs",
+    "usage",
 )
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
