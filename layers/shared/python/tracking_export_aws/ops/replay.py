@@ -43,7 +43,7 @@ from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.config.sync import export_schedule
 from tracking_export_aws.config.versions import ConfigVersions
 from tracking_export_aws.ops.watchdog import _rate_missed
-from tracking_export_aws.runs.ledger import FAILED, SUCCEEDED, RunLedger, RunRecord
+from tracking_export_aws.runs.ledger import FAILED, RUNNING, SUCCEEDED, RunLedger, RunRecord
 
 Only = Literal["missing", "failed"]
 DEFAULT_MAX_CONCURRENT = 2
@@ -68,14 +68,15 @@ class ReplayTime:
 
     @property
     def state(self) -> str:
-        """``none`` (no run on record), ``succeeded`` (one succeeded), else the scheduled run's status."""
+        """``none`` (no run on record), ``succeeded`` (one of them succeeded), ``failed`` (every
+        one failed), else ``running``."""
         if not self.records:
             return "none"
         if any(r.status == SUCCEEDED for r in self.records):
             return SUCCEEDED
         if all(r.status == FAILED for r in self.records):
             return FAILED
-        return self.records[0].status
+        return RUNNING
 
 
 @dataclass(frozen=True)
