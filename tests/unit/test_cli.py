@@ -142,3 +142,32 @@ def test_other_tenants_records_never_appear(tmp_path: Path, dataset: Path) -> No
         out.read_bytes()
         == b"candidateFirstname;firstLaunchDate;learningObjectRealCompletionTime;score;timeGlobal\r\n"
     )
+
+
+@pytest.mark.parametrize("now", [["--now", "2020-02-11T02:00:00Z"], []])
+def test_render_refuses_a_previous_run_start_later_than_now(
+    tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str], now: list[str]
+) -> None:
+    """Spec §5: the previous successful run is one whose time is before this run's."""
+    definition = tmp_path / "laurie.xml"
+    definition.write_text(DEFINITION, encoding="utf-8")
+    out = tmp_path / "out.csv"
+    argv = ["render", "--definition", str(definition), "--dataset", str(dataset), "--tenant", "acme"]
+    # Without --now the run's time is the clock: a start in 2099 is later than it.
+    previous = "2020-02-11T02:00:01Z" if now else "2099-01-01T00:00:00Z"
+    assert main([*argv, *now, "--previous-run-start", previous, "--output", str(out)]) == 2
+    assert not out.exists()
+    assert not list(tmp_path.glob(".tracking-export-*"))
+    err = capsys.readouterr().err
+    assert "--previous-run-start" in err and "later than --now" in err
+
+
+def test_render_accepts_a_previous_run_start_at_or_before_now(tmp_path: Path, dataset: Path) -> None:
+    definition = tmp_path / "laurie.xml"
+    definition.write_text(DEFINITION, encoding="utf-8")
+    argv = ["render", "--definition", str(definition), "--dataset", str(dataset), "--tenant", "acme"]
+    for previous in ("2020-02-11T02:00:00Z", "2020-02-10T02:00:00Z"):
+        out = tmp_path / "out.csv"
+        now = ["--now", "2020-02-11T02:00:00Z", "--previous-run-start", previous]
+        assert main([*argv, "--timezone", "UTC", *now, "--output", str(out)]) == 0
+        assert out.exists()

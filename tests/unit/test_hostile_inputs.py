@@ -493,6 +493,49 @@ def test_both_export_event_shapes_still_read() -> None:
     assert bridge.scheduled_time == datetime(2026, 11, 28, 1, tzinfo=UTC)
 
 
+def test_a_replay_request_names_its_time_and_id() -> None:
+    replay = ExportRequest.from_event(
+        {
+            "tenantId": "acme",
+            "exportGuid": "daily",
+            "runAt": "2026-11-28T01:00:00Z",
+            "replayId": "r-1",
+            "quiet": True,
+        }
+    )
+    assert (replay.run_at, replay.scheduled_time, replay.replay_id, replay.quiet) == (
+        datetime(2026, 11, 28, 1, tzinfo=UTC),
+        None,
+        "r-1",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"replayId": "r1"}, "replayId: a replay names the time it replays in runAt, and no scheduledTime"),
+        (
+            {"replayId": "r1", "runAt": "2026-11-28T01:00:00Z", "scheduledTime": "2026-11-28T01:00:00Z"},
+            "replayId: a replay names the time it replays in runAt, and no scheduledTime",
+        ),
+        ({"replayId": "R#1", "runAt": "2026-11-28T01:00:00Z"}, "replayId: must be a replay id"),
+        (
+            {"quiet": True, "scheduledTime": "2026-11-28T01:00:00Z"},
+            "quiet: only a replay (replayId) may be quiet",
+        ),
+        (
+            {"quiet": "yes", "replayId": "r1", "runAt": "2026-11-28T01:00:00Z"},
+            "quiet: Input should be a valid",
+        ),
+    ],
+)
+def test_bad_replay_requests_are_invalid(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        ExportRequest.from_event({"tenantId": "acme", "exportGuid": "daily", **fields})
+    assert str(info.value).startswith(message)
+
+
 # --- config-sync's S3 events --------------------------------------------------------------------
 
 

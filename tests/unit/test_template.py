@@ -117,44 +117,32 @@ TRACKING_TABLE = {
         },
     ],
 }
-# The run listing's attributes (/work/coord/OPS.md, docs/table-design.md), on both indexes.
-_RUN_FIELDS = [
-    "exportGuid",
-    "runNumber",
-    "attempt",
-    "startedAt",
-    "finishedAt",
-    "leaseUntil",
-    "invocationId",
-    "path",
-    "rows",
-    "bytes",
-    "objectKey",
-    "sha256",
-    "durationMs",
-    "error",
-    "window",
-]
+# The run listing fields (docs/table-design.md, "Run-history table"); ByTenant adds what usage sums.
+_LISTED = ["runNumber", "attempt", "startedAt", "finishedAt", "leaseUntil", "invocationId", "path", "rows",
+           "bytes", "objectKey", "sha256", "durationMs", "error", "window"]  # fmt: skip
 RUN_HISTORY_TABLE = {
     "KeySchema": key_schema("pk", "sk"),
     "AttributeDefinitions": [
-        {"AttributeName": "pk", "AttributeType": "S"},
-        {"AttributeName": "sk", "AttributeType": "S"},
-        {"AttributeName": "status", "AttributeType": "S"},
-        {"AttributeName": "scheduledTime", "AttributeType": "S"},
-        {"AttributeName": "tenantId", "AttributeType": "S"},
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("pk", "sk", "status", "scheduledTime", "tenantId")
     ],
     "BillingMode": "PAY_PER_REQUEST",
     "GlobalSecondaryIndexes": [
         {
             "IndexName": "ByStatus",
             "KeySchema": key_schema("status", "scheduledTime"),
-            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["tenantId", *_RUN_FIELDS]},
+            "Projection": {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": ["tenantId", "exportGuid", *_LISTED],
+            },
         },
         {
             "IndexName": "ByTenant",
             "KeySchema": key_schema("tenantId", "scheduledTime"),
-            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status", *_RUN_FIELDS]},
+            "Projection": {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": ["status", "exportGuid", *_LISTED, "replayId", "quiet", "readUnits"],
+            },
         },
     ],
 }
@@ -625,6 +613,7 @@ BUS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}
             {
                 ("dynamodb:GetItem", "RunHistoryTable"),
                 ("dynamodb:UpdateItem", "RunHistoryTable"),
+                ("dynamodb:Query", "RunHistoryTable"),
                 ("sns:Publish", "NotificationTopic"),
                 ("events:PutEvents", "default bus"),
             },

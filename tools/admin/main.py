@@ -20,6 +20,9 @@ SUBCOMMANDS = (
     "offboard",
     "pause",
     "redrive",
+    "replay",
+    "runs",
+    "usage",
 )
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ PASSED_THROUGH = (
     "PATH",
     "TZ",
 )
+
+
+_IN_PROCESS = threading.Lock()
 
 
 class RunnerError(RuntimeError):
@@ -140,7 +144,8 @@ class InProcessRunner:
 
     def _call(self, function: str, entry: str, event: Mapping[str, Any]) -> dict[str, Any]:
         environment = {**self.target.function_environment(function), **IN_PROCESS_ENVIRONMENT}
-        with _environment(environment), contextlib.redirect_stdout(sys.stderr):
+        # One handler at a time: each swaps this process's environment and the module's service.
+        with _IN_PROCESS, _environment(environment), contextlib.redirect_stdout(sys.stderr):
             module: Any = self._export_app()
             # The function's own settings: its cached service is built again from this environment.
             module._service = None

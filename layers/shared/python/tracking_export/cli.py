@@ -112,6 +112,17 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         if problem is not None:
             print(f"{option}: {problem} (settings FIRST_RUN_YEAR, LAST_RUN_YEAR)", file=sys.stderr)
             return EXIT_INVALID
+    if args.now is None:
+        args.now = datetime.now(UTC)
+    if args.previous_run_start is not None and args.previous_run_start > args.now:
+        # The previous successful run is one whose time is before this run's (spec §5): a later
+        # one cannot be it, and its window would start after the run's own day.
+        print(
+            f"--previous-run-start: {args.previous_run_start.isoformat()} is later than --now "
+            f"({args.now.isoformat()}): the previous successful run must start before this run",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     try:
         source = InMemorySource.from_jsonl(args.tenant, args.dataset)
     except (OSError, UnicodeDecodeError) as exc:
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 
 
 def _render(args: argparse.Namespace, definition: ExportDefinition, source: InMemorySource) -> int:
-    now = args.now or datetime.now(UTC)
+    now = args.now
     to_stdout = args.output == "-"
     target = Path(args.output) if not to_stdout else None
     # Written next to the target and renamed at the end: like the service, the file

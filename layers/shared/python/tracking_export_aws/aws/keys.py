@@ -21,9 +21,14 @@ RESUMED_SK = "RESUMED"
 BY_TRACKING_INDEX = "ByTracking"
 UNLAUNCHED_INDEX = "Unlaunched"
 BY_LEARNER_INDEX = "ByLearner"
-# Run-history indexes (docs/table-design.md): runs by status, and a tenant's runs, by scheduled time.
+# The run-history table's run listing indexes (docs/table-design.md): runs by status (fleet-wide
+# "failed since", the sweep) and by tenant, both ordered by scheduledTime.
 BY_STATUS_INDEX = "ByStatus"
 BY_TENANT_INDEX = "ByTenant"
+# A replay's own run identity, after the time it replays in its RUN# key (an operator's replay
+# never collides with the scheduled run of the same time).
+REPLAY_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+REPLAY_MARK = "#R#"
 # Attributes the table design adds to a record; a record may not carry them itself.
 KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"})
 # The DynamoDB TTL attribute of a log (epoch seconds), set from the tenant's retentionDays.
@@ -55,6 +60,13 @@ def validate_export_guid(export_guid: Any) -> str:
             "starting with a letter or digit"
         )
     return export_guid
+
+
+def validate_replay_id(replay_id: Any) -> str:
+    """The replay id, if it is 1-40 characters a-z 0-9 - starting with a letter or digit."""
+    if not isinstance(replay_id, str) or not REPLAY_ID_RE.fullmatch(replay_id):
+        raise InvalidKeyError(f"invalid replay id {replay_id!r}: expected ^[a-z0-9][a-z0-9-]{{0,39}}$")
+    return replay_id
 
 
 def is_int(value: Any) -> bool:
@@ -242,8 +254,11 @@ def export_pk(tenant_id: str, export_guid: str) -> str:
     return f"{_prefix(tenant_id)}E#{validate_export_guid(export_guid)}"
 
 
-def run_sk(scheduled_time: datetime) -> str:
-    return f"{RUN_SK_PREFIX}{instant_key(scheduled_time)}"
+def run_sk(scheduled_time: datetime, replay_id: str | None = None) -> str:
+    """``RUN#{time}`` for a scheduled run, ``RUN#{time}#R#{replayId}`` for an operator's replay of
+    that time: sorted right after the scheduled run it replays, never equal to it."""
+    base = f"{RUN_SK_PREFIX}{instant_key(scheduled_time)}"
+    return base if replay_id is None else f"{base}{REPLAY_MARK}{validate_replay_id(replay_id)}"
 
 
 def tenant_pk(tenant_id: str) -> str:

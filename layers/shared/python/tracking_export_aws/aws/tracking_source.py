@@ -23,6 +23,7 @@ from typing import Any
 from tracking_export.records import TrackingLog, valid_tracking_log
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
 from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.capacity import MeteredReads
 from tracking_export_aws.aws.dynamo import (
     BATCH_GET_LIMIT,
     batch_get,
@@ -107,13 +108,19 @@ class DynamoTrackingSource(TrackingSource):
             raise ValueError("read_ahead must be at least 1")
         self.tenant_id = keys.validate_tenant_id(tenant_id)
         self.table_name = table_name
-        self.client = client
+        # Every read of the run is counted in DynamoDB's own capacity units (usage).
+        self.client = MeteredReads(client)
         self.read_ahead = read_ahead
         self.read_ahead_logs = read_ahead_logs
         self.now = time.time() if now is None else now
         self.page_size = page_size
         workers = max_workers or min(32, read_ahead * keys.LOG_SHARDS)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tracking-source")
+
+    @property
+    def read_units(self) -> float:
+        """The read capacity this source has consumed (DynamoDB's ConsumedCapacity, summed)."""
+        return self.client.read_units
 
     # -- logs by day ----------------------------------------------------------
 

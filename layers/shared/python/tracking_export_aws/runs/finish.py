@@ -56,7 +56,7 @@ class Finisher:
             if is_transient(exc):
                 raise
             return self.fail(plan, run_failure_reason(exc, log=_log_of(plan)))
-        return self._record(plan, message)
+        return self._record(plan, message, read_units=file.read_units)
 
     def fail(self, run: RunStart, reason: str) -> RunSucceeded | RunFailed:
         """Record the run failed with ``reason`` and deliver its notification. ``run`` is the
@@ -114,15 +114,18 @@ class Finisher:
             message.update(_link_fields(link))
         return message
 
-    def _record(self, run: RunStart, message: dict[str, Any]) -> RunSucceeded | RunFailed:
+    def _record(
+        self, run: RunStart, message: dict[str, Any], *, read_units: float | None = None
+    ) -> RunSucceeded | RunFailed:
         """Record the outcome with its notification (one write), then deliver it; returns the
-        message as recorded.
+        message as recorded. A quiet replay records the message and owes it to no channel.
 
         A retried step whose attempt already recorded the run (its delivery failed) finds the
         record finished under its own claim token: it delivers only the channels still pending.
         """
         message = fit_message(message)
         claim = run.ledger_claim()
+        channels = [] if run.quiet else self.notifier.channel_names
         try:
             if message["outcome"] == "succeeded":
                 self.ledger.record_success(
@@ -137,7 +140,8 @@ class Finisher:
                     skipped=message["skippedCount"],
                     skipped_records=message["skipped"],
                     notification=message,
-                    channels=self.notifier.channel_names,
+                    channels=channels,
+                    read_units=read_units,
                 )
             else:
                 self.ledger.record_failure(
@@ -147,30 +151,50 @@ class Finisher:
                     duration_ms=message["durationMs"],
                     window=message["window"],
                     notification=message,
-                    channels=self.notifier.channel_names,
+                    channels=channels,
                 )
         except LeaseLostError:
-            stored = self.ledger.get(claim.tenant_id, claim.export_guid, claim.scheduled_time)
+            stored = self.ledger.get(
+                claim.tenant_id, claim.export_guid, claim.scheduled_time, claim.replay_id
+            )
             if stored is None or not stored.finished or stored.claim_token != claim.token:
                 raise  # another attempt holds (or ended) the run
             message = stored.notification or message
-        self.deliver(claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=claim.invocation_id)
+        self.deliver(
+            claim.tenant_id,
+            claim.export_guid,
+            claim.scheduled_time,
+            holder=claim.invocation_id,
+            replay_id=claim.replay_id,
+        )
         outcome = validate_notification(message)
         assert isinstance(outcome, RunSucceeded | RunFailed)
         return outcome
 
     def deliver(
-        self, tenant_id: str, export_guid: str, scheduled_time: datetime, *, holder: str | None = None
+        self,
+        tenant_id: str,
+        export_guid: str,
+        scheduled_time: datetime,
+        *,
+        holder: str | None = None,
+        replay_id: str | None = None,
     ) -> list[str]:
         """Deliver a finished run's notification to the channels that have not taken it yet
         (the outbox); returns the channels delivered now. NotificationError when one failed,
         or when another delivery holds the delivery lease while channels are still pending
         (so that the caller's retry comes back to them)."""
         record = self.ledger.take_delivery(
-            tenant_id, export_guid, scheduled_time, self.clock(), self.delivery_lease_seconds, holder=holder
+            tenant_id,
+            export_guid,
+            scheduled_time,
+            self.clock(),
+            self.delivery_lease_seconds,
+            holder=holder,
+            replay_id=replay_id,
         )
         if record is None:
-            current = self.ledger.get(tenant_id, export_guid, scheduled_time)
+            current = self.ledger.get(tenant_id, export_guid, scheduled_time, replay_id)
             if current is not None and current.finished and current.pending_channels:
                 raise NotificationError(
                     f"another delivery is publishing the notification of {tenant_id}/{export_guid} "
@@ -185,13 +209,13 @@ class Finisher:
                 record.notification,
                 only=record.pending_channels,
                 on_delivered=lambda channel, answer: self.ledger.mark_delivered(
-                    tenant_id, export_guid, scheduled_time, channel, answer
+                    tenant_id, export_guid, scheduled_time, channel, answer, replay_id=replay_id
                 ),
             )
         finally:
             # Left behind, the delivery lease simply expires.
             with contextlib.suppress(Exception):
-                self.ledger.end_delivery(tenant_id, export_guid, scheduled_time)
+                self.ledger.end_delivery(tenant_id, export_guid, scheduled_time, replay_id=replay_id)
 
     def _duration_ms(self, run: RunStart) -> int:
         return max(0, int((self.clock() - run.claimed_at).total_seconds() * 1000))

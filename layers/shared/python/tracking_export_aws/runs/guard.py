@@ -103,6 +103,12 @@ class GuardedSource(TrackingSource):
         if hasattr(inner, "estimated_logs"):  # the row estimate that routes a run
             self.estimated_logs = inner.estimated_logs
 
+    @property
+    def read_units(self) -> float | None:
+        """The inner source's measured DynamoDB read capacity, when it measures it."""
+        units: float | None = getattr(self.inner, "read_units", None)
+        return units
+
     def log_span(self) -> TimeRange | None:
         return self.inner.log_span()
 

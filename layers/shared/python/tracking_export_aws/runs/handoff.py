@@ -63,7 +63,9 @@ class HandOff:
         self.ledger.hand_off(
             plan.ledger_claim(), plan.claim.holder, until, estimated_rows=plan.route.estimated_rows
         )
-        name = execution_name(plan.tenant_id, plan.export_guid, plan.scheduled_time, plan.claim.attempt)
+        name = execution_name(
+            plan.tenant_id, plan.export_guid, plan.scheduled_time, plan.claim.attempt, plan.replay_id
+        )
         try:
             response = self.sfn.start_execution(
                 stateMachineArn=self.state_machine_arn,

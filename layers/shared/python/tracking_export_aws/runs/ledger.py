@@ -55,7 +55,11 @@ _FINISH_ATTRIBUTES = (
     "estimatedRows",
     "shards",
     "deliveries",
+    "readUnits",
 )
+# How many RUN# items one page of the previous-success lookup reads (newest first): the previous
+# success is nearly always the first item before the run, so a small page costs least.
+PREVIOUS_SUCCESS_PAGE = 10
 
 
 class LeaseLostError(RuntimeError):
@@ -64,6 +68,11 @@ class LeaseLostError(RuntimeError):
 
 def _epoch(instant: datetime) -> int:
     return math.ceil(keys.as_utc(instant).timestamp())
+
+
+def _units(value: float) -> float:
+    """Capacity units as recorded: DynamoDB reports halves and fractions of a unit."""
+    return round(float(value), 3)
 
 
 def _stored_instant(value: Any) -> datetime | None:
@@ -104,12 +113,17 @@ class RunRecord:
     # The transient error an attempt handed the run back with (``hand_back``): kept through the
     # retries, so that the run's end names it if Lambda gives up.
     last_error: str | None = None
+    tenant_id: str | None = None  # written at every claim (the run listing indexes)
+    export_guid: str | None = None
+    replay_id: str | None = None  # an operator's replay of the scheduled time (its own run)
+    quiet: bool = False  # a replay that notifies no tenant channel (the record still says it all)
+    read_units: float | None = None  # DynamoDB read capacity the run consumed (usage)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
         plain = deserialize(item, keep_keys=True)
         scheduled = _stored_instant(plain.get("scheduledTime")) or keys.parse_instant_key(
-            str(plain["sk"]).removeprefix(keys.RUN_SK_PREFIX)
+            str(plain["sk"]).removeprefix(keys.RUN_SK_PREFIX).split(keys.REPLAY_MARK)[0]
         )
         notification = plain.get("notification")
         return cls(
@@ -139,6 +153,11 @@ class RunRecord:
             shards=plain.get("shards"),
             deliveries=dict(plain.get("deliveries") or {}),
             last_error=plain.get("lastError"),
+            tenant_id=plain.get("tenantId"),
+            export_guid=plain.get("exportGuid"),
+            replay_id=plain.get("replayId"),
+            quiet=bool(plain.get("quiet")),
+            read_units=float(plain["readUnits"]) if plain.get("readUnits") is not None else None,
         )
 
     @property
@@ -161,11 +180,14 @@ class Claim:
     invocation_id: str | None = None  # the Lambda request id (or execution id) holding it
     existing: RunRecord | None = None  # for a duplicate: the record that holds the run; for a
     # takeover: what the previous attempt left (its window, for a run that must be failed)
+    replay_id: str | None = None  # an operator's replay: its own RUN# item beside the scheduled run's
 
     @property
     def run_id(self) -> str:
-        """``{tenant}/{exportGuid}/{scheduled time}``: names the run on the objects it writes."""
-        return f"{self.tenant_id}/{self.export_guid}/{keys.instant_key(self.scheduled_time)}"
+        """``{tenant}/{exportGuid}/{scheduled time}`` (and ``/replay/{id}`` for a replay): names
+        the run on the objects it writes, so a replay never adopts the scheduled run's file."""
+        base = f"{self.tenant_id}/{self.export_guid}/{keys.instant_key(self.scheduled_time)}"
+        return base if self.replay_id is None else f"{base}/replay/{self.replay_id}"
 
 
 class RunLedger:
@@ -177,8 +199,10 @@ class RunLedger:
     def _key(self, tenant_id: str, export_guid: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": keys.export_pk(tenant_id, export_guid)}, "sk": {"S": sk}}
 
-    def _run_key(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> dict[str, Any]:
-        return self._key(tenant_id, export_guid, keys.run_sk(scheduled_time))
+    def _run_key(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, replay_id: str | None = None
+    ) -> dict[str, Any]:
+        return self._key(tenant_id, export_guid, keys.run_sk(scheduled_time, replay_id))
 
     def claim(
         self,
@@ -191,6 +215,8 @@ class RunLedger:
         run_start: datetime | None = None,
         invocation_id: str | None = None,
         existing_only: bool = False,
+        replay_id: str | None = None,
+        quiet: bool = False,
     ) -> Claim:
         """Claim the run of ``scheduled_time``; a duplicate delivery gets ``claimed=False``.
 
@@ -198,12 +224,14 @@ class RunLedger:
         (``runAt`` in a replay), recorded as its start and, on success, as the start that
         the next deltaMode window begins from. It defaults to ``now``. ``invocation_id`` (the
         Lambda request id) lets a retry of the same invocation take over at once.
+        ``replay_id`` claims an operator's replay of ``scheduled_time``: its own item, which no
+        scheduled delivery answers ``duplicate`` for; ``quiet`` marks it as notifying no tenant.
         A finished run (succeeded or failed) is never claimed again: a repeated delivery must
         not produce a second file or a second notification. ``existing_only``: only a run on
         record is taken over, never started (the sweep of stuck runs).
         """
         run_start = run_start or now
-        key = self._run_key(tenant_id, export_guid, scheduled_time)
+        key = self._run_key(tenant_id, export_guid, scheduled_time, replay_id)
         token = uuid.uuid4().hex
         values: dict[str, Any] = {
             ":running": {"S": RUNNING},
@@ -216,15 +244,14 @@ class RunLedger:
             ":zero": {"N": "0"},
             ":one": {"N": "1"},
             ":tenant": {"S": tenant_id},
-            ":guid": {"S": export_guid},
+            ":export": {"S": export_guid},
         }
         names = {"#s": "status", **{f"#r{n}": a for n, a in enumerate(_FINISH_ATTRIBUTES)}}
         sets = [
             "#s = :running",
             "scheduledTime = :st",
-            # The ByStatus and ByTenant indexes name the run by these (docs/table-design.md).
             "tenantId = :tenant",
-            "exportGuid = :guid",
+            "exportGuid = :export",
             "startedAt = :start",
             "leaseUntil = :lease",
             "claimToken = :token",
@@ -232,6 +259,10 @@ class RunLedger:
             "attempt = if_not_exists(attempt, :zero) + :one",
         ]
         removes = [f"#r{n}" for n in range(len(_FINISH_ATTRIBUTES))]
+        if replay_id is not None:
+            values[":replay"] = {"S": replay_id}
+            values[":quiet"] = {"BOOL": quiet}
+            sets += ["replayId = :replay", "quiet = :quiet"]
         takeover = "(#s = :running AND (leaseUntil < :now"
         if invocation_id:
             values[":inv"] = {"S": invocation_id}
@@ -255,13 +286,17 @@ class RunLedger:
         except self.client.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item") or self._get(key)
             existing = RunRecord.from_item(old) if old else None
-            return Claim(tenant_id, export_guid, scheduled_time, claimed=False, existing=existing)
+            return Claim(
+                tenant_id, export_guid, scheduled_time, claimed=False, existing=existing, replay_id=replay_id
+            )
 
         record = RunRecord.from_item(response["Attributes"])
         run_number = record.run_number
         if run_number is None:
             try:
-                run_number = self._next_run_number(tenant_id, export_guid)
+                run_number = self._replayed_run_number(tenant_id, export_guid, scheduled_time, replay_id)
+                if run_number is None:
+                    run_number = self._next_run_number(tenant_id, export_guid)
                 self.client.update_item(
                     TableName=self.table,
                     Key=key,
@@ -291,6 +326,7 @@ class RunLedger:
             attempt=record.attempt,
             invocation_id=invocation_id,
             existing=record,
+            replay_id=replay_id,
         )
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -298,10 +334,22 @@ class RunLedger:
         item: dict[str, Any] | None = response.get("Item")
         return item
 
-    def get(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> RunRecord | None:
+    def get(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, replay_id: str | None = None
+    ) -> RunRecord | None:
         """The run's record (strongly consistent read); None when it was never claimed."""
-        item = self._get(self._run_key(tenant_id, export_guid, scheduled_time))
+        item = self._get(self._run_key(tenant_id, export_guid, scheduled_time, replay_id))
         return RunRecord.from_item(item) if item else None
+
+    def _replayed_run_number(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, replay_id: str | None
+    ) -> int | None:
+        """A replay's run number (the file name's ``%i``): the number of the scheduled run it
+        replays, so it renders the name that run rendered; None when there is no such run."""
+        if replay_id is None:
+            return None
+        original = self.get(tenant_id, export_guid, scheduled_time)
+        return original.run_number if original is not None else None
 
     def _next_run_number(self, tenant_id: str, export_guid: str) -> int:
         response = self.client.update_item(
@@ -317,6 +365,50 @@ class RunLedger:
         """When the last successful run started; None before the first success."""
         item = self._get(self._key(tenant_id, export_guid, keys.STATE_SK)) or {}
         return _stored_instant(deserialize(item).get("lastSuccessStart"))
+
+    def previous_success_before(
+        self, tenant_id: str, export_guid: str, run_time: datetime
+    ) -> datetime | None:
+        """The start of the latest successful scheduled run whose run time is strictly before
+        ``run_time`` (spec §5; docs/run-lifecycle.md, "The previous successful run"); None when
+        there is none. Replays are never counted: they do not move later runs' windows.
+
+        ``STATE.lastSuccessStart`` is the latest success of all: when it is before ``run_time``
+        it is the answer (one GetItem: every on-time scheduled run). Otherwise (a replay of a
+        past time, or a run started late after a later one succeeded) the export's ``RUN#`` items
+        before the run are queried newest first, a page of ``PREVIOUS_SUCCESS_PAGE`` at a time,
+        until the first scheduled success: it reads the run's immediate predecessors only.
+        """
+        run_time = keys.as_utc(run_time)
+        latest = self.previous_success_start(tenant_id, export_guid)
+        if latest is None or latest < run_time:
+            return latest
+        # Every run keyed before the run's time (its own key and its replays excluded): the
+        # BETWEEN bound is the microsecond before, and "RUN#" sorts before every run key.
+        bound = keys.run_sk(run_time - timedelta(microseconds=1))
+        for page in query_pages(
+            self.client,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :bound",
+            FilterExpression="#s = :succeeded AND attribute_not_exists(replayId) AND startedAt < :t",
+            ProjectionExpression="startedAt",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.export_pk(tenant_id, export_guid)},
+                ":first": {"S": keys.RUN_SK_PREFIX},
+                ":bound": {"S": bound},
+                ":succeeded": {"S": SUCCEEDED},
+                ":t": {"S": keys.instant_key(run_time)},
+            },
+            ScanIndexForward=False,
+            ConsistentRead=True,
+            Limit=PREVIOUS_SUCCESS_PAGE,
+        ):
+            for item in page:
+                started = _stored_instant(deserialize(item).get("startedAt"))
+                if started is not None:
+                    return started
+        return None
 
     def _update_claimed(
         self,
@@ -335,7 +427,7 @@ class RunLedger:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=self._run_key(claim.tenant_id, claim.export_guid, claim.scheduled_time),
+                Key=self._run_key(claim.tenant_id, claim.export_guid, claim.scheduled_time, claim.replay_id),
                 UpdateExpression=f"SET {sets}{extra}",
                 ConditionExpression="claimToken = :token AND #status = :running",
                 ExpressionAttributeNames={**names, "#status": "status"},
@@ -426,12 +518,14 @@ class RunLedger:
         skipped_records: list[dict[str, Any]] | None = None,
         notification: dict[str, Any] | None = None,
         channels: list[str] | None = None,
+        read_units: float | None = None,
     ) -> bool:
         """Mark the run succeeded with its notification to deliver, then move the window;
-        returns whether ``lastSuccessStart`` moved.
+        returns whether ``lastSuccessStart`` moved. A replay never moves it (spec §5).
 
         The run is recorded first: a crash in between leaves the window where it was, so the
-        next run covers more days rather than fewer.
+        next run covers more days rather than fewer. ``read_units``: the DynamoDB read capacity
+        the run consumed (the usage report's figure).
         """
         assert claim.started_at is not None
         self._finish(
@@ -447,10 +541,13 @@ class RunLedger:
                 "durationMs": duration_ms,
                 "skipped": skipped,
                 "skippedRecords": (skipped_records or [])[:MAX_RECORDED_SKIPS],
-            },
+            }
+            | ({} if read_units is None else {"readUnits": _units(read_units)}),
             notification or {},
             channels or [],
         )
+        if claim.replay_id is not None:
+            return False
         start = keys.instant_key(claim.started_at)
         try:
             self.client.update_item(
@@ -474,6 +571,7 @@ class RunLedger:
         window: dict[str, Any] | None = None,
         notification: dict[str, Any] | None = None,
         channels: list[str] | None = None,
+        read_units: float | None = None,
     ) -> None:
         """Mark the run failed with a readable reason and its notification to deliver; the
         window does not move. ``window`` None keeps the one the attempt recorded, if any."""
@@ -485,6 +583,8 @@ class RunLedger:
         }
         if window is not None:
             values["window"] = window
+        if read_units is not None:
+            values["readUnits"] = _units(read_units)
         self._finish(claim, values, notification or {}, channels or [])
 
     def take_delivery(
@@ -496,6 +596,7 @@ class RunLedger:
         lease_seconds: int,
         *,
         holder: str | None = None,
+        replay_id: str | None = None,
     ) -> RunRecord | None:
         """Lease the delivery of a finished run's pending notification channels.
 
@@ -522,7 +623,7 @@ class RunLedger:
         try:
             response = self.client.update_item(
                 TableName=self.table,
-                Key=self._run_key(tenant_id, export_guid, scheduled_time),
+                Key=self._run_key(tenant_id, export_guid, scheduled_time, replay_id),
                 UpdateExpression=update,
                 ConditionExpression="attribute_exists(pendingChannels) AND #s IN (:succeeded, :failed) "
                 f"AND ({free})",
@@ -535,7 +636,14 @@ class RunLedger:
         return RunRecord.from_item(response["Attributes"])
 
     def mark_delivered(
-        self, tenant_id: str, export_guid: str, scheduled_time: datetime, channel: str, answer: Any = None
+        self,
+        tenant_id: str,
+        export_guid: str,
+        scheduled_time: datetime,
+        channel: str,
+        answer: Any = None,
+        *,
+        replay_id: str | None = None,
     ) -> None:
         """Move ``channel`` from the run's pending channels to its notified ones and, in the same
         write, keep what it answered (``answer``, JSON types) under ``deliveries``, the map
@@ -549,17 +657,19 @@ class RunLedger:
             values[":answer"] = serialize({"answer": answer})["answer"]
         self.client.update_item(
             TableName=self.table,
-            Key=self._run_key(tenant_id, export_guid, scheduled_time),
+            Key=self._run_key(tenant_id, export_guid, scheduled_time, replay_id),
             UpdateExpression=update,
             ExpressionAttributeValues=values,
             **({"ExpressionAttributeNames": names} if names else {}),
         )
 
-    def end_delivery(self, tenant_id: str, export_guid: str, scheduled_time: datetime) -> None:
+    def end_delivery(
+        self, tenant_id: str, export_guid: str, scheduled_time: datetime, *, replay_id: str | None = None
+    ) -> None:
         """Give the delivery lease back (after delivering, or failing to)."""
         self.client.update_item(
             TableName=self.table,
-            Key=self._run_key(tenant_id, export_guid, scheduled_time),
+            Key=self._run_key(tenant_id, export_guid, scheduled_time, replay_id),
             UpdateExpression="REMOVE notifyLeaseUntil, notifyHolder",
             ConditionExpression="attribute_exists(pk)",
         )

@@ -60,6 +60,9 @@ class ExportedFile(BaseModel):
     skipped: tuple[SkippedRecord, ...] = ()
     adopted: Annotated[bool, LOGGED] = False
     shards: Annotated[int, LOGGED] = Field(ge=1)
+    # DynamoDB read capacity the rendering consumed, as the tracking source measured it (usage);
+    # None when the source does not measure it.
+    read_units: Annotated[float | None, LOGGED] = Field(default=None, ge=0)
 
     @classmethod
     def stored(
@@ -70,6 +73,7 @@ class ExportedFile(BaseModel):
         skipped_count: int,
         skipped: Iterable[EngineSkippedRecord | SkippedRecord],
         shards: int,
+        read_units: float | None = None,
     ) -> ExportedFile:
         """The file S3 holds (``stored``; None: no object was kept)."""
         return cls(
@@ -81,6 +85,7 @@ class ExportedFile(BaseModel):
             skipped=skipped_records(skipped),
             adopted=bool(stored and stored.adopted),
             shards=shards,
+            read_units=read_units,
         )
 
 

@@ -62,6 +62,7 @@ class ShardReport(_Payload):
     rows: int = Field(ge=0)
     skipped_count: int = Field(ge=0)
     skipped: tuple[SkippedRecord, ...] = ()
+    read_units: float | None = Field(default=None, ge=0, description="DynamoDB read capacity the shard used")
 
 
 class ShardRendered(_Payload):

@@ -112,9 +112,13 @@ class RunStart(_Frozen):
     )
     window: Window | None = None
     recipients: tuple[str, ...] = ()
+    replay_id: str | None = Field(
+        default=None, description="an operator's replay of the scheduled time: its own run record"
+    )
+    quiet: bool = Field(default=False, description="a replay that notifies no tenant channel")
 
     @classmethod
-    def of(cls, claim: Claim, *, run_at: datetime, claimed_at: datetime) -> RunStart:
+    def of(cls, claim: Claim, *, run_at: datetime, claimed_at: datetime, quiet: bool = False) -> RunStart:
         """The start of the run ``claim`` holds (a claim that was granted)."""
         if not claim.claimed or claim.token is None or claim.run_number is None or claim.started_at is None:
             raise ValueError(f"run {claim.run_id} was not claimed")
@@ -131,6 +135,8 @@ class RunStart(_Frozen):
                 started_at=claim.started_at,
             ),
             claimed_at=claimed_at,
+            replay_id=claim.replay_id,
+            quiet=quiet,
         )
 
     @property
@@ -150,6 +156,7 @@ class RunStart(_Frozen):
             started_at=self.claim.started_at,
             attempt=self.claim.attempt,
             invocation_id=self.claim.holder,
+            replay_id=self.replay_id,
         )
 
 
@@ -208,10 +215,15 @@ class RunPlan(RunStart):
         return self._definition
 
 
-def execution_name(tenant_id: str, export_guid: str, scheduled: datetime, attempt: int) -> str:
+def execution_name(
+    tenant_id: str, export_guid: str, scheduled: datetime, attempt: int, replay_id: str | None = None
+) -> str:
     """The Step Functions execution of one attempt of a distributed run: unique per (tenant,
-    export, scheduled time, attempt), so a repeated StartExecution is the same execution."""
-    digest = hashlib.sha256(f"{tenant_id}/{export_guid}/{keys.instant_key(scheduled)}".encode()).hexdigest()
+    export, scheduled time, replay, attempt), so a repeated StartExecution is the same execution."""
+    run = f"{tenant_id}/{export_guid}/{keys.instant_key(scheduled)}"
+    if replay_id is not None:
+        run += f"/replay/{replay_id}"
+    digest = hashlib.sha256(run.encode()).hexdigest()
     readable = re.sub(r"[^A-Za-z0-9_-]", "-", f"{tenant_id[:24]}-{export_guid[:24]}")
     return f"{readable}-{attempt}-{digest[:24]}"
 
@@ -242,7 +254,9 @@ class Planner:
         definition = checked_definition(found.data, guid, self.limits)
         zone = settings.zone
         previous = (
-            self.ledger.previous_success_start(tenant, guid) if definition.parameters.delta_mode else None
+            self.ledger.previous_success_before(tenant, guid, start.run_at)
+            if definition.parameters.delta_mode
+            else None
         )
         window = compute_window(definition.parameters, zone, start.run_at, previous)
         self.ledger.record_window(claim, window.as_dict())
@@ -266,7 +280,7 @@ class Planner:
         holder = start.claim.holder
         if route is not None and route.path == "distributed":
             # From the hand-off on, the execution holds the claim under its own name.
-            name = execution_name(tenant, guid, start.scheduled_time, start.claim.attempt)
+            name = execution_name(tenant, guid, start.scheduled_time, start.claim.attempt, start.replay_id)
             holder = f"states:{name}"
         return RunPlan(
             **start.model_dump(exclude={"window", "recipients", "claim"}),

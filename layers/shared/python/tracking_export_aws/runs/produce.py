@@ -78,5 +78,10 @@ def produce_file(
         else:
             stored = sink.store()
     return ExportedFile.stored(
-        stored, rows=report.rows, skipped_count=report.skipped_count, skipped=report.skipped, shards=1
+        stored,
+        rows=report.rows,
+        skipped_count=report.skipped_count,
+        skipped=report.skipped,
+        shards=1,
+        read_units=getattr(source, "read_units", None),
     )

@@ -39,6 +39,10 @@ class ExportRequest:
     export_guid: str
     scheduled_time: datetime | None = None
     run_at: datetime | None = None
+    # An operator's replay (tracking-export-admin replay): its own run of the time ``run_at``
+    # names, beside the scheduled run of that time; ``quiet`` notifies no tenant channel.
+    replay_id: str | None = None
+    quiet: bool = False
 
     @classmethod
     def from_event(cls, event: Any, limits: Limits = DEFAULT_LIMITS) -> ExportRequest:
@@ -57,7 +61,15 @@ class ExportRequest:
                 scheduled, run_at = payload.scheduled_time, payload.run_at
         except ValidationError as exc:
             raise InvalidRequest("; ".join(_problem(error) for error in exc.errors())) from None
-        return cls(payload.tenant_id, payload.export_guid, scheduled, run_at)
+        if payload.replay_id is not None and (run_at is None or scheduled is not None):
+            raise InvalidRequest(
+                "replayId: a replay names the time it replays in runAt, and no scheduledTime"
+            )
+        if payload.quiet and payload.replay_id is None:
+            raise InvalidRequest("quiet: only a replay (replayId) may be quiet")
+        return cls(
+            payload.tenant_id, payload.export_guid, scheduled, run_at, payload.replay_id, payload.quiet
+        )
 
 
 def _request_instant(value: Any, info: ValidationInfo) -> datetime | None:
@@ -85,6 +97,18 @@ class _Payload(BaseModel):
     export_guid: str = Field(alias="exportGuid")
     scheduled_time: datetime | None = Field(default=None, alias="scheduledTime")
     run_at: datetime | None = Field(default=None, alias="runAt")
+    replay_id: str | None = Field(default=None, alias="replayId")
+    quiet: bool = Field(default=False, strict=True)
+
+    @field_validator("replay_id", mode="before")
+    @classmethod
+    def _replay(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return keys.validate_replay_id(value)
+        except keys.InvalidKeyError:
+            raise ValueError("must be a replay id: ^[a-z0-9][a-z0-9-]{0,39}$") from None
 
     @field_validator("tenant_id", mode="before")
     @classmethod

@@ -156,6 +156,8 @@ class ExportService:
                 self.lease_seconds,
                 run_start=run_at,
                 invocation_id=invocation_id,
+                replay_id=request.replay_id,
+                quiet=request.quiet,
             )
         except Exception as exc:
             if is_transient(exc):  # nothing claimed yet: Lambda's retry starts over
@@ -165,7 +167,7 @@ class ExportService:
             on_claim(claim)
         if not claim.claimed:
             return self._duplicate(claim, run_at, invocation_id)
-        start = RunStart.of(claim, run_at=run_at, claimed_at=wall_start)
+        start = RunStart.of(claim, run_at=run_at, claimed_at=wall_start, quiet=request.quiet)
         produced: tuple[RunPlan, ExportedFile] | RunOutcome | None = None
         try:
             with Heartbeat(self._renewer(claim), self.heartbeat_seconds) as heartbeat:
@@ -269,7 +271,11 @@ class ExportService:
         redelivered: list[str] = []
         if existing is not None and existing.finished and existing.pending_channels:
             redelivered = self.deliver(
-                claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=invocation_id
+                claim.tenant_id,
+                claim.export_guid,
+                claim.scheduled_time,
+                holder=invocation_id,
+                replay_id=claim.replay_id,
             )
         return RunDuplicate(
             **_request_fields(claim, run_at),
@@ -280,11 +286,19 @@ class ExportService:
         )
 
     def deliver(
-        self, tenant_id: str, export_guid: str, scheduled_time: datetime, *, holder: str | None = None
+        self,
+        tenant_id: str,
+        export_guid: str,
+        scheduled_time: datetime,
+        *,
+        holder: str | None = None,
+        replay_id: str | None = None,
     ) -> list[str]:
         """Deliver what a finished run's notification still owes (runs/finish.py, the outbox);
         returns the channels delivered now."""
-        return self.finisher.deliver(tenant_id, export_guid, scheduled_time, holder=holder)
+        return self.finisher.deliver(
+            tenant_id, export_guid, scheduled_time, holder=holder, replay_id=replay_id
+        )
 
     def recover(
         self,
@@ -314,6 +328,8 @@ class ExportService:
             self.lease_seconds,
             run_start=run_at,
             invocation_id=invocation_id,
+            replay_id=request.replay_id,
+            quiet=request.quiet,
         )
         if on_claim is not None:
             on_claim(claim)
@@ -330,12 +346,16 @@ class ExportService:
         last_error = claim.existing.last_error if claim.existing is not None else None
         if last_error and last_error not in reason:
             text += f"; the last attempt failed with: {last_error}"
-        return self.end(claim, run_at, now, text)
+        return self.end(claim, run_at, now, text, quiet=request.quiet)
 
-    def end(self, claim: Claim, run_at: datetime, now: datetime, reason: str) -> RunSucceeded | RunFailed:
+    def end(
+        self, claim: Claim, run_at: datetime, now: datetime, reason: str, *, quiet: bool = False
+    ) -> RunSucceeded | RunFailed:
         """Record the run ``claim`` took over failed with ``reason``, with the window its lost
-        attempt had recorded, and notify it once (the recovery, the sweep of stuck runs)."""
-        start = RunStart.of(claim, run_at=run_at, claimed_at=now)
+        attempt had recorded, and notify it once (the recovery, the sweep of stuck runs); a
+        quiet replay's (``quiet``, or as its record says) is recorded and sent to no channel."""
+        quiet = quiet or (claim.existing is not None and claim.existing.quiet)
+        start = RunStart.of(claim, run_at=run_at, claimed_at=now, quiet=quiet)
         previous = claim.existing.window if claim.existing is not None else None
         # The window the lost attempt had recorded; lost before that, the one it would have covered.
         known = self._known(start, Window.from_dict(previous) if previous is not None else None)
@@ -358,7 +378,7 @@ class ExportService:
         if window is None and settings is not None and definition is not None:
             with contextlib.suppress(Exception):
                 previous = (
-                    self.ledger.previous_success_start(start.tenant_id, start.export_guid)
+                    self.ledger.previous_success_before(start.tenant_id, start.export_guid, start.run_at)
                     if definition.parameters.delta_mode
                     else None
                 )

@@ -134,6 +134,7 @@ class ShardWorker:
             rows=report.rows,
             skipped_count=report.skipped_count,
             skipped=skipped_records(report.skipped[:MAX_SKIPS_PER_SHARD]),
+            read_units=source.read_units,
         )
         self.s3.put_object(
             Bucket=self.bucket,
@@ -244,9 +245,17 @@ class Coordinator:
         rows = sum(r.rows for r in reports)
         skipped = [s for r in reports for s in r.skipped][:MAX_RECORDED_SKIPS]
         skipped_count = sum(r.skipped_count for r in reports)
+        # The shards' reads (the plan step's few are not counted); unknown if any shard's is.
+        units = [r.read_units for r in reports]
+        read_units = None if None in units else sum(u for u in units if u is not None)
         if rows == 0 and plan.delete_empty_file:
             return ExportedFile.stored(
-                None, rows=0, skipped_count=skipped_count, skipped=skipped, shards=len(reports)
+                None,
+                rows=0,
+                skipped_count=skipped_count,
+                skipped=skipped,
+                shards=len(reports),
+                read_units=read_units,
             )
         stored = assemble_object(
             self.s3,
@@ -258,7 +267,12 @@ class Coordinator:
             run_id=plan.run_id,
         )
         return ExportedFile.stored(
-            stored, rows=rows, skipped_count=skipped_count, skipped=skipped, shards=len(reports)
+            stored,
+            rows=rows,
+            skipped_count=skipped_count,
+            skipped=skipped,
+            shards=len(reports),
+            read_units=read_units,
         )
 
     def finish(self, plan: RunPlan, file: ExportedFile) -> RunEnded:
