@@ -21,3 +21,13 @@ def count_outcome(name: str, outcome: str, default_dimensions: dict[str, str] | 
         name=name, unit=MetricUnit.Count, value=1, default_dimensions=default_dimensions
     ) as metric:
         metric.add_dimension(name="outcome", value=outcome)
+
+
+def count_metric(name: str, value: int = 1) -> None:
+    """Publish ``name`` = ``value`` (a count, with the service dimension only) from code that has
+    no handler's ``Metrics`` at hand, such as a step shared by several functions. Honours
+    POWERTOOLS_METRICS_DISABLED as :func:`count_outcome` does."""
+    if is_metrics_disabled():
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=value):
+        pass
