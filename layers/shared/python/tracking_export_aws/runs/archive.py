@@ -139,8 +139,9 @@ def split_extension(name: str) -> tuple[str, str]:
 
 def archive_tags(plan: RunPlan, source: ObjectHead, now: datetime) -> dict[str, str]:
     """The archived copy's tags: the run's (tenant, export), and ``clean-older-than`` of this
-    run's ``cleanFolder`` with the days the original had left (S3 counts a lifecycle rule's days from the copy's creation). At least one day;
-    the rules' rounding up means a file is never deleted earlier than ``cleanOlderThan`` asks."""
+    run's ``cleanFolder`` with the days the original had left (S3 counts a lifecycle rule's
+    days from the copy's creation). At least one day; the rules' rounding up means a file is
+    never deleted earlier than ``cleanOlderThan`` asks."""
     tags = {k: v for k, v in plan.tags.items() if k != CLEAN_OLDER_THAN_TAG_KEY}
     days = plan.tags.get(CLEAN_OLDER_THAN_TAG_KEY)
     if days is not None:
