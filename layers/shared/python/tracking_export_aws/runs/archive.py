@@ -86,7 +86,7 @@ def _archive(s3: Any, bucket: str, plan: RunPlan, kept: tuple[str, ...], now: da
                 continue
             name = posixpath.basename(key)
             candidates = [f"{folder}/{ARCHIVE_FOLDER}/{n}" for n in archive_names(name, run_time)]
-            tags = archive_tags(plan, source, now)
+            tags = archive_tags(plan.tags, source, now)
             target = move_object(s3, bucket, source, candidates, tags=tags)
         except Exception as exc:
             _log.warning("archiving %s (run %s) failed: %r", key, plan.run_id, exc)
@@ -137,13 +137,13 @@ def split_extension(name: str) -> tuple[str, str]:
     return stem, ext
 
 
-def archive_tags(plan: RunPlan, source: ObjectHead, now: datetime) -> dict[str, str]:
-    """The archived copy's tags: the run's (tenant, export), and ``clean-older-than`` of this
-    run's ``cleanFolder`` with the days the original had left (S3 counts a lifecycle rule's
+def archive_tags(run_tags: dict[str, str], source: ObjectHead, now: datetime) -> dict[str, str]:
+    """The archived copy's tags: the archiving run's (tenant, export), and ``clean-older-than``
+    of its ``cleanFolder`` with the days the original had left (S3 counts a lifecycle rule's
     days from the copy's creation). At least one day; the rules' rounding up means a file is
     never deleted earlier than ``cleanOlderThan`` asks."""
-    tags = {k: v for k, v in plan.tags.items() if k != CLEAN_OLDER_THAN_TAG_KEY}
-    days = plan.tags.get(CLEAN_OLDER_THAN_TAG_KEY)
+    tags = {k: v for k, v in run_tags.items() if k != CLEAN_OLDER_THAN_TAG_KEY}
+    days = run_tags.get(CLEAN_OLDER_THAN_TAG_KEY)
     if days is not None:
         age_days = math.floor(max(0.0, (now - source.last_modified).total_seconds()) / 86400)
         tags.update(clean_older_than_tag(max(1, int(days) - age_days)))
