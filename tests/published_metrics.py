@@ -3,7 +3,8 @@ the source, so that an alarm or a dashboard widget cannot watch a metric nobody 
 
 A module publishes metrics when it calls Powertools (``add_metric``, ``single_metric``), the
 outcome counter (``count_outcome``), the plain counter (``count_metric``) or CloudWatch
-(``put_metric_data``); the names it publishes are among its string constants (a literal name, or a dict of names as the watchdog has).
+(``put_metric_data``); the names it publishes are among its string constants (a literal name,
+or a dict of names as the watchdog has).
 
 ``tests/conftest.py`` puts this folder on ``sys.path``.
 """
