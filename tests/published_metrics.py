@@ -2,9 +2,8 @@
 the source, so that an alarm or a dashboard widget cannot watch a metric nobody publishes.
 
 A module publishes metrics when it calls Powertools (``add_metric``, ``single_metric``), the
-outcome counter (``count_outcome``), the plain counter (``count_metric``) or CloudWatch
-(``put_metric_data``); the names it publishes are among its string constants (a literal name,
-or a dict of names as the watchdog has).
+outcome counter (``count_outcome``) or CloudWatch (``put_metric_data``); the names it publishes
+are among its string constants (a literal name, or a dict of names as the watchdog has).
 
 ``tests/conftest.py`` puts this folder on ``sys.path``.
 """
@@ -22,9 +21,7 @@ SOURCES = (
     ROOT / "layers" / "shared" / "python" / "tracking_export_aws",
     ROOT / "tools" / "admin",
 )
-PUBLISHING_CALLS = frozenset(
-    {"add_metric", "single_metric", "count_outcome", "count_metric", "put_metric_data"}
-)
+PUBLISHING_CALLS = frozenset({"add_metric", "single_metric", "count_outcome", "put_metric_data"})
 
 # Named by the issue-19 shared decisions (/work/coord/OPS.md) and published by work on other
 # branches: alarmed and charted already. An entry must go once its metric is published

@@ -152,3 +152,35 @@ def test_a_taken_name_is_never_replaced(s3: Any) -> None:
     assert moved == "tenants/acme/out/archive/a-3.csv"
     assert s3.get_object(Bucket=BUCKET, Key=candidates[0])["Body"].read() == b"older"
     assert s3.get_object(Bucket=BUCKET, Key=candidates[1])["Body"].read() == b"rows and more"
+
+
+def test_the_functions_count_archive_failures_in_the_service_namespace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from emf_documents import emf_documents, metric
+
+    from tracking_export_aws.runtime import wiring
+    from tracking_export_aws.runtime.metrics import count_archive_failures
+    from tracking_export_aws.runtime.settings import AwsSettings
+
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    count_archive_failures(2)
+    documents = emf_documents(capsys.readouterr().out)
+    assert metric(documents, "ArchiveFailures") == [{"service": "tracking-export", "value": 2}]
+    assert documents[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "TrackingExport"
+    # Both functions that finish runs are wired to it.
+    settings = AwsSettings.from_env(
+        {
+            "AWS_REGION": "us-east-1",
+            "CONFIG_BUCKET": "config-bucket",
+            "EXPORT_BUCKET": "export-bucket",
+            "TRACKING_TABLE": "tracking",
+            "RUN_HISTORY_TABLE": "runs",
+            "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:runs",
+            "EVENT_BUS_NAME": "default",
+        }
+    )
+    assert wiring.export_service(settings).on_archive_failures is count_archive_failures
+    assert wiring.coordinator(settings).on_archive_failures is count_archive_failures

@@ -18,8 +18,9 @@ the export's ``cleanFolder``, with the days its original had left, so archiving 
 shortens nor extends a file's life by more than the rounding of the lifecycle rules.
 
 The step never fails the run: the file is delivered. Whatever could not move is logged and
-counted (``ArchiveFailures``) and is found again by the export's next successful run (a crash
-between a copy and its delete included: the copy is recognised, the delete is done).
+counted (``ArchiveFailures``, through ``on_failures``) and is found again by the export's
+next successful run (a crash between a copy and its delete included: the copy is
+recognised, the delete is done).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,12 +37,10 @@ from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.object_tags import CLEAN_OLDER_THAN_TAG_KEY, clean_older_than_tag
 from tracking_export_aws.aws.s3_archive import ObjectHead, child_keys, head, move_object
 from tracking_export_aws.runs.plan import RunPlan
-from tracking_export_aws.runtime.metrics import count_metric
 
 ARCHIVE_FOLDER = "archive"
 # The names an archived object may take: its own, then with its run time, then numbered.
 MAX_ARCHIVE_NAMES = 10
-ARCHIVE_FAILURES = "ArchiveFailures"
 
 _log = logging.getLogger(__name__)
 
@@ -54,11 +54,17 @@ class ArchiveReport:
 
 
 def archive_older_files(
-    s3: Any, bucket: str, plan: RunPlan, kept: tuple[str, ...], now: datetime
+    s3: Any,
+    bucket: str,
+    plan: RunPlan,
+    kept: tuple[str, ...],
+    now: datetime,
+    on_failures: Callable[[int], None] | None = None,
 ) -> ArchiveReport:
     """Move the export's older files out of the folder of ``plan``'s file when its definition
     asks for ``<archive>``; ``kept`` are this run's own objects (its file, its end file). Never
-    raises: a failure is logged and counted, and the next successful run retries."""
+    raises: a failure is logged and told to ``on_failures`` (how many objects could not move;
+    the functions count ``ArchiveFailures``), and the next successful run retries."""
     try:
         if not plan.archive:
             return ArchiveReport()
@@ -66,8 +72,8 @@ def archive_older_files(
     except Exception as exc:
         _log.warning("archiving the older files of run %s failed: %r", plan.run_id, exc)
         report = ArchiveReport(failed=(posixpath.dirname(plan.object_key) + "/",))
-    if report.failed:
-        count_metric(ARCHIVE_FAILURES, len(report.failed))
+    if report.failed and on_failures is not None:
+        on_failures(len(report.failed))
     return report
 
 

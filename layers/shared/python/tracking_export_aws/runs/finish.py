@@ -48,6 +48,8 @@ class Finisher:
     links: DownloadLinks
     clock: Callable[[], datetime]
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
+    # Told how many older files <archive> could not move (the functions count them).
+    on_archive_failures: Callable[[int], None] | None = None
 
     def finish(self, plan: RunPlan, file: ExportedFile) -> RunSucceeded | RunFailed:
         """End file, link, message, record and delivery of a run that produced ``file``; returns
@@ -59,7 +61,7 @@ class Finisher:
         if file.key is not None:
             # Before the record: a retry of a run that died mid-move finishes the move. Never fails the run.
             kept = (file.key, *([message["endFileKey"]] if message["endFileKey"] else []))
-            archive_older_files(self.s3, self.bucket, plan, kept, self.clock())
+            archive_older_files(self.s3, self.bucket, plan, kept, self.clock(), self.on_archive_failures)
         return self._record(plan, message)
 
     def fail(self, run: RunStart, reason: str) -> RunSucceeded | RunFailed:

@@ -23,11 +23,11 @@ def count_outcome(name: str, outcome: str, default_dimensions: dict[str, str] | 
         metric.add_dimension(name="outcome", value=outcome)
 
 
-def count_metric(name: str, value: int = 1) -> None:
-    """Publish ``name`` = ``value`` (a count, with the service dimension only) from code that has
-    no handler's ``Metrics`` at hand, such as a step shared by several functions. Honours
+def count_archive_failures(count: int) -> None:
+    """``ArchiveFailures`` = ``count``: older files ``<archive>`` could not move after a run
+    (runs/archive.py; the export function and the coordinator). Honours
     POWERTOOLS_METRICS_DISABLED as :func:`count_outcome` does."""
     if is_metrics_disabled():
         return
-    with single_metric(name=name, unit=MetricUnit.Count, value=value):
+    with single_metric(name="ArchiveFailures", unit=MetricUnit.Count, value=count):
         pass
