@@ -165,6 +165,22 @@ def _assemble(scenario: dict[str, Any]) -> dict[str, Any]:
     return {"size": size, "second": "written"}
 
 
+def _move(scenario: dict[str, Any]) -> dict[str, Any]:
+    """<archive>'s move of an object too large for one CopyObject (above 5 GiB in AWS): a copy in
+    parts completed with If-None-Match, then the delete. No scenario writes 5 GiB, so the layer's
+    function is called directly with a lower threshold."""
+    from tracking_export_aws.aws.s3_archive import head, move_object
+
+    s3 = clients.client("s3", AwsSettings.from_env())
+    bucket, key = scenario["bucket"], scenario["key"]
+    source = head(s3, bucket, key)
+    assert source is not None, key
+    moved = move_object(
+        s3, bucket, source, [scenario["target"]], tags={"clean-older-than": "30"}, max_single_copy=1
+    )
+    return {"moved": moved, "left": head(s3, bucket, key) is not None}
+
+
 def _pause_and_resume(scenario: dict[str, Any]) -> dict[str, Any]:
     """The operator's pause and resume (``tracking-export-admin``, run from an operator's machine
     on the same layer code), wired as tools/admin/pause.py wires it."""
@@ -190,9 +206,10 @@ def _pause_and_resume(scenario: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_scenario(scenario: dict[str, Any]) -> Any:
-    """``{"name", "env", "kind": "invoke"|"ingest"|"distributed"|"assemble"|"pause", "module",
-    "function", "event"}`` (``assemble``: ``module`` defines assemble_object, plus ``bucket``,
-    ``key``, ``pieces``; ``pause``: ``tenant``, ``export``)."""
+    """``{"name", "env", "kind": "invoke"|"ingest"|"distributed"|"assemble"|"pause"|"move",
+    "module", "function", "event"}`` (``assemble``: ``module`` defines assemble_object, plus
+    ``bucket``, ``key``, ``pieces``; ``pause``: ``tenant``, ``export``; ``move``: ``bucket``,
+    ``key``, ``target``)."""
     os.environ.update(scenario.get("env", {}))
     _scenario["name"] = scenario["name"]
     if scenario["kind"] == "distributed":
@@ -201,6 +218,8 @@ def run_scenario(scenario: dict[str, Any]) -> Any:
         return _assemble(scenario)
     if scenario["kind"] == "pause":
         return _pause_and_resume(scenario)
+    if scenario["kind"] == "move":
+        return _move(scenario)
     module = _fresh(scenario["module"])
     handler = getattr(module, scenario.get("function", "handler"))
     result = handler(scenario["event"], Context())

@@ -56,6 +56,16 @@ CONDITIONS = frozenset(("IfNoneMatch", "IfMatch", "ConditionExpression", "CopySo
 pytestmark = pytest.mark.built_layers
 
 EXPECTED_KEY = "tenants/acme/daily/tracking_log_20261128_1.csv"
+ARCHIVED_XML = (
+    DAILY_XML.replace('guid="daily-tracking-log"', 'guid="archived"')
+    .replace("<folderPath>daily</folderPath>", "<folderPath>archived</folderPath>")
+    .replace(
+        "</moveToFolder>",
+        "</moveToFolder><generateEndFile><fileName>done_%i</fileName><fileContent>ok</fileContent>"
+        "</generateEndFile><archive/><cleanFolder><cleanOlderThan>30</cleanOlderThan></cleanFolder>",
+    )
+)
+MOVED_KEY, MOVED_TARGET = "tenants/acme/moved/old.csv", "tenants/acme/moved/archive/old.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +223,15 @@ def _scenarios(
     stack.s3.put_object(Bucket=stack.export_bucket, Key="_work/built-layers/small", Body=b"b" * small)
     run = {"tenantId": "acme", "exportGuid": "daily-tracking-log"}
     distributed = {"STATE_MACHINE_ARN": state_machine_arn, "MAX_ROWS_PER_WORKER": "1"}
+    # <archive>: two runs of an export with an end file; the second moves the first's pair.
+    stack.put_definition("acme", "archived", ARCHIVED_XML)
+    archived = {"tenantId": "acme", "exportGuid": "archived"}
+    stack.s3.put_object(
+        Bucket=stack.export_bucket,
+        Key=MOVED_KEY,
+        Body=b"c" * 100,
+        Metadata={"export-run": "acme/moved/2026-11-27T01:00:00.000000Z"},
+    )
     return [
         {"name": "export", "kind": "invoke", "module": "export_app", "event": scheduler_payload},
         {
@@ -293,6 +312,25 @@ def _scenarios(
             "event": _s3_event(stack.config_bucket, "tenants/acme/tenant.json"),
         },
         {"name": "pause and resume", "kind": "pause", "tenant": "acme", "export": "daily-tracking-log"},
+        {
+            "name": "archive day 1",
+            "kind": "invoke",
+            "module": "export_app",
+            "event": {**archived, "scheduledTime": "2026-11-28T01:00:00Z"},
+        },
+        {
+            "name": "archive day 2",
+            "kind": "invoke",
+            "module": "export_app",
+            "event": {**archived, "scheduledTime": "2026-11-29T01:00:00Z"},
+        },
+        {
+            "name": "archive in parts",
+            "kind": "move",
+            "bucket": stack.export_bucket,
+            "key": MOVED_KEY,
+            "target": MOVED_TARGET,
+        },
         {
             "name": "watchdog",
             "kind": "invoke",
@@ -440,6 +478,15 @@ def test_the_handlers_run_from_the_built_layers_alone(
     assert results["watchdog"]["exports"] >= 1, results["watchdog"]
     assert results["stuck runs sweep"] == {"ended": []}, results["stuck runs sweep"]
     assert results["multipart assembly"] == {"size": 5 * 1024 * 1024 + 110, "second": "refused"}
+    assert [results[f"archive day {n}"]["outcome"] for n in (1, 2)] == ["succeeded", "succeeded"]
+    assert stack.object_keys("tenants/acme/archived/") == [
+        "tenants/acme/archived/archive/done_1",
+        "tenants/acme/archived/archive/tracking_log_20261128_1.csv",
+        "tenants/acme/archived/done_2",
+        "tenants/acme/archived/tracking_log_20261129_2.csv",
+    ]
+    assert results["archive in parts"] == {"moved": MOVED_TARGET, "left": False}
+    assert stack.read(MOVED_TARGET) == b"c" * 100
     # The export's Query pages went through the project's response parser, hooked into the
     # layer's botocore (clients.ItemReadParser).
     assert report["fast_parses"]["export"] > 0, report["fast_parses"]

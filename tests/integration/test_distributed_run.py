@@ -710,3 +710,31 @@ def test_a_permanent_error_in_a_step_is_not_retried(
     assert calls == [1]
     assert (result["outcome"], result["executionStatus"]) == ("failed", "FAILED")
     assert result["error"] == "AWS error 'AccessDenied' in UploadPartCopy; the run can be retried"
+
+
+def test_the_distributed_finish_archives_the_older_files_as_the_single_path_does(
+    distributed: Distributed,
+) -> None:
+    """``<archive>`` on the distributed path: the coordinator's finish step moves the earlier
+    single run's file and end file to archive/ once the assembled file and its end file exist."""
+    guid = "archived"
+    stack = distributed.stack
+    end_file = (
+        "<generateEndFile><fileName>archived_%i.done</fileName>"
+        "<fileContent>ok</fileContent></generateEndFile>"
+    )
+    stack.put_definition(TENANT, guid, _definition(guid, consolidators=f"{end_file}<archive/>"))
+    single = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=None)
+    assert single["outcome"] == "succeeded"
+    first = stack.read(f"tenants/{TENANT}/archived_1.csv")
+    stack.notifications()
+    spread = distributed.run(guid, "2026-03-12T01:00:00Z", max_rows=MAX_ROWS)
+    assert spread["outcome"] == "succeeded" and spread["path"] == "distributed", spread.get("error")
+    assert stack.object_keys(f"tenants/{TENANT}/") == [
+        f"tenants/{TENANT}/archive/archived_1.csv",
+        f"tenants/{TENANT}/archive/archived_1.done",
+        f"tenants/{TENANT}/archived_2.csv",
+        f"tenants/{TENANT}/archived_2.done",
+    ]
+    assert stack.read(f"tenants/{TENANT}/archive/archived_1.csv") == first
+    assert stack.read(f"tenants/{TENANT}/archive/archived_1.done") == b"ok"

@@ -1067,3 +1067,45 @@ def test_ingest_bucket_expires_only_the_files_it_has_filed(resources: dict[str, 
         ("rejected", 30),
     ]
     assert all(r["TagFilters"][0]["Key"] == "ingest-outcome" for r in expiries)
+
+
+# ---------------------------------------------------------------- <archive> and cleanFolder
+
+
+@pytest.mark.parametrize("function", ["ExportFunction", "ExportCoordinatorFunction"])
+def test_the_functions_that_finish_runs_may_delete_exports_to_archive_them(
+    resources: dict[str, Any], function: str
+) -> None:
+    """<archive> copies (PutObject, PutObjectTagging, GetObject, granted for the file itself)
+    and deletes the original: DeleteObject under tenants/, in a statement of its own."""
+    statements = {s["Sid"]: s for s in inline_statements(resources[function]["Properties"]["Policies"])}
+    assert statements["ArchiveOlderExports"] == {
+        "Sid": "ArchiveOlderExports",
+        "Effect": "Allow",
+        "Action": "s3:DeleteObject",
+        "Resource": {"Fn::Sub": "${ExportBucket.Arn}/tenants/*"},
+    }
+    assert {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"} <= set(
+        statements["WriteTenantExports"]["Action"]
+    )
+
+
+def test_no_other_function_deletes_tenant_exports(resources: dict[str, Any]) -> None:
+    exports = {"Fn::Sub": "${ExportBucket.Arn}/tenants/*"}
+    deleting = sorted(
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for statement in inline_statements(resource["Properties"].get("Policies", []))
+        if "s3:DeleteObject" in statement["Action"] and exports in [statement["Resource"]]
+    )
+    assert deleting == ["ExportCoordinatorFunction", "ExportFunction"]
+
+
+def test_clean_older_than_rules_reach_end_files_and_archive(resources: dict[str, Any]) -> None:
+    """cleanFolder applies to end files and to archive/: the rules filter on the tag under
+    tenants/, whatever the folder (the archived copies and end files carry the tag)."""
+    rules = [r for r in lifecycle_rules(resources, "ExportBucket") if "TagFilters" in r]
+    assert rules
+    for key in ("tenants/acme/out/archive/daily_20260303.csv", "tenants/acme/out/daily_20260303.done"):
+        assert all(key.startswith(rule["Prefix"]) for rule in rules), key

@@ -78,11 +78,15 @@ def put_if_absent(client: Any, bucket: str, key: str, body: bytes, **extra: Any)
     return str(response["ETag"])
 
 
-def put_object_once(client: Any, bucket: str, key: str, body: bytes, *, run_id: str) -> StoredObject:
-    """Write a small object (an end file) for run ``run_id``, never over another object: this
-    run's own earlier object is adopted, anyone else's raises ObjectExists."""
+def put_object_once(
+    client: Any, bucket: str, key: str, body: bytes, *, run_id: str, tags: dict[str, str] | None = None
+) -> StoredObject:
+    """Write a small object (an end file) for run ``run_id``, with ``tags`` (its lifecycle tag),
+    never over another object: this run's own earlier object is adopted, anyone else's raises
+    ObjectExists."""
+    extra: dict[str, Any] = {"Tagging": urlencode(tags)} if tags else {}
     try:
-        put_if_absent(client, bucket, key, body, Metadata={RUN_METADATA: run_id})
+        put_if_absent(client, bucket, key, body, Metadata={RUN_METADATA: run_id}, **extra)
     except ObjectExists:
         return adopt_own_object(client, bucket, key, run_id)
     return StoredObject(key, hashlib.sha256(body).hexdigest(), len(body))

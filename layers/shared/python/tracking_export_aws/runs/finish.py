@@ -11,6 +11,8 @@ the state machine's finish and fail steps for a distributed one.
 
 A failure writing the end file or signing the link fails the run (one ``failed``
 notification); a failure to record or deliver raises, so the caller's retry comes back to it.
+``<archive>`` moves the export's older files once the file and its end file exist
+(runs/archive.py); it never fails a run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tracking_export_aws.aws.s3_links import DownloadLink, DownloadLinks
 from tracking_export_aws.aws.s3_sink import put_object_once
 from tracking_export_aws.notify.messages import validate_notification
 from tracking_export_aws.notify.notifier import NotificationError, Notifier, fit_message
+from tracking_export_aws.runs.archive import archive_older_files
 from tracking_export_aws.runs.failure import EXPORT_LOG, STEP_LOG, is_transient, run_failure_reason
 from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
 from tracking_export_aws.runs.outcomes import ExportedFile, RunFailed, RunSucceeded
@@ -45,6 +48,8 @@ class Finisher:
     links: DownloadLinks
     clock: Callable[[], datetime]
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
+    # Told how many older files <archive> could not move (the functions count them).
+    on_archive_failures: Callable[[int], None] | None = None
 
     def finish(self, plan: RunPlan, file: ExportedFile) -> RunSucceeded | RunFailed:
         """End file, link, message, record and delivery of a run that produced ``file``; returns
@@ -56,6 +61,10 @@ class Finisher:
             if is_transient(exc):
                 raise
             return self.fail(plan, run_failure_reason(exc, log=_log_of(plan)))
+        if file.key is not None:
+            # Before the record: a retry of a run that died mid-move finishes the move. Never fails the run.
+            kept = (file.key, *([message["endFileKey"]] if message["endFileKey"] else []))
+            archive_older_files(self.s3, self.bucket, plan, kept, self.clock(), self.on_archive_failures)
         return self._record(plan, message, read_units=file.read_units)
 
     def fail(self, run: RunStart, reason: str) -> RunSucceeded | RunFailed:
@@ -85,7 +94,7 @@ class Finisher:
         if file.key is not None and plan.end_file is not None:
             body = plan.end_file.content.encode("utf-8")
             end_file_key = put_object_once(
-                self.s3, self.bucket, plan.end_file.key, body, run_id=plan.run_id
+                self.s3, self.bucket, plan.end_file.key, body, run_id=plan.run_id, tags=plan.tags
             ).key
         link = (
             self.links.link(file.key, self.clock()) if file.key is not None and plan.download_link else None

@@ -194,6 +194,11 @@ class RunPlan(RunStart):
     tags: dict[str, str]
     download_link: bool = Field(description="the notification carries a presigned link to the file")
     delete_empty_file: bool = Field(description="a file of no rows is not kept (deleteEmptyFiles)")
+    # Defaulted, so that a manifest written before the field existed still reads as version 3.
+    archive: bool = Field(
+        default=False,
+        description="the export's older files move to archive/ once this run succeeded (<archive>)",
+    )
     route: Route | None = Field(
         description="None when the function has no distributed path (no state machine): the run "
         "record and notification then say nothing of paths"
@@ -298,6 +303,7 @@ class Planner:
             tags={"tenant": tenant, "export": guid, **clean_older_than_tag(definition.clean_older_than_days)},
             download_link=definition.email_report.include_download_link,
             delete_empty_file=definition.move_to_folder.delete_empty_files,
+            archive=definition.archive,
             route=route,
         )
 

@@ -92,6 +92,8 @@ class ExportService:
     hand_off: HandOff | None = None
     # Operators' pauses: a scheduled delivery of a paused export starts no run. None: no pauses.
     pauses: PauseRecords | None = None
+    # Told how many older files <archive> could not move after a run (runs/archive.py).
+    on_archive_failures: Callable[[int], None] | None = None
 
     @property
     def planner(self) -> Planner:
@@ -116,6 +118,7 @@ class ExportService:
             links=DownloadLinks(self.presigner or self.s3, self.export_bucket, self.download_link_seconds),
             clock=self.clock,
             delivery_lease_seconds=self.delivery_lease_seconds,
+            on_archive_failures=self.on_archive_failures,
         )
 
     # -- one delivery ------------------------------------------------------------------------

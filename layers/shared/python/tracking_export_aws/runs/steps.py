@@ -162,6 +162,8 @@ class Coordinator:
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Told how many older files <archive> could not move after a run (runs/archive.py).
+    on_archive_failures: Callable[[int], None] | None = None
 
     @property
     def finisher(self) -> Finisher:
@@ -173,6 +175,7 @@ class Coordinator:
             links=DownloadLinks(self.presigner or self.s3, self.bucket, self.download_link_seconds),
             clock=self.clock,
             delivery_lease_seconds=self.delivery_lease_seconds,
+            on_archive_failures=self.on_archive_failures,
         )
 
     def run(self, step: AnyStep, *, on_claim: Callable[[Claim], None] | None = None) -> BaseModel:

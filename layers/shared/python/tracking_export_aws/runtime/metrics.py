@@ -21,3 +21,13 @@ def count_outcome(name: str, outcome: str, default_dimensions: dict[str, str] | 
         name=name, unit=MetricUnit.Count, value=1, default_dimensions=default_dimensions
     ) as metric:
         metric.add_dimension(name="outcome", value=outcome)
+
+
+def count_archive_failures(count: int) -> None:
+    """``ArchiveFailures`` = ``count``: older files ``<archive>`` could not move after a run
+    (runs/archive.py; the export function and the coordinator). Honours
+    POWERTOOLS_METRICS_DISABLED as :func:`count_outcome` does."""
+    if is_metrics_disabled():
+        return
+    with single_metric(name="ArchiveFailures", unit=MetricUnit.Count, value=count):
+        pass

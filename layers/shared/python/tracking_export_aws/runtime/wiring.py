@@ -26,6 +26,7 @@ from tracking_export_aws.runs.handoff import DEFAULT_MAX_ROWS_PER_WORKER, HandOf
 from tracking_export_aws.runs.ledger import RunLedger
 from tracking_export_aws.runs.service import ExportService
 from tracking_export_aws.runs.steps import DEFAULT_MAX_CONCURRENCY, Coordinator, ShardWorker
+from tracking_export_aws.runtime.metrics import count_archive_failures
 from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
 
 
@@ -93,6 +94,7 @@ def export_service(settings: AwsSettings) -> ExportService:
         limits=settings.limits,
         hand_off=hand_off,
         pauses=PauseRecords(dynamodb, run_history_table),
+        on_archive_failures=count_archive_failures,
     )
 
 
@@ -124,6 +126,7 @@ def coordinator(settings: AwsSettings) -> Coordinator:
         presigner=s3_presigner(settings),
         download_link_seconds=settings.download_link_seconds,
         max_concurrency=settings.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+        on_archive_failures=count_archive_failures,
     )
 
 
