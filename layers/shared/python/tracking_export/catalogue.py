@@ -1,16 +1,21 @@
 """Resolves a tracking to everything its rows print: learner, session, training, content…
 
-Lookups are batched (one ``get_many`` per kind per batch of trackings) and cached
-for the run. An invalid or missing record is reported once, at its root cause, and
-every tracking that depends on it is skipped with a reason naming that cause.
+Lookups are batched: the records a batch of trackings needs are fetched level by level
+(trackings; their learners, sessions and contents; then trainings, smart groups, entities
+and training contents), each level in one ``get_records`` call, which a source may serve in
+shared requests. Valid records are kept in a :class:`~tracking_export.bounded.BoundedCache`
+(fetched again once dropped), so memory does not grow with the catalogue a run touches. An
+invalid or missing record is kept for the whole run and reported once, at its root cause,
+and every tracking that depends on it is skipped with a reason naming that cause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tracking_export.bounded import BoundedCache, size_of
 from tracking_export.records import (
     PARSERS,
     Content,
@@ -52,10 +57,11 @@ class TrackingContext:
 
 # What a learner's trackings share: (learner, its entity, entity chain, smart-group names).
 _LearnerExtras = tuple[Learner, Entity | None, tuple[Entity, ...], tuple[str, ...]]
+_Key = tuple[str, Any]  # (kind, key): "learner", 12 / "trainingContent", (3, "lo-guid") …
 
 
 class _Missing:
-    """A cached lookup that failed; ``reason`` says why, ``reported`` whether a record was
+    """A lookup that failed; ``reason`` says why, ``reported`` whether a record was
     already listed for it (an invalid record is; an absent one is not — the record pointing
     at it gets listed instead)."""
 
@@ -67,93 +73,153 @@ class _Missing:
 
 
 class Catalogue:
-    """Batched, cached catalogue lookups for one run."""
+    """Batched catalogue lookups for one run, within ``capacity`` bytes of valid records."""
 
-    def __init__(self, source: TrackingSource, report: RunReport) -> None:
+    def __init__(self, source: TrackingSource, report: RunReport, capacity: int) -> None:
         self._source = source
         self._report = report
-        self._records: dict[str, dict[Any, Any]] = {kind: {} for kind in PARSERS}
-        self._contexts: dict[int, TrackingContext | _Missing] = {}
-        self._learner_extras: dict[int, _LearnerExtras] = {}
+        # Valid records by (kind, key), and each learner's extras under ("learnerExtras", id).
+        self._records: BoundedCache[Any] = BoundedCache(capacity)
+        # What failed, for the whole run: each is reported once. Their number is that of the
+        # bad records a run meets, not of the catalogue. Kind "context": a tracking that
+        # cannot be used.
+        self._failed: dict[_Key, _Missing] = {}
+        # What the call in progress resolved, whatever the cache drops meanwhile.
+        self._here: dict[_Key, Any] = {}
 
     # -- loading ---------------------------------------------------------
 
-    def _load(self, kind: str, keys: Iterable[Any], raws: dict[Any, dict[str, Any]] | None = None) -> None:
-        """Fetch and parse the records of ``kind`` not cached yet."""
-        cache = self._records[kind]
-        wanted = [k for k in set(keys) if k not in cache]
-        if not wanted:
-            return
-        found = raws if raws is not None else self._source.get_many(kind, wanted)
+    def _wanted(self, kind: str, keys: Iterable[Any]) -> list[Any]:
+        """The keys of ``kind`` to fetch; those known already (cached or failed) join the call's records."""
+        here, failed, cached = self._here, self._failed, self._records.get
+        wanted = []
+        for key in set(keys):
+            name = (kind, key)
+            if name in here:
+                continue
+            known = failed.get(name) or cached(name)
+            if known is None:
+                wanted.append(key)
+            else:
+                here[name] = known
+        return wanted
+
+    def _fetch(self, wanted: Mapping[str, list[Any]]) -> dict[str, dict[Any, dict[str, Any]]]:
+        asked = {kind: keys for kind, keys in wanted.items() if keys}
+        return self._source.get_records(asked) if asked else {}
+
+    def _take(self, kind: str, wanted: list[Any], found: Mapping[Any, dict[str, Any]]) -> None:
+        """Parse what was fetched of ``kind``; report the invalid, remember the failures."""
         parse: Callable[[dict[str, Any]], Any] = PARSERS[kind]
+        here = self._here
+        keep = kind != "tracking"  # a tracking's record goes into its context, not the cache
         for key in wanted:
+            name = (kind, key)
             raw = found.get(key)
             if raw is None:
-                cache[key] = _Missing(f"{kind} {_show(key)} does not exist", reported=False)
+                missing = _Missing(f"{kind} {_show(key)} does not exist", reported=False)
+                here[name] = self._failed[name] = missing
                 continue
             try:
-                cache[key] = parse(raw)
+                record = here[name] = parse(raw)
             except InvalidRecord as exc:
                 reason = f"{kind} {_show(key)} is invalid: {exc}"
                 self._report.skip(SkippedRecord(kind, safe_key(key), str(exc)))
-                cache[key] = _Missing(reason, reported=True)
+                here[name] = self._failed[name] = _Missing(reason, reported=True)
+                continue
+            if keep:
+                self._records.put(name, record, size_of(record))
 
     def _get(self, kind: str, key: Any) -> Any:
-        return self._records[kind].get(key)
+        return self._here.get((kind, key))
 
-    def prepare(
-        self, tracking_ids: Iterable[int], raw_trackings: dict[int, dict[str, Any]] | None = None
-    ) -> None:
-        """Resolve the contexts of these trackings, fetching what is missing in batches."""
-        todo = [t for t in set(tracking_ids) if t not in self._contexts]
-        if not todo:
-            return
-        self._load("tracking", todo, raw_trackings)
-        trackings = [t for t in (self._get("tracking", i) for i in todo) if isinstance(t, Tracking)]
-        self._load("learner", (t.learner_id for t in trackings))
-        self._load("session", (t.session_id for t in trackings))
-        self._load("content", (t.content_guid for t in trackings))
-        sessions = [
-            s for s in (self._get("session", t.session_id) for t in trackings) if isinstance(s, Session)
-        ]
-        self._load("training", (s.training_id for s in sessions))
-        learners = [
-            x for x in (self._get("learner", t.learner_id) for t in trackings) if isinstance(x, Learner)
-        ]
-        self._load("smartgroup", (g for x in learners for g in x.smartgroup_ids))
-        self._load_entities(x.entity_id for x in learners if x.entity_id is not None)
+    def contexts(
+        self, tracking_ids: Iterable[int], raw_trackings: Mapping[int, dict[str, Any]] | None = None
+    ) -> dict[int, TrackingContext | str]:
+        """The context of each of these trackings, or the reason it cannot be used, fetching
+        what is not cached level by level. ``raw_trackings``: their records, already read."""
+        self._here = {}
+        try:
+            return self._contexts(tracking_ids, raw_trackings)
+        finally:
+            self._here = {}
+
+    def _contexts(
+        self, tracking_ids: Iterable[int], raw_trackings: Mapping[int, dict[str, Any]] | None
+    ) -> dict[int, TrackingContext | str]:
+        failed = self._failed
+        todo = list(set(tracking_ids))
+        fresh = [t for t in todo if ("context", t) not in failed]
+        wanted = self._wanted("tracking", fresh)
+        if raw_trackings is None:
+            raw_trackings = self._fetch({"tracking": wanted}).get("tracking", {})
+        found = raw_trackings
+        self._take("tracking", wanted, found)
+        trackings = [t for t in (self._get("tracking", i) for i in fresh) if isinstance(t, Tracking)]
+
+        # Their learners, sessions and contents, in one call.
+        level = {
+            "learner": self._wanted("learner", (t.learner_id for t in trackings)),
+            "session": self._wanted("session", (t.session_id for t in trackings)),
+            "content": self._wanted("content", (t.content_guid for t in trackings)),
+        }
+        found_level = self._fetch(level)
+        for kind, keys in level.items():
+            self._take(kind, keys, found_level.get(kind, {}))
+
+        # Then trainings, smart groups, entities and training contents, in one call; parents
+        # of entities level by level after, and training contents parsed last, as before.
+        get = self._get
+        sessions = [s for s in (get("session", t.session_id) for t in trackings) if isinstance(s, Session)]
+        learners = [x for x in (get("learner", t.learner_id) for t in trackings) if isinstance(x, Learner)]
         pairs = []
         for t in trackings:
             session = self._get("session", t.session_id)
             content = self._get("content", t.content_guid)
             if isinstance(session, Session) and isinstance(content, Content) and content.learning_object_guid:
                 pairs.append((session.training_id, content.learning_object_guid))
-        self._load("trainingContent", pairs)
-        for tracking_id in todo:
-            self._contexts[tracking_id] = self._build(tracking_id)
+        entities = {x.entity_id for x in learners if x.entity_id is not None}
+        level = {
+            "training": self._wanted("training", (s.training_id for s in sessions)),
+            "smartgroup": self._wanted("smartgroup", (g for x in learners for g in x.smartgroup_ids)),
+            "entity": self._wanted("entity", entities),
+            "trainingContent": self._wanted("trainingContent", pairs),
+        }
+        found_level = self._fetch(level)
+        self._take("training", level["training"], found_level.get("training", {}))
+        self._take("smartgroup", level["smartgroup"], found_level.get("smartgroup", {}))
+        self._take("entity", level["entity"], found_level.get("entity", {}))
+        self._load_parents(entities)
+        self._take("trainingContent", level["trainingContent"], found_level.get("trainingContent", {}))
 
-    def _load_entities(self, entity_ids: Iterable[int]) -> None:
-        wanted = set(entity_ids)
+        contexts: dict[int, TrackingContext | str] = {}
+        for tracking_id in todo:
+            found_context = failed.get(("context", tracking_id)) or self._build(tracking_id)
+            if isinstance(found_context, _Missing):
+                failed[("context", tracking_id)] = found_context
+                contexts[tracking_id] = found_context.reason
+            else:
+                contexts[tracking_id] = found_context
+        return contexts
+
+    def _load_parents(self, entity_ids: set[int]) -> None:
+        """The ancestors of these entities (already resolved), one level at a time: the cached
+        ones are walked through (their parents may have been dropped), the others fetched."""
+        level, seen = entity_ids, set(entity_ids)
         for _ in range(MAX_ENTITY_DEPTH):
-            wanted -= self._records["entity"].keys()
-            if not wanted:
-                return
-            self._load("entity", wanted)
-            wanted = {
+            level = {
                 e.parent_id
-                for e in (self._get("entity", i) for i in wanted)
-                if isinstance(e, Entity) and e.parent_id is not None
+                for e in (self._get("entity", i) for i in level)
+                if isinstance(e, Entity) and e.parent_id is not None and e.parent_id not in seen
             }
+            if not level:
+                return
+            seen |= level
+            wanted = self._wanted("entity", level)
+            if wanted:
+                self._take("entity", wanted, self._fetch({"entity": wanted}).get("entity", {}))
 
     # -- contexts ----------------------------------------------------------
-
-    def context(self, tracking_id: int) -> TrackingContext | str:
-        """The tracking's context, or the reason it cannot be used. Call ``prepare`` first."""
-        found = self._contexts.get(tracking_id)
-        if found is None:
-            self.prepare([tracking_id])
-            found = self._contexts[tracking_id]
-        return found.reason if isinstance(found, _Missing) else found
 
     def _build(self, tracking_id: int) -> TrackingContext | _Missing:
         tracking = self._get("tracking", tracking_id)
@@ -181,13 +247,7 @@ class Catalogue:
         if content.learning_object_guid:
             found = self._get("trainingContent", (session.training_id, content.learning_object_guid))
             training_content = found if isinstance(found, TrainingContent) else None
-        extras = self._learner_extras.get(learner.learner_id)
-        if extras is None or extras[0] is not learner:
-            chain = self._entity_chain(learner.entity_id)
-            groups = (self._get("smartgroup", g) for g in learner.smartgroup_ids)
-            names = tuple(sorted(g.name or "" for g in groups if isinstance(g, Smartgroup)))
-            entity = chain[-1] if chain and chain[-1].entity_id == learner.entity_id else None
-            extras = self._learner_extras[learner.learner_id] = (learner, entity, chain, names)
+        extras = self._learner_extras(learner)
         _, entity, chain, names = extras
         return TrackingContext(
             tracking=tracking,
@@ -201,12 +261,27 @@ class Catalogue:
             smartgroup_names=names,
         )
 
+    def _learner_extras(self, learner: Learner) -> _LearnerExtras:
+        """Entity chain and smart-group names of a learner, computed once per learner record."""
+        name = ("learnerExtras", learner.learner_id)
+        extras: _LearnerExtras | None = self._here.get(name) or self._records.get(name)
+        if extras is None or extras[0] is not learner:
+            chain = self._entity_chain(learner.entity_id)
+            groups = (self._get("smartgroup", g) for g in learner.smartgroup_ids)
+            names = tuple(sorted(g.name or "" for g in groups if isinstance(g, Smartgroup)))
+            entity = chain[-1] if chain and chain[-1].entity_id == learner.entity_id else None
+            extras = (learner, entity, chain, names)
+            self._records.put(name, extras, size_of(extras) + size_of(names))
+        self._here[name] = extras
+        return extras
+
     def _session_without_training(self, session: Session, training: _Missing) -> _Missing:
-        """A session whose training is missing is invalid: reported once, then cached as such."""
+        """A session whose training is missing is invalid: reported once, then kept as such."""
         if not training.reported:
             self._report.skip(SkippedRecord("session", session.session_id, training.reason))
         missing = _Missing(f"session {session.session_id} is skipped: {training.reason}", reported=True)
-        self._records["session"][session.session_id] = missing
+        name = ("session", session.session_id)
+        self._here[name] = self._failed[name] = missing
         return missing
 
     def _entity_chain(self, entity_id: int | None) -> tuple[Entity, ...]:

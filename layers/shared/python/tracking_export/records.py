@@ -450,6 +450,68 @@ def _checked_tracking_log(raw: Raw) -> TrackingLog:
     )
 
 
+# The fields each parser reads: a source may leave any other out of the records it hands
+# the engine (``TrackingSource.get_records``).
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "learner": (
+        "learnerId",
+        "guid",
+        "name",
+        "firstname",
+        "login",
+        "email",
+        "refNumber",
+        "timezone",
+        "entityId",
+        "smartgroupIds",
+        "customFields",
+        "presentation",
+    ),
+    "entity": ("entityId", "name", "parentId"),
+    "smartgroup": ("smartgroupId", "name"),
+    "training": (
+        "trainingId",
+        "guid",
+        "title",
+        "pathCode",
+        "modality",
+        "status",
+        "publisher",
+        "catalogVisible",
+        "imported",
+    ),
+    "session": (
+        "sessionId",
+        "guid",
+        "title",
+        "trainingId",
+        "startDate",
+        "endDate",
+        "imported",
+        "hrisSelected",
+    ),
+    "content": (
+        "contentGuid",
+        "learningObjectGuid",
+        "title",
+        "refNumber",
+        "locale",
+        "publisherGuid",
+        "publisherName",
+        "hrisSelected",
+    ),
+    "trainingContent": ("trainingId", "learningObjectGuid", "folder", "mandatory"),
+    "tracking": (
+        "trackingId",
+        "guid",
+        "learnerId",
+        "sessionId",
+        "contentGuid",
+        "registrationGuid",
+        "registrationImported",
+    ),
+}
+
 PARSERS = {
     "learner": parse_learner,
     "entity": parse_entity,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,15 +19,16 @@ from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tracking_export.bounded import MIB, BoundedCache, size_of
 from tracking_export.catalogue import TrackingContext
 from tracking_export.datefmt import compile_pattern, datetime_template, pattern_shape
 from tracking_export.model import Column, ExportDefinition
 from tracking_export.records import TrackingLog
 from tracking_export.writer import CellEncoder
 
-# Per-tracking cell caches are dropped past this many trackings, so memory stays
-# bounded however many trackings a window touches.
-TRACKING_CACHE_LIMIT = 50_000
+# What the segment cache (learner, session, content, training-content cells) may hold by
+# default, in estimated bytes (the engine gives its own budget).
+SEGMENT_BYTES = 12 * MIB
 
 _TAG = re.compile(r"<[^>]*>")
 
@@ -160,14 +162,16 @@ def _plain_pattern(
 
 
 class _Scope:
-    """The columns of one scope and the cache of their (texts, encoded cells) per key."""
+    """The columns of one scope; ``cached``: whether its segments are shared by several
+    trackings (every scope but the tracking's own), hence worth caching."""
 
-    __slots__ = ("cache", "columns", "key")
+    __slots__ = ("cached", "columns", "key", "name")
 
-    def __init__(self, key: ScopeKey) -> None:
+    def __init__(self, name: str, key: ScopeKey) -> None:
+        self.name = name
         self.key = key
+        self.cached = name != "tracking"
         self.columns: list[tuple[int, Column, TrackingGetter]] = []
-        self.cache: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 class RowRenderer:
@@ -178,8 +182,17 @@ class RowRenderer:
     ``itemgetter`` call.
     """
 
-    def __init__(self, definition: ExportDefinition, tz: ZoneInfo, encoder: CellEncoder) -> None:
+    def __init__(
+        self,
+        definition: ExportDefinition,
+        tz: ZoneInfo,
+        encoder: CellEncoder,
+        *,
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> None:
+        """``segment_bytes`` bounds the cache of rendered segments (a learner's cells…)."""
         p = definition.parameters
+        self._segments: BoundedCache[tuple[tuple[str, ...], tuple[str, ...]]] = BoundedCache(segment_bytes)
         self._definition = definition
         decimal_char = definition.file_action.decimal_char
         date_fmt = compile_pattern(p.date_format)
@@ -297,7 +310,7 @@ class RowRenderer:
                 constants.append(self._cell(text))
             elif column.name in tracking_columns:
                 scope_name, getter = tracking_columns[column.name]
-                scope = self._scopes.setdefault(scope_name, _Scope(SCOPE_KEYS[scope_name]))
+                scope = self._scopes.setdefault(scope_name, _Scope(scope_name, SCOPE_KEYS[scope_name]))
                 layout[index] = (scope_name, len(scope.columns))
                 scope.columns.append((index, column, getter))
             elif column.name in log_columns:
@@ -320,6 +333,7 @@ class RowRenderer:
         for name, scope in self._scopes.items():
             offsets[name] = offset
             offset += len(scope.columns)
+        self._own_offset = offsets.get("tracking", 0)
         offsets["log"] = offset
         offsets["templated"] = offset + len(self._log_getters)
         order = [offsets[segment] + position for segment, position in (layout[i] for i in range(len(layout)))]
@@ -454,14 +468,15 @@ class RowRenderer:
         return post
 
     def _segment(self, scope: _Scope, ctx: TrackingContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        key = scope.key(ctx)
-        found = scope.cache.get(key)
+        if not scope.cached:
+            texts = tuple(get(ctx, column) for _, column, get in scope.columns)
+            return (texts, tuple(map(self._cell, texts)))
+        key = (scope.name, scope.key(ctx))
+        found = self._segments.get(key)
         if found is None:
             texts = tuple(get(ctx, column) for _, column, get in scope.columns)
             found = (texts, tuple(map(self._cell, texts)))
-            if len(scope.cache) >= TRACKING_CACHE_LIMIT:
-                scope.cache.clear()
-            scope.cache[key] = found
+            self._segments.put(key, found, size_of(found))
         return found
 
     def tracking_part(self, ctx: TrackingContext) -> TrackingPart:
@@ -475,6 +490,18 @@ class RowRenderer:
             cells += scope_cells
             texts += scope_texts
         return (cells, texts)
+
+    def part_bytes(self, part: TrackingPart) -> int:
+        """Estimated bytes of a part as kept per tracking: its tuples, and the texts of the
+        tracking's own columns (the others are shared with the cached segments)."""
+        cells, texts = part
+        size = sys.getsizeof(part) + sys.getsizeof(cells) + sys.getsizeof(texts)
+        own = self._scopes.get("tracking")
+        if own is not None:
+            start = self._own_offset
+            for index in range(start, start + len(own.columns)):
+                size += sys.getsizeof(cells[index]) + sys.getsizeof(texts[index])
+        return size
 
     def _compile_log_row(self) -> Callable[[TrackingPart, TrackingLog, int], Sequence[str]]:
         """The row of a log (not None) as one generated function: no per-column call for

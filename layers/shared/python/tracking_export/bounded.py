@@ -1,0 +1,128 @@
+"""A cache that holds at most a given number of bytes, whatever the number of keys a run meets.
+
+A run's caches (a tracking's rendered cells, catalogue records, rendered segments) used to
+keep every key the run touched: memory then grew with the catalogue a day touches (issue 15),
+not with anything the run could choose. :class:`BoundedCache` keeps two generations: new
+entries go into the young one; when the young one holds half the budget it becomes the old
+one and the previous old one is dropped; an old entry that is used again moves back into the
+young one. A hit in the young generation costs one ``dict`` lookup, and what is used often
+survives; the caller fetches again what was dropped (in batches, see ``engine``).
+
+Sizes are estimates given by the caller (:func:`size_of` for the usual shapes): they count
+the containers and the texts an entry holds, not objects it shares with others (a learner's
+cells shared by its trackings are counted in the learner's segment), so the budget bounds the
+cache within a small factor, which is what a memory budget needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from sys import getsizeof
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
+
+MIB = 1 << 20
+# What a dict slot and its key cost besides the value: hash, key and value pointers, the
+# table's spare room, and an int or short text key.
+ENTRY_OVERHEAD = 100
+
+_ABSENT: Any = object()
+
+
+class BoundedCache(Generic[V]):
+    """A mapping that keeps about ``capacity`` bytes of entries (two generations, see above)."""
+
+    __slots__ = ("_half", "_old", "_old_sizes", "_sizes", "_young", "_young_bytes", "capacity", "evicted")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1 byte")
+        self.capacity = capacity
+        self._half = capacity // 2 or 1
+        self._young: dict[Hashable, V] = {}
+        self._sizes: dict[Hashable, int] = {}
+        self._young_bytes = 0
+        self._old: dict[Hashable, V] = {}
+        self._old_sizes: dict[Hashable, int] = {}
+        self.evicted = 0  # entries dropped so far (for tests and benchmarks)
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+    def get(self, key: Hashable, default: Any = None) -> V | Any:
+        """The value for ``key``, or ``default``; an old entry found moves back into the young one."""
+        found = self._young.get(key, _ABSENT)
+        if found is not _ABSENT:
+            return found
+        found = self._old.pop(key, _ABSENT)
+        if found is _ABSENT:
+            return default
+        self._add(key, found, self._old_sizes.pop(key))
+        return found
+
+    def put(self, key: Hashable, value: V, size: int) -> None:
+        """Keep ``value`` for ``key``; ``size`` is its estimated bytes (``ENTRY_OVERHEAD`` is added)."""
+        self._old.pop(key, None)
+        self._old_sizes.pop(key, None)
+        previous = self._sizes.pop(key, None)
+        if previous is not None:
+            del self._young[key]
+            self._young_bytes -= previous
+        self._add(key, value, size + ENTRY_OVERHEAD)
+
+    def _add(self, key: Hashable, value: V, size: int) -> None:
+        if self._young_bytes + size > self._half and self._young:
+            self.evicted += len(self._old)
+            self._old, self._old_sizes = self._young, self._sizes
+            self._young, self._sizes, self._young_bytes = {}, {}, 0
+        self._young[key] = value
+        self._sizes[key] = size
+        self._young_bytes += size
+
+    @property
+    def bytes(self) -> int:
+        """The estimated bytes of every entry held."""
+        return self._young_bytes + sum(self._old_sizes.values())
+
+
+def size_of(value: Any) -> int:
+    """Estimated bytes of a value and what it holds: texts, numbers and the containers and
+    slotted records around them, one level of nesting into tuples, lists, dicts and records.
+
+    Strings and numbers are counted each time they appear, shared or not: an over-estimate
+    keeps the budget on the safe side.
+    """
+    total = getsizeof(value)
+    kind = type(value)
+    if kind is tuple or kind is list:
+        for item in value:
+            total += _shallow(item)
+    elif kind is dict:
+        for name, item in value.items():
+            total += _shallow(name) + _shallow(item)
+    else:
+        for name in getattr(kind, "__slots__", ()):
+            total += _shallow(getattr(value, name, None))
+    return total
+
+
+def _shallow(value: Any) -> int:
+    if value is None or type(value) is bool:
+        return 0  # singletons
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return getsizeof(value) + sum(getsizeof(item) for item in value if item is not None)
+    if kind is dict:
+        return getsizeof(value) + sum(getsizeof(k) + getsizeof(v) for k, v in value.items())
+    return getsizeof(value)
+
+
+def sized(cache: BoundedCache[V], size: Callable[[V], int] = size_of) -> Callable[[Hashable, V], V]:
+    """``put`` of ``cache`` with the size of the value computed by ``size``; returns the value."""
+
+    def put(key: Hashable, value: V) -> V:
+        cache.put(key, value, size(value))
+        return value
+
+    return put
