@@ -22,7 +22,7 @@ from tracking_export.collector import fewer_collections
 from tracking_export.external_sort import RUN_ROWS, SortedRows
 from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log, safe_key
-from tracking_export.render import RowRenderer, TrackingPart
+from tracking_export.render import RowRenderer, TrackingEntry
 from tracking_export.report import RunReport, SkippedRecord, Window
 from tracking_export.source import Raw, TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range, local_days
@@ -101,23 +101,29 @@ def run_export(
                 if cumulative is None:
                     day.add_all(
                         [
-                            ((order, log.started_at, log.log_id), row(part, log, log.time_spent_seconds))
-                            for (order, part), log in rows
+                            (
+                                (entry[0], entry[1], entry[2], log.started_at, log.log_id),
+                                row(entry, log, log.time_spent_seconds),
+                            )
+                            for entry, log in rows
                         ]
                     )
                 else:
                     total_until = cumulative.of_page({log.tracking_id for _, log in rows})
                     day.add_all(
                         [
-                            ((order, log.started_at, log.log_id), row(part, log, total_until(log)))
-                            for (order, part), log in rows
+                            (
+                                (entry[0], entry[1], entry[2], log.started_at, log.log_id),
+                                row(entry, log, total_until(log)),
+                            )
+                            for entry, log in rows
                         ]
                     )
             writer.write_all_encoded(day.rows())
 
     if params.without_launch_time and unlaunched:
         for ctx in _unlaunched(source, catalogue, keep, params):
-            writer.write_encoded(renderer.row(renderer.tracking_part(ctx), None, 0))
+            writer.write_encoded(renderer.row(renderer.tracking_entry(ctx), None, 0))
 
     writer.close()
     report.rows = writer.rows
@@ -156,7 +162,7 @@ def _day_rows(
     params: Parameters,
     trackings: _TrackingRows,
     report: RunReport,
-) -> list[tuple[_Tracking, TrackingLog]]:
+) -> list[tuple[TrackingEntry, TrackingLog]]:
     """The valid logs of a page of a day that pass every filter, with their trackings' parts."""
     logs: list[TrackingLog] = []
     for raw in raws:
@@ -185,16 +191,11 @@ def _day_rows(
     return rows
 
 
-# A kept tracking's rows share their sort-key prefix (learner, session, content GUID) and
-# their tracking-scope cells.
-_Tracking = tuple[tuple[int, int, str], TrackingPart]
-
-
 class _TrackingRows:
     """Per tracking, what each of its logs' rows needs, resolved once and kept within a byte
     budget: the reason it is skipped (a str), None when the filters drop it, else its
-    :data:`_Tracking`. A tracking dropped from the cache is resolved again (its skip, if
-    any, is not reported twice: the catalogue keeps failures for the run)."""
+    ``TrackingEntry`` (render). A tracking dropped from the cache is resolved again (its
+    skip, if any, is not reported twice: the catalogue keeps failures for the run)."""
 
     def __init__(
         self, catalogue: Catalogue, keep: _TrackingFilter, renderer: RowRenderer, capacity: int
@@ -202,7 +203,7 @@ class _TrackingRows:
         self._catalogue = catalogue
         self._keep = keep
         self._renderer = renderer
-        self._cache: BoundedCache[_Tracking | str | None] = BoundedCache(capacity)
+        self._cache: BoundedCache[TrackingEntry | str | None] = BoundedCache(capacity)
 
     def of_page(self, tracking_ids: set[int]) -> dict[int, Any]:
         """What these trackings' rows need (one page's), those not cached resolved in one batch."""
@@ -221,9 +222,8 @@ class _TrackingRows:
                 if isinstance(ctx, str):
                     entry, size = ctx, 0  # the text is the catalogue's, kept for the run
                 elif keep(ctx):
-                    part = renderer.tracking_part(ctx)
-                    entry = (ctx.sort_key, part)
-                    size = _ENTRY_BYTES + renderer.part_bytes(part)
+                    entry = renderer.tracking_entry(ctx)
+                    size = renderer.entry_bytes(entry)
                 else:
                     entry, size = None, 0
                 put(tracking_id, entry, size)
@@ -232,9 +232,6 @@ class _TrackingRows:
 
 
 _ABSENT: Any = object()
-# The containers of a kept tracking's entry besides its part: (order, part) and the order's
-# (learner id, session id, content GUID) tuple.
-_ENTRY_BYTES = 2 * sys.getsizeof((0, 0, ""))
 
 
 def _unlaunched(

@@ -102,8 +102,11 @@ def compile_template(text: str) -> list[str | int]:
 TrackingGetter = Callable[[TrackingContext, Column], str]
 LogGetter = Callable[[TrackingLog | None, datetime | None, int], str]
 ScopeKey = Callable[[TrackingContext], Any]
-# A tracking's encoded cells and their texts (for templates), constants first.
-TrackingPart = tuple[tuple[str, ...], tuple[str, ...]]
+# What every row of a tracking shares, kept per tracking (see RowRenderer.tracking_entry):
+# its sort-key prefix (learner id, session id, content GUID), then its tracking-scope cells,
+# constants first — flat, the smallest a tuple can be; with templates, (cells, texts) instead.
+TrackingEntry = tuple[Any, ...]
+ORDER_FIELDS = 3
 
 # Tracking-scope columns are grouped by the record that determines them, so that each
 # group's cells are rendered once per learner, session, content… and reused by every row.
@@ -337,6 +340,8 @@ class RowRenderer:
         offsets["log"] = offset
         offsets["templated"] = offset + len(self._log_getters)
         order = [offsets[segment] + position for segment, position in (layout[i] for i in range(len(layout)))]
+        self._order = order
+        self._tracking_cells = offset
         # A template's {n} points straight at column n's place in the flat texts; a reference
         # to a templatedValue column prints empty (no recursion).
         self._templated: list[list[str | int]] = [
@@ -479,53 +484,64 @@ class RowRenderer:
             self._segments.put(key, found, size_of(found))
         return found
 
-    def tracking_part(self, ctx: TrackingContext) -> TrackingPart:
-        """(cells, texts) of every tracking-scope column of this tracking, constants first.
-
-        Callers may keep it for the tracking's rows (the engine does, per tracking).
-        """
+    def tracking_entry(self, ctx: TrackingContext) -> TrackingEntry:
+        """What every row of this tracking shares (:data:`TrackingEntry`); callers keep it
+        for the tracking's rows (the engine does, within its cache budget)."""
         cells, texts = self._constants, self._constant_texts
         for scope in self._scope_list:
             scope_texts, scope_cells = self._segment(scope, ctx)
             cells += scope_cells
             texts += scope_texts
-        return (cells, texts)
+        order = (ctx.learner.learner_id, ctx.session.session_id, ctx.content.content_guid)
+        if self._templated:
+            return (*order, cells, texts)
+        return (*order, *cells)
 
-    def part_bytes(self, part: TrackingPart) -> int:
-        """Estimated bytes of a part as kept per tracking: its tuples, and the texts of the
+    def entry_bytes(self, entry: TrackingEntry) -> int:
+        """Estimated bytes of an entry as kept per tracking: its tuples, and the texts of the
         tracking's own columns (the others are shared with the cached segments)."""
-        cells, texts = part
-        size = sys.getsizeof(part) + sys.getsizeof(cells) + sys.getsizeof(texts)
+        size = sys.getsizeof(entry)
+        if self._templated:
+            cells, texts = entry[ORDER_FIELDS], entry[ORDER_FIELDS + 1]
+            size += sys.getsizeof(cells) + sys.getsizeof(texts)
+        else:
+            cells, texts = entry[ORDER_FIELDS:], ()
         own = self._scopes.get("tracking")
         if own is not None:
-            start = self._own_offset
-            for index in range(start, start + len(own.columns)):
-                size += sys.getsizeof(cells[index]) + sys.getsizeof(texts[index])
+            for index in range(self._own_offset, self._own_offset + len(own.columns)):
+                size += sys.getsizeof(cells[index]) + (sys.getsizeof(texts[index]) if texts else 0)
         return size
 
-    def _compile_log_row(self) -> Callable[[TrackingPart, TrackingLog, int], Sequence[str]]:
-        """The row of a log (not None) as one generated function: no per-column call for
-        status, dates…, one tuple of the log's cells, then the reorder. With templates, the
-        general :meth:`row`."""
+    def _compile_log_row(self) -> Callable[[TrackingEntry, TrackingLog, int], Sequence[str]]:
+        """The row of a log (not None) as one generated function: the entry's cells and the
+        log's, in document order, in one tuple (no per-column call for status, dates…). With
+        templates, the general :meth:`row`."""
         if self._templated:
             return self.row
-        cells = "".join(f"{self._log_expressions[name]}, " for name in self._log_column_names)
+        log_cells = [self._log_expressions[name] for name in self._log_column_names]
+        cells = "".join(
+            f"entry[{ORDER_FIELDS + flat}], "
+            if flat < self._tracking_cells
+            else f"{log_cells[flat - self._tracking_cells]}, "
+            for flat in self._order
+        )
         start = f"    start = {self._log_start}\n" if self._needs_start else ""
-        source = f"def log_row(part, log, seconds):\n{start}    return reorder(part[0] + ({cells}))\n"
-        namespace: dict[str, Any] = {**self._log_row_names, "reorder": self._reorder}
+        source = f"def log_row(entry, log, seconds):\n{start}    return ({cells})\n"
+        namespace: dict[str, Any] = {**self._log_row_names}
         exec(compile(source, "<generated log row>", "exec"), namespace)
-        log_row: Callable[[TrackingPart, TrackingLog, int], Sequence[str]] = namespace["log_row"]
+        log_row: Callable[[TrackingEntry, TrackingLog, int], Sequence[str]] = namespace["log_row"]
         return log_row
 
-    def row(self, part: TrackingPart, log: TrackingLog | None, seconds: int) -> Sequence[str]:
-        """Encoded cells of one row, in document order: ``part`` from :meth:`tracking_part`,
+    def row(self, entry: TrackingEntry, log: TrackingLog | None, seconds: int) -> Sequence[str]:
+        """Encoded cells of one row, in document order: ``entry`` from :meth:`tracking_entry`,
         ``log`` None for a never-launched tracking, ``seconds`` its time-global seconds."""
         start = log.started_at.astimezone(self._tz) if log is not None and self._needs_start else None
         if not self._templated:
             # Log cells straight to encoded text, through the per-value caches.
-            return self._reorder(part[0] + tuple([cell(log, start, seconds) for cell in self._log_cells]))
+            log_cells = tuple([cell(log, start, seconds) for cell in self._log_cells])
+            return self._reorder(entry[ORDER_FIELDS:] + log_cells)
         log_texts = [get(log, start, seconds) for get in self._log_getters]
-        cells, texts = part
+        cells, texts = entry[ORDER_FIELDS], entry[ORDER_FIELDS + 1]
         flat = cells + tuple(map(self._cell, log_texts))
         # Templates read every column's formatted text, before stripHTML and maxLength.
         texts_flat = (*texts, *log_texts)
