@@ -8,7 +8,7 @@ one and the previous old one is dropped; an old entry that is used again moves b
 young one. A hit in the young generation costs one ``dict`` lookup, and what is used often
 survives; the caller fetches again what was dropped (in batches, see ``engine``).
 
-Sizes are estimates given by the caller (:func:`size_of` for the usual shapes): they count
+Sizes are estimates (:func:`size_of` for the usual shapes, or the caller's own): they count
 the containers and the texts an entry holds, not objects it shares with others (a learner's
 cells shared by its trackings are counted in the learner's segment), so the budget bounds the
 cache within a small factor, which is what a memory budget needs.
@@ -31,20 +31,22 @@ _ABSENT: Any = object()
 
 
 class BoundedCache(Generic[V]):
-    """A mapping that keeps about ``capacity`` bytes of entries (two generations, see above)."""
+    """A mapping that keeps about ``capacity`` bytes of entries (two generations, see above);
+    ``size`` estimates an entry's bytes, computed when it enters the young generation (no
+    size is stored per entry)."""
 
-    __slots__ = ("_half", "_old", "_old_sizes", "_sizes", "_young", "_young_bytes", "capacity", "evicted")
+    __slots__ = ("_half", "_old", "_old_bytes", "_size", "_young", "_young_bytes", "capacity", "evicted")
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, size: Callable[[V], int]) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1 byte")
         self.capacity = capacity
+        self._size = size
         self._half = capacity // 2 or 1
         self._young: dict[Hashable, V] = {}
-        self._sizes: dict[Hashable, int] = {}
         self._young_bytes = 0
         self._old: dict[Hashable, V] = {}
-        self._old_sizes: dict[Hashable, int] = {}
+        self._old_bytes = 0
         self.evicted = 0  # entries dropped so far (for tests and benchmarks)
 
     def __len__(self) -> int:
@@ -58,32 +60,34 @@ class BoundedCache(Generic[V]):
         found = self._old.pop(key, _ABSENT)
         if found is _ABSENT:
             return default
-        self._add(key, found, self._old_sizes.pop(key))
+        size = self._size(found) + ENTRY_OVERHEAD
+        self._old_bytes = max(0, self._old_bytes - size)
+        self._add(key, found, size)
         return found
 
-    def put(self, key: Hashable, value: V, size: int) -> None:
-        """Keep ``value`` for ``key``; ``size`` is its estimated bytes (``ENTRY_OVERHEAD`` is added)."""
-        self._old.pop(key, None)
-        self._old_sizes.pop(key, None)
-        previous = self._sizes.pop(key, None)
-        if previous is not None:
-            del self._young[key]
-            self._young_bytes -= previous
-        self._add(key, value, size + ENTRY_OVERHEAD)
+    def put(self, key: Hashable, value: V) -> None:
+        """Keep ``value`` for ``key``, in place of what it held."""
+        previous = self._young.pop(key, _ABSENT)
+        if previous is not _ABSENT:
+            self._young_bytes -= self._size(previous) + ENTRY_OVERHEAD
+        else:
+            previous = self._old.pop(key, _ABSENT)
+            if previous is not _ABSENT:
+                self._old_bytes = max(0, self._old_bytes - self._size(previous) - ENTRY_OVERHEAD)
+        self._add(key, value, self._size(value) + ENTRY_OVERHEAD)
 
     def _add(self, key: Hashable, value: V, size: int) -> None:
         if self._young_bytes + size > self._half and self._young:
             self.evicted += len(self._old)
-            self._old, self._old_sizes = self._young, self._sizes
-            self._young, self._sizes, self._young_bytes = {}, {}, 0
+            self._old, self._old_bytes = self._young, self._young_bytes
+            self._young, self._young_bytes = {}, 0
         self._young[key] = value
-        self._sizes[key] = size
         self._young_bytes += size
 
     @property
     def bytes(self) -> int:
         """The estimated bytes of every entry held."""
-        return self._young_bytes + sum(self._old_sizes.values())
+        return self._young_bytes + self._old_bytes
 
 
 def size_of(value: Any) -> int:
@@ -116,13 +120,3 @@ def _shallow(value: Any) -> int:
     if kind is dict:
         return getsizeof(value) + sum(getsizeof(k) + getsizeof(v) for k, v in value.items())
     return getsizeof(value)
-
-
-def sized(cache: BoundedCache[V], size: Callable[[V], int] = size_of) -> Callable[[Hashable, V], V]:
-    """``put`` of ``cache`` with the size of the value computed by ``size``; returns the value."""
-
-    def put(key: Hashable, value: V) -> V:
-        cache.put(key, value, size(value))
-        return value
-
-    return put

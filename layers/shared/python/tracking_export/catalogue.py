@@ -79,7 +79,7 @@ class Catalogue:
         self._source = source
         self._report = report
         # Valid records by (kind, key), and each learner's extras under ("learnerExtras", id).
-        self._records: BoundedCache[Any] = BoundedCache(capacity)
+        self._records: BoundedCache[Any] = BoundedCache(capacity, size_of)
         # What failed, for the whole run: each is reported once. Their number is that of the
         # bad records a run meets, not of the catalogue. Kind "context": a tracking that
         # cannot be used.
@@ -128,7 +128,7 @@ class Catalogue:
                 here[name] = self._failed[name] = _Missing(reason, reported=True)
                 continue
             if keep:
-                self._records.put(name, record, size_of(record))
+                self._records.put(name, record)
 
     def _get(self, kind: str, key: Any) -> Any:
         return self._here.get((kind, key))
@@ -271,7 +271,7 @@ class Catalogue:
             names = tuple(sorted(g.name or "" for g in groups if isinstance(g, Smartgroup)))
             entity = chain[-1] if chain and chain[-1].entity_id == learner.entity_id else None
             extras = (learner, entity, chain, names)
-            self._records.put(name, extras, size_of(extras) + size_of(names))
+            self._records.put(name, extras)
         self._here[name] = extras
         return extras
 

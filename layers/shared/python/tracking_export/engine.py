@@ -203,7 +203,11 @@ class _TrackingRows:
         self._catalogue = catalogue
         self._keep = keep
         self._renderer = renderer
-        self._cache: BoundedCache[TrackingEntry | str | None] = BoundedCache(capacity)
+        self._cache: BoundedCache[TrackingEntry | str | None] = BoundedCache(capacity, self._entry_bytes)
+
+    def _entry_bytes(self, entry: TrackingEntry | str | None) -> int:
+        # A skip reason is the catalogue's own text, kept for the run; None is a singleton.
+        return self._renderer.entry_bytes(entry) if type(entry) is tuple else 0
 
     def of_page(self, tracking_ids: set[int]) -> dict[int, Any]:
         """What these trackings' rows need (one page's), those not cached resolved in one batch."""
@@ -220,13 +224,12 @@ class _TrackingRows:
             put, keep, renderer = self._cache.put, self._keep, self._renderer
             for tracking_id, ctx in self._catalogue.contexts(missing).items():
                 if isinstance(ctx, str):
-                    entry, size = ctx, 0  # the text is the catalogue's, kept for the run
+                    entry = ctx
                 elif keep(ctx):
                     entry = renderer.tracking_entry(ctx)
-                    size = renderer.entry_bytes(entry)
                 else:
-                    entry, size = None, 0
-                put(tracking_id, entry, size)
+                    entry = None
+                put(tracking_id, entry)
                 found[tracking_id] = entry
         return found
 
@@ -330,7 +333,7 @@ class _CumulativeTime:
 
     def __init__(self, source: TrackingSource, capacity: int) -> None:
         self._source = source
-        self._sums: BoundedCache[_PrefixSums] = BoundedCache(capacity)
+        self._sums: BoundedCache[_PrefixSums] = BoundedCache(capacity, _prefix_bytes)
 
     def of_page(self, tracking_ids: set[int]) -> Callable[[TrackingLog], int]:
         """``total_until(log)`` for the logs of these trackings (one page's), their logs
@@ -341,7 +344,7 @@ class _CumulativeTime:
         if wanted:
             for tracking_id, raws in self._source.logs_of_trackings(wanted).items():
                 sums[tracking_id] = prefix = _prefix_sums(raws)
-                self._sums.put(tracking_id, prefix, _PREFIX_ENTRY_BYTES * len(prefix[1]))
+                self._sums.put(tracking_id, prefix)
 
         def total_until(log: TrackingLog) -> int:
             keys, totals = sums.get(log.tracking_id) or ([], [])
@@ -355,6 +358,10 @@ class _CumulativeTime:
 _PrefixSums = tuple[list[tuple[datetime, int]], list[int]]
 # One log in _PrefixSums: two list slots, the key tuple, its datetime and log id, the total.
 _PREFIX_ENTRY_BYTES = 2 * 8 + sys.getsizeof((0, 0)) + sys.getsizeof(datetime.now()) + 2 * sys.getsizeof(2**40)
+
+
+def _prefix_bytes(prefix: _PrefixSums) -> int:
+    return _PREFIX_ENTRY_BYTES * len(prefix[1])
 
 
 def _prefix_sums(raws: Sequence[Raw]) -> _PrefixSums:

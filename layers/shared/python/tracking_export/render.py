@@ -195,7 +195,9 @@ class RowRenderer:
     ) -> None:
         """``segment_bytes`` bounds the cache of rendered segments (a learner's cells…)."""
         p = definition.parameters
-        self._segments: BoundedCache[tuple[tuple[str, ...], tuple[str, ...]]] = BoundedCache(segment_bytes)
+        self._segments: BoundedCache[tuple[tuple[str, ...], tuple[str, ...]]] = BoundedCache(
+            segment_bytes, size_of
+        )
         self._definition = definition
         decimal_char = definition.file_action.decimal_char
         date_fmt = compile_pattern(p.date_format)
@@ -481,7 +483,7 @@ class RowRenderer:
         if found is None:
             texts = tuple(get(ctx, column) for _, column, get in scope.columns)
             found = (texts, tuple(map(self._cell, texts)))
-            self._segments.put(key, found, size_of(found))
+            self._segments.put(key, found)
         return found
 
     def tracking_entry(self, ctx: TrackingContext) -> TrackingEntry:

@@ -39,7 +39,7 @@ from tracking_export_aws.object_tags import clean_older_than_tag
 from tracking_export_aws.requests import ExportRequest, InvalidRequest
 from tracking_export_aws.run_guard import Guard, GuardedOut, GuardedSource, Heartbeat, RunDeadlineExceeded
 from tracking_export_aws.s3_sink import (
-    MIB,
+    PART_SIZE,
     RUN_METADATA,
     MultipartSink,
     ObjectExists,
@@ -87,7 +87,7 @@ class ExportService:
     source_for: Callable[[str], TrackingSource]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     limits: Limits = DEFAULT_LIMITS
-    part_size: int = 8 * MIB
+    part_size: int = PART_SIZE
     # The client that presigns download links (SigV4, regional endpoint); ``s3`` when None.
     presigner: Any = None
     lease_seconds: int = LEASE_SECONDS
