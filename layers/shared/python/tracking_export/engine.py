@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -93,32 +93,17 @@ def run_export(
     # export order; a day bigger than one sorted run is sorted on disk (external_sort).
     trackings = _TrackingRows(catalogue, keep, renderer, cache_bytes // 2)
     ranges = [day_range(day, tz) for day in window_days(window, source, tz, within=days)]
+    row = renderer.log_row
     for day_pages in source.log_pages_in_ranges(ranges):
         with SortedRows(DAY_RUN_ROWS) as day:
-            row = renderer.log_row
             for page in day_pages:
-                rows = _day_rows(page, window, params, trackings, report)
+                logs = _page_logs(page, window, params, report)
+                entries = trackings.of_page({log.tracking_id for log in logs})
                 if cumulative is None:
-                    day.add_all(
-                        [
-                            (
-                                (entry[0], entry[1], entry[2], log.started_at, log.log_id),
-                                row(entry, log, log.time_spent_seconds),
-                            )
-                            for entry, log in rows
-                        ]
-                    )
+                    day.add_all(_page_rows(logs, entries, row, report))
                 else:
-                    total_until = cumulative.of_page({log.tracking_id for _, log in rows})
-                    day.add_all(
-                        [
-                            (
-                                (entry[0], entry[1], entry[2], log.started_at, log.log_id),
-                                row(entry, log, total_until(log)),
-                            )
-                            for entry, log in rows
-                        ]
-                    )
+                    kept = {log.tracking_id for log in logs if entries[log.tracking_id].__class__ is tuple}
+                    day.add_all(_page_rows(logs, entries, row, report, cumulative.of_page(kept)))
             writer.write_all_encoded(day.rows())
 
     if params.without_launch_time and unlaunched:
@@ -156,23 +141,21 @@ def window_days(
     return list(local_days(first, last))
 
 
-def _day_rows(
-    raws: Iterable[Raw | TrackingLog],
-    window: Window,
-    params: Parameters,
-    trackings: _TrackingRows,
-    report: RunReport,
-) -> list[tuple[TrackingEntry, TrackingLog]]:
-    """The valid logs of a page of a day that pass every filter, with their trackings' parts."""
-    logs: list[TrackingLog] = []
-    for raw in raws:
-        if isinstance(raw, TrackingLog):  # the source validated it (see tracking_export.source)
-            logs.append(raw)
-            continue
-        try:
-            logs.append(parse_tracking_log(raw))
-        except InvalidRecord as exc:
-            report.skip(SkippedRecord("trackingLog", safe_key(raw.get("logId")), str(exc)))
+def _page_logs(
+    raws: Sequence[Raw | TrackingLog], window: Window, params: Parameters, report: RunReport
+) -> list[TrackingLog]:
+    """The valid logs of a page of a day that pass the log filters, in the page's order."""
+    logs = [raw for raw in raws if raw.__class__ is TrackingLog]  # the source validated them
+    if len(logs) != len(raws):
+        logs = []
+        for raw in raws:
+            if isinstance(raw, TrackingLog):
+                logs.append(raw)
+                continue
+            try:
+                logs.append(parse_tracking_log(raw))
+            except InvalidRecord as exc:
+                report.skip(SkippedRecord("trackingLog", safe_key(raw.get("logId")), str(exc)))
     if window.kind == "timeFrame":
         assert window.start is not None and window.end is not None
         start, end = window.start, window.end
@@ -180,14 +163,27 @@ def _day_rows(
     if params.report_status is not None:
         statuses = params.report_status
         logs = [log for log in logs if log.status in statuses]
-    of = trackings.of_page({log.tracking_id for log in logs}).__getitem__
-    rows = []
+    return logs
+
+
+def _page_rows(
+    logs: list[TrackingLog],
+    entries: dict[int, Any],
+    row: Callable[[TrackingEntry, TrackingLog, int], Sequence[str]],
+    report: RunReport,
+    total_until: Callable[[TrackingLog], int] | None = None,
+) -> list[tuple[tuple[Any, ...], Sequence[str]]]:
+    """(sort key, row) of each log whose tracking is kept; a log whose tracking is skipped is
+    reported. The key is (learner id, session id, content GUID, start, log id)."""
+    rows: list[tuple[tuple[Any, ...], Sequence[str]]] = []
+    append = rows.append
     for log in logs:
-        tracking = of(log.tracking_id)
-        if tracking.__class__ is str:
-            report.skip(SkippedRecord("trackingLog", log.log_id, tracking))
-        elif tracking is not None:
-            rows.append((tracking, log))
+        entry = entries[log.tracking_id]
+        if entry.__class__ is tuple:
+            seconds = log.time_spent_seconds if total_until is None else total_until(log)
+            append(((entry[0], entry[1], entry[2], log.started_at, log.log_id), row(entry, log, seconds)))
+        elif entry is not None:
+            report.skip(SkippedRecord("trackingLog", log.log_id, entry))
     return rows
 
 
