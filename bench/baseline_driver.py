@@ -144,8 +144,14 @@ def main() -> None:
     # this checkout's editable install, a meta path finder that only answers for the names
     # the path entries did not find.
     sys.path[0:1] = [str(old_root / "bench"), str(old_root / "layers" / "shared" / "python"), str(old_root)]
-    export_service = importlib.import_module("tracking_export_aws.export_service")
-    keys = importlib.import_module("tracking_export_aws.keys")
+    # The baseline's own module paths: flat before the packages by role (issue 16), so a
+    # revision from either side of that move can be the baseline.
+    package = old_root / "layers" / "shared" / "python" / "tracking_export_aws"
+    flat = (package / "export_service.py").is_file()
+    export_service = importlib.import_module(
+        "tracking_export_aws.export_service" if flat else "tracking_export_aws.runs.service"
+    )
+    keys = importlib.import_module("tracking_export_aws.keys" if flat else "tracking_export_aws.aws.keys")
     check_old_code(old_root, "after the first import")
     service_class = export_service.ExportService
     timed = TimedRuns(service_class.run, keys, old_root, repeat, results)

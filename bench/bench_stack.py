@@ -12,7 +12,7 @@ from typing import Any
 
 from tools.local_endpoints import repo_root
 from tools.template_tables import table_definitions
-from tracking_export_aws import clients
+from tracking_export_aws.aws import clients
 
 REGION = "us-east-1"
 # 16 columns: dates, learner, training and content cells, progress and time.

@@ -42,12 +42,13 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset, write_jsonl
-from tracking_export_aws import clients, keys
-from tracking_export_aws.distributed import Manifest, Steps
-from tracking_export_aws.export_service import ExportRequest
-from tracking_export_aws.loader import load_jsonl
-from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.wiring import distributed_steps, export_service
+from tracking_export_aws.aws import clients, keys
+from tracking_export_aws.ingest.loader import load_jsonl
+from tracking_export_aws.runs.manifest import Manifest
+from tracking_export_aws.runs.service import ExportRequest
+from tracking_export_aws.runs.steps import Steps
+from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.wiring import distributed_steps, export_service
 
 ACCOUNT = "123456789012"
 TENANT = "bench"

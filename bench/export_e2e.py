@@ -63,13 +63,13 @@ from revisions import DEFAULT_BASELINE, extracted
 
 from tools.local_endpoints import dynalite, moto_server_process, repo_root
 from tools.sample_data import SampleShape, dataset, write_jsonl
-from tracking_export_aws import clients, keys
-from tracking_export_aws.config_store import ConfigStore
-from tracking_export_aws.dynamo_source import LOG_PAGE_SIZE, DynamoTrackingSource
-from tracking_export_aws.export_service import ExportRequest, ExportService
-from tracking_export_aws.ledger import RunLedger
-from tracking_export_aws.loader import load_jsonl
-from tracking_export_aws.notifier import Notifier
+from tracking_export_aws.aws import clients, keys
+from tracking_export_aws.aws.tracking_source import LOG_PAGE_SIZE, DynamoTrackingSource
+from tracking_export_aws.config.store import ConfigStore
+from tracking_export_aws.ingest.loader import load_jsonl
+from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.runs.ledger import RunLedger
+from tracking_export_aws.runs.service import ExportRequest, ExportService
 
 
 def read_floor(

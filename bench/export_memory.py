@@ -45,8 +45,8 @@ from revisions import DEFAULT_BASELINE, code_environment, extracted
 from tools.local_endpoints import dynalite, moto_server_process, repo_root
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tools.template_tables import global_environment
-from tracking_export_aws import keys
-from tracking_export_aws.loader import load_jsonl
+from tracking_export_aws.aws import keys
+from tracking_export_aws.ingest.loader import load_jsonl
 
 EXPORT_GUID = "bench"
 MILLION = 1_000_000

@@ -30,10 +30,10 @@ from typing import Any
 from tools.local_endpoints import dynalite, repo_root
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tools.template_tables import table_definitions
-from tracking_export_aws import clients
-from tracking_export_aws.dynamo import BATCH_WRITE_LIMIT, batch_write, chunks
-from tracking_export_aws.ingest import load_range
-from tracking_export_aws.loader import Loader, _item_for, parse_line
+from tracking_export_aws.aws import clients
+from tracking_export_aws.aws.dynamo import BATCH_WRITE_LIMIT, batch_write, chunks
+from tracking_export_aws.ingest.loader import Loader, _item_for, parse_line
+from tracking_export_aws.ingest.service import load_range
 
 REGION = "us-east-1"
 

@@ -37,9 +37,9 @@ from tools.template_tables import table_definitions
 from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
 from tracking_export.source import InMemorySource
-from tracking_export_aws import clients, keys
-from tracking_export_aws.dynamo_source import LOG_PAGE_SIZE
-from tracking_export_aws.loader import load_jsonl
+from tracking_export_aws.aws import clients, keys
+from tracking_export_aws.aws.tracking_source import LOG_PAGE_SIZE
+from tracking_export_aws.ingest.loader import load_jsonl
 
 REGION = "us-east-1"
 READ_UNIT_BYTES = 4096

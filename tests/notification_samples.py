@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from tracking_export_aws.messages import EventBridgeEvent, validate_notification
+from tracking_export_aws.notify.messages import EventBridgeEvent, validate_notification
 
 RUN = {
     "tenantId": "acme",

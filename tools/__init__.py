@@ -1,1 +1,2 @@
-"""Developer tools (local stack, scripts): never shipped in the Lambda layers."""
+"""Developer and operator tools (local stack, scripts, command lines): never shipped in the Lambda
+layers."""

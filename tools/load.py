@@ -1,6 +1,6 @@
 """``python -m tools.load DATASET.jsonl --table NAME``: load a JSONL dataset into the tracking table.
 
-The command line of :mod:`tracking_export_aws.loader` (the library stays in the layer: the
+The command line of :mod:`tracking_export_aws.ingest.loader` (the library stays in the layer: the
 ingestion function writes through it); prints the load report as JSON.
 """
 
@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from tracking_export_aws.clients import client
-from tracking_export_aws.loader import load_jsonl
+from tracking_export_aws.aws.clients import client
+from tracking_export_aws.ingest.loader import load_jsonl
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,11 +36,11 @@ from tools.local_endpoints import dynalite_binary
 from tools.local_run import DAILY_XML, TENANT, TENANT_ZONE, WEEKLY_XML
 from tools.sample_data import SampleShape, dataset
 from tools.template_tables import load_template, table_definitions
-from tracking_export_aws import clients, keys
-from tracking_export_aws.config_events import ConfigChange
-from tracking_export_aws.loader import load_dataset
-from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.wiring import config_sync_service
+from tracking_export_aws.aws import clients, keys
+from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.ingest.loader import load_dataset
+from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.wiring import config_sync_service
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"

@@ -8,11 +8,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws.config_events import IgnoredRecord, read_config_event
-from tracking_export_aws.config_sync import ConfigSyncService
-from tracking_export_aws.outcome_metric import count_outcome
-from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.wiring import config_sync_service
+from tracking_export_aws.config.events import IgnoredRecord, read_config_event
+from tracking_export_aws.config.sync import ConfigSyncService
+from tracking_export_aws.runtime.metrics import count_outcome
+from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.wiring import config_sync_service
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.

@@ -20,14 +20,14 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws.export_service import ExportRequest, ExportService, InvalidRequest
-from tracking_export_aws.ledger import Claim
-from tracking_export_aws.notifier import NotificationError
-from tracking_export_aws.outcome_metric import count_outcome
-from tracking_export_aws.requests import destination_failure_detail
-from tracking_export_aws.run_logging import correlation_id, run_keys
-from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.wiring import export_service
+from tracking_export_aws.notify.notifier import NotificationError
+from tracking_export_aws.runs.ledger import Claim
+from tracking_export_aws.runs.request import destination_failure_detail
+from tracking_export_aws.runs.service import ExportRequest, ExportService, InvalidRequest
+from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
+from tracking_export_aws.runtime.metrics import count_outcome
+from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.wiring import export_service
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.

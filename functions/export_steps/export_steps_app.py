@@ -16,11 +16,12 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export.limits import shown
-from tracking_export_aws.distributed import DistributedRunError, Steps
-from tracking_export_aws.ledger import Claim
-from tracking_export_aws.run_logging import correlation_id, run_keys
-from tracking_export_aws.settings import AwsSettings
-from tracking_export_aws.wiring import distributed_steps
+from tracking_export_aws.aws.s3_objects import DistributedRunError
+from tracking_export_aws.runs.ledger import Claim
+from tracking_export_aws.runs.steps import Steps
+from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
+from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.wiring import distributed_steps
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.

@@ -4,11 +4,11 @@ Input, one of:
 
 - the ingest bucket's S3 notification (or the same as an EventBridge S3 event) for a file
   dropped under ``tenants/{tenantId}/incoming/``, or a continuation ``{"ingest": {...}}`` this
-  function sent itself for the next byte range of a large file (tracking_export_aws.ingest);
+  function sent itself for the next byte range of a large file (tracking_export_aws.ingest.service);
 - the config bucket's S3 notification for ``tenants/{tenantId}/tenant.json``: the tenant's
-  ``retentionDays`` is applied to its logs (tracking_export_aws.retention);
+  ``retentionDays`` is applied to its logs (tracking_export_aws.ingest.retention);
 - ``Learner Erasure Requested`` (EventBridge, ``detail`` = ``{"tenantId", "learnerId"}``) or
-  ``{"erase": {...}}``: one learner is erased (tracking_export_aws.erasure).
+  ``{"erase": {...}}``: one learner is erased (tracking_export_aws.ingest.erasure).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws import wiring
-from tracking_export_aws.clients import client
-from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
-from tracking_export_aws.ingest import IngestService, IngestSettings, ingest_requests
-from tracking_export_aws.outcome_metric import count_outcome
-from tracking_export_aws.retention import settings_tenant
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.aws.clients import client
+from tracking_export_aws.ingest.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
+from tracking_export_aws.ingest.retention import settings_tenant
+from tracking_export_aws.ingest.service import IngestService, IngestSettings, ingest_requests
+from tracking_export_aws.runtime import wiring
+from tracking_export_aws.runtime.metrics import count_outcome
+from tracking_export_aws.runtime.settings import AwsSettings
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.

@@ -4,7 +4,7 @@ tests/integration/test_hostile_handlers.py both read these tables."""
 
 from __future__ import annotations
 
-from tracking_export_aws.config_events import ConfigChange
+from tracking_export_aws.config.events import ConfigChange
 
 EXPORT = "/export-config/export"
 PARAMS = f"{EXPORT}/providers/trackingLogProvider/parameters"

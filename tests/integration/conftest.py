@@ -31,7 +31,7 @@ from contract_records import Records
 from notification_samples import check_delivered, check_event
 
 from tools.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
-from tracking_export_aws.clients import client
+from tracking_export_aws.aws.clients import client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,12 +158,12 @@ class Stack:
         }
 
     def settings(self) -> Any:
-        from tracking_export_aws.settings import AwsSettings
+        from tracking_export_aws.runtime.settings import AwsSettings
 
         return AwsSettings.from_env(self.env())
 
     def ledger(self) -> Any:
-        from tracking_export_aws.ledger import RunLedger
+        from tracking_export_aws.runs.ledger import RunLedger
 
         return RunLedger(self.dynamodb, self.run_history_table)
 
@@ -180,7 +180,7 @@ class Stack:
 
     def load(self, records: list[dict[str, Any]]) -> None:
         """Write records through the loader; every one must be accepted."""
-        from tracking_export_aws.loader import load_dataset
+        from tracking_export_aws.ingest.loader import load_dataset
 
         report = load_dataset(records, self.tracking_table, self.dynamodb, workers=2)
         assert report.rejected_count == 0, report.as_dict()
@@ -235,7 +235,7 @@ _test_clients: dict[tuple[str, str], Any] = {}
 
 def _test_client(service: str, endpoint: str) -> Any:
     """The tests' own clients: one session (service models load once), a cache of their own that
-    ``tracking_export_aws.clients.clear_cache()`` (called between handler tests) leaves alone."""
+    ``tracking_export_aws.aws.clients.clear_cache()`` (called between handler tests) leaves alone."""
     global _session
     found = _test_clients.get((service, endpoint))
     if found is None:
@@ -374,7 +374,7 @@ def lambda_context() -> FakeLambdaContext:
 def handlers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Stack], tuple[Any, Any]]:
     """``handlers(stack)``: the functions' environment pointed at ``stack``; returns the modules
     ``(export_app, config_sync_app)`` with their cached services and boto3 clients reset."""
-    from tracking_export_aws import clients
+    from tracking_export_aws.aws import clients
 
     def use(stack: Stack) -> tuple[Any, Any]:
         for name, value in stack.env().items():

@@ -252,8 +252,8 @@ def _s3_event(bucket: str, key: str, removed: bool = False) -> dict[str, Any]:
 
 
 def _run(stack: Any, guid: str, instant: str) -> dict[str, Any]:
-    from tracking_export_aws import wiring
-    from tracking_export_aws.export_service import ExportRequest
+    from tracking_export_aws.runs.service import ExportRequest
+    from tracking_export_aws.runtime import wiring
 
     request = ExportRequest.from_event({"tenantId": "acme", "exportGuid": guid, "scheduledTime": instant})
     return wiring.export_service(stack.settings()).run(request)
@@ -327,7 +327,7 @@ def test_invalid_tenant_settings_are_reported_and_the_last_valid_ones_stay_in_us
 def test_a_config_invalid_report_that_cannot_be_published_is_published_by_the_retry(
     event_stack: Any, handlers: Any, lambda_context: Any
 ) -> None:
-    from tracking_export_aws.clients import client
+    from tracking_export_aws.aws.clients import client
 
     stack = event_stack
     _, sync = handlers(stack)

@@ -32,9 +32,9 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset
-from tracking_export_aws import wiring
-from tracking_export_aws.distributed import WORK_PREFIX
-from tracking_export_aws.export_service import ExportRequest, ExportService
+from tracking_export_aws.aws.s3_objects import WORK_PREFIX
+from tracking_export_aws.runs.service import ExportRequest, ExportService
+from tracking_export_aws.runtime import wiring
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "us-east-1"  # conftest.py's stack
@@ -102,7 +102,7 @@ class Distributed:
         env = self.stack.env()
         if max_rows is not None:
             env |= {"STATE_MACHINE_ARN": self.state_machine_arn, "MAX_ROWS_PER_WORKER": str(max_rows)}
-        from tracking_export_aws.settings import AwsSettings
+        from tracking_export_aws.runtime.settings import AwsSettings
 
         return wiring.export_service(AwsSettings.from_env(env))
 
@@ -132,7 +132,7 @@ def distributed(
 ) -> Iterator[Distributed]:
     import importlib
 
-    from tracking_export_aws import clients
+    from tracking_export_aws.aws import clients
 
     for name, value in stack.env().items():
         monkeypatch.setenv(name, value)
@@ -329,7 +329,7 @@ def test_a_taken_name_is_renamed_on_the_distributed_path_as_on_the_single_path(
     """Never overwrite: another run's object holds the planned key, so the run writes
     ``name-r{runNumber}.ext`` (chosen before the hand-off, by the single path's rule), and the
     assembled file carries this run's ``export-run`` metadata."""
-    from tracking_export_aws.s3_sink import RUN_METADATA
+    from tracking_export_aws.aws.s3_sink import RUN_METADATA
 
     guid = "taken"
     stack = distributed.stack
@@ -362,8 +362,8 @@ def test_a_small_run_stays_on_the_single_path_and_says_so(distributed: Distribut
 def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: Any) -> None:
     """Parts of 5 MiB or more are UploadPartCopy'd, smaller shards downloaded and joined; the
     object appears once (If-None-Match), and a retried assembly of the same run accepts it."""
-    from tracking_export_aws.distributed import assemble_object
-    from tracking_export_aws.s3_sink import MIB, ObjectExists
+    from tracking_export_aws.aws.s3_objects import assemble_object
+    from tracking_export_aws.aws.s3_sink import MIB, ObjectExists
 
     sizes = [6 * MIB, 1 * MIB, 2 * MIB, 7 * MIB, 100, 0]
     pieces = []
@@ -406,8 +406,8 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
 
 def test_the_loader_keeps_an_exact_log_count_per_utc_day(stack: Any, records: Any) -> None:
     """loader.recount_days: the DAYS marker of each UTC day holds its log count, idempotently."""
-    from tracking_export_aws.dynamo_source import DynamoTrackingSource
-    from tracking_export_aws.loader import recount_days
+    from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
+    from tracking_export_aws.ingest.loader import recount_days
 
     logs = [
         records.log("cnt", 1, "2026-03-01T10:00:00Z", 60),
@@ -445,10 +445,10 @@ def test_the_loader_keeps_an_exact_log_count_per_utc_day(stack: Any, records: An
 
 
 def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: Any, records: Any) -> None:
-    """Issue 7 §1: no silent timeout (run_guard, the one deadline mechanism). The invocation's
+    """Issue 7 §1: no silent timeout (runs/guard.py, the one deadline mechanism). The invocation's
     remaining time drops under the reserve after the first day: the run stops, aborts its
     upload, is recorded failed and notified, and its deltaMode window does not move."""
-    from tracking_export_aws.export_service import FINISH_RESERVE_SECONDS
+    from tracking_export_aws.runs.service import FINISH_RESERVE_SECONDS
 
     stack.put_tenant("slow", {"timezone": "Europe/Paris"})
     stack.put_definition(

@@ -18,14 +18,14 @@ from contract_records import log_id_of, log_value
 from notification_samples import failed_run, succeeded_run
 
 from tracking_export.records import parse_tracking_log
-from tracking_export_aws.clients import client
-from tracking_export_aws.dynamo import query_pages
-from tracking_export_aws.dynamo_source import DynamoTrackingSource
-from tracking_export_aws.keys import days_pk
-from tracking_export_aws.ledger import LeaseLostError, RunLedger
-from tracking_export_aws.loader import LoadReport, load_dataset
-from tracking_export_aws.notifier import Notifier
-from tracking_export_aws.s3_sink import MIB, MultipartSink
+from tracking_export_aws.aws.clients import client
+from tracking_export_aws.aws.dynamo import query_pages
+from tracking_export_aws.aws.keys import days_pk
+from tracking_export_aws.aws.s3_sink import MIB, MultipartSink
+from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
+from tracking_export_aws.ingest.loader import LoadReport, load_dataset
+from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
 
 
 def log(tenant: str, tracking_id: int, log_id: int, started_at: str, **fields: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The export service end to end over real HTTP: moto server (S3, SNS, SQS, EventBridge) and
-dynalite (DynamoDB), built by ``tracking_export_aws.wiring`` from the functions' environment.
+dynalite (DynamoDB), built by ``tracking_export_aws.runtime.wiring`` from the functions' environment.
 
 Spec: export-definition.md §4 (actions and consolidators), §5 (deltaMode), §6 (run outcome);
 architecture.md (notifications, no partial object, at-least-once delivery, tenant isolation).
@@ -26,9 +26,9 @@ from tracking_export.definition import load_definition
 from tracking_export.engine import run_export
 from tracking_export.limits import Limits
 from tracking_export.source import InMemorySource
-from tracking_export_aws import wiring
-from tracking_export_aws.export_service import ExportRequest, ExportService
-from tracking_export_aws.s3_sink import MIB
+from tracking_export_aws.aws.s3_sink import MIB
+from tracking_export_aws.runs.service import ExportRequest, ExportService
+from tracking_export_aws.runtime import wiring
 
 SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}

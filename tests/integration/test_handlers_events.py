@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from daily_export import DAILY_XML, EXPECTED_FILE, put_daily_tenant
 
-from tracking_export_aws.export_service import InvalidRequest
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.runs.service import InvalidRequest
+from tracking_export_aws.runtime.settings import AwsSettings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EVENT_BUCKET = "tracking-export-local-config"  # the bucket the S3 events name
@@ -322,8 +322,8 @@ def test_export_handler_never_logs_the_link_nor_the_recipients(
 def test_export_handler_raises_when_sns_fails_and_its_retry_publishes_once(
     make_stack: Any, records: Any, handlers: Any, lambda_context: Any
 ) -> None:
-    from tracking_export_aws.clients import client
-    from tracking_export_aws.notifier import NotificationError
+    from tracking_export_aws.aws.clients import client
+    from tracking_export_aws.notify.notifier import NotificationError
 
     stack = make_stack()
     export, _ = handlers(stack)

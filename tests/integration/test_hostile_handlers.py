@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hostile.expected import DEFINITIONS, EXPORT_EVENTS, S3_EVENTS, SECRET
 
-from tracking_export_aws.export_service import InvalidRequest
+from tracking_export_aws.runs.service import InvalidRequest
 
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 EVENT_BUCKET = "tracking-export-local-config"  # the bucket the corpus's S3 events name
@@ -229,7 +229,7 @@ def test_a_run_over_hostile_data_names_records_never_values(
     make_stack: Any, handlers: Any, lambda_context: Any
 ) -> None:
     from tracking_export.source import read_jsonl
-    from tracking_export_aws.loader import load_dataset
+    from tracking_export_aws.ingest.loader import load_dataset
 
     stack = make_stack()
     export, _ = handlers(stack)

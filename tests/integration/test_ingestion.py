@@ -23,10 +23,11 @@ import pytest
 
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
-from tracking_export_aws import keys, wiring
-from tracking_export_aws.config_events import ConfigChange
-from tracking_export_aws.export_service import ExportRequest
-from tracking_export_aws.retention import retention_event
+from tracking_export_aws.aws import keys
+from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.ingest.retention import retention_event
+from tracking_export_aws.runs.service import ExportRequest
+from tracking_export_aws.runtime import wiring
 
 SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}
@@ -77,7 +78,7 @@ class Ingest:
 @pytest.fixture
 def ingest_for(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
     """``ingest_for(stack, max_bytes=…)``: an ingest bucket on the stack and the handler module."""
-    from tracking_export_aws import clients
+    from tracking_export_aws.aws import clients
 
     made: list[Ingest] = []
 
@@ -227,7 +228,7 @@ def test_the_same_file_twice_leaves_the_table_as_one_delivery(
 def test_the_same_content_under_another_name_waits_while_the_first_is_loading(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.ingest import ContentInProgress
+    from tracking_export_aws.ingest.service import ContentInProgress
 
     body = jsonl([*records.catalogue("acme"), *records.seed_logs("acme")])
     ingest = ingest_for(stack, max_bytes=len(body) // 2)
@@ -355,7 +356,7 @@ def test_a_crashed_range_is_reported_and_the_file_resumes_where_it_stopped(
     first = ingest.invoke(ingest.event(key))
     assert first["outcome"] == "continuing"
 
-    from tracking_export_aws import loader
+    from tracking_export_aws.ingest import loader
 
     real_run = loader.Loader.run
 
@@ -489,7 +490,7 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     assert len(requested) == 1
     assert ingest.invoke(event)["retentionDays"] == 365
     # Back to no retention (config-sync records it valid), applied by an operator: the attribute goes.
-    from tracking_export_aws.retention import main
+    from tools.apply_retention import main
 
     stack.put_tenant("acme", PARIS)
     assert (
@@ -533,7 +534,7 @@ def two_learners(records: Any) -> list[dict[str, Any]]:
 def test_erasure_removes_every_trace_of_the_learner_and_lists_the_files_delivered(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.dynamo_source import DynamoTrackingSource
+    from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
 
     stack.put_tenant("acme", PARIS)
     stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())
@@ -589,7 +590,7 @@ def test_erasure_removes_every_trace_of_the_learner_and_lists_the_files_delivere
 def test_erasure_pseudonymises_when_the_tenant_keeps_anonymous_statistics(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    from tracking_export_aws.erasure import main
+    from tools.erase_learner import main
 
     stack.put_tenant("acme", {**PARIS, "keepAnonymousStatistics": True})
     stack.put_definition("acme", "seed-example", SEED_XML.read_bytes())

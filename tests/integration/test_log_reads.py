@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from contract_records import log_id_of
 
-from tracking_export_aws import keys
-from tracking_export_aws.clients import client, item_read_parsers
-from tracking_export_aws.dynamo_source import DynamoTrackingSource
-from tracking_export_aws.loader import load_dataset
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.clients import client, item_read_parsers
+from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
+from tracking_export_aws.ingest.loader import load_dataset
 
 TENANT = "umbrella"
 DAY = (datetime(2021, 3, 4, tzinfo=UTC), datetime(2021, 3, 5, tzinfo=UTC))

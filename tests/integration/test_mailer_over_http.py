@@ -17,8 +17,8 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from tracking_export_aws.clients import client
-from tracking_export_aws.mailer import EmailChannel
+from tracking_export_aws.aws.clients import client
+from tracking_export_aws.notify.mailer import EmailChannel
 
 REGION = "us-east-1"
 

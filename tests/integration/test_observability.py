@@ -133,7 +133,7 @@ def test_a_run_logs_its_correlation_id_number_and_attempt_and_counts_its_outcome
 def test_a_failed_run_logs_its_keys_on_the_service_lines_too(
     observed: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tracking_export_aws.clients import client
+    from tracking_export_aws.aws.clients import client
 
     stack, export, _, buffer = observed
     stack.put_definition("acme", "daily-tracking-log", DAILY)

@@ -20,12 +20,12 @@ from botocore.exceptions import ClientError
 from faults import Clock, fault
 
 from tools.local_endpoints import SentEmail, sent_emails
-from tracking_export_aws import wiring
-from tracking_export_aws.config_events import ConfigChange
-from tracking_export_aws.export_service import ExportRequest, ExportService
-from tracking_export_aws.mailer import EmailChannel
-from tracking_export_aws.notifier import NotificationError
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.notify.mailer import EmailChannel
+from tracking_export_aws.notify.notifier import NotificationError
+from tracking_export_aws.runs.service import ExportRequest, ExportService
+from tracking_export_aws.runtime import wiring
+from tracking_export_aws.runtime.settings import AwsSettings
 
 REGION = "us-east-1"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris

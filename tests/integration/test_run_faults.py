@@ -19,10 +19,10 @@ from botocore.exceptions import ClientError
 from faults import Clock, fault
 from notification_samples import succeeded_run
 
-from tracking_export_aws import wiring
-from tracking_export_aws.export_service import ExportRequest, ExportService, RunInProgress
-from tracking_export_aws.ledger import RunLedger
-from tracking_export_aws.notifier import NotificationError
+from tracking_export_aws.notify.notifier import NotificationError
+from tracking_export_aws.runs.ledger import RunLedger
+from tracking_export_aws.runs.service import ExportRequest, ExportService, RunInProgress
+from tracking_export_aws.runtime import wiring
 
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
 PARIS = {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]}

@@ -29,7 +29,7 @@ from tools import serve
 from tools.local_endpoints import free_port
 from tools.sample_data import logs as sample_logs
 from tools.template_tables import load_template
-from tracking_export_aws import clients
+from tracking_export_aws.aws import clients
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

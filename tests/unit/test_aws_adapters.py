@@ -20,22 +20,22 @@ import pytest
 from moto import mock_aws
 from notification_samples import failed_run, succeeded_run
 
-from tracking_export_aws import keys
-from tracking_export_aws.clients import clear_cache, client
-from tracking_export_aws.config_store import (
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.clients import clear_cache, client
+from tracking_export_aws.aws.s3_sink import MIB, MultipartSink, SinkClosedError
+from tracking_export_aws.aws.scheduler import ScheduleManager, schedule_name
+from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
+from tracking_export_aws.config.store import (
     ConfigInvalid,
     ConfigNotFound,
     ConfigStore,
     InvalidConfigKey,
     parse_config_key,
 )
-from tracking_export_aws.dynamo_source import DynamoTrackingSource
-from tracking_export_aws.ledger import LeaseLostError, RunLedger
-from tracking_export_aws.loader import load_dataset, load_jsonl
-from tracking_export_aws.notifier import NotificationError, Notifier
-from tracking_export_aws.s3_sink import MIB, MultipartSink, SinkClosedError
-from tracking_export_aws.scheduler import ScheduleManager, schedule_name
-from tracking_export_aws.settings import AwsSettings, SettingsError
+from tracking_export_aws.ingest.loader import load_dataset, load_jsonl
+from tracking_export_aws.notify.notifier import NotificationError, Notifier
+from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
+from tracking_export_aws.runtime.settings import AwsSettings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tracking_export_aws import clients
+from tracking_export_aws.aws import clients
 
 ITEM: dict[str, Any] = {
     "pk": {"S": "T#acme#L#2020-02-10#1"},

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.requests import destination_failure_detail
+from tracking_export_aws.runs.request import destination_failure_detail
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,12 @@ import pytest
 
 from tools.local_endpoints import state_machine_definition
 from tools.template_tables import load_template
-from tracking_export_aws.distributed import (
-    MAX_SHARDS,
-    DistributedRunError,
-    execution_name,
-    failure_reason,
-    part_plan,
-    plan_shards,
-    work_prefix,
-)
-from tracking_export_aws.s3_sink import MIB
+from tracking_export_aws.aws.s3_objects import DistributedRunError, part_plan
+from tracking_export_aws.aws.s3_sink import MIB
+from tracking_export_aws.runs.manifest import work_prefix
+from tracking_export_aws.runs.route import execution_name
+from tracking_export_aws.runs.shards import MAX_SHARDS, plan_shards
+from tracking_export_aws.runs.steps import failure_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,7 +144,7 @@ def test_failure_reasons_name_the_error_never_quote_its_cause() -> None:
 
 
 def test_an_unknown_manifest_location_is_refused() -> None:
-    from tracking_export_aws.distributed import Manifest
+    from tracking_export_aws.runs.manifest import Manifest
 
     with pytest.raises(DistributedRunError, match="manifestKey"):
         Manifest.read(None, "bucket", "tenants/acme/manifest.json")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.dynamo import deserialize, expired, plain_item, serialize
+from tracking_export_aws.aws.dynamo import deserialize, expired, plain_item, serialize
 
 RECORD: dict[str, Any] = {
     "type": "trackingLog",

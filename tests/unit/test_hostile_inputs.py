@@ -34,10 +34,11 @@ from tracking_export.errors import DefinitionError, UnencodableCellError
 from tracking_export.filename import render_end_file_name
 from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError, email_problem, zone_problem
 from tracking_export.model import GenerateEndFile
-from tracking_export_aws.config_events import ConfigChange, IgnoredRecord, read_config_event
-from tracking_export_aws.config_store import ConfigInvalid, parse_tenant_settings
-from tracking_export_aws.export_service import ExportRequest, InvalidRequest, run_failure_reason
-from tracking_export_aws.settings import AwsSettings, SettingsError
+from tracking_export_aws.config.events import ConfigChange, IgnoredRecord, read_config_event
+from tracking_export_aws.config.store import ConfigInvalid, parse_tenant_settings
+from tracking_export_aws.runs.failure import run_failure_reason
+from tracking_export_aws.runs.service import ExportRequest, InvalidRequest
+from tracking_export_aws.runtime.settings import AwsSettings, SettingsError
 
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
-from tracking_export_aws.ingest import IngestRequest, incoming_tenant, ingest_requests
-from tracking_export_aws.loader import RejectedRecord, parse_line, retention_expiry
-from tracking_export_aws.retention import settings_tenant
+from tracking_export_aws.ingest.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
+from tracking_export_aws.ingest.loader import RejectedRecord, parse_line, retention_expiry
+from tracking_export_aws.ingest.retention import settings_tenant
+from tracking_export_aws.ingest.service import IngestRequest, incoming_tenant, ingest_requests
 
 
 @pytest.mark.parametrize(
@@ -92,9 +92,10 @@ def test_retention_is_applied_when_a_tenant_json_changes() -> None:
 def test_config_sync_s_retention_request_is_an_async_invoke_the_ingest_handler_reads() -> None:
     from botocore.stub import Stubber
 
-    from tracking_export_aws import clients, wiring
-    from tracking_export_aws.retention import retention_event
-    from tracking_export_aws.settings import AwsSettings
+    from tracking_export_aws.aws import clients
+    from tracking_export_aws.ingest.retention import retention_event
+    from tracking_export_aws.runtime import wiring
+    from tracking_export_aws.runtime.settings import AwsSettings
 
     env = {"CONFIG_BUCKET": "stack-config", "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t"}
     settings = AwsSettings.from_env(

@@ -98,10 +98,10 @@ def test_the_handlers_are_found() -> None:
 
 def test_the_walk_follows_imports_through_modules_and_packages() -> None:
     closure = handler_closure()
-    # export_app imports export_service, which imports the engine: two hops from the handler.
-    assert {"tracking_export_aws.export_service", "tracking_export.engine"} <= set(closure)
+    # export_app imports runs.service, which imports the engine: two hops from the handler.
+    assert {"tracking_export_aws.runs.service", "tracking_export.engine"} <= set(closure)
     # `from tracking_export_aws import wiring` names a submodule, not an attribute.
-    assert "tracking_export_aws.wiring" in closure
+    assert "tracking_export_aws.runtime.wiring" in closure
     assert closure["tracking_export"] == SOURCE / "tracking_export" / "__init__.py"
 
 
@@ -133,7 +133,9 @@ def test_no_layer_module_imports_a_dev_only_package(built_layer: Path) -> None:
 
 
 def test_the_dev_tools_are_not_in_the_layer_source() -> None:
-    """The modules that moved to tools/ (issue 8) must not come back under layers/shared."""
-    for moved in ("local_run", "local_endpoints", "template_tables", "sample_data", "load", "serve"):
+    """The modules that moved to tools/ (issues 8 and 16) must not come back under layers/shared."""
+    moved_out = ("local_run", "local_endpoints", "template_tables", "sample_data", "load", "serve")
+    # Issue 16: the operators' command lines and the schema generator.
+    for moved in (*moved_out, "erase_learner", "apply_retention", "schemas"):
         assert (ROOT / "tools" / f"{moved}.py").is_file(), moved
         assert not list(SOURCE.rglob(f"{moved}.py")), moved

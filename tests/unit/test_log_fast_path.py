@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log
-from tracking_export_aws.dynamo import plain_item
-from tracking_export_aws.dynamo_source import log_of_item
+from tracking_export_aws.aws.dynamo import plain_item
+from tracking_export_aws.aws.tracking_source import log_of_item
 
 
 def log(**fields: Any) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def test_an_offset_other_than_utc_is_read_as_the_same_instant() -> None:
     assert parsed.last_access_at == datetime(2026, 1, 1, 10, 5, tzinfo=UTC)
 
 
-# -- straight from a DynamoDB item (tracking_export_aws.dynamo_source.log_of_item) -------------
+# -- straight from a DynamoDB item (tracking_export_aws.aws.tracking_source.log_of_item) -------------
 
 ITEM: dict[str, Any] = {
     "trackingId": {"N": "7192"},

@@ -27,8 +27,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import RawMessage, ses_backends
 
 from tools.template_tables import load_template
-from tracking_export_aws.mailer import EmailChannel
-from tracking_export_aws.settings import AwsSettings, SettingsError
+from tracking_export_aws.notify.mailer import EmailChannel
+from tracking_export_aws.runtime.settings import AwsSettings, SettingsError
 
 REGION = "us-east-1"
 SENDER = "exports@mail.example.com"
@@ -89,7 +89,7 @@ def parts(mail: EmailMessage) -> tuple[str, str]:
 
 
 def succeeded(**over: Any) -> dict[str, Any]:
-    """A run notification as the export service builds it (export_service.py)."""
+    """A run notification as the export service builds it (runs/service.py)."""
     message: dict[str, Any] = {
         "tenantId": "acme",
         "exportGuid": "delta-daily",

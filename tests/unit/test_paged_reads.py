@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tracking_export_aws.paged_reads import READING_AHEAD, PagedReads, pages_of
+from tracking_export_aws.aws.paged_reads import READING_AHEAD, PagedReads, pages_of
 
 
 class InlineExecutor(Executor):

@@ -16,17 +16,17 @@ from notification_samples import failed_run
 
 from tools.template_tables import table_definitions
 from tracking_export.source import InMemorySource, Raw, TimeRange
-from tracking_export_aws.clients import clear_cache, client
-from tracking_export_aws.export_service import _candidate_keys, credentials_expiry
-from tracking_export_aws.ledger import LeaseLostError, RunLedger
-from tracking_export_aws.notifier import (
+from tracking_export_aws.aws.clients import clear_cache, client
+from tracking_export_aws.notify.notifier import (
     MAX_MESSAGE_BYTES,
     EventBridgeChannel,
     NotificationError,
     Notifier,
     fit_message,
 )
-from tracking_export_aws.run_guard import Guard, GuardedSource, Heartbeat, RunDeadlineExceeded
+from tracking_export_aws.runs.guard import Guard, GuardedSource, Heartbeat, RunDeadlineExceeded
+from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
+from tracking_export_aws.runs.service import _candidate_keys, credentials_expiry
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
@@ -329,8 +329,8 @@ def test_credentials_expiry_is_read_when_the_credentials_say_it() -> None:
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
 def test_links_are_sigv4_on_the_regional_endpoint(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracking_export_aws.clients import s3_presigner
-    from tracking_export_aws.settings import AwsSettings
+    from tracking_export_aws.aws.clients import s3_presigner
+    from tracking_export_aws.runtime.settings import AwsSettings
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -361,7 +361,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.mark.parametrize("size", [100, 6 * 1024 * 1024], ids=["put", "multipart"])
 def test_the_sink_never_replaces_an_object(s3: Any, size: int) -> None:
-    from tracking_export_aws.s3_sink import MIB, MultipartSink, ObjectExists, object_metadata
+    from tracking_export_aws.aws.s3_sink import MIB, MultipartSink, ObjectExists, object_metadata
 
     s3.put_object(Bucket="exports", Key="tenants/acme/a.csv", Body=b"first")
     sink = MultipartSink(s3, "exports", "tenants/acme/a.csv", part_size=5 * MIB, metadata={"export-run": "r"})
@@ -381,7 +381,7 @@ def test_the_sink_never_replaces_an_object(s3: Any, size: int) -> None:
 
 
 def test_complete_multipart_upload_failing_aborts_the_upload(s3: Any) -> None:
-    from tracking_export_aws.s3_sink import MIB, MultipartSink
+    from tracking_export_aws.aws.s3_sink import MIB, MultipartSink
 
     def refuse(**_: Any) -> None:
         raise ConnectionResetError("injected: reset during CompleteMultipartUpload")
@@ -421,7 +421,7 @@ def test_a_half_claimed_run_is_given_back_at_once(ledger: RunLedger) -> None:
 def test_a_403_on_a_missing_key_is_read_as_absent_through_a_listing() -> None:
     from botocore.exceptions import ClientError
 
-    from tracking_export_aws.s3_sink import object_metadata
+    from tracking_export_aws.aws.s3_sink import object_metadata
 
     class PrefixOnlyListing:
         """S3 as a role whose ListBucket is limited to prefixes answers HeadObject on a missing key."""
@@ -443,7 +443,7 @@ def test_a_403_on_a_missing_key_is_read_as_absent_through_a_listing() -> None:
 
 
 def test_a_link_never_outlives_the_credentials_that_sign_it() -> None:
-    from tracking_export_aws.export_service import ExportService
+    from tracking_export_aws.runs.service import ExportService
 
     class Credentials:
         _expiry_time = T0 + timedelta(minutes=20)

@@ -24,12 +24,12 @@ from tools.template_tables import (
     table_definitions,
     ttl_attributes,
 )
-from tracking_export_aws.object_tags import (
+from tracking_export_aws.aws.object_tags import (
     CLEAN_OLDER_THAN_DAYS,
     CLEAN_OLDER_THAN_TAG_KEY,
     clean_older_than_tag,
 )
-from tracking_export_aws.settings import AwsSettings
+from tracking_export_aws.runtime.settings import AwsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"

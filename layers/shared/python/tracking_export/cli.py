@@ -33,7 +33,7 @@ from tracking_export.source import InMemorySource, parse_instant
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
-def _instant(text: str) -> datetime:
+def _instant_argument(text: str) -> datetime:
     parsed = parse_instant(text)
     if parsed is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant with an offset or Z")
@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--dataset", type=Path, required=True, help="JSONL dataset (data-contract.md)")
     render.add_argument("--tenant", required=True)
     render.add_argument("--timezone", type=_zone, default="UTC", help="tenant's IANA zone (default UTC)")
-    render.add_argument("--now", type=_instant, default=None, help="the run's time (default: now)")
-    render.add_argument("--previous-run-start", type=_instant, default=None)
+    render.add_argument("--now", type=_instant_argument, default=None, help="the run's time (default: now)")
+    render.add_argument("--previous-run-start", type=_instant_argument, default=None)
     render.add_argument("--run-number", type=_run_number, default=1)
     render.add_argument("--output", required=True, help="file path, or - for standard output")
     render.add_argument("--list-skipped", action="store_true", help="list skipped records after the summary")

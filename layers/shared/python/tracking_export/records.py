@@ -106,7 +106,7 @@ def _number(raw: Raw, name: str, *, required: bool = True) -> Any:
     return value
 
 
-def _instant(raw: Raw, name: str, *, required: bool = False) -> datetime | None:
+def _instant_field(raw: Raw, name: str, *, required: bool = False) -> datetime | None:
     value = raw.get(name)
     if value is None:
         if required:
@@ -424,7 +424,7 @@ def valid_tracking_log(
 
 
 def _checked_tracking_log(raw: Raw) -> TrackingLog:
-    started_at = _instant(raw, "startedAt", required=True)
+    started_at = _instant_field(raw, "startedAt", required=True)
     assert started_at is not None
     progression = _number(raw, "progression")
     if not 0 <= progression <= 100:
@@ -441,8 +441,8 @@ def _checked_tracking_log(raw: Raw) -> TrackingLog:
         tracking_id=_int(raw, "trackingId"),
         log_id=_int(raw, "logId"),
         started_at=started_at,
-        last_access_at=_instant(raw, "lastAccessAt"),
-        completed_at=_instant(raw, "completedAt"),
+        last_access_at=_instant_field(raw, "lastAccessAt"),
+        completed_at=_instant_field(raw, "completedAt"),
         progression=progression,
         score=_number(raw, "score", required=False),
         status=status,

@@ -1,7 +1,15 @@
-"""AWS adapters of the export engine.
+"""AWS side of the export service: the use cases and their adapters, packaged by role.
 
-DynamoDB tracking source and run ledger, S3 config store and export sink, SNS/EventBridge
-notifier, EventBridge Scheduler schedules.
+- ``runtime``: settings, wiring of services to clients, log keys, metrics (the handlers' entry)
+- ``runs``: the export use case (request, service, ledger, guard, failure reason, the
+  distributed path's route, manifest, shard plan and steps)
+- ``config``: export definitions and tenant settings (store, versions, events, config sync)
+- ``ingest``: ingestion of tracking files, the loader, retention, erasure of a learner
+- ``notify``: the notification message, the notifier and its e-mail channel
+- ``aws``: adapters (clients, DynamoDB, keys, S3, paged reads, tracking source, scheduler)
 
-Everything that imports boto3 lives here; :mod:`tracking_export` stays pure.
+Imports go one way: runtime -> runs / config / ingest -> notify / aws. ``runs`` and
+``ingest`` may use ``config``; ``notify`` may use ``aws``; ``aws`` imports no use case.
+tests/unit/test_layer_imports.py fails on an import circle or an import against this
+direction. Everything that imports boto3 lives here; :mod:`tracking_export` stays pure.
 """

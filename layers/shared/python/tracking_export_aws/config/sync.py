@@ -1,0 +1,298 @@
+"""The config-sync use case: a definition uploaded or deleted -> its schedule follows.
+
+Valid upload: create or update the export's schedule (expression and zone from the
+definition's ``<schedule>``, default daily 02:00 in the tenant's zone) and record the
+upload's S3 version as the last valid one (runs read that version). Deletion: delete the
+schedule and the pointer. Invalid upload: leave the schedule and the pointer untouched and
+publish one ``config-invalid`` notification listing every error (once per version).
+``tenant.json`` uploads are validated and pointed at the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tracking_export.errors import DefinitionError
+from tracking_export.limits import DEFAULT_LIMITS, Limits
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.scheduler import ScheduleManager
+from tracking_export_aws.config.definitions import checked_definition
+from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.config.store import (
+    ConfigError,
+    ConfigInvalid,
+    ConfigNotFound,
+    ConfigStore,
+    TenantSettings,
+    parse_config_key,
+    parse_tenant_settings,
+)
+from tracking_export_aws.config.versions import ConfigVersion, ConfigVersions, settings_pk
+from tracking_export_aws.notify.notifier import Notifier, fit_message
+
+DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
+# How many older versions config-sync reads to find the last valid one of an object that has
+# no pointer yet (uploaded before the pointers existed).
+MAX_VERSIONS_SEARCHED = 10
+
+
+_TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")
+
+
+def _tenant_of_settings_key(key: str) -> str | None:
+    """The tenant whose ``tenant.json`` ``key`` is (validated); None for any other key."""
+    match = _TENANT_SETTINGS_KEY_RE.fullmatch(key)
+    if not match:
+        return None
+    try:
+        return keys.validate_tenant_id(match.group(1))
+    except keys.InvalidKeyError:
+        return None
+
+
+@dataclass
+class ConfigSyncService:
+    """Keeps schedules and the last-valid pointers in line with the config bucket."""
+
+    config: ConfigStore
+    schedules: ScheduleManager
+    notifier: Notifier
+    versions: ConfigVersions | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    limits: Limits = DEFAULT_LIMITS
+    # ``request_retention(bucket, key)`` once a tenant.json upload is found valid: the ingest
+    # function applies its retentionDays to the tenant's logs. None: no request (the operator
+    # runs ``python -m tools.apply_retention``).
+    request_retention: Callable[[str, str], None] | None = None
+
+    def apply(self, change: ConfigChange) -> dict[str, Any]:
+        """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
+        what was done. Raises when a notification could not be published, so the event is retried."""
+        if change.bucket and change.bucket != self.config.bucket:
+            return {
+                "key": change.key,
+                "action": "ignored",
+                "reason": f"not the config bucket {change.bucket!r}",
+            }
+        settings_tenant = _tenant_of_settings_key(change.key)
+        if settings_tenant is not None:
+            return self._apply_tenant_settings(change, settings_tenant)
+        try:
+            tenant, guid = parse_config_key(change.key)
+        except ConfigError as exc:
+            return {"key": change.key, "action": "ignored", "reason": str(exc)}
+        result: dict[str, Any] = {"key": change.key, "tenantId": tenant, "exportGuid": guid}
+        pointer = keys.export_pk(tenant, guid)
+        if change.removed:
+            if self._exists(change.key):
+                # Uploaded again since (S3 events may arrive out of order): its own event decides.
+                return {**result, "action": "ignored", "reason": "the object exists again"}
+            deleted = self.schedules.delete(tenant, guid)
+            if self.versions is not None:
+                self.versions.forget(pointer)
+            return {**result, "action": "deleted" if deleted else "absent"}
+        try:
+            found = self.config.read(change.key)
+        except ConfigNotFound:
+            # Deleted again before we ran: the delete event removes the schedule.
+            return {**result, "action": "ignored", "reason": "the object no longer exists"}
+        try:
+            definition = checked_definition(found.data, guid, self.limits)
+        except DefinitionError as exc:
+            errors = [str(issue) for issue in exc.issues]
+            self._point_at_previous_valid(
+                pointer, found.version, lambda data: checked_definition(data, guid, self.limits)
+            )
+            reported = self._report_invalid(
+                pointer, found.version, tenant, guid, errors, self._tenant_addresses(tenant)
+            )
+            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        targets = definition.email_report.target_emails
+        try:
+            settings = self.config.tenant_settings(tenant)
+        except ConfigInvalid as exc:
+            # The definition is fine but the tenant's settings cannot be used: nothing changes.
+            errors = [f"{exc.key}: {problem}" for problem in exc.problems]
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
+            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        except ConfigError as exc:
+            errors = [str(exc)]
+            reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
+            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+        if too_many := self._over_export_cap(tenant, guid):
+            addresses = [*settings.notification_emails, *targets]
+            reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many], addresses)
+            return {**result, "action": "invalid", "errors": [too_many], "reported": reported}
+        schedule = definition.schedule
+        expression = schedule.expression if schedule else DEFAULT_EXPRESSION
+        timezone = (schedule.timezone if schedule else None) or settings.timezone
+        own_window = schedule.flexible_window_minutes if schedule else None
+        window = settings.flexible_window_minutes if own_window is None else own_window
+        name = self.schedules.upsert(tenant, guid, expression, timezone, flexible_window_minutes=window)
+        if self.versions is not None:
+            self.versions.set_valid(pointer, found.version, self.clock())
+        return {
+            **result,
+            "action": "scheduled",
+            "schedule": name,
+            "expression": expression,
+            "timezone": timezone,
+            "flexibleWindowMinutes": window,
+            "warnings": list(definition.warnings),
+        }
+
+    def _apply_tenant_settings(self, change: ConfigChange, tenant: str) -> dict[str, Any]:
+        """``tenant.json``: a valid upload becomes the version runs use; an invalid one is reported
+        and the last valid one stays in use; a deletion brings back the defaults."""
+        result: dict[str, Any] = {"key": change.key, "tenantId": tenant}
+        pointer = settings_pk(tenant)
+        if change.removed:
+            if self._exists(change.key):
+                return {**result, "action": "ignored", "reason": "the object exists again"}
+            if self.versions is not None:
+                self.versions.forget(pointer)
+            rescheduled = self._reschedule_tenant(tenant, TenantSettings())
+            return {**result, "action": "deleted", "rescheduled": rescheduled}
+        try:
+            found = self.config.read(change.key)
+        except ConfigNotFound:
+            return {**result, "action": "ignored", "reason": "the object no longer exists"}
+        try:
+            settings = parse_tenant_settings(found.data, change.key, self.limits)
+        except ConfigInvalid as exc:
+            self._point_at_previous_valid(
+                pointer, found.version, lambda data: parse_tenant_settings(data, change.key, self.limits)
+            )
+            # Told to the addresses of the last valid tenant.json (none if there is none).
+            addresses = self._tenant_addresses(tenant)
+            reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems, addresses)
+            return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
+        # Schedules first: should they fail, the retried event finds the pointer unmoved.
+        rescheduled = self._reschedule_tenant(tenant, settings)
+        if self.versions is not None:
+            self.versions.set_valid(pointer, found.version, self.clock())
+        # Last: should the request fail, the retried event finds everything else already done.
+        if self.request_retention is not None:
+            self.request_retention(self.config.bucket, change.key)
+        return {
+            **result,
+            "action": "settings-valid",
+            "rescheduled": rescheduled,
+            "retentionRequested": self.request_retention is not None,
+        }
+
+    def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
+        """Move the schedules that follow the tenant's zone or its default flexible window (no
+        zone or window of their own) to those of ``settings``; returns the export guids whose
+        schedule was updated."""
+        rescheduled = []
+        for guid in self.config.export_guids(tenant):
+            current = self.schedules.get(tenant, guid)
+            if current is None:
+                continue  # never valid, or deleted: nothing runs
+            try:
+                definition = checked_definition(
+                    self.config.export_definition(tenant, guid), guid, self.limits
+                )
+            except (DefinitionError, ConfigError):
+                continue  # its last valid version is gone: its own upload will schedule it
+            schedule = definition.schedule
+            own_zone = schedule.timezone if schedule else None
+            own_window = schedule.flexible_window_minutes if schedule else None
+            zone = own_zone or settings.timezone
+            window = settings.flexible_window_minutes if own_window is None else own_window
+            if own_zone and (own_window is not None or _window_of(current) == window):
+                continue  # follows neither the tenant's zone nor a changed default window
+            expression = schedule.expression if schedule else DEFAULT_EXPRESSION
+            self.schedules.upsert(tenant, guid, expression, zone, flexible_window_minutes=window)
+            rescheduled.append(guid)
+        return rescheduled
+
+    def _point_at_previous_valid(
+        self, pointer: str, invalid: ConfigVersion, validate: Callable[[bytes], object]
+    ) -> None:
+        """No pointer yet (the object predates them) and the new upload is invalid: point at the
+        newest older version that validates, so the export keeps running on it."""
+        if self.versions is None or self.versions.valid(pointer) is not None:
+            return
+        for older in self.config.older_versions(invalid, limit=MAX_VERSIONS_SEARCHED):
+            try:
+                validate(self.config.read(older.key, older).data)
+            except (DefinitionError, ConfigError):
+                continue
+            self.versions.set_valid(pointer, older, self.clock())
+            return
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.config.read(key)
+        except ConfigNotFound:
+            return False
+        return True
+
+    def _tenant_addresses(self, tenant: str) -> list[str]:
+        """``notificationEmails`` of the tenant's last valid ``tenant.json``; none when it has none."""
+        try:
+            return list(self.config.tenant_settings(tenant).notification_emails)
+        except ConfigError:
+            return []
+
+    def _report_invalid(
+        self,
+        pointer: str,
+        version: ConfigVersion,
+        tenant: str,
+        guid: str | None,
+        errors: list[str],
+        recipients: list[str],
+    ) -> bool:
+        """One ``config-invalid`` notification per invalid version and channel, addressed to
+        ``recipients`` (the e-mail channel); returns whether this call delivered it anywhere.
+        NotificationError (the event is retried) when a channel failed."""
+        message: dict[str, Any] = {
+            "outcome": "config-invalid",
+            "tenantId": tenant,
+            "configKey": version.key,
+            "errorCount": len(errors),
+            "errors": errors,
+            "error": f"{version.key}: {len(errors)} error(s); the last valid version stays in use",
+            "recipients": sorted(set(recipients)),
+        }
+        if guid is not None:
+            message["exportGuid"] = guid
+        channels = self.notifier.channel_names
+        if self.versions is None:
+            return bool(self.notifier.publish(fit_message(message)))
+        versions = self.versions
+        owed = versions.start_invalid_report(pointer, version, channels)
+        if not owed:
+            return False  # a repeated event for a version already reported
+        delivered = self.notifier.publish(
+            fit_message(message),
+            only=owed,
+            on_delivered=lambda channel, _answer: versions.mark_invalid_delivered(pointer, version, channel),
+        )
+        return bool(delivered)
+
+    def _over_export_cap(self, tenant: str, guid: str) -> str | None:
+        """Why a new export may not get a schedule (the tenant has too many); None if it may.
+        An export that has a schedule already keeps it, whatever the count."""
+        cap = self.limits.max_exports_per_tenant
+        if self.schedules.get(tenant, guid) is not None:
+            return None
+        if self.config.export_count(tenant, stop_after=cap + 1) <= cap:
+            return None
+        return (
+            f"the tenant has more than {cap} export definitions; this new export gets no schedule "
+            "(delete unused definitions first; setting MAX_EXPORTS_PER_TENANT)"
+        )
+
+
+def _window_of(schedule: dict[str, Any]) -> int:
+    """The flexible window of a schedule as GetSchedule describes it (0: off)."""
+    window = schedule.get("FlexibleTimeWindow") or {}
+    return int(window.get("MaximumWindowInMinutes") or 0) if window.get("Mode") == "FLEXIBLE" else 0
