@@ -123,7 +123,7 @@ def test_bad_records_are_listed_once_each_with_their_root_cause() -> None:
 
 
 def test_the_cache_keeps_its_budget_and_what_is_used_again() -> None:
-    cache: BoundedCache[str] = BoundedCache(10_000, lambda _: 100)
+    cache: BoundedCache[int, str] = BoundedCache(10_000, lambda _: 100)
     for key in range(1_000):
         cache.put(key, "x")
         assert cache.get(0) == "x"  # used at every step: never dropped
@@ -137,7 +137,7 @@ def test_the_cache_keeps_its_budget_and_what_is_used_again() -> None:
 def test_an_entry_is_counted_with_what_it_holds() -> None:
     texts = ("a" * 1_000, "b" * 2_000)
     assert size_of(texts) >= sys.getsizeof(texts) + 3_000
-    cache: BoundedCache[tuple[str, ...]] = BoundedCache(100_000, size_of)
+    cache: BoundedCache[str, tuple[str, ...]] = BoundedCache(100_000, size_of)
     cache.put("k", texts)
     cache.put("k", texts)  # replaced, not counted twice
     assert cache.bytes == size_of(texts) + ENTRY_OVERHEAD

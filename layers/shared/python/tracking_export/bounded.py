@@ -16,10 +16,11 @@ cache within a small factor, which is what a memory budget needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from sys import getsizeof
 from typing import Any, Generic, TypeVar
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 MIB = 1 << 20
@@ -30,7 +31,7 @@ ENTRY_OVERHEAD = 100
 _ABSENT: Any = object()
 
 
-class BoundedCache(Generic[V]):
+class BoundedCache(Generic[K, V]):
     """A mapping that keeps about ``capacity`` bytes of entries (two generations, see above);
     ``size`` estimates an entry's bytes, computed when it enters the young generation (no
     size is stored per entry)."""
@@ -43,16 +44,16 @@ class BoundedCache(Generic[V]):
         self.capacity = capacity
         self._size = size
         self._half = capacity // 2 or 1
-        self._young: dict[Hashable, V] = {}
+        self._young: dict[K, V] = {}
         self._young_bytes = 0
-        self._old: dict[Hashable, V] = {}
+        self._old: dict[K, V] = {}
         self._old_bytes = 0
         self.evicted = 0  # entries dropped so far (for tests and benchmarks)
 
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 
-    def get(self, key: Hashable, default: Any = None) -> V | Any:
+    def get(self, key: K, default: Any = None) -> V | Any:
         """The value for ``key``, or ``default``; an old entry found moves back into the young one."""
         found = self._young.get(key, _ABSENT)
         if found is not _ABSENT:
@@ -65,7 +66,22 @@ class BoundedCache(Generic[V]):
         self._add(key, found, size)
         return found
 
-    def put(self, key: Hashable, value: V) -> None:
+    def found_and_missing(self, keys: Iterable[K]) -> tuple[dict[K, V], list[K]]:
+        """The values of the keys held (as :meth:`get` finds them), and the keys not held, in order."""
+        young = self._young.get
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        for key in keys:
+            value = young(key, _ABSENT)
+            if value is _ABSENT:
+                value = self.get(key, _ABSENT)
+                if value is _ABSENT:
+                    missing.append(key)
+                    continue
+            found[key] = value
+        return found, missing
+
+    def put(self, key: K, value: V) -> None:
         """Keep ``value`` for ``key``, in place of what it held."""
         previous = self._young.pop(key, _ABSENT)
         if previous is not _ABSENT:
@@ -76,7 +92,7 @@ class BoundedCache(Generic[V]):
                 self._old_bytes = max(0, self._old_bytes - self._size(previous) - ENTRY_OVERHEAD)
         self._add(key, value, self._size(value) + ENTRY_OVERHEAD)
 
-    def _add(self, key: Hashable, value: V, size: int) -> None:
+    def _add(self, key: K, value: V, size: int) -> None:
         if self._young_bytes + size > self._half and self._young:
             self.evicted += len(self._old)
             self._old, self._old_bytes = self._young, self._young_bytes

@@ -79,7 +79,7 @@ class Catalogue:
         self._source = source
         self._report = report
         # Valid records by (kind, key), and each learner's extras under ("learnerExtras", id).
-        self._records: BoundedCache[Any] = BoundedCache(capacity, size_of)
+        self._records: BoundedCache[_Key, Any] = BoundedCache(capacity, size_of)
         # What failed, for the whole run: each is reported once. Their number is that of the
         # bad records a run meets, not of the catalogue. Kind "context": a tracking that
         # cannot be used.
@@ -148,7 +148,7 @@ class Catalogue:
         self, tracking_ids: Iterable[int], raw_trackings: Mapping[int, dict[str, Any]] | None
     ) -> dict[int, TrackingContext | str]:
         failed = self._failed
-        todo = list(set(tracking_ids))
+        todo = list(dict.fromkeys(tracking_ids))  # in the order given, as the reports are
         fresh = [t for t in todo if ("context", t) not in failed]
         wanted = self._wanted("tracking", fresh)
         if raw_trackings is None:

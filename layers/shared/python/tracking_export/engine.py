@@ -199,7 +199,7 @@ class _TrackingRows:
         self._catalogue = catalogue
         self._keep = keep
         self._renderer = renderer
-        self._cache: BoundedCache[TrackingEntry | str | None] = BoundedCache(capacity, self._entry_bytes)
+        self._cache: BoundedCache[int, TrackingEntry | str | None] = BoundedCache(capacity, self._entry_bytes)
 
     def _entry_bytes(self, entry: TrackingEntry | str | None) -> int:
         # A skip reason is the catalogue's own text, kept for the run; None is a singleton.
@@ -207,18 +207,11 @@ class _TrackingRows:
 
     def of_page(self, tracking_ids: set[int]) -> dict[int, Any]:
         """What these trackings' rows need (one page's), those not cached resolved in one batch."""
-        get = self._cache.get
-        found: dict[int, Any] = {}
-        missing = []
-        for tracking_id in tracking_ids:
-            entry = get(tracking_id, _ABSENT)
-            if entry is _ABSENT:
-                missing.append(tracking_id)
-            else:
-                found[tracking_id] = entry
+        found, missing = self._cache.found_and_missing(tracking_ids)
         if missing:
             put, keep, renderer = self._cache.put, self._keep, self._renderer
             for tracking_id, ctx in self._catalogue.contexts(missing).items():
+                entry: TrackingEntry | str | None
                 if isinstance(ctx, str):
                     entry = ctx
                 elif keep(ctx):
@@ -242,7 +235,7 @@ def _unlaunched(
     raws: dict[Any, Raw] = {}
     for raw in source.unlaunched_trackings():
         raws[raw.get("trackingId")] = raw
-    found = catalogue.contexts(raws.keys(), raws)
+    found = catalogue.contexts(set(raws), raws)
     contexts = []
     for tracking_id in raws:
         ctx = found[tracking_id]
@@ -329,7 +322,7 @@ class _CumulativeTime:
 
     def __init__(self, source: TrackingSource, capacity: int) -> None:
         self._source = source
-        self._sums: BoundedCache[_PrefixSums] = BoundedCache(capacity, _prefix_bytes)
+        self._sums: BoundedCache[int, _PrefixSums] = BoundedCache(capacity, _prefix_bytes)
 
     def of_page(self, tracking_ids: set[int]) -> Callable[[TrackingLog], int]:
         """``total_until(log)`` for the logs of these trackings (one page's), their logs

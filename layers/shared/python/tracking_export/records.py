@@ -430,7 +430,7 @@ def _checked_tracking_log(raw: Raw) -> TrackingLog:
     if not 0 <= progression <= 100:
         raise InvalidRecord("field 'progression' must lie in 0..100")
     status = raw.get("status")
-    if status not in _LOG_STATUSES:
+    if type(status) is not str or status not in _LOG_STATUSES:  # a list or an object is unhashable
         raise InvalidRecord(
             "field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback"
         )

@@ -195,7 +195,7 @@ class RowRenderer:
     ) -> None:
         """``segment_bytes`` bounds the cache of rendered segments (a learner's cells…)."""
         p = definition.parameters
-        self._segments: BoundedCache[tuple[tuple[str, ...], tuple[str, ...]]] = BoundedCache(
+        self._segments: BoundedCache[tuple[str, Any], tuple[tuple[str, ...], tuple[str, ...]]] = BoundedCache(
             segment_bytes, size_of
         )
         self._definition = definition
