@@ -11,7 +11,7 @@ import io
 import random
 import sys
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,12 +20,13 @@ import pytest
 from engine_helpers import definition_xml, provider
 
 from tools.sample_data import SampleShape, dataset
+from tracking_export import engine
 from tracking_export.bounded import ENTRY_OVERHEAD, BoundedCache, size_of
 from tracking_export.definition import load_definition
 from tracking_export.engine import CACHE_BYTES, run_export
-from tracking_export.records import PARSERS, RECORD_FIELDS
+from tracking_export.records import PARSERS, RECORD_FIELDS, InvalidRecord, parse_tracking_log
 from tracking_export.report import RunReport
-from tracking_export.source import InMemorySource, Raw
+from tracking_export.source import InMemorySource, Raw, TimeRange
 
 TENANT = "acme"
 # 3,000 logs over 600 trackings and 60 learners, on six days (sample data, deterministic).
@@ -41,16 +42,34 @@ COLUMNS = (
 
 
 class CountingSource(InMemorySource):
-    """Counts the catalogue records the engine asks for, by kind."""
+    """Counts the catalogue records the engine asks for, by kind, and the calls asking for
+    trackings; with ``page_logs``, a day's logs come in pages of that many (as DynamoDB's)."""
 
-    def __init__(self, records: list[Raw]) -> None:
+    def __init__(self, records: list[Raw], page_logs: int | None = None) -> None:
         super().__init__(TENANT, records)
         self.asked: Counter[str] = Counter()
+        self.tracking_calls = 0
+        self.page_logs = page_logs
 
     def get_records(self, wanted: Mapping[str, Collection[Any]]) -> dict[str, dict[Any, Raw]]:
         for kind, keys in wanted.items():
             self.asked[kind] += len(keys)
+        self.tracking_calls += "tracking" in wanted
         return super().get_records(wanted)
+
+    def log_pages_in_ranges(self, ranges: Sequence[TimeRange]) -> Iterator[Iterator[list[Raw]]]:
+        size = self.page_logs
+        for raws in self.logs_in_ranges(ranges):
+            # As the DynamoDB source: a valid log as the engine's TrackingLog, any other as is.
+            logs = [_validated(raw) for raw in raws]
+            yield iter([logs[i : i + size] for i in range(0, len(logs), size)] if size else [logs])
+
+
+def _validated(raw: Raw) -> Any:
+    try:
+        return parse_tracking_log(raw)
+    except InvalidRecord:
+        return raw
 
 
 def _records() -> list[Raw]:
@@ -75,9 +94,11 @@ def _records() -> list[Raw]:
     return records
 
 
-def _export(parameters: str, cache_bytes: int) -> tuple[bytes, RunReport, CountingSource]:
+def _export(
+    parameters: str, cache_bytes: int, page_logs: int | None = None
+) -> tuple[bytes, RunReport, CountingSource]:
     definition = load_definition(definition_xml(provider(COLUMNS, parameters)), name="bounded.xml")
-    source = CountingSource(_records())
+    source = CountingSource(_records(), page_logs)
     out = io.BytesIO()
     report = run_export(
         definition, source, out, tenant_id=TENANT, timezone="Europe/Paris", now=NOW, cache_bytes=cache_bytes
@@ -109,6 +130,30 @@ def test_a_tiny_cache_budget_changes_neither_the_file_nor_the_report(parameters:
     # Each bad record listed once, whatever was dropped and fetched again.
     listed = Counter((s.kind, s.key) for s in tight_report.skipped if s.kind != "trackingLog")
     assert listed and set(listed.values()) == {1}
+
+
+@pytest.mark.parametrize("cache_bytes", [CACHE_BYTES, 40_000])
+def test_fetching_a_group_of_pages_ahead_changes_neither_the_file_nor_the_report(
+    cache_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 30 logs. The trackings of a group of pages are fetched ahead in one call, yet
+    rows and skipped records (in their order) come out as when each page fetches its own."""
+    grouped, grouped_report, grouped_source = _export("", cache_bytes, page_logs=30)
+    monkeypatch.setattr(engine, "PREFETCH_LOGS", 1)  # every page a group of its own
+    single, single_report, single_source = _export("", cache_bytes, page_logs=30)
+    whole, whole_report, _ = _export("", cache_bytes)
+
+    assert grouped == single == whole
+    assert grouped_report.as_dict() == single_report.as_dict()
+    # Read a day at once, the same records are skipped (listed in another order).
+    assert grouped_report.skipped_count == whole_report.skipped_count
+    assert Counter(grouped_report.skipped) == Counter(whole_report.skipped)
+    if cache_bytes == CACHE_BYTES:
+        days = SHAPE.logs // SHAPE.logs_per_day  # 500 logs a day: one group per day
+        assert single_source.tracking_calls > 50
+        # One call per day fetched ahead, and a few for trackings no group fetched (bad ones).
+        assert grouped_source.tracking_calls <= days + 3
+        assert grouped_source.asked["tracking"] <= SHAPE.trackings
 
 
 def test_bad_records_are_listed_once_each_with_their_root_cause() -> None:

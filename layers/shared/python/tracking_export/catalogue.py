@@ -86,6 +86,17 @@ class Catalogue:
         self._failed: dict[_Key, _Missing] = {}
         # What the call in progress resolved, whatever the cache drops meanwhile.
         self._here: dict[_Key, Any] = {}
+        # Tracking records fetched ahead (prefetch), each used once: tracking id -> record or None.
+        self._prefetched: dict[int, dict[str, Any] | None] = {}
+
+    def prefetch(self, tracking_ids: Iterable[int]) -> None:
+        """Fetch the records of these trackings now, in one batch, for the :meth:`contexts`
+        calls to come (what was fetched ahead before and not used is dropped). Nothing is
+        parsed or reported here: that happens, in order, when a context is asked for."""
+        failed = self._failed
+        wanted = [t for t in tracking_ids if ("context", t) not in failed]
+        found = self._fetch({"tracking": wanted}).get("tracking", {})
+        self._prefetched = {t: found.get(t) for t in wanted}
 
     # -- loading ---------------------------------------------------------
 
@@ -152,7 +163,16 @@ class Catalogue:
         fresh = [t for t in todo if ("context", t) not in failed]
         wanted = self._wanted("tracking", fresh)
         if raw_trackings is None:
-            raw_trackings = self._fetch({"tracking": wanted}).get("tracking", {})
+            prefetched, raw_trackings, rest = self._prefetched, {}, []
+            for key in wanted:
+                if key in prefetched:
+                    raw = prefetched.pop(key)
+                    if raw is not None:
+                        raw_trackings[key] = raw
+                else:
+                    rest.append(key)
+            if rest:
+                raw_trackings.update(self._fetch({"tracking": rest}).get("tracking", {}))
         found = raw_trackings
         self._take("tracking", wanted, found)
         trackings = [t for t in (self._get("tracking", i) for i in fresh) if isinstance(t, Tracking)]

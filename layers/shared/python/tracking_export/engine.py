@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -30,6 +30,10 @@ from tracking_export.writer import FileWriter
 
 # Rows of one day sorted in memory; a bigger day is sorted in runs of this size on disk.
 DAY_RUN_ROWS = RUN_ROWS
+# Pages of a day are taken from the source in groups of at least this many logs, and the
+# records of the group's trackings not cached are fetched in one batch before its first page
+# is rendered: full BatchGetItem calls of 100 keys instead of a partial one per page.
+PREFETCH_LOGS = 4_000
 # What a run's caches may hold, in estimated bytes: half for the trackings' resolved rows
 # parts, a quarter each for catalogue records and rendered segments (learner, session…);
 # cumulative time (lastActivity modes) gets a third more. A day touching more trackings than
@@ -94,10 +98,11 @@ def run_export(
     trackings = _TrackingRows(catalogue, keep, renderer, cache_bytes // 2)
     ranges = [day_range(day, tz) for day in window_days(window, source, tz, within=days)]
     row = renderer.log_row
+    kept_log = _log_filter(window, params)
     for day_pages in source.log_pages_in_ranges(ranges):
         with SortedRows(DAY_RUN_ROWS) as day:
-            for page in day_pages:
-                logs = _page_logs(page, window, params, report)
+            for page in _prefetching(day_pages, trackings, kept_log):
+                logs = _page_logs(page, kept_log, report)
                 entries = trackings.of_page({log.tracking_id for log in logs})
                 if cumulative is None:
                     day.add_all(_page_rows(logs, entries, row, report))
@@ -141,8 +146,51 @@ def window_days(
     return list(local_days(first, last))
 
 
+def _log_filter(window: Window, params: Parameters) -> Callable[[TrackingLog], bool] | None:
+    """The filters of a run that depend on the log alone (time frame, status); None when none."""
+    checks: list[Callable[[TrackingLog], bool]] = []
+    if window.kind == "timeFrame":
+        assert window.start is not None and window.end is not None
+        start, end = window.start, window.end
+        checks.append(lambda log: start <= log.started_at <= end)
+    if params.report_status is not None:
+        statuses = params.report_status
+        checks.append(lambda log: log.status in statuses)
+    if not checks:
+        return None
+    return lambda log: all(check(log) for check in checks)
+
+
+def _prefetching(
+    pages: Iterable[Sequence[Raw | TrackingLog]],
+    trackings: _TrackingRows,
+    kept_log: Callable[[TrackingLog], bool] | None,
+) -> Iterator[Sequence[Raw | TrackingLog]]:
+    """The pages, in order, taken in groups of ``PREFETCH_LOGS`` logs whose trackings' records
+    are fetched in one batch before the group's pages are handed on (see ``Catalogue.prefetch``)."""
+    pages = iter(pages)
+    while True:
+        group, count = [], 0
+        for page in pages:
+            group.append(page)
+            count += len(page)
+            if count >= PREFETCH_LOGS:
+                break
+        if not group:
+            return
+        trackings.prefetch(
+            {
+                log.tracking_id
+                for page in group
+                for log in page
+                if log.__class__ is TrackingLog and (kept_log is None or kept_log(log))
+            }
+        )
+        yield from group
+
+
 def _page_logs(
-    raws: Sequence[Raw | TrackingLog], window: Window, params: Parameters, report: RunReport
+    raws: Sequence[Raw | TrackingLog], kept_log: Callable[[TrackingLog], bool] | None, report: RunReport
 ) -> list[TrackingLog]:
     """The valid logs of a page of a day that pass the log filters, in the page's order."""
     logs = [raw for raw in raws if raw.__class__ is TrackingLog]  # the source validated them
@@ -156,13 +204,8 @@ def _page_logs(
                 logs.append(parse_tracking_log(raw))
             except InvalidRecord as exc:
                 report.skip(SkippedRecord("trackingLog", safe_key(raw.get("logId")), str(exc)))
-    if window.kind == "timeFrame":
-        assert window.start is not None and window.end is not None
-        start, end = window.start, window.end
-        logs = [log for log in logs if start <= log.started_at <= end]
-    if params.report_status is not None:
-        statuses = params.report_status
-        logs = [log for log in logs if log.status in statuses]
+    if kept_log is not None:
+        logs = [log for log in logs if kept_log(log)]
     return logs
 
 
@@ -204,6 +247,11 @@ class _TrackingRows:
     def _entry_bytes(self, entry: TrackingEntry | str | None) -> int:
         # A skip reason is the catalogue's own text, kept for the run; None is a singleton.
         return self._renderer.entry_bytes(entry) if type(entry) is tuple else 0
+
+    def prefetch(self, tracking_ids: set[int]) -> None:
+        """Have the catalogue fetch the records of those of these trackings not cached, in one batch."""
+        _, missing = self._cache.found_and_missing(tracking_ids)
+        self._catalogue.prefetch(missing)
 
     def of_page(self, tracking_ids: set[int]) -> dict[int, Any]:
         """What these trackings' rows need (one page's), those not cached resolved in one batch."""
