@@ -12,8 +12,7 @@ and every tracking that depends on it is skipped with a reason naming that cause
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracking_export.bounded import BoundedCache, size_of
 from tracking_export.records import (
@@ -36,8 +35,9 @@ from tracking_export.source import TrackingSource
 MAX_ENTITY_DEPTH = 64
 
 
-@dataclass(frozen=True, slots=True)
-class TrackingContext:
+# A named tuple rather than a frozen dataclass: one is made per tracking a run resolves, and
+# a frozen dataclass's __init__ (one object.__setattr__ per field) costs about twice as much.
+class TrackingContext(NamedTuple):
     """A valid tracking and the catalogue records its rows print."""
 
     tracking: Tracking
@@ -49,10 +49,6 @@ class TrackingContext:
     entity: Entity | None
     entity_chain: tuple[Entity, ...]  # from the root down to the learner's own entity
     smartgroup_names: tuple[str, ...]  # sorted by name
-
-    @property
-    def sort_key(self) -> tuple[int, int, str]:
-        return (self.learner.learner_id, self.session.session_id, self.content.content_guid)
 
 
 # What a learner's trackings share: (learner, its entity, entity chain, smart-group names).

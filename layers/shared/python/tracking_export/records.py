@@ -295,8 +295,8 @@ def parse_training_content(raw: Raw) -> TrainingContent:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Tracking:
+# A named tuple like TrackingLog (and for the same reason): one is made per tracking a run resolves.
+class Tracking(NamedTuple):
     tracking_id: int
     guid: str | None
     learner_id: int
