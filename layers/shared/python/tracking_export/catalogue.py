@@ -76,12 +76,12 @@ class Catalogue:
         self._report = report
         # Valid records by (kind, key), and each learner's extras under ("learnerExtras", id).
         self._records: BoundedCache[_Key, Any] = BoundedCache(capacity, size_of)
-        # What failed, for the whole run: each is reported once. Their number is that of the
-        # bad records a run meets, not of the catalogue. Kind "context": a tracking that
-        # cannot be used.
-        self._failed: dict[_Key, _Missing] = {}
-        # What the call in progress resolved, whatever the cache drops meanwhile.
-        self._here: dict[_Key, Any] = {}
+        # What failed, by kind then key, for the whole run: each is reported once. Their number
+        # is that of the bad records a run meets, not of the catalogue. Kind "context": a
+        # tracking that cannot be used.
+        self._failed: dict[str, dict[Any, _Missing]] = {kind: {} for kind in (*PARSERS, "context")}
+        # What the call in progress resolved, by kind then key, whatever the cache drops meanwhile.
+        self._here: dict[str, dict[Any, Any]] = {}
         # Tracking records fetched ahead (prefetch), each used once: tracking id -> record or None.
         self._prefetched: dict[int, dict[str, Any] | None] = {}
 
@@ -89,8 +89,8 @@ class Catalogue:
         """Fetch the records of these trackings now, in one batch, for the :meth:`contexts`
         calls to come (what was fetched ahead before and not used is dropped). Nothing is
         parsed or reported here: that happens, in order, when a context is asked for."""
-        failed = self._failed
-        wanted = [t for t in tracking_ids if ("context", t) not in failed]
+        failed = self._failed["context"]
+        wanted = [t for t in tracking_ids if t not in failed]
         found = self._fetch({"tracking": wanted}).get("tracking", {})
         self._prefetched = {t: found.get(t) for t in wanted}
 
@@ -98,17 +98,16 @@ class Catalogue:
 
     def _wanted(self, kind: str, keys: Iterable[Any]) -> list[Any]:
         """The keys of ``kind`` to fetch; those known already (cached or failed) join the call's records."""
-        here, failed, cached = self._here, self._failed, self._records.get
+        here, failed, cached = self._here[kind], self._failed[kind], self._records.get
         wanted = []
         for key in set(keys):
-            name = (kind, key)
-            if name in here:
+            if key in here:
                 continue
-            known = failed.get(name) or cached(name)
+            known = failed.get(key) or cached((kind, key))
             if known is None:
                 wanted.append(key)
             else:
-                here[name] = known
+                here[key] = known
         return wanted
 
     def _fetch(self, wanted: Mapping[str, list[Any]]) -> dict[str, dict[Any, dict[str, Any]]]:
@@ -118,34 +117,29 @@ class Catalogue:
     def _take(self, kind: str, wanted: list[Any], found: Mapping[Any, dict[str, Any]]) -> None:
         """Parse what was fetched of ``kind``; report the invalid, remember the failures."""
         parse: Callable[[dict[str, Any]], Any] = PARSERS[kind]
-        here = self._here
-        keep = kind != "tracking"  # a tracking's record goes into its context, not the cache
+        here, failed = self._here[kind], self._failed[kind]
+        put = None if kind == "tracking" else self._records.put  # a tracking goes into its context
         for key in wanted:
-            name = (kind, key)
             raw = found.get(key)
             if raw is None:
-                missing = _Missing(f"{kind} {_show(key)} does not exist", reported=False)
-                here[name] = self._failed[name] = missing
+                here[key] = failed[key] = _Missing(f"{kind} {_show(key)} does not exist", reported=False)
                 continue
             try:
-                record = here[name] = parse(raw)
+                record = here[key] = parse(raw)
             except InvalidRecord as exc:
                 reason = f"{kind} {_show(key)} is invalid: {exc}"
                 self._report.skip(SkippedRecord(kind, safe_key(key), str(exc)))
-                here[name] = self._failed[name] = _Missing(reason, reported=True)
+                here[key] = failed[key] = _Missing(reason, reported=True)
                 continue
-            if keep:
-                self._records.put(name, record)
-
-    def _get(self, kind: str, key: Any) -> Any:
-        return self._here.get((kind, key))
+            if put is not None:
+                put((kind, key), record)
 
     def contexts(
         self, tracking_ids: Iterable[int], raw_trackings: Mapping[int, dict[str, Any]] | None = None
     ) -> dict[int, TrackingContext | str]:
         """The context of each of these trackings, or the reason it cannot be used, fetching
         what is not cached level by level. ``raw_trackings``: their records, already read."""
-        self._here = {}
+        self._here = {kind: {} for kind in (*PARSERS, "learnerExtras")}
         try:
             return self._contexts(tracking_ids, raw_trackings)
         finally:
@@ -154,9 +148,10 @@ class Catalogue:
     def _contexts(
         self, tracking_ids: Iterable[int], raw_trackings: Mapping[int, dict[str, Any]] | None
     ) -> dict[int, TrackingContext | str]:
-        failed = self._failed
+        failed = self._failed["context"]
+        here = self._here
         todo = list(dict.fromkeys(tracking_ids))  # in the order given, as the reports are
-        fresh = [t for t in todo if ("context", t) not in failed]
+        fresh = [t for t in todo if t not in failed]
         wanted = self._wanted("tracking", fresh)
         if raw_trackings is None:
             prefetched, raw_trackings, rest = self._prefetched, {}, []
@@ -169,15 +164,15 @@ class Catalogue:
                     rest.append(key)
             if rest:
                 raw_trackings.update(self._fetch({"tracking": rest}).get("tracking", {}))
-        found = raw_trackings
-        self._take("tracking", wanted, found)
-        trackings = [t for t in (self._get("tracking", i) for i in fresh) if isinstance(t, Tracking)]
+        self._take("tracking", wanted, raw_trackings)
+        here_tracking = here["tracking"]
+        trackings = [t for t in (here_tracking.get(i) for i in fresh) if isinstance(t, Tracking)]
 
         # Their learners, sessions and contents, in one call.
         level = {
-            "learner": self._wanted("learner", (t.learner_id for t in trackings)),
-            "session": self._wanted("session", (t.session_id for t in trackings)),
-            "content": self._wanted("content", (t.content_guid for t in trackings)),
+            "learner": self._wanted("learner", [t.learner_id for t in trackings]),
+            "session": self._wanted("session", [t.session_id for t in trackings]),
+            "content": self._wanted("content", [t.content_guid for t in trackings]),
         }
         found_level = self._fetch(level)
         for kind, keys in level.items():
@@ -185,19 +180,19 @@ class Catalogue:
 
         # Then trainings, smart groups, entities and training contents, in one call; parents
         # of entities level by level after, and training contents parsed last, as before.
-        get = self._get
-        sessions = [s for s in (get("session", t.session_id) for t in trackings) if isinstance(s, Session)]
-        learners = [x for x in (get("learner", t.learner_id) for t in trackings) if isinstance(x, Learner)]
+        here_learner, here_session, here_content = here["learner"], here["session"], here["content"]
+        sessions = [s for s in (here_session.get(t.session_id) for t in trackings) if isinstance(s, Session)]
+        learners = [x for x in (here_learner.get(t.learner_id) for t in trackings) if isinstance(x, Learner)]
         pairs = []
         for t in trackings:
-            session = self._get("session", t.session_id)
-            content = self._get("content", t.content_guid)
+            session = here_session.get(t.session_id)
+            content = here_content.get(t.content_guid)
             if isinstance(session, Session) and isinstance(content, Content) and content.learning_object_guid:
                 pairs.append((session.training_id, content.learning_object_guid))
         entities = {x.entity_id for x in learners if x.entity_id is not None}
         level = {
-            "training": self._wanted("training", (s.training_id for s in sessions)),
-            "smartgroup": self._wanted("smartgroup", (g for x in learners for g in x.smartgroup_ids)),
+            "training": self._wanted("training", [s.training_id for s in sessions]),
+            "smartgroup": self._wanted("smartgroup", [g for x in learners for g in x.smartgroup_ids]),
             "entity": self._wanted("entity", entities),
             "trainingContent": self._wanted("trainingContent", pairs),
         }
@@ -209,10 +204,11 @@ class Catalogue:
         self._take("trainingContent", level["trainingContent"], found_level.get("trainingContent", {}))
 
         contexts: dict[int, TrackingContext | str] = {}
+        build = self._build
         for tracking_id in todo:
-            found_context = failed.get(("context", tracking_id)) or self._build(tracking_id)
+            found_context = failed.get(tracking_id) or build(tracking_id)
             if isinstance(found_context, _Missing):
-                failed[("context", tracking_id)] = found_context
+                failed[tracking_id] = found_context
                 contexts[tracking_id] = found_context.reason
             else:
                 contexts[tracking_id] = found_context
@@ -221,11 +217,12 @@ class Catalogue:
     def _load_parents(self, entity_ids: set[int]) -> None:
         """The ancestors of these entities (already resolved), one level at a time: the cached
         ones are walked through (their parents may have been dropped), the others fetched."""
+        here = self._here["entity"]
         level, seen = entity_ids, set(entity_ids)
         for _ in range(MAX_ENTITY_DEPTH):
             level = {
                 e.parent_id
-                for e in (self._get("entity", i) for i in level)
+                for e in (here.get(i) for i in level)
                 if isinstance(e, Entity) and e.parent_id is not None and e.parent_id not in seen
             }
             if not level:
@@ -238,57 +235,48 @@ class Catalogue:
     # -- contexts ----------------------------------------------------------
 
     def _build(self, tracking_id: int) -> TrackingContext | _Missing:
-        tracking = self._get("tracking", tracking_id)
-        if isinstance(tracking, _Missing):
+        here = self._here
+        tracking = here["tracking"][tracking_id]
+        if tracking.__class__ is _Missing:
             return tracking
-        learner = self._get("learner", tracking.learner_id)
-        session = self._get("session", tracking.session_id)
-        content = self._get("content", tracking.content_guid)
-        if isinstance(session, Session):
-            training = self._get("training", session.training_id)
-            if isinstance(training, _Missing):
+        learner = here["learner"][tracking.learner_id]
+        session = here["session"][tracking.session_id]
+        content = here["content"][tracking.content_guid]
+        if session.__class__ is Session:
+            training = here["training"][session.training_id]
+            if training.__class__ is _Missing:
                 session = self._session_without_training(session, training)
         for dependency in (learner, session, content):
-            if isinstance(dependency, _Missing):
+            if dependency.__class__ is _Missing:
                 # An invalid record was listed when it was parsed; a record pointing at one that
                 # does not exist is itself the invalid one (data-contract.md).
                 if not dependency.reported:
                     self._report.skip(SkippedRecord("tracking", tracking_id, dependency.reason))
                 return _Missing(f"tracking {tracking_id} is skipped: {dependency.reason}", reported=True)
-        assert isinstance(learner, Learner) and isinstance(session, Session)
-        assert isinstance(content, Content)
-        training = self._get("training", session.training_id)
-        assert isinstance(training, Training)
+        training = here["training"][session.training_id]
         training_content = None
         if content.learning_object_guid:
-            found = self._get("trainingContent", (session.training_id, content.learning_object_guid))
-            training_content = found if isinstance(found, TrainingContent) else None
-        extras = self._learner_extras(learner)
-        _, entity, chain, names = extras
+            found = here["trainingContent"].get((session.training_id, content.learning_object_guid))
+            training_content = found if found.__class__ is TrainingContent else None
+        _, entity, chain, names = self._learner_extras(learner)
         return TrackingContext(
-            tracking=tracking,
-            learner=learner,
-            session=session,
-            training=training,
-            content=content,
-            training_content=training_content,
-            entity=entity,
-            entity_chain=chain,
-            smartgroup_names=names,
+            tracking, learner, session, training, content, training_content, entity, chain, names
         )
 
     def _learner_extras(self, learner: Learner) -> _LearnerExtras:
         """Entity chain and smart-group names of a learner, computed once per learner record."""
-        name = ("learnerExtras", learner.learner_id)
-        extras: _LearnerExtras | None = self._here.get(name) or self._records.get(name)
+        here = self._here["learnerExtras"]
+        key = learner.learner_id
+        extras: _LearnerExtras | None = here.get(key) or self._records.get(("learnerExtras", key))
         if extras is None or extras[0] is not learner:
             chain = self._entity_chain(learner.entity_id)
-            groups = (self._get("smartgroup", g) for g in learner.smartgroup_ids)
+            smartgroups = self._here["smartgroup"]
+            groups = (smartgroups.get(g) for g in learner.smartgroup_ids)
             names = tuple(sorted(g.name or "" for g in groups if isinstance(g, Smartgroup)))
             entity = chain[-1] if chain and chain[-1].entity_id == learner.entity_id else None
             extras = (learner, entity, chain, names)
-            self._records.put(name, extras)
-        self._here[name] = extras
+            self._records.put(("learnerExtras", key), extras)
+        here[key] = extras
         return extras
 
     def _session_without_training(self, session: Session, training: _Missing) -> _Missing:
@@ -296,17 +284,17 @@ class Catalogue:
         if not training.reported:
             self._report.skip(SkippedRecord("session", session.session_id, training.reason))
         missing = _Missing(f"session {session.session_id} is skipped: {training.reason}", reported=True)
-        name = ("session", session.session_id)
-        self._here[name] = self._failed[name] = missing
+        self._here["session"][session.session_id] = self._failed["session"][session.session_id] = missing
         return missing
 
     def _entity_chain(self, entity_id: int | None) -> tuple[Entity, ...]:
+        entities = self._here["entity"]
         chain: list[Entity] = []
         seen: set[int] = set()
         current = entity_id
         while current is not None and current not in seen and len(chain) < MAX_ENTITY_DEPTH:
             seen.add(current)
-            entity = self._get("entity", current)
+            entity = entities.get(current)
             if not isinstance(entity, Entity):
                 break
             chain.append(entity)

@@ -81,6 +81,12 @@ def log_of_item(item: Mapping[str, Any], now: float) -> TrackingLog | Raw | None
     return log if log is not None else plain_item(item, keys.KEY_ATTRIBUTES)
 
 
+def _fraction(number: str) -> bool:
+    """Whether ``_from_attribute`` reads this N text (with a point) as ``float(text)``: no
+    exponent, and a fractional part that is not all zeros."""
+    return "e" not in number and "E" not in number and bool(number.partition(".")[2].rstrip("0"))
+
+
 def logs_of_items(items: Iterable[Mapping[str, Any]], now: float) -> list[TrackingLog | Raw]:
     """``log_of_item`` of each item of a page, expired ones left out, in the page's order.
 
@@ -110,21 +116,38 @@ def logs_of_items(items: Iterable[Mapping[str, Any]], now: float) -> list[Tracki
         expires = get("expiresAt")
         if expires is not None and expired(plain_value(expires), now):
             continue
-        # Each optional field as plain_value reads it: None when absent (or NULL).
+        # Each field as plain_value reads it (None when absent or NULL), its common forms inline:
+        # a whole N is an int, a fraction without exponent a float (what _from_attribute does).
         number = progression.get("N")
-        last = get("lastAccessAt")
-        completed = get("completedAt")
+        progression_value: Any
+        if number is not None and number.isdecimal():
+            progression_value = int(number)
+        elif number is not None and "." in number and _fraction(number):
+            progression_value = float(number)
+        else:
+            progression_value = plain_value(progression)
         score = get("score")
         if score is not None:
-            score_n = score.get("N")
-            score = int(score_n) if score_n is not None and score_n.isdecimal() else plain_value(score)
+            number = score.get("N")
+            if number is not None and number.isdecimal():
+                score = int(number)
+            elif number is not None and "." in number and _fraction(number):
+                score = float(number)
+            else:
+                score = None if "NULL" in score else plain_value(score)
+        last = get("lastAccessAt")
+        if last is not None:
+            last = last.get("S") or (None if "NULL" in last else plain_value(last))
+        completed = get("completedAt")
+        if completed is not None:
+            completed = completed.get("S") or (None if "NULL" in completed else plain_value(completed))
         log = valid(
             int(tracking_id),
             int(log_id),
             started,
-            None if last is None else (last.get("S") or plain_value(last)),
-            None if completed is None else (completed.get("S") or plain_value(completed)),
-            int(number) if number is not None and number.isdecimal() else plain_value(progression),
+            last,
+            completed,
+            progression_value,
             score,
             status,
             int(spent),
