@@ -3,7 +3,7 @@
     python bench/distributed.py [--logs N] [--shard-rows M] [--baseline REV|none] [--repeat K]
 
 Loads N logs (default 40,000) of the sample tenant into dynalite through the loader, then:
-1. one worker renders every day of the window as ONE shard (``Steps.render``, the code a
+1. one worker renders every day of the window as ONE shard (``ShardWorker.render``, the code a
    distributed run's worker runs), in a fresh process (``worker_child.py``), DynamoDB and
    S3 (moto server) in their own processes, so the child's CPU time (``time.process_time``
    around the render) is the worker's own: rows per CPU-second and per worker-minute (a
@@ -55,10 +55,11 @@ from tools.local_endpoints import (
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export_aws.aws import clients, keys
 from tracking_export_aws.ingest.loader import load_jsonl
+from tracking_export_aws.runs.outcomes import RunHandedOff
+from tracking_export_aws.runs.payloads import read_step
 from tracking_export_aws.runs.service import ExportRequest
-from tracking_export_aws.runs.steps import Steps
 from tracking_export_aws.runtime.settings import AwsSettings
-from tracking_export_aws.runtime.wiring import distributed_steps, export_service
+from tracking_export_aws.runtime.wiring import coordinator, export_service, shard_worker
 
 ACCOUNT = "123456789012"
 TENANT = "bench"
@@ -89,10 +90,6 @@ def _create(moto: str, dynamo: str) -> dict[str, str]:
     return env
 
 
-def _steps(env: dict[str, str]) -> Steps:
-    return distributed_steps(AwsSettings.from_env(env))
-
-
 def worker_runs(
     dynamo: str, dataset_path: Path, trees: dict[str, Path], repeat: int
 ) -> dict[str, list[dict[str, Any]]]:
@@ -103,16 +100,17 @@ def worker_runs(
         dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
         definition = base64.b64encode(DEFINITION.encode()).decode()
+        run_number = 0
         for number in range(1, repeat + 1):
             for side, tree in trees.items():
-                prefix = f"_work/{TENANT}/bench/{side}-{number}/"
+                run_number += 1  # each render its own work prefix
                 out = subprocess.run(
                     [
                         sys.executable,
                         str(CHILD),
                         str(tree),
                         TENANT,
-                        prefix,
+                        str(run_number),
                         "2026-11-28T02:00:00Z",
                         definition,
                     ],
@@ -156,9 +154,14 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/bench",
         )["stateMachineArn"]
         env |= {"STATE_MACHINE_ARN": machine, "MAX_ROWS_PER_WORKER": str(shard_rows), "MAX_CONCURRENCY": "2"}
-        steps = _steps(env)
+        worker, coordinate = shard_worker(AwsSettings.from_env(env)), coordinator(AwsSettings.from_env(env))
         step_handlers.update(
-            {"worker": lambda e, _: steps.dispatch(e), "coordinator": lambda e, _: steps.dispatch(e)}
+            {
+                "worker": lambda e, _: worker.run(read_step(e)).model_dump(mode="json", by_alias=True),
+                "coordinator": lambda e, _: coordinate.run(read_step(e)).model_dump(
+                    mode="json", by_alias=True
+                ),
+            }
         )
         service = export_service(AwsSettings.from_env(env))
         when = datetime.combine(datetime(2026, 11, 28).date(), clock_time(2), ZoneInfo("UTC")).astimezone(UTC)
@@ -168,7 +171,9 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
                 {"tenantId": TENANT, "exportGuid": "bench", "scheduledTime": when.isoformat()}
             )
         )
-        status = wait_for_execution(sfn, result["executionArn"])["status"]
+        if not isinstance(result, RunHandedOff):
+            sys.exit(f"the bench run did not go distributed: {result.model_dump(mode='json')}")
+        status = wait_for_execution(sfn, result.executionArn)["status"]
         wall = time.perf_counter() - started
         item = dynamodb.query(
             TableName=env["RUN_HISTORY_TABLE"],

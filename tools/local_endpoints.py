@@ -141,13 +141,16 @@ def moto_server() -> Iterator[str]:
 
 
 @contextmanager
-def dynalite(binary: Path | None = None) -> Iterator[str]:
-    """dynalite (in-memory) as a subprocess on a free port; yields its URL and stops it after."""
+def dynalite(binary: Path | None = None, *, store: Path | None = None) -> Iterator[str]:
+    """dynalite as a subprocess on a free port; yields its URL and stops it after. It keeps its
+    tables in memory, or on disk under ``store`` (LevelDB: for data sets larger than memory)."""
     path = binary or dynalite_binary()
     if not path.exists():
         raise FileNotFoundError(f"dynalite is not installed at {path}: run `make dynalite`")
     port = free_port()
     flags = ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
+    if store is not None:
+        flags += ["--path", str(store)]
     with _serving([str(path), "--port", str(port), *flags], port, "dynalite") as url:
         yield url
 
@@ -240,11 +243,12 @@ def local_state_machines(moto_url: str, handlers: Mapping[str, LocalHandler]) ->
             os.environ["MOTO_PORT"] = previous_port
 
 
-def state_machine_definition(root: Path, substitutions: Mapping[str, str]) -> str:
+def state_machine_definition(root: Path, substitutions: Mapping[str, str], partition: str = "aws") -> str:
     """statemachine/export.asl.json with its ``${Name}`` substitutions made, as
-    ``DefinitionSubstitutions`` makes them on deploy; every placeholder must be given."""
+    ``DefinitionSubstitutions`` makes them on deploy (``Partition`` is ``partition``, the
+    template's ``AWS::Partition``); every other placeholder must be given."""
     text = (root / "statemachine" / "export.asl.json").read_text()
-    for name, value in substitutions.items():
+    for name, value in {"Partition": partition, **substitutions}.items():
         text = text.replace("${" + name + "}", value)
     left = sorted(set(re.findall(r"\$\{(\w+)\}", text)))
     if left:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws.config.events import IgnoredRecord, read_config_event
+from tracking_export_aws.aws.s3_events import IgnoredRecord, read_s3_event
 from tracking_export_aws.config.sync import ConfigSyncService
 from tracking_export_aws.runtime.metrics import count_outcome
 from tracking_export_aws.runtime.settings import AwsSettings
@@ -17,7 +17,6 @@ from tracking_export_aws.runtime.wiring import config_sync_service
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
-tracer = Tracer()
 metrics = Metrics()
 _service: ConfigSyncService | None = None
 
@@ -30,14 +29,13 @@ def _get_service() -> ConfigSyncService:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     results = []
-    for item in read_config_event(event):
+    for item in read_s3_event(event):
         if isinstance(item, IgnoredRecord):
             # A record that names no usable change: logged and counted, the others still run.
-            result = item.as_result()
+            result: dict[str, Any] = {"action": "ignored", "record": item.record, "reason": item.reason}
             logger.warning("config event record ignored", extra=result)
         else:
             try:

@@ -7,21 +7,33 @@ fields in an EventBridge scheduled event's ``detail``, and an optional ``runAt``
 invocations: once Lambda has given up on a delivery, it makes sure the run ends (recorded
 failed and notified, or its missing notifications delivered).
 
-Logs and traces never carry the download link nor recipient addresses: the result is logged
-through an allowlist of fields, and the tracer does not capture the handler's response.
+The service returns a frozen model (runs/outcomes.py); this handler turns it into JSON at
+its edge. Logs never carry the download link nor recipient addresses: a log line carries only
+the fields the models mark ``LOGGED`` (``notify.messages.log_fields``). Traces are Lambda's own
+(active tracing): no SDK in the function records subsegments or responses (docs/decisions.md,
+"Deployable").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tracking_export_aws.notify.messages import log_fields
 from tracking_export_aws.notify.notifier import NotificationError
 from tracking_export_aws.runs.ledger import Claim
+from tracking_export_aws.runs.outcomes import (
+    RunDuplicate,
+    RunFailed,
+    RunHandedOff,
+    RunOutcome,
+    RunPaused,
+    RunSucceeded,
+)
 from tracking_export_aws.runs.request import destination_failure_detail
 from tracking_export_aws.runs.service import ExportRequest, ExportService, InvalidRequest
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
@@ -32,37 +44,13 @@ from tracking_export_aws.runtime.wiring import export_service
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
-tracer = Tracer()
 metrics = Metrics()
 _service: ExportService | None = None
-# What a log line may say about a run: never the link, never the recipients.
-LOGGED_FIELDS = (
-    "outcome",
-    "runNumber",
-    "attempt",
-    "window",
-    "rows",
-    "bytes",
-    "skippedCount",
-    "objectKey",
-    "requestedObjectKey",
-    "endFileKey",
-    "sha256",
-    "durationMs",
-    "error",
-    "existingStatus",
-    "redelivered",
-    "adoptedObject",
-    "path",
-    "estimatedRows",
-    "shards",
-    "executionArn",
-)
 
 
-def run_summary(result: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a run result that go into a log line."""
-    return {k: result[k] for k in LOGGED_FIELDS if k in result}
+def as_json(outcome: RunOutcome) -> dict[str, Any]:
+    """The outcome as the handler returns it: the fields it has, by their JSON names."""
+    return outcome.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def _remaining_seconds(context: LambdaContext) -> Any:
@@ -85,7 +73,6 @@ def _get_service() -> ExportService:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
@@ -103,8 +90,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         scheduled_time=request.scheduled_time.isoformat() if request.scheduled_time else None,
         run_at=request.run_at.isoformat() if request.run_at else None,
     )
-    tracer.put_annotation("tenant_id", request.tenant_id)
-    tracer.put_annotation("export_guid", request.export_guid)
     try:
         result = _get_service().run(
             request,
@@ -119,30 +104,35 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "notification not delivered; the retry delivers it", extra={"failed_channels": exc.failed}
         )
         raise
-    outcome = result["outcome"]
-    count_outcome("ExportRuns", outcome, metrics.default_dimensions)
-    if outcome == "duplicate":
-        logger.info("duplicate delivery: the run is already done or in progress", extra=run_summary(result))
-        return result
-    metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=result.get("rows") or 0)
-    metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=result.get("bytes") or 0)
-    metrics.add_metric(name="SkippedRecords", unit=MetricUnit.Count, value=result.get("skippedCount") or 0)
-    metrics.add_metric(
-        name="ExportDuration", unit=MetricUnit.Milliseconds, value=result.get("durationMs") or 0
-    )
-    summary = run_summary(result)
-    if outcome == "failed":
-        logger.error("export run failed", extra=summary)
-    elif outcome == "distributed":
-        # Rows, bytes and the notification come from the state machine's last step.
+    summary = log_fields(result)
+    if isinstance(result, RunPaused):
+        # Not a run: the export (or its tenant) is paused and this run never started.
+        metrics.add_metric(name="PausedRuns", unit=MetricUnit.Count, value=1)
+        logger.info("export paused: the scheduled run is not started", extra=summary)
+        return as_json(result)
+    count_outcome("ExportRuns", result.outcome, metrics.default_dimensions)
+    if isinstance(result, RunDuplicate):
+        logger.info("duplicate delivery: the run is already done or in progress", extra=summary)
+        return as_json(result)
+    # A failed run wrote nothing; a handed-off one's figures come from the state machine's last step.
+    rows = written = skipped = 0
+    if isinstance(result, RunSucceeded):
+        rows, written, skipped = result.rows, result.bytes, result.skippedCount
+    duration = result.durationMs if isinstance(result, RunSucceeded | RunFailed) else 0
+    metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=rows)
+    metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=written)
+    metrics.add_metric(name="SkippedRecords", unit=MetricUnit.Count, value=skipped)
+    metrics.add_metric(name="ExportDuration", unit=MetricUnit.Milliseconds, value=duration)
+    if isinstance(result, RunHandedOff):
         logger.info("export run started on the state machine", extra=summary)
-    else:
+    elif isinstance(result, RunSucceeded):
         logger.info("export run succeeded", extra=summary)
-    return result
+    else:
+        logger.error("export run failed", extra=summary)
+    return as_json(result)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The OnFailure destination record of an export invocation Lambda gave up on
@@ -162,6 +152,9 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = _get_service().recover(
         request, invocation_id=request_context.get("requestId"), reason=reason, on_claim=_mark_run
     )
-    count_outcome("RecoveredRuns", result["outcome"], metrics.default_dimensions)
-    logger.warning("export delivery given up by Lambda; run ended", extra=run_summary(result))
-    return result
+    count_outcome("RecoveredRuns", result.outcome, metrics.default_dimensions)
+    if result.outcome == "failed":
+        # A run ended here is a failed run like any other: FailedRunsAlarm watches ExportRuns.
+        count_outcome("ExportRuns", "failed", metrics.default_dimensions)
+    logger.warning("export delivery given up by Lambda; run ended", extra=log_fields(result))
+    return as_json(result)

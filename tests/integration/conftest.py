@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 import pytest
 from contract_records import Records
+from ingest_bucket import Ingest
 from notification_samples import check_delivered, check_event
 
 from tools.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
@@ -392,3 +393,38 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Stack], tuple[Any, An
         return export_app, config_sync_app
 
     return use
+
+
+@pytest.fixture
+def ingest_for(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
+    """``ingest_for(stack, max_bytes=…, **environment)``: an ingest bucket on the stack and the
+    ingest handler module, its environment pointed at both (extra variables by keyword)."""
+    from tracking_export_aws.aws import clients
+
+    made: list[Ingest] = []
+
+    def make(stack: Stack, max_bytes: int = 64 * 1024 * 1024, **environment: str) -> Ingest:
+        bucket = f"it-ingest-{uuid.uuid4().hex[:10]}"
+        stack.s3.create_bucket(Bucket=bucket)
+        for name, value in {**stack.env(), **environment}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("INGEST_BUCKET", bucket)
+        monkeypatch.setenv("INGEST_MAX_BYTES_PER_INVOCATION", str(max_bytes))
+        monkeypatch.setenv("INGEST_CONTINUATION", "return")
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+        app = importlib.import_module("ingest_app")
+        monkeypatch.setattr(app, "_service", None)
+        clients.clear_cache()
+        made.append(Ingest(stack, bucket, app, lambda_context))
+        return made[-1]
+
+    yield make
+    for ingest in made:
+        s3 = ingest.stack.s3
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ingest.bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=ingest.bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=ingest.bucket)

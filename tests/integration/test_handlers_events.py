@@ -17,7 +17,7 @@ import pytest
 from daily_export import DAILY_XML, EXPECTED_FILE, put_daily_tenant
 
 from tracking_export_aws.runs.service import InvalidRequest
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EVENT_BUCKET = "tracking-export-local-config"  # the bucket the S3 events name
@@ -183,7 +183,9 @@ def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -
     ]
     body = "".join(json.dumps(r) + "\n" for r in [*records.catalogue("acme"), *logs])
     stack.s3.create_bucket(Bucket=bucket)
+    environment = pytest.MonkeyPatch()
     try:
+        environment.setenv("INGEST_BUCKET", bucket)  # the bucket the function ingests from
         stack.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
         [result] = _ingest_app().handler(event, context)["results"]
         assert (result["outcome"], result["writtenTotal"]) == ("ingested", 10)
@@ -194,6 +196,7 @@ def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -
         run = export.handler(_event("scheduler-payload.json"), context)
         assert stack.read(run["objectKey"]) == EXPECTED_FILE
     finally:
+        environment.undo()
         for item in stack.s3.list_objects_v2(Bucket=bucket).get("Contents", []):
             stack.s3.delete_object(Bucket=bucket, Key=item["Key"])
         stack.s3.delete_bucket(Bucket=bucket)
@@ -284,6 +287,11 @@ def test_local_env_file_configures_each_function(function: str, needs: tuple[str
     settings = AwsSettings.from_env(env)
     settings.need(*needs)
     assert settings.config_bucket == EVENT_BUCKET
+
+
+def test_local_env_file_configures_the_watchdog() -> None:
+    settings = WatchdogSettings.from_env(_event("env.local.json")["WatchdogFunction"])
+    assert (settings.config_bucket, settings.schedule_group) == (EVENT_BUCKET, "tracking-export-local")
 
 
 # -- faults through the handlers (issue 6: docs/run-lifecycle.md) ---------------------------------

@@ -14,6 +14,10 @@ LOG_SHARDS = 4
 RECORD_SK = "R"
 STATE_SK = "STATE"
 RUN_SK_PREFIX = "RUN#"
+# An operator's pause of one export (on the export's pk) or of a whole tenant (on tenant_pk),
+# and the last pause that was lifted (docs/table-design.md).
+PAUSE_SK = "PAUSE"
+RESUMED_SK = "RESUMED"
 BY_TRACKING_INDEX = "ByTracking"
 UNLAUNCHED_INDEX = "Unlaunched"
 BY_LEARNER_INDEX = "ByLearner"
@@ -105,6 +109,12 @@ def _prefix(tenant_id: str) -> str:
     return f"T#{validate_tenant_id(tenant_id)}#"
 
 
+def tenant_key_prefix(tenant_id: str) -> str:
+    """``T#{tenant}#``: how every key of the tenant starts, in both tables, and no other
+    tenant's: the closing ``#`` keeps ``T#acme#`` from matching ``T#acme-2#``."""
+    return _prefix(tenant_id)
+
+
 def catalogue_key(tenant_id: str, kind: str, key: Any) -> dict[str, str]:
     """``pk``/``sk`` of a catalogue record; ``key`` as in ``tracking_export.source.CATALOGUE_KEYS``.
 
@@ -191,10 +201,15 @@ def by_learner_keys(tenant_id: str, tracking_id: int, learner_id: int) -> dict[s
     return {"gsi3pk": by_learner_pk(tenant_id, learner_id), "gsi3sk": f"{tracking_id:020d}"}
 
 
+def ingest_progress_pk(tenant_id: str) -> str:
+    """The partition of the tenant's ingestion progress items."""
+    return f"{_prefix(tenant_id)}INGEST"
+
+
 def ingest_progress_key(tenant_id: str, etag: str) -> dict[str, str]:
     """Key of the progress item of one ingested object, named by its ETag (its content)."""
     unquoted = etag.strip('"')
-    return {"pk": f"{_prefix(tenant_id)}INGEST", "sk": f"E#{unquoted}"}
+    return {"pk": ingest_progress_pk(tenant_id), "sk": f"E#{unquoted}"}
 
 
 def unlaunched_pk(tenant_id: str, shard: int) -> str:
@@ -226,6 +241,23 @@ def export_pk(tenant_id: str, export_guid: str) -> str:
 
 def run_sk(scheduled_time: datetime) -> str:
     return f"{RUN_SK_PREFIX}{instant_key(scheduled_time)}"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    """The tenant's own items of the run-history table (its pause); no export guid contains ``#``,
+    so no export's pk is this one."""
+    return f"{_prefix(tenant_id)}TENANT"
+
+
+def pause_key(tenant_id: str, export_guid: str | None = None) -> dict[str, str]:
+    """``pk``/``sk`` of the pause of one export, or of the whole tenant when ``export_guid`` is None."""
+    pk = tenant_pk(tenant_id) if export_guid is None else export_pk(tenant_id, export_guid)
+    return {"pk": pk, "sk": PAUSE_SK}
+
+
+def resumed_key(tenant_id: str, export_guid: str | None = None) -> dict[str, str]:
+    """``pk``/``sk`` of the last lifted pause of one export, or of the whole tenant."""
+    return {**pause_key(tenant_id, export_guid), "sk": RESUMED_SK}
 
 
 # -- config and export buckets ----------------------------------------------

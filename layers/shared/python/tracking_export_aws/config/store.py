@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -11,7 +12,14 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from tracking_export.limits import DEFAULT_LIMITS, Limits, email_problem, shown, zone_problem
+from tracking_export.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    email_problem,
+    json_nesting_line,
+    shown,
+    zone_problem,
+)
 from tracking_export_aws.aws import keys
 from tracking_export_aws.config.versions import ConfigVersion, ConfigVersions, settings_pk
 
@@ -103,14 +111,14 @@ def parse_tenant_settings(data: bytes, key: str, limits: Limits = DEFAULT_LIMITS
                 "(setting MAX_TENANT_SETTINGS_BYTES)"
             ],
         )
+    if json_nesting_line(data) is not None:
+        raise ConfigInvalid(key, ["not JSON this service reads: nested too deep"])
     try:
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigInvalid(key, [f"not JSON: {exc}"]) from None
     except ValueError:  # what json raises for an integer of thousands of digits
         raise ConfigInvalid(key, ["not JSON this service reads: a number has too many digits"]) from None
-    except RecursionError:
-        raise ConfigInvalid(key, ["not JSON this service reads: nested too deep"]) from None
     if not isinstance(document, dict):
         raise ConfigInvalid(key, ["not a JSON object"])
     try:
@@ -205,6 +213,15 @@ class ConfigStore:
                     continue  # not a definition (a stray object): config-sync ignores it too
         return sorted(guids)
 
+    def exports(self) -> list[tuple[str, str]]:
+        """Every (tenant, export guid) that has a definition (``tenants/*/exports/*.xml``), sorted."""
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix="tenants/"):
+            for item in page.get("Contents", []):
+                with contextlib.suppress(InvalidConfigKey):  # tenant.json, or a stray object
+                    found.append(parse_config_key(item["Key"]))
+        return sorted(found)
+
     def older_versions(self, version: ConfigVersion, *, limit: int) -> list[ConfigVersion]:
         """Up to ``limit`` versions of the object stored before ``version``, newest first
         (none in an unversioned bucket)."""
@@ -252,5 +269,9 @@ class ConfigStore:
     def export_definition(self, tenant_id: str, export_guid: str) -> bytes:
         """The bytes of ``tenants/{tenantId}/exports/{exportGuid}.xml`` (last valid version);
         ConfigNotFound when absent."""
+        return self.export_definition_object(tenant_id, export_guid).data
+
+    def export_definition_object(self, tenant_id: str, export_guid: str) -> ConfigObject:
+        """The definition's last valid version: its bytes and which S3 version they are."""
         key = keys.export_config_key(tenant_id, export_guid)
-        return self._read_valid(keys.export_pk(tenant_id, export_guid), key).data
+        return self._read_valid(keys.export_pk(tenant_id, export_guid), key)

@@ -12,6 +12,11 @@ validating never changes a byte that subscribers receive.
 
 The JSON Schemas in docs/schemas/ are generated from these models; regenerate them with
 ``python -m tools.schemas docs/schemas`` (a test compares them).
+
+What a log line may carry is declared on the models, once: a field annotated with
+:data:`LOGGED` may be logged, any other may not (download links, recipient addresses,
+skipped records' keys). :func:`log_fields` reads a model through that declaration; the
+marker changes neither validation nor the published schemas.
 """
 
 from __future__ import annotations
@@ -23,6 +28,24 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SOURCE = "tracking-log-export"
+
+
+class _LogMarker:
+    """The type of :data:`LOGGED`."""
+
+    def __repr__(self) -> str:
+        return "LOGGED"
+
+
+# ``name: Annotated[T, LOGGED]``: a log line may carry this field (pydantic keeps the marker in
+# the field's metadata and otherwise ignores it).
+LOGGED = _LogMarker()
+
+
+def log_fields(model: BaseModel) -> dict[str, Any]:
+    """The fields of ``model`` a log line may carry (annotated LOGGED) that it has, as JSON values."""
+    marked = {name for name, info in type(model).model_fields.items() if LOGGED in info.metadata}
+    return model.model_dump(mode="json", by_alias=True, include=marked & model.model_fields_set)
 
 
 class _Strict(BaseModel):
@@ -54,13 +77,13 @@ class _Run(_Strict):
     exportGuid: str = Field(min_length=1)
     scheduledTime: str = Field(description="the run's key (ISO 8601): its scheduled time or runAt")
     runAt: str = Field(description="the run time the window is computed from (ISO 8601)")
-    runNumber: int | None = None
-    attempt: int | None = None
-    durationMs: int = Field(ge=0)
-    window: Window | None = None
-    path: Literal["single", "distributed"] | None = None
-    estimatedRows: int | None = None
-    shards: int | None = None
+    runNumber: Annotated[int | None, LOGGED] = None
+    attempt: Annotated[int | None, LOGGED] = None
+    durationMs: Annotated[int, LOGGED] = Field(ge=0)
+    window: Annotated[Window | None, LOGGED] = None
+    path: Annotated[Literal["single", "distributed"] | None, LOGGED] = None
+    estimatedRows: Annotated[int | None, LOGGED] = None
+    shards: Annotated[int | None, LOGGED] = None
     recipients: list[str] = Field(default_factory=list, description="e-mail addresses the run reports to")
     recipientsOmitted: int | None = None
 
@@ -68,20 +91,20 @@ class _Run(_Strict):
 class RunSucceeded(_Run):
     """``succeeded``: the file (or none, when empty files are deleted) is in the export bucket."""
 
-    outcome: Literal["succeeded"]
-    rows: int = Field(ge=0)
-    skippedCount: int = Field(ge=0)
+    outcome: Annotated[Literal["succeeded"], LOGGED]
+    rows: Annotated[int, LOGGED] = Field(ge=0)
+    skippedCount: Annotated[int, LOGGED] = Field(ge=0)
     skipped: list[SkippedRecord]
     skippedOmitted: int | None = None
-    bytes: int = Field(ge=0)
+    bytes: Annotated[int, LOGGED] = Field(ge=0)
     bucket: str
-    objectKey: str | None
-    sha256: str | None
-    endFileKey: str | None = None
-    requestedObjectKey: str | None = Field(
+    objectKey: Annotated[str | None, LOGGED]
+    sha256: Annotated[str | None, LOGGED]
+    endFileKey: Annotated[str | None, LOGGED] = None
+    requestedObjectKey: Annotated[str | None, LOGGED] = Field(
         default=None, description="the name the definition asked for, when another object holds it"
     )
-    adoptedObject: bool | None = None
+    adoptedObject: Annotated[bool | None, LOGGED] = None
     downloadUrl: str | None = None
     downloadUrlOmitted: str | None = None
     downloadUrlExpiresInSeconds: int | None = None
@@ -91,9 +114,9 @@ class RunSucceeded(_Run):
 class RunFailed(_Run):
     """``failed``: no file was delivered; the window does not move."""
 
-    outcome: Literal["failed"]
-    error: str
-    objectKey: None = None
+    outcome: Annotated[Literal["failed"], LOGGED]
+    error: Annotated[str, LOGGED]
+    objectKey: Annotated[None, LOGGED] = None
 
 
 class ConfigInvalid(_Strict):
@@ -149,7 +172,8 @@ class IngestRejected(_Ingested):
 
 
 class IngestFailed(_Strict):
-    """``ingest-failed``: loading stopped; the object stays in incoming/ and is retried."""
+    """``ingest-failed``: the file could not be loaded (an AWS failure that outlasted Lambda's retries,
+    or one no retry would cure); it stays in incoming/ and its event waits to be re-driven."""
 
     outcome: Literal["ingest-failed"]
     tenantId: str = Field(min_length=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -13,6 +14,42 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError
 
 class SettingsError(RuntimeError):
     """The environment is missing or has an invalid variable; the message names them."""
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _endpoint(value: str | None) -> str | None:
+    """An endpoint URL setting: None (the real AWS endpoints) or an http(s) URL."""
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value
+
+
+def _from_env(cls: type[_Model], environ: Mapping[str, str] | None) -> _Model:
+    """``cls`` read from the environment (its fields' aliases) with the caps of ``Limits``;
+    SettingsError names every bad variable."""
+    env = dict(os.environ if environ is None else environ)
+    if "AWS_REGION" not in env and env.get("AWS_DEFAULT_REGION"):
+        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+    # An empty variable (a template parameter left blank) means "not set".
+    values: dict[str, object] = {k: v for k, v in env.items() if v != ""}
+    try:
+        values["limits"] = Limits.from_env(env)
+    except LimitsError as exc:
+        raise SettingsError(f"invalid environment: {exc}") from None
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            field = cls.model_fields.get(name)
+            variable = field.alias if field is not None and field.alias else name
+            problems.append(f"{variable}: {error['msg']}")
+        raise SettingsError("invalid environment: " + "; ".join(problems)) from None
 
 
 class AwsSettings(BaseModel):
@@ -43,9 +80,9 @@ class AwsSettings(BaseModel):
     events_include_private: bool = Field(default=False, alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
     # What a run keeps of the invocation's remaining time to finish cleanly.
     finish_reserve_seconds: int = Field(default=60, alias="FINISH_RESERVE_SECONDS", ge=5, le=600)
-    # The distributed path (runs/route.py, runs/steps.py): the state machine the export function starts above
-    # MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the single path), and the
-    # Map state's concurrency the plan step hands out.
+    # The distributed path (runs/handoff.py, runs/steps.py): the state machine the export
+    # function starts above MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the
+    # single path), and the Map state's concurrency the plan step hands out.
     state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
     max_rows_per_worker: int | None = Field(default=None, alias="MAX_ROWS_PER_WORKER", ge=1)
     max_concurrency: int | None = Field(default=None, alias="MAX_CONCURRENCY", ge=1)
@@ -81,34 +118,12 @@ class AwsSettings(BaseModel):
     @field_validator("endpoint_url", "dynamodb_endpoint_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http(s) URL, got {value!r}")
-        return value
+        return _endpoint(value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
         """Read and validate the environment; SettingsError names every bad variable."""
-        env = dict(os.environ if environ is None else environ)
-        if "AWS_REGION" not in env and env.get("AWS_DEFAULT_REGION"):
-            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
-        # An empty variable (a template parameter left blank) means "not set".
-        values: dict[str, object] = {k: v for k, v in env.items() if v != ""}
-        try:
-            values["limits"] = Limits.from_env(env)
-        except LimitsError as exc:
-            raise SettingsError(f"invalid environment: {exc}") from None
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = []
-            for error in exc.errors():
-                name = str(error["loc"][0]) if error["loc"] else "?"
-                field = cls.model_fields.get(name)
-                variable = field.alias if field is not None and field.alias else name
-                problems.append(f"{variable}: {error['msg']}")
-            raise SettingsError("invalid environment: " + "; ".join(problems)) from None
+        return _from_env(cls, environ)
 
     def need(self, *names: str) -> tuple[str, ...]:
         """The values of the named optional (text) settings, in that order; SettingsError
@@ -123,3 +138,47 @@ class AwsSettings(BaseModel):
         if not all(isinstance(value, str) for value in values):
             raise TypeError(f"need() returns text settings only, got {names}")
         return values
+
+
+class WatchdogSettings(BaseModel):
+    """Environment of the watchdog function (docs/run-lifecycle.md, "The watchdog"): where
+    the exports, their pointers, pauses and runs are, how to write a schedule as config-sync
+    does, the export function it starts missed runs on, and how far back and how late."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=3)
+    run_history_table: str = Field(alias="RUN_HISTORY_TABLE", min_length=3)
+    schedule_group: str = Field(alias="SCHEDULE_GROUP", min_length=1)
+    export_function_arn: str = Field(alias="EXPORT_FUNCTION_ARN")
+    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN")
+    schedule_dlq_arn: str = Field(alias="SCHEDULE_DLQ_ARN")
+    # Scheduled times older than this are not looked at: a pass every hour sees each one a
+    # day long, and more than a day of catching up is a replay's work.
+    lookback_hours: int = Field(default=26, alias="WATCHDOG_LOOKBACK_HOURS", ge=2, le=7 * 24)
+    # How long after a time (and its flexible window) a run may still not be on record
+    # without being missed: Lambda's queue holds a fleet's 02:00 deliveries a while.
+    grace_minutes: int = Field(default=60, alias="WATCHDOG_GRACE_MINUTES", ge=5, le=24 * 60)
+    # Runs one pass starts at most; the rest wait for the next pass.
+    max_starts: int = Field(default=200, alias="WATCHDOG_MAX_STARTS", ge=1, le=10_000)
+    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
+    region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
+    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
+
+    @field_validator("export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not value.startswith("arn:"):
+            raise ValueError(f"expected an ARN (arn:...), got {value!r}")
+        return value
+
+    @field_validator("endpoint_url", "dynamodb_endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _endpoint(value)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WatchdogSettings:
+        """Read and validate the environment; SettingsError names every bad variable."""
+        return _from_env(cls, environ)
