@@ -273,7 +273,11 @@ def _scenarios(
             "name": "ingest new records",
             "kind": "ingest",
             "module": "ingest_app",
-            "env": {"INGEST_MAX_BYTES_PER_INVOCATION": "67108864", "INGEST_CONTINUATION": "return"},
+            "env": {
+                "INGEST_BUCKET": ingest_bucket,
+                "INGEST_MAX_BYTES_PER_INVOCATION": "67108864",
+                "INGEST_CONTINUATION": "return",
+            },
             "event": _s3_event(ingest_bucket, "tenants/acme/incoming/new.jsonl"),
         },
         {
