@@ -37,7 +37,7 @@ PREFETCH_LOGS = 4_000
 # What a run's caches may hold, in estimated bytes: half for the trackings' resolved rows
 # parts, a quarter each for catalogue records and rendered segments (learner, session…);
 # cumulative time (lastActivity modes) gets a third more. A day touching more trackings than
-# fit fetches the dropped ones again, in batches (docs/decisions.md, "Catalogue memory").
+# fit fetches the dropped ones again, in batches (docs/decisions.md, "Performance", "Memory").
 CACHE_BYTES = 48 * MIB
 
 
