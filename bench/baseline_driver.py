@@ -96,15 +96,17 @@ class TimedRuns:
             started, cpu_started = time.perf_counter(), time.process_time()
             result = self.original(service, this_request)
             wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+            # A dict before runs/outcomes.py, a typed outcome (pydantic) since.
+            fields = result if isinstance(result, dict) else result.model_dump(mode="json")
             self.send(
                 {
                     "run": number,
                     "guid": guid,
-                    "outcome": result.get("outcome"),
-                    "error": result.get("error"),
-                    "rows": result.get("rows"),
-                    "bytes": result.get("bytes"),
-                    "sha256": result.get("sha256"),
+                    "outcome": fields.get("outcome"),
+                    "error": fields.get("error"),
+                    "rows": fields.get("rows"),
+                    "bytes": fields.get("bytes"),
+                    "sha256": fields.get("sha256"),
                     "cpu_s": cpu_s,
                     "wall_s": wall_s,
                 }

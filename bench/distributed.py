@@ -1,14 +1,19 @@
 """What one shard worker renders per minute, and the default MAX_ROWS_PER_WORKER derived from it.
 
-    python bench/distributed.py [--logs N] [--shard-rows M]
+    python bench/distributed.py [--logs N] [--shard-rows M] [--baseline REV|none] [--repeat K]
 
 Loads N logs (default 40,000) of the sample tenant into dynalite through the loader, then:
 1. one worker renders every day of the window as ONE shard (``ShardWorker.render``, the code a
-   distributed run's worker runs), moto server in its own process so this process's CPU time
-   (``time.process_time``) is the worker's own: rows per CPU-second and per worker-minute
-   (a 1,769 MB Lambda has one vCPU);
-2. the same export on the distributed path, end to end on moto's Step Functions interpreter
-   (in-process), shards of at most M estimated rows (default N/4): wall time, shards.
+   distributed run's worker runs), in a fresh process (``worker_child.py``), DynamoDB and
+   S3 (moto server) in their own processes, so the child's CPU time (``time.process_time``
+   around the render) is the worker's own: rows per CPU-second and per worker-minute (a
+   1,769 MB Lambda has one vCPU). With ``--baseline REV`` (default ``c8ed320``, main when
+   issue 15 was filed; ``none`` skips it) the same render of the same data also runs on that
+   revision's code (extracted with ``git archive``), K times each (default 3), alternating
+   (current 1, baseline 1, current 2, ...); each run's figures, the medians and their ratio;
+2. the same export on the distributed path (this checkout's code), end to end on moto's Step
+   Functions interpreter (in-process), shards of at most M estimated rows (default N/4):
+   wall time, shards.
 Prints the figures and the MAX_ROWS_PER_WORKER they imply: the rows a worker renders in a
 sixth of its 900 s timeout (room for slower days, DynamoDB throttling and cold starts).
 No assertion: docs/capacity.md quotes the figures.
@@ -17,11 +22,17 @@ No assertion: docs/capacity.md quotes the figures.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from datetime import time as clock_time
@@ -30,6 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench_stack import DEFINITION, REGION, create_stack
+from revisions import DEFAULT_BASELINE, code_environment, extracted
 
 from tools.local_endpoints import (
     dynalite,
@@ -41,13 +53,10 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset, write_jsonl
-from tracking_export.window import compute_window
 from tracking_export_aws.aws import clients, keys
-from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.ingest.loader import load_jsonl
 from tracking_export_aws.runs.outcomes import RunHandedOff
-from tracking_export_aws.runs.payloads import Shard, read_step
-from tracking_export_aws.runs.plan import ClaimRef, RunPlan
+from tracking_export_aws.runs.payloads import read_step
 from tracking_export_aws.runs.service import ExportRequest
 from tracking_export_aws.runtime.settings import AwsSettings
 from tracking_export_aws.runtime.wiring import coordinator, export_service, shard_worker
@@ -56,6 +65,7 @@ ACCOUNT = "123456789012"
 TENANT = "bench"
 LAMBDA_TIMEOUT_SECONDS = 900
 SAFETY = 6  # a worker's budget is a sixth of its timeout
+CHILD = Path(__file__).resolve().with_name("worker_child.py")
 
 
 def _create(moto: str, dynamo: str) -> dict[str, str]:
@@ -80,46 +90,50 @@ def _create(moto: str, dynamo: str) -> dict[str, str]:
     return env
 
 
-def _plan() -> RunPlan:
-    """A run of the bench definition at 02:00 UTC on 2026-11-28 over all its data, as prepared."""
-    run_at = datetime(2026, 11, 28, 2, tzinfo=UTC)
-    data = DEFINITION.encode()
-    definition = checked_definition(data, "bench")
-    return RunPlan(
-        tenant_id=TENANT,
-        export_guid="bench",
-        scheduled_time=run_at,
-        run_at=run_at,
-        claim=ClaimRef(run_number=1, attempt=1, token="bench", holder=None, started_at=run_at),
-        claimed_at=run_at,
-        window=compute_window(definition.parameters, ZoneInfo("UTC"), run_at, None),
-        recipients=(),
-        timezone="UTC",
-        previous_success_start=None,
-        definition=data,
-        definition_version=None,
-        object_key=f"tenants/{TENANT}/bench.csv",
-        requested_key=f"tenants/{TENANT}/bench.csv",
-        end_file=None,
-        content_type="text/csv",
-        tags={},
-        download_link=False,
-        delete_empty_file=False,
-        route=None,
-    )
-
-
-def one_worker(dynamo: str, dataset_path: Path, logs: int) -> tuple[int, float, float]:
-    """(rows, CPU seconds, wall seconds) of one worker rendering every day as one shard."""
+def worker_runs(
+    dynamo: str, dataset_path: Path, trees: dict[str, Path], repeat: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Each side's renders of every day as one shard (``worker_child.py``), alternating."""
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in trees}
     with moto_server_process() as moto:
         env = _create(moto, dynamo)
         dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
-        worker = shard_worker(AwsSettings.from_env(env))
-        cpu, wall = time.process_time(), time.perf_counter()
-        result = worker.render(_plan(), Shard(index=0, last=True))
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        return result.rows, cpu, wall
+        definition = base64.b64encode(DEFINITION.encode()).decode()
+        run_number = 0
+        for number in range(1, repeat + 1):
+            for side, tree in trees.items():
+                run_number += 1  # each render its own work prefix
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        str(CHILD),
+                        str(tree),
+                        TENANT,
+                        str(run_number),
+                        "2026-11-28T02:00:00Z",
+                        definition,
+                    ],
+                    env=code_environment(tree, {**os.environ, **env}),
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                )
+                if out.returncode != 0:
+                    sys.exit(f"the {side} worker exited with {out.returncode}:\n{out.stderr[-4000:]}")
+                figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+                body = clients.client("s3", endpoint_url=moto, region=REGION).get_object(
+                    Bucket=env["EXPORT_BUCKET"], Key=figures["key"]
+                )["Body"]
+                figures["sha256"] = hashlib.sha256(body.read()).hexdigest()
+                runs[side].append(figures)
+                rate = figures["rows"] / figures["cpu_s"]
+                print(
+                    f"  {side:8} run {number}: {figures['rows']:,} rows, {figures['cpu_s']:.2f} CPU-s "
+                    f"({figures['wall_s']:.1f} s wall): {rate:,.0f} rows per CPU-second, "
+                    f"{rate * 60:,.0f} per worker-minute"
+                )
+    return runs
 
 
 def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[int, int, float, str]:
@@ -174,20 +188,44 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", type=int, default=40_000)
     parser.add_argument("--shard-rows", type=int, default=None)
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="REV", help="or none")
+    parser.add_argument("--repeat", type=int, default=3, help="worker runs of each side (default 3)")
     args = parser.parse_args(argv)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "bench")
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     shape = replace(SampleShape(tenant_id=TENANT), logs=args.logs, last_day=datetime(2026, 11, 27).date())
-    with tempfile.TemporaryDirectory() as scratch, dynalite() as dynamo:
+    root = repo_root().resolve()
+    with ExitStack() as stack:
+        trees = {"current": root}
+        if args.baseline != "none":
+            commit, tree = stack.enter_context(extracted(root, args.baseline))
+            trees["baseline"] = tree
+            print(f"baseline: {args.baseline} = {commit[:12]}, its worker in the same way")
+        scratch = stack.enter_context(tempfile.TemporaryDirectory())
+        dynamo = stack.enter_context(dynalite())
         path = Path(scratch) / "bench.jsonl"
         write_jsonl(dataset(shape), path)
-        rows, cpu, wall = one_worker(dynamo, path, args.logs)
-        per_cpu_second = rows / cpu
-        print(f"one worker, one shard of {rows:,} rows: {cpu:.1f} CPU-s, {wall:.1f} s wall")
-        print(
-            f"  {per_cpu_second:,.0f} rows per CPU-second; {per_cpu_second * 60:,.0f} rows per worker-minute"
+        print(f"one worker renders the {args.logs:,} logs as one shard, {args.repeat} time(s) per side:")
+        runs = worker_runs(dynamo, path, trees, args.repeat)
+        medians = {
+            side: statistics.median(r["rows"] / r["cpu_s"] for r in side_runs)
+            for side, side_runs in runs.items()
+        }
+        per_cpu_second = medians["current"]
+        line = (
+            f"  median: current {per_cpu_second:,.0f} rows per CPU-second "
+            f"({per_cpu_second * 60:,.0f} per worker-minute)"
         )
+        if "baseline" in medians:
+            line += (
+                f"; baseline {medians['baseline']:,.0f} ({medians['baseline'] * 60:,.0f} per worker-minute): "
+                f"{per_cpu_second / medians['baseline']:.2f}x"
+            )
+        print(line)
+        files = {(r["rows"], r["sha256"]) for side_runs in runs.values() for r in side_runs}
+        if len(files) != 1:
+            print(f"WARNING: the workers did not all write the same shard: {files}")
         budget = per_cpu_second * LAMBDA_TIMEOUT_SECONDS / SAFETY
         print(
             f"  a 900 s worker at one vCPU: {per_cpu_second * LAMBDA_TIMEOUT_SECONDS:,.0f} rows; "

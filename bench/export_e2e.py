@@ -11,7 +11,7 @@ then, in the same run:
   catalogue batches, rendering, S3 multipart upload to moto server, run record,
   notification); each run is a full first run over the same window (K deltaMode exports
   with the same definition under the guids ``bench``, ``bench-2``, ...);
-- the baseline (default ``9b63348``, the code when issue 7 was filed; ``none`` skips it):
+- the baseline (default ``c8ed320``, main when issue 15 was filed; ``none`` skips it):
   that revision extracted with ``git archive`` into a temporary directory, with a symlink to
   this checkout's ``.local`` (its dynalite), and its own ``bench/export_e2e.py`` run in a
   subprocess by ``bench/baseline_driver.py``. The driver imports the old revision's layer,
@@ -23,12 +23,18 @@ then, in the same run:
   that a drift of the machine's load touches both alike.
 Prints both rates, their ratio (target: export time at most 1.5 x the read floor's), the
 peak RSS of this process, and rows per CPU-second (``time.process_time()`` of this process,
-DynamoDB being in its own) of the export next to two floors measured in the same run: the
-project client's bare Query paging (pages of the export's size) and ``json.loads`` of the
-same response bodies. The export's figures in those lines are the median of its K runs.
-Then each run's rows per CPU-second, the medians, and the ratio of the current median to
-the baseline's (issue 7 asks for at least 2x); and a warning if any run's rows or file
-sha256 differ from the others' (both sides must render the same file).
+DynamoDB being in its own) of the export next to the floors measured in the same run:
+- issue 15's two floors: a plain boto3 client's ``Scan`` of the whole table (1 MB pages,
+  botocore's own parser: every item the table holds, logs and catalogue), and ``json.loads``
+  of the bodies of those same Scan pages. The targets: the export's rows per CPU-second at
+  least 2.5x the Scan's items per CPU-second, and its CPU per row at most 2.5x json.loads'
+  CPU per item;
+- the project client's bare Query paging of the logs (pages of the export's size) and
+  ``json.loads`` of those bodies.
+The export's figures in those lines are the median of its K runs. Then each run's rows per
+CPU-second, the medians, and the ratio of the current median to the baseline's; and a
+warning if any run's rows or file sha256 differ from the others' (both sides must render
+the same file).
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from typing import Any
 import boto3
 from bench_stack import DEFINITION, REGION, create_stack
 from botocore.config import Config
+from revisions import DEFAULT_BASELINE, extracted
 
 from tools.local_endpoints import dynalite, moto_server_process, repo_root
 from tools.sample_data import SampleShape, dataset, write_jsonl
@@ -99,6 +106,30 @@ def response_bodies(endpoint: str, table: str, tenant: str, days: list[str], lim
         "after-call.dynamodb.Query", lambda http_response, **_: bodies.append(http_response.content)
     )
     read_floor(capturing, table, tenant, days, limit)
+    return bodies
+
+
+def scan_floor(dynamodb: Any, table: str) -> tuple[float, int]:
+    """CPU seconds and items to Scan the whole table, one page after another (1 MB pages)."""
+    cpu_started = time.process_time()
+    items = 0
+    request: dict[str, Any] = {"TableName": table}
+    while True:
+        page = dynamodb.scan(**request)
+        items += len(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return time.process_time() - cpu_started, items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def scan_bodies(endpoint: str, table: str) -> list[bytes]:
+    """The raw bodies of the Scan answers of :func:`scan_floor` (not timed)."""
+    capturing = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    bodies: list[bytes] = []
+    capturing.meta.events.register(
+        "after-call.dynamodb.Scan", lambda http_response, **_: bodies.append(http_response.content)
+    )
+    scan_floor(capturing, table)
     return bodies
 
 
@@ -170,29 +201,11 @@ class Baseline:
         return Run(answer["rows"], answer["bytes"], answer["sha256"], answer["cpu_s"], answer["wall_s"])
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
-
-
 @contextmanager
 def baseline_bench(revision: str, logs: int, repeat: int) -> Iterator[Baseline]:
     """Extract ``revision``, start its bench under the driver; stop it and clean up after."""
     root = repo_root().resolve()
-    try:
-        commit = git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
-    except subprocess.CalledProcessError:
-        sys.exit(f"--baseline {revision!r}: not a commit of the repository at {root}")
-    with tempfile.TemporaryDirectory(prefix="export-e2e-baseline-") as scratch:
-        old_root = Path(scratch) / "tree"
-        old_root.mkdir()
-        archive = subprocess.Popen(["git", "-C", str(root), "archive", commit], stdout=subprocess.PIPE)
-        subprocess.run(["tar", "-x", "-C", str(old_root)], stdin=archive.stdout, check=True)
-        assert archive.stdout is not None
-        archive.stdout.close()
-        if archive.wait() != 0:
-            sys.exit(f"--baseline {revision!r}: git archive {commit} failed")
-        # Its repo_root()/.local/node/... is where it looks for dynalite.
-        (old_root / ".local").symlink_to(root / ".local")
+    with extracted(root, revision) as (commit, old_root):
         script = old_root / "bench" / "export_e2e.py"
         if not script.is_file():
             sys.exit(f"--baseline {revision!r}: {commit} has no bench/export_e2e.py")
@@ -201,7 +214,7 @@ def baseline_bench(revision: str, logs: int, repeat: int) -> Iterator[Baseline]:
             old_args += ["--baseline", "none", "--repeat", "1"]  # a later revision must not recurse
         print(f"baseline: {revision} = {commit[:12]}, its own bench in a subprocess (own dynalite and moto)")
         read_end, write_end = os.pipe()
-        log = Path(scratch) / "baseline.log"
+        log = old_root.parent / "baseline.log"
         driver = Path(__file__).resolve().with_name("baseline_driver.py")
         command = [sys.executable, str(driver), str(old_root), str(write_end), str(repeat), "--", *old_args]
         with open(log, "w", encoding="utf-8") as output, open(read_end, encoding="utf-8") as results:
@@ -242,9 +255,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="export runs of each side (default 3)")
     parser.add_argument(
         "--baseline",
-        default="9b63348",
+        default=DEFAULT_BASELINE,
         metavar="REV",
-        help="revision to measure in the same run (default 9b63348, issue 7's 'today'); none skips it",
+        help=f"revision to measure in the same run (default {DEFAULT_BASELINE}); none skips it",
     )
     args = parser.parse_args()
     if args.repeat < 1:
@@ -301,6 +314,8 @@ def measure(logs: int, repeat: int, shape: SampleShape, baseline: Baseline | Non
         # parser skips botocore's per-attribute walk), and json.loads of the same bodies.
         fast_floor_s, fast_floor_cpu, _ = read_floor(dynamodb, tracking, "acme", days, LOG_PAGE_SIZE)
         json_cpu = json_floor(response_bodies(dynamo, tracking, "acme", days, LOG_PAGE_SIZE))
+        scan_cpu, scanned = scan_floor(plain, tracking)
+        scan_json_cpu = json_floor(scan_bodies(dynamo, tracking))
 
         service = ExportService(
             config=ConfigStore(s3, stack.config_bucket),
@@ -345,6 +360,20 @@ def measure(logs: int, repeat: int, shape: SampleShape, baseline: Baseline | Non
             f"({fast_floor_cpu:.2f} CPU-s, pages of {LOG_PAGE_SIZE})"
         )
         print(f"  json.loads of the same bodies:   {floor_items / json_cpu:10,.0f}  ({json_cpu:.2f} CPU-s)")
+        scan_rate, scan_json_rate = scanned / scan_cpu, scanned / scan_json_cpu
+        print(
+            f"  plain boto3 Scan of the table:   {scan_rate:10,.0f}  "
+            f"({scan_cpu:.2f} CPU-s, {scanned:,} items, 1 MB pages)"
+        )
+        print(f"  json.loads of the Scan's pages:  {scan_json_rate:10,.0f}  ({scan_json_cpu:.2f} CPU-s)")
+        print(
+            f"export rows per CPU-second / plain boto3 Scan items per CPU-second: "
+            f"{export_rate / scan_rate:.2f}  (issue 15: >= 2.5)"
+        )
+        print(
+            f"export CPU per row / json.loads CPU per Scan item: "
+            f"{scan_json_rate / export_rate:.2f}  (issue 15: <= 2.5)"
+        )
         print(f"export time / read-floor time: {export_s / floor_s:.2f}  (target <= 1.5)")
         print(f"export time / project-client read-floor time: {export_s / fast_floor_s:.2f}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -376,7 +405,7 @@ def report_runs(current: list[Run], old: list[Run]) -> None:
     print(line)
     if old:
         ratio = median_current / median_old
-        print(f"ratio (median current / median baseline): {ratio:.2f}x  (issue 7 asks >= 2x)")
+        print(f"ratio (median current / median baseline): {ratio:.2f}x")
     files = {(run.rows, run.bytes, run.sha256) for run in [*current, *old]}
     if len(files) == 1:
         rows, size, sha256 = files.pop()

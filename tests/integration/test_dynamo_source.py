@@ -17,8 +17,8 @@ import pytest
 from contract_records import log_id_of, log_value
 from notification_samples import failed_run, succeeded_run
 
-from tracking_export.records import parse_tracking_log
-from tracking_export_aws.aws.clients import client
+from tracking_export.records import PARSERS, RECORD_FIELDS, parse_tracking_log
+from tracking_export_aws.aws.clients import client, item_read_parsers
 from tracking_export_aws.aws.dynamo import query_pages
 from tracking_export_aws.aws.keys import days_pk
 from tracking_export_aws.aws.s3_sink import MIB, MultipartSink
@@ -255,6 +255,45 @@ def test_get_many_in_batches_of_more_than_100(acme: DynamoTrackingSource) -> Non
     assert acme.get_many("learner", ["1", None]) == {}
     assert acme.get_many("content", ["c-1", "c-2"])["c-1"]["title"] == "Welcome"
     assert acme.get_many("trainingContent", [(7, "lo-1")])[(7, "lo-1")]["mandatory"] is True
+
+
+def test_get_records_reads_several_kinds_in_shared_calls(acme: DynamoTrackingSource) -> None:
+    """What the engine asks per level: the fields it parses (RECORD_FIELDS) of every kind,
+    trackings in calls of their own, the others together; absent keys absent."""
+    wanted: dict[str, list[Any]] = {
+        "learner": [*range(1, 151), "1", None],
+        "content": ["c-1", "c-2"],
+        "trainingContent": [(7, "lo-1")],
+        "tracking": [501, 502, 999],
+    }
+    calls = item_read_parsers(acme.client)
+    assert calls is not None
+    before = calls.fast_answers + calls.standard_answers
+
+    found = acme.get_records(wanted)
+
+    # 3 trackings: one call; 150 learners + 2 contents + 1 training content: two calls of <= 100.
+    assert calls.fast_answers + calls.standard_answers - before == 3
+    assert set(found) == set(wanted)
+    assert sorted(found["learner"]) == list(range(1, 151))
+    assert found["learner"][1] == {k: v for k, v in LAURIE.items() if k in RECORD_FIELDS["learner"]}
+    assert found["content"] == {
+        "c-1": {"contentGuid": "c-1", "learningObjectGuid": "lo-1", "title": "Welcome"}
+    }
+    assert found["trainingContent"] == {
+        (7, "lo-1"): {"trainingId": 7, "learningObjectGuid": "lo-1", "mandatory": True}
+    }
+    full = tracking("acme", 501, 1)
+    assert found["tracking"] == {
+        501: {k: v for k, v in full.items() if k in RECORD_FIELDS["tracking"]},
+        502: {k: v for k, v in tracking("acme", 502, 2).items() if k in RECORD_FIELDS["tracking"]},
+    }
+    # Each parser reads the same values from these as from get_many's whole records.
+    for kind, records in found.items():
+        whole = acme.get_many(kind, records)
+        assert {key: PARSERS[kind](raw) for key, raw in records.items()} == {
+            key: PARSERS[kind](raw) for key, raw in whole.items()
+        }
 
 
 def test_tenants_with_equal_ids_stay_apart(loaded: tuple[Any, str, LoadReport]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log
 from tracking_export_aws.aws.dynamo import plain_item
-from tracking_export_aws.aws.tracking_source import log_of_item
+from tracking_export_aws.aws.tracking_source import log_of_item, logs_of_items
 
 
 def log(**fields: Any) -> dict[str, Any]:
@@ -67,35 +67,47 @@ ITEM: dict[str, Any] = {
 NOW = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {},
-        {"completedAt": {"S": "2026-10-31T01:00:00Z"}, "progression": {"N": "100"}},
-        {"score": {"N": "12.50"}, "progression": {"N": "100.0"}},
-        {"score": {"N": "-3"}},
-        {"score": {"N": "1E+2"}},
-        {"expiresAt": {"N": str(int(NOW) + 1)}},
-        {"expiresAt": {"S": "soon"}},  # not a number: never expires
-        {"startedAt": {"S": "2026-10-31T02:02:26+02:00"}},  # another offset: the field-by-field path
-        {"startedAt": {"S": "2026-10-31T00:02:26"}},  # no offset: invalid
-        {"trackingId": {"S": "7192"}},
-        {"logId": {"N": "-1"}},
-        {"timeSpentSeconds": {"N": "1331.5"}},
-        {"timeSpentSeconds": {"N": "99999999999999"}},
-        {"progression": {"N": "100.5"}},
-        {"status": {"S": "done"}},
-        {"status": {"NULL": True}},
-        {"score": {"BOOL": True}},
-        {"lastAccessAt": {"N": "5"}},
-        {"completedAt": {"S": "1899-12-31T23:00:00Z"}},
-        {"progression": None},  # absent
-        {"startedAt": None},
-    ],
-)
+CHANGES: list[dict[str, Any]] = [
+    {},
+    {"completedAt": {"S": "2026-10-31T01:00:00Z"}, "progression": {"N": "100"}},
+    {"score": {"N": "12.50"}, "progression": {"N": "100.0"}},
+    {"score": {"N": "-3"}},
+    {"score": {"N": "1E+2"}},
+    {"expiresAt": {"N": str(int(NOW) + 1)}},
+    {"expiresAt": {"N": str(int(NOW) - 1)}},  # expired
+    {"expiresAt": {"S": "soon"}},  # not a number: never expires
+    {"startedAt": {"S": "2026-10-31T02:02:26+02:00"}},  # another offset: the field-by-field path
+    {"startedAt": {"S": "2026-10-31T00:02:26"}},  # no offset: invalid
+    {"trackingId": {"S": "7192"}},
+    {"trackingId": {"N": "0007192"}},
+    {"logId": {"N": "-1"}},
+    {"timeSpentSeconds": {"N": "1331.5"}},
+    {"timeSpentSeconds": {"N": "99999999999999"}},
+    {"progression": {"N": "100.5"}},
+    {"progression": {"S": "50"}},
+    {"status": {"S": "done"}},
+    {"status": {"NULL": True}},
+    {"score": {"BOOL": True}},
+    {"score": {"NULL": True}},
+    {"score": None},  # absent
+    {"lastAccessAt": {"N": "5"}},
+    {"lastAccessAt": {"S": ""}},
+    {"lastAccessAt": {"NULL": True}},
+    {"lastAccessAt": None, "completedAt": None},
+    {"completedAt": {"S": "1899-12-31T23:00:00Z"}},
+    {"progression": None},  # absent
+    {"startedAt": None},
+    {"status": {"L": []}},
+]
+
+
+@pytest.mark.parametrize("changes", CHANGES)
 def test_an_item_becomes_what_the_record_would(changes: dict[str, Any]) -> None:
     item = {k: v for k, v in {**ITEM, **changes}.items() if v is not None}
     got = log_of_item(item, NOW)
+    if got is None:
+        assert "expiresAt" in changes
+        return
     record = plain_item(item)
     try:
         expected: Any = parse_tracking_log(record)
@@ -107,6 +119,25 @@ def test_an_item_becomes_what_the_record_would(changes: dict[str, Any]) -> None:
         # Handed to the engine as the record itself, which it checks and reports as a dataset's.
         assert got == record
         assert expected is None or "startedAt" in changes
+
+
+def test_a_page_of_items_becomes_what_each_item_would_in_the_same_order() -> None:
+    """logs_of_items reads the common shape inline: the same logs, records and expiries."""
+    items = [{k: v for k, v in {**ITEM, **changes}.items() if v is not None} for changes in CHANGES]
+    items = [
+        {**item, "logId": {"N": str(n)}} if "logId" not in changes else item
+        for n, (item, changes) in enumerate(zip(items, CHANGES, strict=True))
+    ]
+    expected = [log for item in items if (log := log_of_item(item, NOW)) is not None]
+
+    got = logs_of_items(items, NOW)
+
+    assert got == expected
+    assert [type(log) for log in got] == [type(log) for log in expected]
+    assert [type(v) for log in got for v in (log if isinstance(log, tuple) else log.values())] == [
+        type(v) for log in expected for v in (log if isinstance(log, tuple) else log.values())
+    ]
+    assert len(expected) == len(items) - 1  # the expired one is left out
 
 
 def test_a_valid_item_is_a_tracking_log_with_the_values_dynamodb_holds() -> None:

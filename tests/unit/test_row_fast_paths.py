@@ -22,13 +22,15 @@ COLUMNS = "<firstLaunchDate/><completionTime/><logDate/><progression/><score/><s
 START = datetime(2021, 2, 10, 8, 30, 5, tzinfo=UTC)
 LAST_ACCESS = datetime(2021, 2, 10, 9, 15, 0, tzinfo=UTC)
 LOG = TrackingLog(1000, 1, START, LAST_ACCESS, None, 37.5, None, "incomplete", 5115)
+# The entry of a tracking for definitions without tracking-scope columns: its sort-key prefix only.
+ENTRY = (1, 100, "C-1")
 
 
 def cells(parameters: str, action: str, tz: str) -> list[str]:
     definition = load(provider(COLUMNS, parameters), action)
     renderer = RowRenderer(definition, ZoneInfo(tz), CellEncoder(definition.file_action))
-    fast = list(renderer.log_row(((), ()), LOG, LOG.time_spent_seconds))
-    assert fast == list(renderer.row(((), ()), LOG, LOG.time_spent_seconds))
+    fast = list(renderer.log_row(ENTRY, LOG, LOG.time_spent_seconds))
+    assert fast == list(renderer.row(ENTRY, LOG, LOG.time_spent_seconds))
     return fast
 
 
@@ -82,7 +84,7 @@ def test_cached_cells_do_not_mix_values() -> None:
     definition = load(provider("<progression/><score/>"))
     renderer = RowRenderer(definition, ZoneInfo("UTC"), CellEncoder(definition.file_action))
     rows = [
-        list(renderer.log_row(((), ()), LOG._replace(progression=p, score=s), 0))
+        list(renderer.log_row(ENTRY, LOG._replace(progression=p, score=s), 0))
         for p, s in ((100, 80), (100.0, None), (37.5, 12.5), (0, 0), (100, 80))
     ]
     assert rows == [["100", "80"], ["100", ""], ["37.5", "12.5"], ["0", "0"], ["100", "80"]]

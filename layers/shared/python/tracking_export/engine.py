@@ -1,24 +1,28 @@
 """One export run: window -> logs day by day -> filtered, ordered rows -> file bytes.
 
 Memory holds a bounded part of one local day at a time (a page of logs, one sorted run
-of rendered rows; see ``external_sort``) plus bounded caches, never the file: rows are
-written to ``out`` as soon as their day is in order.
+of rendered rows; see ``external_sort``) plus caches of a fixed byte budget
+(``CACHE_BYTES``, see ``bounded``), never the file: rows are written to ``out`` as soon as
+their day is in order, and what a run keeps of the catalogue does not grow with the
+trackings and learners its days touch.
 """
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from tracking_export.bounded import MIB, BoundedCache
 from tracking_export.catalogue import Catalogue, TrackingContext
 from tracking_export.collector import fewer_collections
 from tracking_export.external_sort import RUN_ROWS, SortedRows
 from tracking_export.model import ExportDefinition, Parameters
 from tracking_export.records import InvalidRecord, TrackingLog, parse_tracking_log, safe_key
-from tracking_export.render import TRACKING_CACHE_LIMIT, RowRenderer, TrackingPart
+from tracking_export.render import RowRenderer, TrackingEntry
 from tracking_export.report import RunReport, SkippedRecord, Window
 from tracking_export.source import Raw, TrackingSource, parse_instant
 from tracking_export.window import compute_window, day_range, local_days
@@ -26,6 +30,15 @@ from tracking_export.writer import FileWriter
 
 # Rows of one day sorted in memory; a bigger day is sorted in runs of this size on disk.
 DAY_RUN_ROWS = RUN_ROWS
+# Pages of a day are taken from the source in groups of at least this many logs, and the
+# records of the group's trackings not cached are fetched in one batch before its first page
+# is rendered: full BatchGetItem calls of 100 keys instead of a partial one per page.
+PREFETCH_LOGS = 4_000
+# What a run's caches may hold, in estimated bytes: half for the trackings' resolved rows
+# parts, a quarter each for catalogue records and rendered segments (learner, session…);
+# cumulative time (lastActivity modes) gets a third more. A day touching more trackings than
+# fit fetches the dropped ones again, in batches (docs/decisions.md, "Performance", "Memory").
+CACHE_BYTES = 48 * MIB
 
 
 class BinaryOut(Protocol):
@@ -46,6 +59,7 @@ def run_export(
     days: tuple[date, date] | None = None,
     preamble: bool = True,
     unlaunched: bool = True,
+    cache_bytes: int = CACHE_BYTES,
 ) -> RunReport:
     """Write the file of one run to ``out`` and report what was written and skipped.
 
@@ -60,6 +74,8 @@ def run_export(
     window's local days in that inclusive range, ``preamble=False`` leaves out the BOM and
     header line, ``unlaunched=False`` the never-launched rows that end the file. Slices of
     consecutive days, concatenated in order, are the file of the whole run.
+
+    ``cache_bytes`` bounds what the run caches (``CACHE_BYTES``); the file does not depend on it.
 
     The cyclic garbage collector runs less often meanwhile (``collector``; a context manager
     made by ``contextmanager`` decorates a function anew at each call).
@@ -77,41 +93,32 @@ def run_export(
     writer = FileWriter(
         out, definition.file_action, [c.header for c in definition.columns], preamble=preamble
     )
-    renderer = RowRenderer(definition, tz, writer.encoder)
-    catalogue = Catalogue(source, report)
+    renderer = RowRenderer(definition, tz, writer.encoder, segment_bytes=cache_bytes // 4)
+    catalogue = Catalogue(source, report, cache_bytes // 4)
     keep = _TrackingFilter(params)
-    cumulative = _CumulativeTime(source) if _uses_cumulative_time(params, window) else None
+    cumulative = _CumulativeTime(source, cache_bytes // 3) if _uses_cumulative_time(params, window) else None
 
     # A day's rows are rendered page by page as the source streams them, then written in
     # export order; a day bigger than one sorted run is sorted on disk (external_sort).
-    trackings = _TrackingRows(catalogue, keep, renderer)
+    trackings = _TrackingRows(catalogue, keep, renderer, cache_bytes // 2)
     ranges = [day_range(day, tz) for day in window_days(window, source, tz, within=days)]
+    row = renderer.log_row
+    kept_log = _log_filter(window, params)
     for day_pages in source.log_pages_in_ranges(ranges):
         with SortedRows(DAY_RUN_ROWS) as day:
-            row = renderer.log_row
-            for page in day_pages:
-                rows = _day_rows(page, window, params, catalogue, trackings, report)
+            for page in _prefetching(day_pages, trackings, kept_log):
+                logs = _page_logs(page, kept_log, report)
+                entries = trackings.of_page({log.tracking_id for log in logs})
                 if cumulative is None:
-                    day.add_all(
-                        [
-                            ((order, log.started_at, log.log_id), row(part, log, log.time_spent_seconds))
-                            for (order, part), log in rows
-                        ]
-                    )
+                    day.add_all(_page_rows(logs, entries, row, report))
                 else:
-                    cumulative.prepare(log.tracking_id for _, log in rows)
-                    total_until = cumulative.total_until
-                    day.add_all(
-                        [
-                            ((order, log.started_at, log.log_id), row(part, log, total_until(log)))
-                            for (order, part), log in rows
-                        ]
-                    )
+                    kept = {log.tracking_id for log in logs if entries[log.tracking_id].__class__ is tuple}
+                    day.add_all(_page_rows(logs, entries, row, report, cumulative.of_page(kept)))
             writer.write_all_encoded(day.rows())
 
     if params.without_launch_time and unlaunched:
         for ctx in _unlaunched(source, catalogue, keep, params):
-            writer.write_encoded(renderer.row(renderer.tracking_part(ctx), None, 0))
+            writer.write_encoded(renderer.row(renderer.tracking_entry(ctx), None, 0))
 
     writer.close()
     report.rows = writer.rows
@@ -144,73 +151,132 @@ def window_days(
     return list(local_days(first, last))
 
 
-def _day_rows(
-    raws: Iterable[Raw | TrackingLog],
-    window: Window,
-    params: Parameters,
-    catalogue: Catalogue,
-    trackings: _TrackingRows,
-    report: RunReport,
-) -> list[tuple[_Tracking, TrackingLog]]:
-    """The valid logs of a page of a day that pass every filter, with their trackings' parts."""
-    logs: list[TrackingLog] = []
-    for raw in raws:
-        if isinstance(raw, TrackingLog):  # the source validated it (see tracking_export.source)
-            logs.append(raw)
-            continue
-        try:
-            logs.append(parse_tracking_log(raw))
-        except InvalidRecord as exc:
-            report.skip(SkippedRecord("trackingLog", safe_key(raw.get("logId")), str(exc)))
+def _log_filter(window: Window, params: Parameters) -> Callable[[TrackingLog], bool] | None:
+    """The filters of a run that depend on the log alone (time frame, status); None when none."""
+    checks: list[Callable[[TrackingLog], bool]] = []
     if window.kind == "timeFrame":
         assert window.start is not None and window.end is not None
         start, end = window.start, window.end
-        logs = [log for log in logs if start <= log.started_at <= end]
+        checks.append(lambda log: start <= log.started_at <= end)
     if params.report_status is not None:
         statuses = params.report_status
-        logs = [log for log in logs if log.status in statuses]
-    catalogue.prepare(log.tracking_id for log in logs)
-    rows = []
-    of = trackings.of
+        checks.append(lambda log: log.status in statuses)
+    if not checks:
+        return None
+    return lambda log: all(check(log) for check in checks)
+
+
+def _prefetching(
+    pages: Iterable[Sequence[Raw | TrackingLog]],
+    trackings: _TrackingRows,
+    kept_log: Callable[[TrackingLog], bool] | None,
+) -> Iterator[Sequence[Raw | TrackingLog]]:
+    """The pages, in order, taken in groups of ``PREFETCH_LOGS`` logs whose trackings' records
+    are fetched in one batch before the group's pages are handed on (see ``Catalogue.prefetch``)."""
+    pages = iter(pages)
+    while True:
+        group, count = [], 0
+        for page in pages:
+            group.append(page)
+            count += len(page)
+            if count >= PREFETCH_LOGS:
+                break
+        if not group:
+            return
+        trackings.prefetch(
+            {
+                log.tracking_id
+                for page in group
+                for log in page
+                if log.__class__ is TrackingLog and (kept_log is None or kept_log(log))
+            }
+        )
+        yield from group
+
+
+def _page_logs(
+    raws: Sequence[Raw | TrackingLog], kept_log: Callable[[TrackingLog], bool] | None, report: RunReport
+) -> list[TrackingLog]:
+    """The valid logs of a page of a day that pass the log filters, in the page's order."""
+    logs = [raw for raw in raws if raw.__class__ is TrackingLog]  # the source validated them
+    if len(logs) != len(raws):
+        logs = []
+        for raw in raws:
+            if isinstance(raw, TrackingLog):
+                logs.append(raw)
+                continue
+            try:
+                logs.append(parse_tracking_log(raw))
+            except InvalidRecord as exc:
+                report.skip(SkippedRecord("trackingLog", safe_key(raw.get("logId")), str(exc)))
+    if kept_log is not None:
+        logs = [log for log in logs if kept_log(log)]
+    return logs
+
+
+def _page_rows(
+    logs: list[TrackingLog],
+    entries: dict[int, Any],
+    row: Callable[[TrackingEntry, TrackingLog, int], Sequence[str]],
+    report: RunReport,
+    total_until: Callable[[TrackingLog], int] | None = None,
+) -> list[tuple[tuple[Any, ...], Sequence[str]]]:
+    """(sort key, row) of each log whose tracking is kept; a log whose tracking is skipped is
+    reported. The key is (learner id, session id, content GUID, start, log id)."""
+    rows: list[tuple[tuple[Any, ...], Sequence[str]]] = []
+    append = rows.append
     for log in logs:
-        tracking = of(log.tracking_id)
-        if tracking.__class__ is str:
-            report.skip(SkippedRecord("trackingLog", log.log_id, tracking))
-        elif tracking is not None:
-            rows.append((tracking, log))
+        entry = entries[log.tracking_id]
+        if entry.__class__ is tuple:
+            seconds = log.time_spent_seconds if total_until is None else total_until(log)
+            append(((entry[0], entry[1], entry[2], log.started_at, log.log_id), row(entry, log, seconds)))
+        elif entry is not None:
+            report.skip(SkippedRecord("trackingLog", log.log_id, entry))
     return rows
 
 
-# A kept tracking's rows share their sort-key prefix (learner, session, content GUID) and
-# their tracking-scope cells.
-_Tracking = tuple[tuple[int, int, str], TrackingPart]
-
-
 class _TrackingRows:
-    """Per tracking, what each of its logs' rows needs, resolved once: the reason it is
-    skipped (a str), None when the filters drop it, else its :data:`_Tracking`."""
+    """Per tracking, what each of its logs' rows needs, resolved once and kept within a byte
+    budget: the reason it is skipped (a str), None when the filters drop it, else its
+    ``TrackingEntry`` (render). A tracking dropped from the cache is resolved again (its
+    skip, if any, is not reported twice: the catalogue keeps failures for the run)."""
 
-    def __init__(self, catalogue: Catalogue, keep: _TrackingFilter, renderer: RowRenderer) -> None:
+    def __init__(
+        self, catalogue: Catalogue, keep: _TrackingFilter, renderer: RowRenderer, capacity: int
+    ) -> None:
         self._catalogue = catalogue
         self._keep = keep
         self._renderer = renderer
-        self._cache: dict[int, _Tracking | str | None] = {}
+        self._cache: BoundedCache[int, TrackingEntry | str | None] = BoundedCache(capacity, self._entry_bytes)
 
-    def of(self, tracking_id: int) -> Any:
-        found = self._cache.get(tracking_id, self)
-        if found is self:
-            ctx = self._catalogue.context(tracking_id)
-            if isinstance(ctx, str):
-                found = ctx
-            elif self._keep(ctx):
-                order = (ctx.learner.learner_id, ctx.session.session_id, ctx.content.content_guid)
-                found = (order, self._renderer.tracking_part(ctx))
-            else:
-                found = None
-            if len(self._cache) >= TRACKING_CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[tracking_id] = found
+    def _entry_bytes(self, entry: TrackingEntry | str | None) -> int:
+        # A skip reason is the catalogue's own text, kept for the run; None is a singleton.
+        return self._renderer.entry_bytes(entry) if type(entry) is tuple else 0
+
+    def prefetch(self, tracking_ids: set[int]) -> None:
+        """Have the catalogue fetch the records of those of these trackings not cached, in one batch."""
+        _, missing = self._cache.found_and_missing(tracking_ids)
+        self._catalogue.prefetch(missing)
+
+    def of_page(self, tracking_ids: set[int]) -> dict[int, Any]:
+        """What these trackings' rows need (one page's), those not cached resolved in one batch."""
+        found, missing = self._cache.found_and_missing(tracking_ids)
+        if missing:
+            put, keep, renderer = self._cache.put, self._keep, self._renderer
+            for tracking_id, ctx in self._catalogue.contexts(missing).items():
+                entry: TrackingEntry | str | None
+                if isinstance(ctx, str):
+                    entry = ctx
+                elif keep(ctx):
+                    entry = renderer.tracking_entry(ctx)
+                else:
+                    entry = None
+                put(tracking_id, entry)
+                found[tracking_id] = entry
         return found
+
+
+_ABSENT: Any = object()
 
 
 def _unlaunched(
@@ -222,10 +288,10 @@ def _unlaunched(
     raws: dict[Any, Raw] = {}
     for raw in source.unlaunched_trackings():
         raws[raw.get("trackingId")] = raw
-    catalogue.prepare(raws.keys(), raws)
+    found = catalogue.contexts(set(raws), raws)
     contexts = []
     for tracking_id in raws:
-        ctx = catalogue.context(tracking_id)
+        ctx = found[tracking_id]
         if not isinstance(ctx, str) and keep(ctx):
             contexts.append(ctx)
     contexts.sort(key=lambda c: (c.learner.learner_id, c.session.session_id, c.content.content_guid))
@@ -233,7 +299,8 @@ def _unlaunched(
 
 
 class _TrackingFilter:
-    """The filters of spec §3 that depend only on the tracking, evaluated once per tracking.
+    """The filters of spec §3 that depend only on the tracking (the verdict is kept with the
+    tracking's entry, see :class:`_TrackingRows`).
 
     Only the filters the definition sets are checked: a definition without filters keeps
     every tracking without looking at it.
@@ -241,18 +308,9 @@ class _TrackingFilter:
 
     def __init__(self, p: Parameters) -> None:
         self._checks = _tracking_checks(p)
-        self._cache: dict[int, bool] = {}
 
     def __call__(self, ctx: TrackingContext) -> bool:
-        if not self._checks:
-            return True
-        key = ctx.tracking.tracking_id
-        kept = self._cache.get(key)
-        if kept is None:
-            if len(self._cache) >= TRACKING_CACHE_LIMIT:
-                self._cache.clear()
-            kept = self._cache[key] = all(check(ctx) for check in self._checks)
-        return kept
+        return all(check(ctx) for check in self._checks)
 
 
 def _tracking_checks(p: Parameters) -> list[Callable[[TrackingContext], bool]]:
@@ -315,26 +373,40 @@ def _uses_cumulative_time(params: Parameters, window: Window) -> bool:
 class _CumulativeTime:
     """A tracking's total time over all its logs up to and including a given one (spec §3 row 14)."""
 
-    def __init__(self, source: TrackingSource) -> None:
+    def __init__(self, source: TrackingSource, capacity: int) -> None:
         self._source = source
-        self._sums: dict[int, tuple[list[tuple[datetime, int]], list[int]]] = {}
+        self._sums: BoundedCache[int, _PrefixSums] = BoundedCache(capacity, _prefix_bytes)
 
-    def prepare(self, tracking_ids: Iterable[int]) -> None:
-        wanted = {t for t in tracking_ids if t not in self._sums}
-        if not wanted:
-            return
-        if len(self._sums) + len(wanted) > TRACKING_CACHE_LIMIT:
-            self._sums.clear()
-        for tracking_id, raws in self._source.logs_of_trackings(wanted).items():
-            self._sums[tracking_id] = _prefix_sums(raws)
+    def of_page(self, tracking_ids: set[int]) -> Callable[[TrackingLog], int]:
+        """``total_until(log)`` for the logs of these trackings (one page's), their logs
+        fetched for those not cached."""
+        get = self._sums.get
+        sums = {t: found for t in tracking_ids if (found := get(t)) is not None}
+        wanted = tracking_ids - sums.keys()
+        if wanted:
+            for tracking_id, raws in self._source.logs_of_trackings(wanted).items():
+                sums[tracking_id] = prefix = _prefix_sums(raws)
+                self._sums.put(tracking_id, prefix)
 
-    def total_until(self, log: TrackingLog) -> int:
-        keys, sums = self._sums.get(log.tracking_id) or ([], [])
-        position = bisect_right(keys, (log.started_at, log.log_id))
-        return sums[position - 1] if position else log.time_spent_seconds
+        def total_until(log: TrackingLog) -> int:
+            keys, totals = sums.get(log.tracking_id) or ([], [])
+            position = bisect_right(keys, (log.started_at, log.log_id))
+            return totals[position - 1] if position else log.time_spent_seconds
+
+        return total_until
 
 
-def _prefix_sums(raws: Sequence[Raw]) -> tuple[list[tuple[datetime, int]], list[int]]:
+# A tracking's logs as (start, log id) keys in order, and the running totals of their time.
+_PrefixSums = tuple[list[tuple[datetime, int]], list[int]]
+# One log in _PrefixSums: two list slots, the key tuple, its datetime and log id, the total.
+_PREFIX_ENTRY_BYTES = 2 * 8 + sys.getsizeof((0, 0)) + sys.getsizeof(datetime.now()) + 2 * sys.getsizeof(2**40)
+
+
+def _prefix_bytes(prefix: _PrefixSums) -> int:
+    return _PREFIX_ENTRY_BYTES * len(prefix[1])
+
+
+def _prefix_sums(raws: Sequence[Raw]) -> _PrefixSums:
     entries = []
     for raw in raws:
         started = parse_instant(raw.get("startedAt"))

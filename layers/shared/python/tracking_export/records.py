@@ -295,8 +295,8 @@ def parse_training_content(raw: Raw) -> TrainingContent:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Tracking:
+# A named tuple like TrackingLog (and for the same reason): one is made per tracking a run resolves.
+class Tracking(NamedTuple):
     tracking_id: int
     guid: str | None
     learner_id: int
@@ -430,7 +430,7 @@ def _checked_tracking_log(raw: Raw) -> TrackingLog:
     if not 0 <= progression <= 100:
         raise InvalidRecord("field 'progression' must lie in 0..100")
     status = raw.get("status")
-    if status not in _LOG_STATUSES:
+    if type(status) is not str or status not in _LOG_STATUSES:  # a list or an object is unhashable
         raise InvalidRecord(
             "field 'status' must be one of completed, incomplete, notAttempted, pendingFeedback"
         )
@@ -449,6 +449,68 @@ def _checked_tracking_log(raw: Raw) -> TrackingLog:
         time_spent_seconds=spent,
     )
 
+
+# The fields each parser reads: a source may leave any other out of the records it hands
+# the engine (``TrackingSource.get_records``).
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "learner": (
+        "learnerId",
+        "guid",
+        "name",
+        "firstname",
+        "login",
+        "email",
+        "refNumber",
+        "timezone",
+        "entityId",
+        "smartgroupIds",
+        "customFields",
+        "presentation",
+    ),
+    "entity": ("entityId", "name", "parentId"),
+    "smartgroup": ("smartgroupId", "name"),
+    "training": (
+        "trainingId",
+        "guid",
+        "title",
+        "pathCode",
+        "modality",
+        "status",
+        "publisher",
+        "catalogVisible",
+        "imported",
+    ),
+    "session": (
+        "sessionId",
+        "guid",
+        "title",
+        "trainingId",
+        "startDate",
+        "endDate",
+        "imported",
+        "hrisSelected",
+    ),
+    "content": (
+        "contentGuid",
+        "learningObjectGuid",
+        "title",
+        "refNumber",
+        "locale",
+        "publisherGuid",
+        "publisherName",
+        "hrisSelected",
+    ),
+    "trainingContent": ("trainingId", "learningObjectGuid", "folder", "mandatory"),
+    "tracking": (
+        "trackingId",
+        "guid",
+        "learnerId",
+        "sessionId",
+        "contentGuid",
+        "registrationGuid",
+        "registrationImported",
+    ),
+}
 
 PARSERS = {
     "learner": parse_learner,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,15 +19,16 @@ from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tracking_export.bounded import MIB, BoundedCache, size_of
 from tracking_export.catalogue import TrackingContext
 from tracking_export.datefmt import compile_pattern, datetime_template, pattern_shape
 from tracking_export.model import Column, ExportDefinition
 from tracking_export.records import TrackingLog
 from tracking_export.writer import CellEncoder
 
-# Per-tracking cell caches are dropped past this many trackings, so memory stays
-# bounded however many trackings a window touches.
-TRACKING_CACHE_LIMIT = 50_000
+# What the segment cache (learner, session, content, training-content cells) may hold by
+# default, in estimated bytes (the engine gives its own budget).
+SEGMENT_BYTES = 12 * MIB
 
 _TAG = re.compile(r"<[^>]*>")
 
@@ -100,8 +102,11 @@ def compile_template(text: str) -> list[str | int]:
 TrackingGetter = Callable[[TrackingContext, Column], str]
 LogGetter = Callable[[TrackingLog | None, datetime | None, int], str]
 ScopeKey = Callable[[TrackingContext], Any]
-# A tracking's encoded cells and their texts (for templates), constants first.
-TrackingPart = tuple[tuple[str, ...], tuple[str, ...]]
+# What every row of a tracking shares, kept per tracking (see RowRenderer.tracking_entry):
+# its sort-key prefix (learner id, session id, content GUID), then its tracking-scope cells,
+# constants first — flat, the smallest a tuple can be; with templates, (cells, texts) instead.
+TrackingEntry = tuple[Any, ...]
+ORDER_FIELDS = 3
 
 # Tracking-scope columns are grouped by the record that determines them, so that each
 # group's cells are rendered once per learner, session, content… and reused by every row.
@@ -160,14 +165,16 @@ def _plain_pattern(
 
 
 class _Scope:
-    """The columns of one scope and the cache of their (texts, encoded cells) per key."""
+    """The columns of one scope; ``cached``: whether its segments are shared by several
+    trackings (every scope but the tracking's own), hence worth caching."""
 
-    __slots__ = ("cache", "columns", "key")
+    __slots__ = ("cached", "columns", "key", "name")
 
-    def __init__(self, key: ScopeKey) -> None:
+    def __init__(self, name: str, key: ScopeKey) -> None:
+        self.name = name
         self.key = key
+        self.cached = name != "tracking"
         self.columns: list[tuple[int, Column, TrackingGetter]] = []
-        self.cache: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 class RowRenderer:
@@ -178,8 +185,19 @@ class RowRenderer:
     ``itemgetter`` call.
     """
 
-    def __init__(self, definition: ExportDefinition, tz: ZoneInfo, encoder: CellEncoder) -> None:
+    def __init__(
+        self,
+        definition: ExportDefinition,
+        tz: ZoneInfo,
+        encoder: CellEncoder,
+        *,
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> None:
+        """``segment_bytes`` bounds the cache of rendered segments (a learner's cells…)."""
         p = definition.parameters
+        self._segments: BoundedCache[tuple[str, Any], tuple[tuple[str, ...], tuple[str, ...]]] = BoundedCache(
+            segment_bytes, size_of
+        )
         self._definition = definition
         decimal_char = definition.file_action.decimal_char
         date_fmt = compile_pattern(p.date_format)
@@ -297,7 +315,7 @@ class RowRenderer:
                 constants.append(self._cell(text))
             elif column.name in tracking_columns:
                 scope_name, getter = tracking_columns[column.name]
-                scope = self._scopes.setdefault(scope_name, _Scope(SCOPE_KEYS[scope_name]))
+                scope = self._scopes.setdefault(scope_name, _Scope(scope_name, SCOPE_KEYS[scope_name]))
                 layout[index] = (scope_name, len(scope.columns))
                 scope.columns.append((index, column, getter))
             elif column.name in log_columns:
@@ -320,9 +338,12 @@ class RowRenderer:
         for name, scope in self._scopes.items():
             offsets[name] = offset
             offset += len(scope.columns)
+        self._own_offset = offsets.get("tracking", 0)
         offsets["log"] = offset
         offsets["templated"] = offset + len(self._log_getters)
         order = [offsets[segment] + position for segment, position in (layout[i] for i in range(len(layout)))]
+        self._order = order
+        self._tracking_cells = offset
         # A template's {n} points straight at column n's place in the flat texts; a reference
         # to a templatedValue column prints empty (no recursion).
         self._templated: list[list[str | int]] = [
@@ -454,51 +475,75 @@ class RowRenderer:
         return post
 
     def _segment(self, scope: _Scope, ctx: TrackingContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        key = scope.key(ctx)
-        found = scope.cache.get(key)
+        if not scope.cached:
+            texts = tuple(get(ctx, column) for _, column, get in scope.columns)
+            return (texts, tuple(map(self._cell, texts)))
+        key = (scope.name, scope.key(ctx))
+        found = self._segments.get(key)
         if found is None:
             texts = tuple(get(ctx, column) for _, column, get in scope.columns)
             found = (texts, tuple(map(self._cell, texts)))
-            if len(scope.cache) >= TRACKING_CACHE_LIMIT:
-                scope.cache.clear()
-            scope.cache[key] = found
+            self._segments.put(key, found)
         return found
 
-    def tracking_part(self, ctx: TrackingContext) -> TrackingPart:
-        """(cells, texts) of every tracking-scope column of this tracking, constants first.
-
-        Callers may keep it for the tracking's rows (the engine does, per tracking).
-        """
+    def tracking_entry(self, ctx: TrackingContext) -> TrackingEntry:
+        """What every row of this tracking shares (:data:`TrackingEntry`); callers keep it
+        for the tracking's rows (the engine does, within its cache budget)."""
         cells, texts = self._constants, self._constant_texts
         for scope in self._scope_list:
             scope_texts, scope_cells = self._segment(scope, ctx)
             cells += scope_cells
             texts += scope_texts
-        return (cells, texts)
+        order = (ctx.learner.learner_id, ctx.session.session_id, ctx.content.content_guid)
+        if self._templated:
+            return (*order, cells, texts)
+        return (*order, *cells)
 
-    def _compile_log_row(self) -> Callable[[TrackingPart, TrackingLog, int], Sequence[str]]:
-        """The row of a log (not None) as one generated function: no per-column call for
-        status, dates…, one tuple of the log's cells, then the reorder. With templates, the
-        general :meth:`row`."""
+    def entry_bytes(self, entry: TrackingEntry) -> int:
+        """Estimated bytes of an entry as kept per tracking: its tuples, and the texts of the
+        tracking's own columns (the others are shared with the cached segments)."""
+        size = sys.getsizeof(entry)
+        if self._templated:
+            cells, texts = entry[ORDER_FIELDS], entry[ORDER_FIELDS + 1]
+            size += sys.getsizeof(cells) + sys.getsizeof(texts)
+        else:
+            cells, texts = entry[ORDER_FIELDS:], ()
+        own = self._scopes.get("tracking")
+        if own is not None:
+            for index in range(self._own_offset, self._own_offset + len(own.columns)):
+                size += sys.getsizeof(cells[index]) + (sys.getsizeof(texts[index]) if texts else 0)
+        return size
+
+    def _compile_log_row(self) -> Callable[[TrackingEntry, TrackingLog, int], Sequence[str]]:
+        """The row of a log (not None) as one generated function: the entry's cells and the
+        log's, in document order, in one tuple (no per-column call for status, dates…). With
+        templates, the general :meth:`row`."""
         if self._templated:
             return self.row
-        cells = "".join(f"{self._log_expressions[name]}, " for name in self._log_column_names)
+        log_cells = [self._log_expressions[name] for name in self._log_column_names]
+        cells = "".join(
+            f"entry[{ORDER_FIELDS + flat}], "
+            if flat < self._tracking_cells
+            else f"{log_cells[flat - self._tracking_cells]}, "
+            for flat in self._order
+        )
         start = f"    start = {self._log_start}\n" if self._needs_start else ""
-        source = f"def log_row(part, log, seconds):\n{start}    return reorder(part[0] + ({cells}))\n"
-        namespace: dict[str, Any] = {**self._log_row_names, "reorder": self._reorder}
+        source = f"def log_row(entry, log, seconds):\n{start}    return ({cells})\n"
+        namespace: dict[str, Any] = {**self._log_row_names}
         exec(compile(source, "<generated log row>", "exec"), namespace)
-        log_row: Callable[[TrackingPart, TrackingLog, int], Sequence[str]] = namespace["log_row"]
+        log_row: Callable[[TrackingEntry, TrackingLog, int], Sequence[str]] = namespace["log_row"]
         return log_row
 
-    def row(self, part: TrackingPart, log: TrackingLog | None, seconds: int) -> Sequence[str]:
-        """Encoded cells of one row, in document order: ``part`` from :meth:`tracking_part`,
+    def row(self, entry: TrackingEntry, log: TrackingLog | None, seconds: int) -> Sequence[str]:
+        """Encoded cells of one row, in document order: ``entry`` from :meth:`tracking_entry`,
         ``log`` None for a never-launched tracking, ``seconds`` its time-global seconds."""
         start = log.started_at.astimezone(self._tz) if log is not None and self._needs_start else None
         if not self._templated:
             # Log cells straight to encoded text, through the per-value caches.
-            return self._reorder(part[0] + tuple([cell(log, start, seconds) for cell in self._log_cells]))
+            log_cells = tuple([cell(log, start, seconds) for cell in self._log_cells])
+            return self._reorder(entry[ORDER_FIELDS:] + log_cells)
         log_texts = [get(log, start, seconds) for get in self._log_getters]
-        cells, texts = part
+        cells, texts = entry[ORDER_FIELDS], entry[ORDER_FIELDS + 1]
         flat = cells + tuple(map(self._cell, log_texts))
         # Templates read every column's formatted text, before stripHTML and maxLength.
         texts_flat = (*texts, *log_texts)

@@ -14,7 +14,7 @@ import abc
 import json
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,17 @@ class TrackingSource(abc.ABC):
     @abc.abstractmethod
     def get_many(self, kind: str, keys: Iterable[Any]) -> dict[Any, Raw]:
         """Catalogue records of one kind by key (see CATALOGUE_KEYS); missing keys are absent."""
+
+    def get_records(self, wanted: Mapping[str, Collection[Any]]) -> dict[str, dict[Any, Raw]]:
+        """Catalogue records of several kinds at once: ``{kind: {key: record}}`` for
+        ``{kind: keys}``, missing keys absent, as :meth:`get_many` of each kind would give.
+
+        The engine asks for what one level of a batch of trackings needs (their learners,
+        sessions and contents, say) in one call, so that a source may fetch them in shared
+        requests. A record may leave out fields the engine does not read (``RECORD_FIELDS``
+        lists those it does). By default, :meth:`get_many` of each kind.
+        """
+        return {kind: self.get_many(kind, keys) for kind, keys in wanted.items()}
 
     @abc.abstractmethod
     def logs_of_trackings(self, tracking_ids: Iterable[int]) -> dict[int, list[Raw]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import weakref
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ _CONFIG = Config(
 _DYNAMODB_CONFIG = _CONFIG.merge(Config(parameter_validation=False))
 _cache: dict[tuple[str, str | None, str | None], Any] = {}
 _lock = threading.Lock()
+_BINARY_TAG = re.compile(rb'"BS?"')
 _factories: weakref.WeakKeyDictionary[Any, ItemReadParsers] = weakref.WeakKeyDictionary()
 logger = logging.getLogger(__name__)
 
@@ -123,8 +125,9 @@ class ItemReadParser:
     def _parse_fast(response: dict[str, Any], shape: Any) -> dict[str, Any] | None:
         body = response["body"]
         # A "B" or "BS" tag needs base64 decoding. Inside JSON strings quotes are escaped, so
-        # these bytes appear only as a key or a whole string value; either way, decline.
-        if b'"B"' in body or b'"BS"' in body:
+        # these bytes appear only as a key or a whole string value; either way, decline. A body
+        # without any "B" byte (a page of logs, typically) is settled by one memchr.
+        if b"B" in body and _BINARY_TAG.search(body):
             return None
         decoded = json.loads(body)
         if type(decoded) is not dict:

@@ -2,7 +2,8 @@
 
 The object appears only on ``complete()``; any failure aborts the multipart upload. While
 one part uploads in a background thread the next one fills, so memory holds at most two
-parts. A file smaller than one part (zero bytes included) is written with one ``PutObject``.
+parts (a full part is handed to the upload as it is, not copied). A file smaller than one
+part (zero bytes included) is written with one ``PutObject``.
 
 Nothing is ever overwritten: ``PutObject`` and ``CompleteMultipartUpload`` carry
 ``If-None-Match: *``, so S3 refuses (412) to create an object whose key exists; the sink then
@@ -29,6 +30,9 @@ from urllib.parse import urlencode
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
+# Parts of S3's minimum size: the sink holds about two (one filling, one in flight), so this is
+# most of the memory an export's upload takes; 10,000 of them still make a 48 GiB object.
+PART_SIZE = MIN_PART_SIZE
 
 
 RUN_METADATA = "export-run"  # x-amz-meta-export-run: the run that wrote the object
@@ -153,7 +157,7 @@ class MultipartSink:
         bucket: str,
         key: str,
         *,
-        part_size: int = 8 * MIB,
+        part_size: int = PART_SIZE,
         content_type: str = "text/csv",
         tags: dict[str, str] | None = None,
         metadata: dict[str, str] | None = None,
@@ -196,10 +200,12 @@ class MultipartSink:
         self._buffer += data
         try:
             while len(self._buffer) >= self.part_size:
-                # Through a view: slicing the bytearray itself would hold a third copy of the part.
-                with memoryview(self._buffer) as view:
-                    part = bytes(view[: self.part_size])
-                del self._buffer[: self.part_size]
+                # The buffer itself becomes the part; only what overflows it (less than one
+                # write) is copied into the next buffer.
+                part = self._buffer
+                with memoryview(part) as view:
+                    self._buffer = bytearray(view[self.part_size :])
+                del part[self.part_size :]
                 self._upload(part)
         except BaseException as error:
             self._fail(error)
@@ -212,7 +218,7 @@ class MultipartSink:
             extra["Tagging"] = self.tagging
         return extra
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: bytes | bytearray) -> dict[str, Any]:
         assert self.upload_id is not None
         response = self.client.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
@@ -224,7 +230,7 @@ class MultipartSink:
             pending, self._pending = self._pending, None
             self._parts.append(pending.result())
 
-    def _upload(self, body: bytes) -> None:
+    def _upload(self, body: bytes | bytearray) -> None:
         if self.upload_id is None:
             response = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key, **self._extra())
             self.upload_id = response["UploadId"]

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from tracking_export.records import TrackingLog, valid_tracking_log
+from tracking_export.records import RECORD_FIELDS, TrackingLog, valid_tracking_log
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.capacity import MeteredReads
@@ -80,6 +80,81 @@ def log_of_item(item: Mapping[str, Any], now: float) -> TrackingLog | Raw | None
         return None
     log = valid_tracking_log(*values)
     return log if log is not None else plain_item(item, keys.KEY_ATTRIBUTES)
+
+
+def _fraction(number: str) -> bool:
+    """Whether ``_from_attribute`` reads this N text (with a point) as ``float(text)``: no
+    exponent, and a fractional part that is not all zeros."""
+    return "e" not in number and "E" not in number and bool(number.partition(".")[2].rstrip("0"))
+
+
+def logs_of_items(items: Iterable[Mapping[str, Any]], now: float) -> list[TrackingLog | Raw]:
+    """``log_of_item`` of each item of a page, expired ones left out, in the page's order.
+
+    The same values, read inline for the common shape (every id and duration a plain whole
+    ``N``, start and status an ``S``): a page's logs cost one loop, not a call per field. An
+    item of any other shape goes through ``log_of_item`` itself.
+    """
+    logs: list[TrackingLog | Raw] = []
+    append = logs.append
+    valid = valid_tracking_log
+    for item in items:
+        get = item.get
+        try:
+            tracking_id = item["trackingId"]["N"]
+            log_id = item["logId"]["N"]
+            spent = item["timeSpentSeconds"]["N"]
+            progression = item["progression"]
+            started = item["startedAt"]["S"]
+            status = item["status"]["S"]
+        except (KeyError, TypeError):
+            tracking_id = None
+        if tracking_id is None or not (tracking_id.isdecimal() and log_id.isdecimal() and spent.isdecimal()):
+            found = log_of_item(item, now)
+            if found is not None:
+                append(found)
+            continue
+        expires = get("expiresAt")
+        if expires is not None and expired(plain_value(expires), now):
+            continue
+        # Each field as plain_value reads it (None when absent or NULL), its common forms inline:
+        # a whole N is an int, a fraction without exponent a float (what _from_attribute does).
+        number = progression.get("N")
+        progression_value: Any
+        if number is not None and number.isdecimal():
+            progression_value = int(number)
+        elif number is not None and "." in number and _fraction(number):
+            progression_value = float(number)
+        else:
+            progression_value = plain_value(progression)
+        score = get("score")
+        if score is not None:
+            number = score.get("N")
+            if number is not None and number.isdecimal():
+                score = int(number)
+            elif number is not None and "." in number and _fraction(number):
+                score = float(number)
+            else:
+                score = None if "NULL" in score else plain_value(score)
+        last = get("lastAccessAt")
+        if last is not None:
+            last = last.get("S") or (None if "NULL" in last else plain_value(last))
+        completed = get("completedAt")
+        if completed is not None:
+            completed = completed.get("S") or (None if "NULL" in completed else plain_value(completed))
+        log = valid(
+            int(tracking_id),
+            int(log_id),
+            started,
+            last,
+            completed,
+            progression_value,
+            score,
+            status,
+            int(spent),
+        )
+        append(log if log is not None else plain_item(item, keys.KEY_ATTRIBUTES))
+    return logs
 
 
 class DynamoTrackingSource(TrackingSource):
@@ -145,8 +220,7 @@ class DynamoTrackingSource(TrackingSource):
     def _log_page(self, request: dict[str, Any]) -> tuple[list[TrackingLog | Raw], dict[str, Any] | None]:
         """One page of a day-and-shard Query: its unexpired logs (``log_of_item``), and the next request."""
         response = self.client.query(**request)
-        now = self.now
-        logs = [log for item in response.get("Items", ()) if (log := log_of_item(item, now)) is not None]
+        logs = logs_of_items(response.get("Items", ()), self.now)
         last = response.get("LastEvaluatedKey")
         return logs, ({**request, "ExclusiveStartKey": last} if last else None)
 
@@ -278,13 +352,18 @@ class DynamoTrackingSource(TrackingSource):
 
     # -- catalogue by id ------------------------------------------------------
 
-    def _get_chunk(self, chunk: list[str]) -> list[Raw]:
+    def _get_chunk(self, chunk: list[str], projection: tuple[str, ...] = ()) -> list[Raw]:
+        """The items of these catalogue keys; with ``projection``, those attributes and ``pk`` only."""
         item_keys = [{"pk": {"S": pk}, "sk": {"S": keys.RECORD_SK}} for pk in chunk]
-        return [
-            deserialize(item, keep_keys=True) for item in batch_get(self.client, self.table_name, item_keys)
-        ]
+        if not projection:
+            found = batch_get(self.client, self.table_name, item_keys)
+            return [deserialize(item, keep_keys=True) for item in found]
+        names = {f"#a{n}": name for n, name in enumerate(("pk", *projection))}
+        found = batch_get(self.client, self.table_name, item_keys, projection=", ".join(names), names=names)
+        return [plain_item(item, ()) for item in found]
 
-    def get_many(self, kind: str, keys_wanted: Iterable[Any]) -> dict[Any, Raw]:
+    def _catalogue_pks(self, kind: str, keys_wanted: Iterable[Any]) -> dict[str, Any]:
+        """pk -> key of each wanted key of ``kind`` (a key of the wrong type cannot exist: left out)."""
         if kind not in CATALOGUE_KEYS:
             raise ValueError(f"unknown catalogue kind {kind!r}")
         by_pk: dict[str, Any] = {}
@@ -292,20 +371,47 @@ class DynamoTrackingSource(TrackingSource):
             try:
                 pk = keys.catalogue_pk(self.tenant_id, kind, key)
             except keys.InvalidKeyError:
-                continue  # an id of the wrong type cannot exist: absent
+                continue
             by_pk.setdefault(pk, tuple(key) if isinstance(key, list) else key)
-        batches = list(chunks(by_pk, BATCH_GET_LIMIT))
+        return by_pk
+
+    def _batches(self, batches: list[tuple[list[str], tuple[str, ...]]]) -> list[list[Raw]]:
+        """``_get_chunk`` of each batch, in parallel on the pool when there are several."""
         if len(batches) == 1:
-            results = [self._get_chunk(batches[0])]
-        else:
-            results = [f.result() for f in [self._pool.submit(self._get_chunk, b) for b in batches]]
+            return [self._get_chunk(*batches[0])]
+        return [f.result() for f in [self._pool.submit(self._get_chunk, *batch) for batch in batches]]
+
+    def get_many(self, kind: str, keys_wanted: Iterable[Any]) -> dict[Any, Raw]:
+        by_pk = self._catalogue_pks(kind, keys_wanted)
         found: dict[Any, Raw] = {}
-        for items in results:
+        for items in self._batches([(chunk, ()) for chunk in chunks(by_pk, BATCH_GET_LIMIT)]):
             for item in items:
                 pk = item.pop("pk")
                 for name in keys.KEY_ATTRIBUTES:
                     item.pop(name, None)
                 found[by_pk[pk]] = item
+        return found
+
+    def get_records(self, wanted: Mapping[str, Collection[Any]]) -> dict[str, dict[Any, Raw]]:
+        """Records of several kinds in shared ``BatchGetItem`` calls of up to 100 keys, each
+        reading only the fields the engine parses (``records.RECORD_FIELDS``): trackings, the
+        bulk of a run's catalogue, in calls of their own; the other kinds together."""
+        by_pk: dict[str, tuple[str, Any]] = {}
+        for kind, kind_keys in wanted.items():
+            for pk, key in self._catalogue_pks(kind, kind_keys).items():
+                by_pk[pk] = (kind, key)
+        trackings = [pk for pk, (kind, _) in by_pk.items() if kind == "tracking"]
+        others = [pk for pk, (kind, _) in by_pk.items() if kind != "tracking"]
+        batches = [(chunk, RECORD_FIELDS["tracking"]) for chunk in chunks(trackings, BATCH_GET_LIMIT)]
+        for chunk in chunks(others, BATCH_GET_LIMIT):
+            kinds = dict.fromkeys(by_pk[pk][0] for pk in chunk)
+            fields = tuple(dict.fromkeys(field for kind in kinds for field in RECORD_FIELDS[kind]))
+            batches.append((chunk, fields))
+        found: dict[str, dict[Any, Raw]] = {kind: {} for kind in wanted}
+        for items in self._batches(batches) if batches else []:
+            for item in items:
+                kind, key = by_pk[item.pop("pk")]
+                found[kind][key] = item
         return found
 
     # -- logs of a tracking, trackings without logs ------------------------------

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tracking_export.source import Raw, TimeRange, TrackingSource
@@ -134,6 +134,10 @@ class GuardedSource(TrackingSource):
 
     def get_many(self, kind: str, keys: Iterable[Any]) -> dict[Any, Raw]:
         return self.inner.get_many(kind, keys)
+
+    def get_records(self, wanted: Mapping[str, Collection[Any]]) -> dict[str, dict[Any, Raw]]:
+        # The inner source's own: it may fetch several kinds in shared requests.
+        return self.inner.get_records(wanted)
 
     def logs_of_trackings(self, tracking_ids: Iterable[int]) -> dict[int, list[Raw]]:
         return self.inner.logs_of_trackings(tracking_ids)

@@ -30,7 +30,7 @@ from tracking_export.window import compute_window
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.s3_links import DOWNLOAD_LINK_SECONDS, DownloadLinks
-from tracking_export_aws.aws.s3_sink import MIB
+from tracking_export_aws.aws.s3_sink import PART_SIZE
 from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.notify.messages import Window as WindowFields
@@ -81,7 +81,7 @@ class ExportService:
     source_for: Callable[[str], TrackingSource]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     limits: Limits = DEFAULT_LIMITS
-    part_size: int = 8 * MIB
+    part_size: int = PART_SIZE
     # The client that presigns download links (SigV4, regional endpoint); ``s3`` when None.
     presigner: Any = None
     lease_seconds: int = LEASE_SECONDS
