@@ -47,8 +47,8 @@ from tracking_export_aws.ingest.loader import load_jsonl
 from tracking_export_aws.runs.manifest import Manifest
 from tracking_export_aws.runs.service import ExportRequest
 from tracking_export_aws.runs.steps import Steps
-from tracking_export_aws.runtime.settings import AwsSettings
-from tracking_export_aws.runtime.wiring import distributed_steps, export_service
+from tracking_export_aws.runtime.settings import CoordinatorSettings, ExportSettings, ShardWorkerSettings
+from tracking_export_aws.runtime.wiring import coordinator_steps, export_service, worker_steps
 
 ACCOUNT = "123456789012"
 TENANT = "bench"
@@ -67,6 +67,9 @@ def _create(moto: str, dynamo: str) -> dict[str, str]:
         "TOPIC_ARN": stack.topic_arn,
         "TRACKING_TABLE": stack.tracking_table,
         "RUN_HISTORY_TABLE": stack.history_table,
+        "EVENT_BUS_NAME": "default",
+        "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS": "false",
+        "DOWNLOAD_LINK_SECONDS": "3600",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
     stack.s3.put_object(
@@ -78,8 +81,8 @@ def _create(moto: str, dynamo: str) -> dict[str, str]:
     return env
 
 
-def _steps(env: dict[str, str]) -> Steps:
-    return distributed_steps(AwsSettings.from_env(env))
+def _worker(env: dict[str, str]) -> Steps:
+    return worker_steps(ShardWorkerSettings.from_env(env))
 
 
 def one_worker(dynamo: str, dataset_path: Path, logs: int) -> tuple[int, float, float]:
@@ -88,7 +91,7 @@ def one_worker(dynamo: str, dataset_path: Path, logs: int) -> tuple[int, float, 
         env = _create(moto, dynamo)
         dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
-        steps = _steps(env)
+        steps = _worker(env)
         manifest = Manifest(
             env["EXPORT_BUCKET"],
             "_work/bench/bench/1-1/",
@@ -124,11 +127,11 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/bench",
         )["stateMachineArn"]
         env |= {"STATE_MACHINE_ARN": machine, "MAX_ROWS_PER_WORKER": str(shard_rows), "MAX_CONCURRENCY": "2"}
-        steps = _steps(env)
+        worker, coordinator = _worker(env), coordinator_steps(CoordinatorSettings.from_env(env))
         step_handlers.update(
-            {"worker": lambda e, _: steps.dispatch(e), "coordinator": lambda e, _: steps.dispatch(e)}
+            {"worker": lambda e, _: worker.dispatch(e), "coordinator": lambda e, _: coordinator.dispatch(e)}
         )
-        service = export_service(AwsSettings.from_env(env))
+        service = export_service(ExportSettings.from_env(env))
         when = datetime.combine(datetime(2026, 11, 28).date(), clock_time(2), ZoneInfo("UTC")).astimezone(UTC)
         started = time.perf_counter()
         result = service.run(

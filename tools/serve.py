@@ -39,7 +39,7 @@ from tools.template_tables import load_template, table_definitions
 from tracking_export_aws.aws import clients, keys
 from tracking_export_aws.config.events import ConfigChange
 from tracking_export_aws.ingest.loader import load_dataset
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import ConfigSyncSettings
 from tracking_export_aws.runtime.wiring import config_sync_service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -381,8 +381,9 @@ class ServeStack:
             for function, env in self.env.items()
         }
 
-    def settings(self, function: str) -> AwsSettings:
-        return AwsSettings.from_env(self.environment(function))
+    def config_sync_settings(self) -> ConfigSyncSettings:
+        """Config-sync's settings as ``sam local invoke`` gives them (the sample's schedules)."""
+        return ConfigSyncSettings.from_env(self.environment("ConfigSyncFunction"))
 
     def client(self, service: str) -> Any:
         url = self.dynamodb_url if service == "dynamodb" else self.moto_url
@@ -440,7 +441,7 @@ class ServeStack:
         )
 
     def _configure_sample_tenant(self) -> None:
-        settings = self.settings("ConfigSyncFunction")
+        settings = self.config_sync_settings()
         s3 = self.client("s3")
         s3.put_object(
             Bucket=settings.config_bucket,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tracking_export_aws.config.events import IgnoredRecord, read_config_event
 from tracking_export_aws.config.sync import ConfigSyncService
 from tracking_export_aws.runtime.metrics import count_outcome
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import ConfigSyncSettings, FunctionSettings
 from tracking_export_aws.runtime.wiring import config_sync_service
 
 logger = Logger()
@@ -19,14 +20,19 @@ logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 tracer = Tracer()
 metrics = Metrics()
-_service: ConfigSyncService | None = None
+SETTINGS: dict[str, type[FunctionSettings]] = {"handler": ConfigSyncSettings}
 
 
-def _get_service() -> ConfigSyncService:
-    global _service
-    if _service is None:
-        _service = config_sync_service(AwsSettings.from_env())
-    return _service
+@functools.cache
+def _service() -> ConfigSyncService:
+    """Built from the function's settings on the first invocation (not at import: tests and
+    the local run set the environment first) and kept."""
+    return config_sync_service(ConfigSyncSettings.from_env())
+
+
+def reset() -> None:
+    """Forget what was built from the environment (a test gives the handler a new one)."""
+    _service.cache_clear()
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -41,7 +47,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             logger.warning("config event record ignored", extra=result)
         else:
             try:
-                result = _get_service().apply(item)
+                result = _service().apply(item)
             except Exception:
                 # A report that could not be published (or an AWS error): S3's retry applies it again.
                 count_outcome("ConfigChanges", "failed", metrics.default_dimensions)

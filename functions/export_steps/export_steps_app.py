@@ -9,6 +9,8 @@ the state machine's Catch turns it into the run's failure.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -20,23 +22,39 @@ from tracking_export_aws.aws.s3_objects import DistributedRunError
 from tracking_export_aws.runs.ledger import Claim
 from tracking_export_aws.runs.steps import Steps
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
-from tracking_export_aws.runtime.settings import AwsSettings
-from tracking_export_aws.runtime.wiring import distributed_steps
+from tracking_export_aws.runtime.settings import CoordinatorSettings, FunctionSettings, ShardWorkerSettings
+from tracking_export_aws.runtime.wiring import coordinator_steps, worker_steps
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 metrics = Metrics()
-_steps: Steps | None = None
 COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})
+WORKER_STEPS = frozenset({"render"})
+# Each handler is its own Lambda function with its own environment (template.yaml).
+SETTINGS: dict[str, type[FunctionSettings]] = {
+    "worker": ShardWorkerSettings,
+    "coordinator": CoordinatorSettings,
+}
 
 
-def _get_steps() -> Steps:
-    """Built on first use, not at import: tests and the local run set the environment first."""
-    global _steps
-    if _steps is None:
-        _steps = distributed_steps(AwsSettings.from_env())
-    return _steps
+@functools.cache
+def _worker_steps() -> Steps:
+    """``ExportWorkerFunction``'s steps, built from its settings on the first invocation (not at
+    import: tests and the local run set the environment first) and kept."""
+    return worker_steps(ShardWorkerSettings.from_env())
+
+
+@functools.cache
+def _coordinator_steps() -> Steps:
+    """``ExportCoordinatorFunction``'s steps, built as the worker's are."""
+    return coordinator_steps(CoordinatorSettings.from_env())
+
+
+def reset() -> None:
+    """Forget what was built from the environment (a test gives each handler a new one)."""
+    _worker_steps.cache_clear()
+    _coordinator_steps.cache_clear()
 
 
 def _mark_run(claim: Claim) -> None:
@@ -45,13 +63,15 @@ def _mark_run(claim: Claim) -> None:
     logger.append_keys(**run_keys(claim))
 
 
-def _run(event: dict[str, Any], context: LambdaContext, allowed: frozenset[str]) -> dict[str, Any]:
+def _run(
+    event: dict[str, Any], context: LambdaContext, allowed: frozenset[str], steps: Callable[[], Steps]
+) -> dict[str, Any]:
     step = event.get("step") if isinstance(event, dict) else None
     if step not in allowed:
         raise DistributedRunError(f"this function runs the steps {sorted(allowed)}, not {shown(str(step))}")
     logger.append_keys(step=step, manifest_key=event.get("manifestKey"), shard=event.get("shard"))
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    result = _get_steps().dispatch(
+    result = steps().dispatch(
         event,
         remaining_seconds=(lambda: remaining() / 1000) if callable(remaining) else None,
         on_claim=_mark_run,
@@ -64,11 +84,11 @@ def _run(event: dict[str, Any], context: LambdaContext, allowed: frozenset[str])
 @metrics.log_metrics(capture_cold_start_metric=True)
 def worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Render one shard into the run's work prefix."""
-    return _run(event, context, frozenset({"render"}))
+    return _run(event, context, WORKER_STEPS, _worker_steps)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def coordinator(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan, assemble, finish or fail a distributed run."""
-    return _run(event, context, COORDINATOR_STEPS)
+    return _run(event, context, COORDINATOR_STEPS, _coordinator_steps)

@@ -35,7 +35,6 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import string_attributes
@@ -54,19 +53,6 @@ PROGRESS_KEPT_SECONDS = 90 * 86_400
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
-
-
-class IngestSettings(BaseModel):
-    """The ingestion's own environment variables."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-    # Bytes of an object read and loaded by one invocation (a gzip object must fit whole).
-    max_bytes_per_invocation: int = Field(
-        default=32 * 1024 * 1024, alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64
-    )
-    # "invoke": the function invokes itself for the next range; "return": the caller does (local run).
-    continuation: str = Field(default="invoke", alias="INGEST_CONTINUATION", pattern="^(invoke|return)$")
 
 
 @dataclass(frozen=True)

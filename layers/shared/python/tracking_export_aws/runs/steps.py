@@ -33,7 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tracking_export.engine import run_export, window_days
-from tracking_export.limits import shown
+from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window, day_range
 from tracking_export_aws.aws.s3_objects import (
@@ -65,18 +65,27 @@ class Steps:
 
     ``runs`` is the export service: the run's end goes through its ``complete_run`` /
     ``fail_run`` (outbox) and its rules for end files, download links and failure reasons.
+    The shard worker has none (it renders, and ends no run).
     """
 
     s3: Any
     bucket: str
-    runs: ExportService
+    runs: ExportService | None
     source_for: Callable[[str], TrackingSource]
+    limits: Limits = DEFAULT_LIMITS
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property
+    def service(self) -> ExportService:
+        """The export service the run ends through (the coordinator's steps only)."""
+        if self.runs is None:
+            raise DistributedRunError("this function renders shards only; it ends no run")
+        return self.runs
+
+    @property
     def ledger(self) -> RunLedger:
-        return self.runs.ledger
+        return self.service.ledger
 
     def dispatch(
         self,
@@ -114,7 +123,7 @@ class Steps:
         )
 
     def plan(self, manifest: Manifest) -> dict[str, Any]:
-        definition = manifest.definition(self.runs.limits)
+        definition = manifest.definition(self.limits)
         tz = ZoneInfo(manifest.timezone)
         window = compute_window(definition.parameters, tz, manifest.run_time, manifest.previous_success_start)
         source = self.source_for(manifest.tenant_id)
@@ -147,7 +156,7 @@ class Steps:
         index = int(shard["index"])
         first, last = shard.get("firstDay"), shard.get("lastDay")
         days = (date.fromisoformat(first), date.fromisoformat(last)) if first and last else None
-        definition = manifest.definition(self.runs.limits)
+        definition = manifest.definition(self.limits)
         # The single path's deadline rule (runs/guard.py): stop with a clear reason, not a timeout.
         # No heartbeat here: the execution holds the run's lease.
         guard = Guard(None, remaining_seconds, WORKER_RESERVE_SECONDS, manifest.work)
@@ -224,7 +233,7 @@ class Steps:
 
     def assemble(self, manifest: Manifest) -> dict[str, Any]:
         reports = self._reports(manifest)
-        definition = manifest.definition(self.runs.limits)
+        definition = manifest.definition(self.limits)
         rows = sum(int(r["rows"]) for r in reports)
         file: dict[str, Any] = {
             "rows": rows,
@@ -250,7 +259,7 @@ class Steps:
         return {**file, "objectKey": manifest.object_key, "bytes": size, "sha256": sha256}
 
     def finish(self, manifest: Manifest, file: Mapping[str, Any]) -> dict[str, Any]:
-        definition = manifest.definition(self.runs.limits)
+        definition = manifest.definition(self.limits)
         claim = manifest.claim()
         object_key = file.get("objectKey")
         message: dict[str, Any] = {
@@ -277,12 +286,12 @@ class Steps:
                 message["requestedObjectKey"] = requested  # the name was taken
             if definition.generate_end_file is not None:
                 local_time = manifest.run_time.astimezone(ZoneInfo(manifest.timezone))
-                message["endFileKey"] = self.runs.write_end_file(
+                message["endFileKey"] = self.service.write_end_file(
                     manifest.tenant_id, definition, local_time, claim, object_key
                 )
             if definition.email_report.include_download_link:
-                message.update(self.runs.download_link(object_key))
-        result = self._end(claim, message, self.runs.complete_run)
+                message.update(self.service.download_link(object_key))
+        result = self._end(claim, message, self.service.complete_run)
         delete_prefix(self.s3, self.bucket, manifest.work)
         return {k: v for k, v in result.items() if k not in ("skipped", "downloadUrl")}
 
@@ -303,7 +312,7 @@ class Steps:
             "path": "distributed",
             "estimatedRows": int(manifest.data["estimatedRows"]),
         }
-        result = self._end(manifest.claim(), message, self.runs.fail_run)
+        result = self._end(manifest.claim(), message, self.service.fail_run)
         delete_prefix(self.s3, self.bucket, manifest.work)
         return result
 
@@ -322,7 +331,7 @@ class Steps:
             stored = self.ledger.get(claim.tenant_id, claim.export_guid, claim.scheduled_time)
             if stored is None or not stored.finished or stored.claim_token != claim.token:
                 raise  # another attempt holds (or ended) the run
-            self.runs.deliver(
+            self.service.deliver(
                 claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=claim.invocation_id
             )
             return stored.notification or message

@@ -1,11 +1,26 @@
-"""The functions' environment as one pydantic model, validated once at cold start."""
+"""Each function's environment as its own settings model, read and validated once.
+
+One model per Lambda function of ``template.yaml``, holding exactly the variables that
+function's template gives it and its code reads (``tests/unit/test_function_settings.py``
+compares both ways). The shared pieces compose by inheritance: where clients connect
+(:class:`FunctionSettings`), the configuration the runs read (:class:`ConfigSettings`), the
+tenant-facing channels (:class:`ChannelSettings`, :class:`EmailSettings`), the caps of
+docs/limits.md (every model: optional overrides, ``MAX_DEFINITION_BYTES``…).
+
+A handler builds its model on its first invocation (not at import, so tests and the local
+run set the environment first) and keeps it for the execution environment's life. An
+invalid or missing variable raises :class:`SettingsError`, which names every one of them.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tracking_export.addresses import address_problem
 from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError
@@ -15,68 +30,61 @@ class SettingsError(RuntimeError):
     """The environment is missing or has an invalid variable; the message names them."""
 
 
-class AwsSettings(BaseModel):
-    """Environment of the Lambda functions (and of the local run).
+def _problems(exc: ValidationError, settings: type[BaseSettings]) -> str:
+    """One ``VARIABLE: what is wrong`` per error, located by the variable's name."""
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        field = settings.model_fields.get(name)
+        problems.append(f"{variable_name(field) if field is not None else name}: {error['msg']}")
+    return "; ".join(problems)
 
-    ``config_bucket`` and ``topic_arn`` are needed by both functions; the rest only by
-    one of them, so they are optional here and asked for with :meth:`need`.
+
+def variable_name(field: FieldInfo) -> str:
+    """The environment variable a field reads (its first name when it has alternatives)."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias or field.alias)
+
+
+class _Limits(PydanticBaseSettingsSource):
+    """The caps from their own variables (``Limits`` lives in the engine, which reads no
+    environment): one source beside the environment's, so the model is still read once."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            return {"limits": Limits.from_env(os.environ)}
+        except LimitsError as exc:
+            raise SettingsError(f"invalid environment: {exc}") from None
+
+
+class FunctionSettings(BaseSettings):
+    """What every function reads: where its clients connect, its region, the caps.
+
+    ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_DYNAMODB`` are declared empty in the
+    template's Globals (``sam local invoke --env-vars`` overrides only declared variables):
+    empty means "not set", i.e. the real AWS endpoints. ``AWS_REGION`` is the Lambda
+    runtime's (``AWS_DEFAULT_REGION`` elsewhere).
     """
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-    config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=3)
-    topic_arn: str = Field(alias="TOPIC_ARN")
-    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME", min_length=1)
-    export_bucket: str | None = Field(default=None, alias="EXPORT_BUCKET")
-    tracking_table: str | None = Field(default=None, alias="TRACKING_TABLE")
-    run_history_table: str | None = Field(default=None, alias="RUN_HISTORY_TABLE")
-    schedule_group: str | None = Field(default=None, alias="SCHEDULE_GROUP")
-    export_function_arn: str | None = Field(default=None, alias="EXPORT_FUNCTION_ARN")
-    scheduler_role_arn: str | None = Field(default=None, alias="SCHEDULER_ROLE_ARN")
-    schedule_dlq_arn: str | None = Field(default=None, alias="SCHEDULE_DLQ_ARN")
-    # Config-sync asks this function (the ingest function) to apply a valid tenant.json's
-    # retentionDays; absent: no retention request (docs/ingestion.md).
-    ingest_function_name: str | None = Field(default=None, alias="INGEST_FUNCTION_NAME")
-    # Download links live this long at most (and never past the signing credentials' expiry).
-    download_link_seconds: int = Field(default=3600, alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
-    # Links and recipient addresses reach the (account-wide) event bus only when the operator opts in.
-    events_include_private: bool = Field(default=False, alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
-    # What a run keeps of the invocation's remaining time to finish cleanly.
-    finish_reserve_seconds: int = Field(default=60, alias="FINISH_RESERVE_SECONDS", ge=5, le=600)
-    # The distributed path (runs/route.py, runs/steps.py): the state machine the export function starts above
-    # MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the single path), and the
-    # Map state's concurrency the plan step hands out.
-    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
-    max_rows_per_worker: int | None = Field(default=None, alias="MAX_ROWS_PER_WORKER", ge=1)
-    max_concurrency: int | None = Field(default=None, alias="MAX_CONCURRENCY", ge=1)
-    # None means the real AWS endpoints; a URL points every client at moto server or dynalite.
-    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
-    # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.
-    dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
-    region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
-    # Run e-mails (docs/email.md): the From address; absent or empty turns e-mail off.
-    email_sender: str | None = Field(default=None, alias="EMAIL_SENDER")
-    email_configuration_set: str | None = Field(default=None, alias="EMAIL_CONFIGURATION_SET")
-
-    @field_validator("email_sender")
-    @classmethod
-    def _sender(cls, value: str | None) -> str | None:
-        problem = address_problem(value) if value else None
-        if problem is not None:
-            raise ValueError(f"expected the From address (name@example.com), got {value!r}: {problem}")
-        return value
-
-    # The caps of docs/limits.md, each overridable by its own variable (MAX_DEFINITION_BYTES…).
-    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
-
-    @field_validator(
-        "topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "state_machine_arn"
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=True, env_ignore_empty=True, validate_by_name=False
     )
-    @classmethod
-    def _arn(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("arn:"):
-            raise ValueError(f"expected an ARN (arn:...), got {value!r}")
-        return value
+
+    # The variables a model reads beyond its fields: the caps of docs/limits.md (all optional).
+    OPTIONAL_OVERRIDES: ClassVar[frozenset[str]] = frozenset(
+        str(field.alias) for field in Limits.model_fields.values()
+    )
+
+    endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    # DynamoDB may live elsewhere locally (dynalite); the variable boto3 itself honours.
+    dynamodb_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL_DYNAMODB")
+    region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"), min_length=1)
+    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
 
     @field_validator("endpoint_url", "dynamodb_endpoint_url")
     @classmethod
@@ -88,38 +96,150 @@ class AwsSettings(BaseModel):
         return value
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
-        """Read and validate the environment; SettingsError names every bad variable."""
-        env = dict(os.environ if environ is None else environ)
-        if "AWS_REGION" not in env and env.get("AWS_DEFAULT_REGION"):
-            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
-        # An empty variable (a template parameter left blank) means "not set".
-        values: dict[str, object] = {k: v for k, v in env.items() if v != ""}
-        try:
-            values["limits"] = Limits.from_env(env)
-        except LimitsError as exc:
-            raise SettingsError(f"invalid environment: {exc}") from None
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = []
-            for error in exc.errors():
-                name = str(error["loc"][0]) if error["loc"] else "?"
-                field = cls.model_fields.get(name)
-                variable = field.alias if field is not None and field.alias else name
-                problems.append(f"{variable}: {error['msg']}")
-            raise SettingsError("invalid environment: " + "; ".join(problems)) from None
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The process environment only: no .env file, no secrets directory in a Lambda.
+        return init_settings, env_settings, _Limits(settings_cls)
 
-    def need(self, *names: str) -> tuple[str, ...]:
-        """The values of the named optional (text) settings, in that order; SettingsError
-        naming every missing variable unless all are present. Wiring unpacks the result, so a
-        use case gets its configuration as plain ``str`` without an ``assert``."""
-        missing = [
-            type(self).model_fields[name].alias or name for name in names if getattr(self, name) in (None, "")
-        ]
-        if missing:
-            raise SettingsError("missing environment variable(s): " + ", ".join(missing))
-        values = tuple(getattr(self, name) for name in names)
-        if not all(isinstance(value, str) for value in values):
-            raise TypeError(f"need() returns text settings only, got {names}")
-        return values
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The function's settings from the process environment (or ``environ``, for tests and
+        the local tools); SettingsError names every missing or invalid variable."""
+        try:
+            if environ is None:
+                return cls()  # type: ignore[call-arg]  # the required values come from the environment
+            values: dict[str, Any] = {name: value for name, value in environ.items() if value != ""}
+            try:
+                values["limits"] = Limits.from_env(environ)
+            except LimitsError as exc:
+                raise SettingsError(f"invalid environment: {exc}") from None
+            return cls.model_validate(values, by_name=False, by_alias=True)
+        except ValidationError as exc:
+            raise SettingsError("invalid environment: " + _problems(exc, cls)) from None
+
+    @classmethod
+    def variables(cls) -> dict[str, bool]:
+        """Every variable the model reads (the caps' overrides aside): name -> required."""
+        return {
+            variable_name(field): field.is_required()
+            for name, field in cls.model_fields.items()
+            if name != "limits"
+        }
+
+
+def _arn(value: str | None) -> str | None:
+    if value is not None and not value.startswith("arn:"):
+        raise ValueError(f"expected an ARN (arn:...), got {value!r}")
+    return value
+
+
+class ConfigSettings(FunctionSettings):
+    """The tenants' configuration as runs see it: the last valid version of each object, which
+    config-sync points at in the run-history table (``CONFIG`` items)."""
+
+    config_bucket: str = Field(validation_alias="CONFIG_BUCKET", min_length=3)
+    run_history_table: str = Field(validation_alias="RUN_HISTORY_TABLE", min_length=3)
+
+
+class ChannelSettings(FunctionSettings):
+    """The tenant-facing channels every notifying function has: the SNS topic and the event bus."""
+
+    topic_arn: str = Field(validation_alias="TOPIC_ARN")
+    event_bus_name: str = Field(validation_alias="EVENT_BUS_NAME", min_length=1)
+
+    _topic = field_validator("topic_arn")(_arn)
+
+
+class EmailSettings(FunctionSettings):
+    """Run e-mails (docs/email.md): the From address (empty turns e-mail off) and the SES
+    configuration set named on every message."""
+
+    email_sender: str | None = Field(default=None, validation_alias="EMAIL_SENDER")
+    email_configuration_set: str | None = Field(default=None, validation_alias="EMAIL_CONFIGURATION_SET")
+
+    @field_validator("email_sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        problem = address_problem(value) if value else None
+        if problem is not None:
+            raise ValueError(f"expected the From address (name@example.com), got {value!r}: {problem}")
+        return value
+
+
+class RunChannelSettings(ChannelSettings, EmailSettings):
+    """The channels of run outcomes: links and recipient addresses reach the (account-wide)
+    event bus only when the operator opts in."""
+
+    events_include_private: bool = Field(validation_alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
+
+
+class ExportSettings(ConfigSettings, RunChannelSettings):
+    """``ExportFunction`` (``export_app.handler``): one run, single path or handed to the state machine."""
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+    # Download links live this long at most (and never past the signing credentials' expiry).
+    download_link_seconds: int = Field(validation_alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
+    # The state machine a run above MAX_ROWS_PER_WORKER estimated rows goes to (runs/route.py).
+    state_machine_arn: str = Field(validation_alias="STATE_MACHINE_ARN")
+    max_rows_per_worker: int = Field(validation_alias="MAX_ROWS_PER_WORKER", ge=1)
+
+    _state_machine = field_validator("state_machine_arn")(_arn)
+
+
+class RunRecoverySettings(ConfigSettings, RunChannelSettings):
+    """``RunRecoveryFunction`` (``export_app.on_failure``): ends a run Lambda gave up on,
+    recorded failed and notified; it reads the configuration for the lost run's window and
+    recipients, and writes no file."""
+
+
+class ShardWorkerSettings(FunctionSettings):
+    """``ExportWorkerFunction`` (``export_steps_app.worker``): renders one shard of a distributed
+    run from the tracking table into the export bucket's ``_work/``; everything else is in the
+    run's manifest."""
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+
+
+class CoordinatorSettings(ConfigSettings, RunChannelSettings):
+    """``ExportCoordinatorFunction`` (``export_steps_app.coordinator``): plans, assembles,
+    finishes or fails a distributed run, through the export function's outbox and channels."""
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+    download_link_seconds: int = Field(validation_alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
+    # The Map state's concurrency the plan step hands out (ShardMaxConcurrency).
+    max_concurrency: int = Field(validation_alias="MAX_CONCURRENCY", ge=1)
+
+
+class ConfigSyncSettings(ConfigSettings, ChannelSettings, EmailSettings):
+    """``ConfigSyncFunction`` (``config_sync_app.handler``): validates uploads, keeps the
+    schedules and the last-valid pointers, reports invalid uploads, asks for retention."""
+
+    schedule_group: str = Field(validation_alias="SCHEDULE_GROUP", min_length=1)
+    export_function_arn: str = Field(validation_alias="EXPORT_FUNCTION_ARN")
+    scheduler_role_arn: str = Field(validation_alias="SCHEDULER_ROLE_ARN")
+    schedule_dlq_arn: str = Field(validation_alias="SCHEDULE_DLQ_ARN")
+    # The ingest function, asked to apply a valid tenant.json's retentionDays (docs/ingestion.md);
+    # empty (the local stack of `make serve`, which runs no ingest function): no request.
+    ingest_function_name: str | None = Field(default=None, validation_alias="INGEST_FUNCTION_NAME")
+
+    _arns = field_validator("export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")(_arn)
+
+
+class IngestFunctionSettings(ConfigSettings, ChannelSettings):
+    """``IngestFunction`` (``ingest_app.handler``): ingestion, retention and erasure."""
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+    # Bytes of an object read and loaded by one invocation (a gzip object must fit whole).
+    max_bytes_per_invocation: int = Field(validation_alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64)
+    # "invoke": the function invokes itself for the next range; "return": the caller does (local run).
+    continuation: Literal["invoke", "return"] = Field(validation_alias="INGEST_CONTINUATION")

@@ -1,4 +1,8 @@
-"""Builds the use cases from the environment: the one place adapters meet settings."""
+"""Builds each function's use cases from its settings: the one place adapters meet settings.
+
+One builder per function of template.yaml, each taking that function's own settings model
+(runtime/settings.py), so a use case can only be built from what its function is given.
+"""
 
 from __future__ import annotations
 
@@ -15,110 +19,169 @@ from tracking_export_aws.config.sync import ConfigSyncService
 from tracking_export_aws.config.versions import ConfigVersions
 from tracking_export_aws.ingest.erasure import LearnerEraser
 from tracking_export_aws.ingest.retention import RetentionService, retention_event
-from tracking_export_aws.ingest.service import IngestService, IngestSettings
+from tracking_export_aws.ingest.service import IngestService
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
 from tracking_export_aws.runs.ledger import RunLedger
-from tracking_export_aws.runs.route import DEFAULT_MAX_ROWS_PER_WORKER, Router
+from tracking_export_aws.runs.route import Router
 from tracking_export_aws.runs.service import ExportService
-from tracking_export_aws.runs.steps import DEFAULT_MAX_CONCURRENCY, Steps
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runs.steps import Steps
+from tracking_export_aws.runtime.settings import (
+    ChannelSettings,
+    ConfigSettings,
+    ConfigSyncSettings,
+    CoordinatorSettings,
+    EmailSettings,
+    ExportSettings,
+    IngestFunctionSettings,
+    RunChannelSettings,
+    RunRecoverySettings,
+    ShardWorkerSettings,
+)
 
 
-def notifier(settings: AwsSettings, *, email: bool = False) -> Notifier:
-    """The tenant-facing channels: the SNS topic, the event bus and, for run outcomes and
-    config-invalid reports (``email``) when ``EMAIL_SENDER`` is set, the SES e-mail."""
+def notifier(settings: ChannelSettings, *, include_private: bool = False) -> Notifier:
+    """The tenant-facing channels: the SNS topic, the event bus and, for functions with e-mail
+    settings (run outcomes, config-invalid reports) and a sender, the SES e-mail."""
     channels = Notifier.for_aws(
         client("sns", settings),
         client("events", settings),
         settings.topic_arn,
         settings.event_bus_name,
-        include_private=settings.events_include_private,
+        include_private=include_private,
     ).channels
-    if email and settings.email_sender:
+    if isinstance(settings, EmailSettings) and settings.email_sender:
         return Notifier([*channels, EmailChannel.from_settings(settings)])
     return Notifier(channels)
 
 
-def config_versions(settings: AwsSettings) -> ConfigVersions | None:
-    """The last-valid pointers, kept in the run-history table (None without one)."""
-    if not settings.run_history_table:
-        return None
+def _run_notifier(settings: RunChannelSettings) -> Notifier:
+    return notifier(settings, include_private=settings.events_include_private)
+
+
+def config_store(settings: ConfigSettings) -> ConfigStore:
+    """The configuration as runs see it: the last valid version of each object."""
+    return ConfigStore(
+        client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
+    )
+
+
+def config_versions(settings: ConfigSettings) -> ConfigVersions:
+    """The last-valid pointers, kept in the run-history table."""
     return ConfigVersions(client("dynamodb", settings), settings.run_history_table)
 
 
-def export_service(settings: AwsSettings) -> ExportService:
-    export_bucket, table, run_history_table = settings.need(
-        "export_bucket", "tracking_table", "run_history_table"
-    )
+def _tracking_sources(
+    settings: ShardWorkerSettings | ExportSettings | CoordinatorSettings,
+) -> Callable[[str], TrackingSource]:
     dynamodb = client("dynamodb", settings)
+    table = settings.tracking_table
 
     def source_for(tenant_id: str) -> TrackingSource:
         return DynamoTrackingSource(tenant_id, table, dynamodb)
 
-    ledger = RunLedger(dynamodb, run_history_table)
-    router = None
-    if settings.state_machine_arn:
-        router = Router(
-            s3=client("s3", settings),
-            sfn=client("stepfunctions", settings),
-            ledger=ledger,
-            bucket=export_bucket,
-            state_machine_arn=settings.state_machine_arn,
-            max_rows_per_worker=settings.max_rows_per_worker or DEFAULT_MAX_ROWS_PER_WORKER,
-        )
-    return ExportService(
-        config=ConfigStore(
-            client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
-        ),
-        ledger=ledger,
-        notifier=notifier(settings, email=True),
+    return source_for
+
+
+def _no_source(tenant_id: str) -> TrackingSource:
+    raise RuntimeError(f"this function reads no tracking data (tenant {tenant_id!r})")
+
+
+def export_service(settings: ExportSettings) -> ExportService:
+    """``ExportFunction``: one run on the single path, or handed to the state machine."""
+    dynamodb = client("dynamodb", settings)
+    ledger = RunLedger(dynamodb, settings.run_history_table)
+    router = Router(
         s3=client("s3", settings),
-        export_bucket=export_bucket,
-        source_for=source_for,
+        sfn=client("stepfunctions", settings),
+        ledger=ledger,
+        bucket=settings.export_bucket,
+        state_machine_arn=settings.state_machine_arn,
+        max_rows_per_worker=settings.max_rows_per_worker,
+    )
+    return ExportService(
+        config=config_store(settings),
+        ledger=ledger,
+        notifier=_run_notifier(settings),
+        s3=client("s3", settings),
+        export_bucket=settings.export_bucket,
+        source_for=_tracking_sources(settings),
         presigner=s3_presigner(settings),
-        finish_reserve_seconds=settings.finish_reserve_seconds,
         download_link_seconds=settings.download_link_seconds,
         limits=settings.limits,
         router=router,
     )
 
 
-def distributed_steps(settings: AwsSettings) -> Steps:
-    """The state machine's steps (plan, render, assemble, finish, fail); they end a run through
-    the export service (its outbox, notifier channels, limits and configuration versions)."""
-    service = export_service(settings)
+def run_recovery(settings: RunRecoverySettings) -> ExportService:
+    """``RunRecoveryFunction``: the export service's ``recover`` (a failed record and its
+    notification); it reads the configuration and the run history, and writes no file."""
+    return ExportService(
+        config=config_store(settings),
+        ledger=RunLedger(client("dynamodb", settings), settings.run_history_table),
+        notifier=_run_notifier(settings),
+        s3=None,
+        export_bucket="",
+        source_for=_no_source,
+        limits=settings.limits,
+    )
+
+
+def coordinator_steps(settings: CoordinatorSettings) -> Steps:
+    """``ExportCoordinatorFunction``: plan, assemble, finish and fail; a run ends through the
+    export service (its outbox, channels, limits and configuration versions)."""
+    service = ExportService(
+        config=config_store(settings),
+        ledger=RunLedger(client("dynamodb", settings), settings.run_history_table),
+        notifier=_run_notifier(settings),
+        s3=client("s3", settings),
+        export_bucket=settings.export_bucket,
+        source_for=_tracking_sources(settings),
+        presigner=s3_presigner(settings),
+        download_link_seconds=settings.download_link_seconds,
+        limits=settings.limits,
+    )
     return Steps(
         s3=service.s3,
-        bucket=service.export_bucket,
+        bucket=settings.export_bucket,
         runs=service,
         source_for=service.source_for,
-        max_concurrency=settings.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+        limits=settings.limits,
+        max_concurrency=settings.max_concurrency,
     )
 
 
-def config_sync_service(settings: AwsSettings) -> ConfigSyncService:
-    group, function_arn, role_arn, dlq_arn, _ = settings.need(
-        "schedule_group", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "run_history_table"
+def worker_steps(settings: ShardWorkerSettings) -> Steps:
+    """``ExportWorkerFunction``: the render step only (tracking table in, ``_work/`` out)."""
+    return Steps(
+        s3=client("s3", settings),
+        bucket=settings.export_bucket,
+        runs=None,
+        source_for=_tracking_sources(settings),
+        limits=settings.limits,
     )
+
+
+def config_sync_service(settings: ConfigSyncSettings) -> ConfigSyncService:
+    """``ConfigSyncFunction``."""
     versions = config_versions(settings)
     return ConfigSyncService(
         config=ConfigStore(client("s3", settings), settings.config_bucket, versions, limits=settings.limits),
         schedules=ScheduleManager(
             client("scheduler", settings),
-            group,
-            function_arn,
-            role_arn,
-            dlq_arn,
+            settings.schedule_group,
+            settings.export_function_arn,
+            settings.scheduler_role_arn,
+            settings.schedule_dlq_arn,
         ),
-        notifier=notifier(settings, email=True),
+        notifier=notifier(settings),
         versions=versions,
         limits=settings.limits,
         request_retention=retention_requester(settings),
     )
 
 
-def retention_requester(settings: AwsSettings) -> Callable[[str, str], None] | None:
+def retention_requester(settings: ConfigSyncSettings) -> Callable[[str, str], None] | None:
     """What config-sync calls after a valid tenant.json: an asynchronous invocation of the ingest
     function (``INGEST_FUNCTION_NAME``) with that object's S3 notification; None without one."""
     if not settings.ingest_function_name:
@@ -136,44 +199,37 @@ def retention_requester(settings: AwsSettings) -> Callable[[str, str], None] | N
     return request
 
 
-def _config_store(settings: AwsSettings) -> ConfigStore:
-    """The configuration as runs see it: the last valid version of each object."""
-    return ConfigStore(
-        client("s3", settings), settings.config_bucket, config_versions(settings), limits=settings.limits
-    )
-
-
 def ingest_service(
-    settings: AwsSettings, ingest: IngestSettings, continue_with: Callable[[dict[str, Any]], None] | None
+    settings: IngestFunctionSettings, continue_with: Callable[[dict[str, Any]], None] | None
 ) -> IngestService:
-    (table,) = settings.need("tracking_table")
+    """``IngestFunction``'s ingestion (``continue_with`` hands on the next byte range)."""
     return IngestService(
         s3=client("s3", settings),
         dynamodb=client("dynamodb", settings),
-        table=table,
-        config=_config_store(settings),
+        table=settings.tracking_table,
+        config=config_store(settings),
         notifier=notifier(settings),
-        max_bytes=ingest.max_bytes_per_invocation,
+        max_bytes=settings.max_bytes_per_invocation,
         continue_with=continue_with,
     )
 
 
-def learner_eraser(settings: AwsSettings, *, notify: bool = True) -> LearnerEraser:
-    table, export_bucket = settings.need("tracking_table", "export_bucket")
+def learner_eraser(settings: IngestFunctionSettings, *, notify: bool = True) -> LearnerEraser:
+    """``IngestFunction``'s erasure (also ``tools/erase_learner.py``)."""
     return LearnerEraser(
         dynamodb=client("dynamodb", settings),
-        table=table,
+        table=settings.tracking_table,
         s3=client("s3", settings),
-        export_bucket=export_bucket,
-        config=_config_store(settings),
+        export_bucket=settings.export_bucket,
+        config=config_store(settings),
         notifier=notifier(settings) if notify else None,
     )
 
 
-def retention_service(settings: AwsSettings) -> RetentionService:
-    (table,) = settings.need("tracking_table")
+def retention_service(settings: IngestFunctionSettings) -> RetentionService:
+    """``IngestFunction``'s retention (also ``tools/apply_retention.py``)."""
     return RetentionService(
-        config=_config_store(settings),
+        config=config_store(settings),
         dynamodb=client("dynamodb", settings),
-        table=table,
+        table=settings.tracking_table,
     )
