@@ -167,7 +167,7 @@ def test_the_handlers_run_from_the_built_layers_alone(
         "POWERTOOLS_METRICS_NAMESPACE": "TrackingExport",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
-        **stack.env(),
+        **stack.env("ExportFunction"),
     }
 
     child = subprocess.run(

@@ -95,16 +95,13 @@ class Distributed:
 
     stack: Any  # conftest.Stack
     state_machine_arn: str
-    steps: Any  # the export_steps_app module
+    worker: Any  # conftest.Function: ExportWorkerFunction
+    coordinator: Any  # conftest.Function: ExportCoordinatorFunction
 
     def service(self, max_rows: int | None) -> ExportService:
-        """The export service as the function builds it; ``max_rows=None``: no state machine."""
-        env = self.stack.env()
-        if max_rows is not None:
-            env |= {"STATE_MACHINE_ARN": self.state_machine_arn, "MAX_ROWS_PER_WORKER": str(max_rows)}
-        from tracking_export_aws.runtime.settings import AwsSettings
-
-        return wiring.export_service(AwsSettings.from_env(env))
+        """The export service as the function builds it; ``max_rows=None``: above any estimate."""
+        rows = str(max_rows if max_rows is not None else 10**15)
+        return wiring.export_service(self.stack.settings(MAX_ROWS_PER_WORKER=rows))
 
     def run(
         self, guid: str, scheduled: str, max_rows: int | None, invocation_id: str = "invocation-1"
@@ -130,20 +127,6 @@ def loaded_records() -> list[dict[str, Any]]:
 def distributed(
     stack: Any, loaded_records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Distributed]:
-    import importlib
-
-    from tracking_export_aws.aws import clients
-
-    for name, value in stack.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MAX_CONCURRENCY", "3")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    # Loaded afresh: Powertools reads the environment when the handler module is imported.
-    steps = importlib.reload(importlib.import_module("export_steps_app"))
-    monkeypatch.setattr(steps, "_steps", None)
-    clients.clear_cache()
     stack.put_tenant(TENANT, {"timezone": "Europe/Paris"})
     stack.load(loaded_records)
     sfn = stack.client("stepfunctions")
@@ -151,7 +134,7 @@ def distributed(
     definition = state_machine_definition(
         ROOT, {"WorkerFunctionArn": arn + WORKER, "CoordinatorFunctionArn": arn + COORDINATOR}
     )
-    handlers = {WORKER: steps.worker, COORDINATOR: steps.coordinator}
+    handlers: dict[str, Any] = {}
     # Created once moto executes state machines: they live in the interpreter's own backend.
     with local_state_machines(stack.moto, handlers):
         machine = sfn.create_state_machine(
@@ -160,7 +143,11 @@ def distributed(
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/it-export-state-machine",
             type="STANDARD",
         )
-        yield Distributed(stack, machine["stateMachineArn"], steps)
+        stack.state_machine_arn = machine["stateMachineArn"]
+        worker = stack.function("ExportWorkerFunction")
+        coordinator = stack.function("ExportCoordinatorFunction", parameters={"ShardMaxConcurrency": "3"})
+        handlers.update({WORKER: worker, COORDINATOR: coordinator})
+        yield Distributed(stack, machine["stateMachineArn"], worker, coordinator)
         sfn.delete_state_machine(stateMachineArn=machine["stateMachineArn"])
 
 
@@ -255,7 +242,7 @@ def test_a_failing_worker_fails_the_whole_run(
 ) -> None:
     guid = "delta-fails"
     distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
-    steps = distributed.steps._get_steps()
+    steps = distributed.worker.build("_worker_steps")
     real_render = steps.render
 
     def render(manifest: Any, shard: Any, remaining_seconds: Any = None) -> dict[str, Any]:
@@ -286,7 +273,7 @@ def test_a_duplicate_delivery_during_a_distributed_run_does_nothing(
 ) -> None:
     guid = "duplicate"
     distributed.stack.put_definition(TENANT, guid, _definition(guid))
-    steps = distributed.steps._get_steps()
+    steps = distributed.coordinator.build("_coordinator_steps")
     real_plan = steps.plan
     duplicates: list[dict[str, Any]] = []
     leases: list[tuple[int | None, str | None, str | None]] = []
@@ -491,8 +478,8 @@ def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
     the channel still pending (the bus took it the first time and does not get it twice)."""
     guid = "notify-retry"
     distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
-    steps = distributed.steps._get_steps()
-    channels = {channel.name: channel for channel in steps.runs.notifier.channels}
+    steps = distributed.coordinator.build("_coordinator_steps")
+    channels = {channel.name: channel for channel in steps.service.notifier.channels}
     real_deliver = channels["sns"].deliver
     calls: list[str] = []
 

@@ -16,11 +16,26 @@ from typing import Any
 import pytest
 from daily_export import DAILY_XML, EXPECTED_FILE, put_daily_tenant
 
+from tools.template_tables import load_template
 from tracking_export_aws.runs.service import InvalidRequest
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import (
+    ConfigSyncSettings,
+    CoordinatorSettings,
+    ExportSettings,
+    IngestFunctionSettings,
+    RunRecoverySettings,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EVENT_BUCKET = "tracking-export-local-config"  # the bucket the S3 events name
+TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+SETTINGS_BY_FUNCTION = {
+    "ExportFunction": ExportSettings,
+    "RunRecoveryFunction": RunRecoverySettings,
+    "ConfigSyncFunction": ConfigSyncSettings,
+    "IngestFunction": IngestFunctionSettings,
+    "ExportCoordinatorFunction": CoordinatorSettings,
+}
 
 
 BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
@@ -161,13 +176,10 @@ def s3_config_delete(stack: Any, records: Any, handlers: Any, context: Any) -> N
     assert stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"] == []
 
 
-def _ingest_app() -> Any:
-    """The ingest handler module, its cached service reset (``handlers`` has set the environment)."""
-    import importlib
-
-    app = importlib.import_module("ingest_app")
-    app._service = None
-    return app
+def _ingest(stack: Any, bucket: str) -> Any:
+    """The ingest function on ``stack``, ``bucket`` standing for the template's ingest bucket."""
+    stack.extra_buckets[bucket] = "IngestBucket"
+    return stack.function("IngestFunction")
 
 
 def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -> None:
@@ -185,7 +197,7 @@ def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -
     stack.s3.create_bucket(Bucket=bucket)
     try:
         stack.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-        [result] = _ingest_app().handler(event, context)["results"]
+        [result] = _ingest(stack, bucket)(event, context)["results"]
         assert (result["outcome"], result["writtenTotal"]) == ("ingested", 10)
         assert result["movedTo"] == "tenants/acme/processed/2020-02-10.jsonl"
         [note] = stack.notifications()
@@ -203,7 +215,7 @@ def erasure_requested(stack: Any, records: Any, handlers: Any, context: Any) -> 
     export, _ = handlers(stack)
     put_daily_tenant(stack, records)
 
-    report = _ingest_app().handler(_event("erasure-requested.json"), context)
+    report = stack.function("IngestFunction")(_event("erasure-requested.json"), context)
 
     # Learner 1 (Laurie), her tracking 501, its two logs and its LOGGED marker.
     assert (report["tenantId"], report["learnerId"], report["mode"]) == ("acme", 1, "deleted")
@@ -263,27 +275,28 @@ def test_export_handler_refuses_an_invalid_request(
 
 
 @pytest.mark.parametrize(
-    ("function", "needs"),
+    "function",
     [
-        ("ExportFunction", ("export_bucket", "tracking_table", "run_history_table")),
-        ("RunRecoveryFunction", ("run_history_table",)),
-        (
-            "ConfigSyncFunction",
-            (
-                "schedule_group",
-                "export_function_arn",
-                "scheduler_role_arn",
-                "schedule_dlq_arn",
-                "run_history_table",
-            ),
-        ),
+        "ExportFunction",
+        "RunRecoveryFunction",
+        "ConfigSyncFunction",
+        "IngestFunction",
+        "ExportCoordinatorFunction",
     ],
 )
-def test_local_env_file_configures_each_function(function: str, needs: tuple[str, ...]) -> None:
-    env = _event("env.local.json")[function]
-    settings = AwsSettings.from_env(env)
-    settings.need(*needs)
-    assert settings.config_bucket == EVENT_BUCKET
+def test_local_env_file_configures_each_function(function: str) -> None:
+    """events/env.local.json (with the template's own values) is a whole environment of each
+    function that reads the configuration: its model accepts it, naming the sample's bucket."""
+    from tools.serve import template_values
+    from tracking_export_aws.runtime.settings import ConfigSettings
+
+    env = {
+        **template_values(TEMPLATE, function),
+        **_event("env.local.json")[function],
+        "AWS_REGION": "eu-west-1",
+    }
+    settings = SETTINGS_BY_FUNCTION[function].from_env(env)
+    assert isinstance(settings, ConfigSettings) and settings.config_bucket == EVENT_BUCKET
 
 
 # -- faults through the handlers (issue 6: docs/run-lifecycle.md) ---------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import importlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from tracking_export_aws.config.events import ConfigChange
 from tracking_export_aws.ingest.retention import retention_event
 from tracking_export_aws.runs.service import ExportRequest
 from tracking_export_aws.runtime import wiring
+from tracking_export_aws.runtime.settings import ConfigSyncSettings
 
 SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}
@@ -75,28 +75,27 @@ class Ingest:
         return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
-@pytest.fixture
-def ingest_for(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
-    """``ingest_for(stack, max_bytes=…)``: an ingest bucket on the stack and the handler module."""
-    from tracking_export_aws.aws import clients
+@dataclasses.dataclass
+class _Handler:
+    """The ingest function where the tests used its module: ``app.handler(event, context)``."""
 
+    handler: Any
+
+
+@pytest.fixture
+def ingest_for(lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
+    """``ingest_for(stack, max_bytes=…)``: an ingest bucket on the stack and the ingest function
+    (its template environment; the test sends each continuation back itself)."""
     made: list[Ingest] = []
 
     def make(stack: Any, max_bytes: int = 64 * 1024 * 1024) -> Ingest:
         bucket = f"it-ingest-{uuid.uuid4().hex[:10]}"
         stack.s3.create_bucket(Bucket=bucket)
-        for name, value in stack.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("INGEST_MAX_BYTES_PER_INVOCATION", str(max_bytes))
-        monkeypatch.setenv("INGEST_CONTINUATION", "return")
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-        app = importlib.import_module("ingest_app")
-        monkeypatch.setattr(app, "_service", None)
-        clients.clear_cache()
-        made.append(Ingest(stack, bucket, app, lambda_context))
+        stack.extra_buckets[bucket] = "IngestBucket"
+        app = stack.function(
+            "IngestFunction", INGEST_MAX_BYTES_PER_INVOCATION=str(max_bytes), INGEST_CONTINUATION="return"
+        )
+        made.append(Ingest(stack, bucket, _Handler(app), lambda_context))
         return made[-1]
 
     yield make
@@ -459,7 +458,7 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     # of its asynchronous Invoke is captured here and handed to the ingest handler.
     requested: list[dict[str, Any]] = []
     sync = dataclasses.replace(
-        wiring.config_sync_service(stack.settings()),
+        wiring.config_sync_service(stack.settings(ConfigSyncSettings)),
         request_retention=lambda bucket, key: requested.append(retention_event(bucket, key)),
     )
     settings_change = ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False)

@@ -25,7 +25,7 @@ from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import NotificationError
 from tracking_export_aws.runs.service import ExportRequest, ExportService
 from tracking_export_aws.runtime import wiring
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import ConfigSyncSettings, ExportSettings
 
 REGION = "us-east-1"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
@@ -83,12 +83,8 @@ def acme(stack: Any, records: Any) -> Any:
     return stack
 
 
-def _settings(stack: Any, sender: str) -> AwsSettings:
-    return AwsSettings.from_env({**stack.env(), "EMAIL_SENDER": sender})
-
-
 def _service(stack: Any, sender: str, clock: Clock) -> ExportService:
-    service = wiring.export_service(_settings(stack, sender))
+    service = wiring.export_service(stack.settings(ExportSettings, EMAIL_SENDER=sender))
     return dataclasses.replace(service, clock=clock, heartbeat_seconds=0)
 
 
@@ -249,7 +245,7 @@ def test_a_rejected_email_is_recorded_not_retried(acme: Any, stack: Any) -> None
 
 def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack: Any, sender: str) -> None:
     stack.put_tenant("acme", TENANT)
-    sync = wiring.config_sync_service(_settings(stack, sender))
+    sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings, EMAIL_SENDER=sender))
     settings_key = "tenants/acme/tenant.json"
     assert (
         sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False))["action"]
@@ -283,7 +279,7 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
 
 def test_config_invalid_for_a_valid_definition_also_reaches_its_target_email(stack: Any, sender: str) -> None:
     stack.put_tenant("acme", TENANT)
-    sync = wiring.config_sync_service(_settings(stack, sender))
+    sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings, EMAIL_SENDER=sender))
     sync.apply(ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False))
     # A valid definition refused for another reason (one export more than the cap of 1): the
     # tenant's addresses and the definition's targetEmail are told.

@@ -8,10 +8,10 @@ which model each of its entry points reads (``SETTINGS``).
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
+from function_environments import handler_module
 
 from tools.template_functions import RUNTIME_VARIABLES, Deployment
 from tracking_export_aws.runtime.settings import (
@@ -33,9 +33,7 @@ PLATFORM_VARIABLES = frozenset(
 
 def settings_of(function: str) -> type[FunctionSettings]:
     """The settings model the function's handler reads (its module's ``SETTINGS``)."""
-    module_name, attribute = FUNCTIONS[function].rsplit(".", 1)
-    module = importlib.import_module(module_name)
-    return module.SETTINGS[attribute]  # type: ignore[no-any-return]
+    return handler_module(function).SETTINGS[FUNCTIONS[function].rsplit(".", 1)[1]]  # type: ignore[no-any-return]
 
 
 def test_every_function_of_the_template_is_checked() -> None:

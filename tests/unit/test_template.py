@@ -29,7 +29,12 @@ from tracking_export_aws.aws.object_tags import (
     CLEAN_OLDER_THAN_TAG_KEY,
     clean_older_than_tag,
 )
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import (
+    ConfigSyncSettings,
+    ExportSettings,
+    IngestFunctionSettings,
+    RunRecoverySettings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -257,8 +262,7 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
         assert resources[queue]["Type"] == "AWS::SQS::Queue"
 
 
-def test_function_environments_are_what_the_settings_model_reads(resources: dict[str, Any]) -> None:
-    aliases = {field.alias for field in AwsSettings.model_fields.values()}
+def test_function_environments_are_what_the_settings_models_read(resources: dict[str, Any]) -> None:
     export_env = resources["ExportFunction"]["Properties"]["Environment"]["Variables"]
     assert set(export_env) == {
         "CONFIG_BUCKET",
@@ -298,14 +302,18 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "EMAIL_CONFIGURATION_SET": EMAIL_CONFIGURATION_SET,
     }
     recovery_env = resources["RunRecoveryFunction"]["Properties"]["Environment"]["Variables"]
-    # Recovery never starts a distributed run: no state machine settings.
+    # Recovery never starts a distributed run nor writes a file: no state machine, export
+    # bucket, tracking table or link settings.
     assert set(recovery_env) == set(export_env) - {
         "DOWNLOAD_LINK_SECONDS",
         "STATE_MACHINE_ARN",
         "MAX_ROWS_PER_WORKER",
+        "EXPORT_BUCKET",
+        "TRACKING_TABLE",
     }
-    assert set(export_env) <= aliases
-    assert set(sync_env) <= aliases
+    assert set(export_env) <= set(ExportSettings.variables())
+    assert set(sync_env) <= set(ConfigSyncSettings.variables())
+    assert set(recovery_env) <= set(RunRecoverySettings.variables())
 
 
 # The operator's configuration set, else (e-mail on, none given) the one the stack creates.
@@ -484,7 +492,6 @@ BUS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}
                 ("dynamodb:Query", "TrackingTable/index"),
                 ("dynamodb:GetItem", "RunHistoryTable"),
                 ("dynamodb:UpdateItem", "RunHistoryTable"),
-                ("dynamodb:Query", "RunHistoryTable"),
                 ("sns:Publish", "NotificationTopic"),
                 ("events:PutEvents", "default bus"),
             },
@@ -835,9 +842,7 @@ def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     variables = props["Environment"]["Variables"]
     assert variables["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
     assert variables["INGEST_CONTINUATION"] == "invoke"
-    assert set(variables) - {"INGEST_MAX_BYTES_PER_INVOCATION", "INGEST_CONTINUATION"} <= {
-        field.alias for field in AwsSettings.model_fields.values()
-    }
+    assert set(variables) <= set(IngestFunctionSettings.variables())
 
 
 def test_only_config_sync_hears_of_config_bucket_changes(resources: dict[str, Any]) -> None:
