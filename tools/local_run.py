@@ -196,7 +196,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
 
     config_bucket, export_bucket = f"{PREFIX}-config", f"{PREFIX}-exports"
     for bucket in (config_bucket, export_bucket, f"{PREFIX}-ingest"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        location: Any = {"LocationConstraint": REGION}  # a region name, not the stubs' literal
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
     # As in template.yaml: runs read the last valid version of each configuration object.
     s3.put_bucket_versioning(Bucket=config_bucket, VersioningConfiguration={"Status": "Enabled"})
     tables = {}

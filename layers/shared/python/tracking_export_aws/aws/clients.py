@@ -10,12 +10,22 @@ import json
 import logging
 import threading
 import weakref
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.parsers import ResponseParserFactory
+
+if TYPE_CHECKING:  # the stub packages are dev dependencies (boto3-stubs extras), not in a layer
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # The tracking source reads several days x 4 shards at once; leave room for the rest.
 MAX_POOL_CONNECTIONS = 32
@@ -49,6 +59,78 @@ class Endpoints(Protocol):
     def region(self) -> str: ...
 
 
+@overload
+def client(
+    service: Literal["dynamodb"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> DynamoDBClient: ...
+@overload
+def client(
+    service: Literal["s3"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> S3Client: ...
+@overload
+def client(
+    service: Literal["sns"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> SNSClient: ...
+@overload
+def client(
+    service: Literal["sesv2"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> SESV2Client: ...
+@overload
+def client(
+    service: Literal["scheduler"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> EventBridgeSchedulerClient: ...
+@overload
+def client(
+    service: Literal["stepfunctions"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> SFNClient: ...
+@overload
+def client(
+    service: Literal["lambda"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> LambdaClient: ...
+@overload
+def client(
+    service: Literal["events"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> EventBridgeClient: ...
+@overload
+def client(
+    service: str,
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> Any: ...  # a service name known only at run time (the developer tools)
 def client(
     service: str,
     settings: Endpoints | None = None,
@@ -56,7 +138,8 @@ def client(
     endpoint_url: str | None = None,
     region: str | None = None,
 ) -> Any:
-    """A boto3 client for ``service``, cached per (service, endpoint, region).
+    """A boto3 client for ``service``, cached per (service, endpoint, region), typed as the
+    service's stub client (boto3-stubs) for the eight services the functions use.
 
     The endpoint and region come from ``settings`` unless given explicitly.
     """
@@ -168,7 +251,7 @@ def _botocore_session(service: str) -> tuple[botocore.session.Session, ItemReadP
     return session, factory
 
 
-def s3_presigner(settings: Endpoints) -> Any:
+def s3_presigner(settings: Endpoints) -> S3Client:
     """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the bucket's
     regional endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, us-east-1 included), so a
     link works for as long as it says. A local endpoint (moto) is used as configured."""
@@ -181,7 +264,10 @@ def s3_presigner(settings: Endpoints) -> Any:
         endpoint = f"https://s3.{settings.region}.{partition_suffix}"
         s3_options["addressing_style"] = "virtual"
     config = _CONFIG.merge(Config(signature_version="s3v4", s3=s3_options or None))
-    return session.client("s3", endpoint_url=endpoint, region_name=settings.region, config=config)
+    presigner: S3Client = session.client(
+        "s3", endpoint_url=endpoint, region_name=settings.region, config=config
+    )
+    return presigner
 
 
 def clear_cache() -> None:
