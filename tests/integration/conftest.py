@@ -490,13 +490,18 @@ class Function:
         return {arn: DEPLOYMENT.get_att(self.name, "Arn")} if isinstance(arn, str) else {}
 
 
+# What the test stack cannot give: moto runs no Lambda function for config-sync to ask for a
+# retention, so config-sync runs as under `make serve` (events/env.local.json): no request.
+LOCAL_VARIABLES = {"ConfigSyncFunction": {"INGEST_FUNCTION_NAME": ""}}
+
+
 class HandlerModule:
     """A handler module whose entry points run as their functions (``Stack.function``); every
     other attribute is the module's."""
 
     def __init__(self, stack: Stack, module_name: str) -> None:
         self._functions = {
-            handler.rsplit(".", 1)[1]: stack.function(function)
+            handler.rsplit(".", 1)[1]: stack.function(function, **LOCAL_VARIABLES.get(function, {}))
             for function, handler in DEPLOYMENT.functions().items()
             if handler.rsplit(".", 1)[0] == module_name
         }
