@@ -49,6 +49,7 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset, write_jsonl
+from tools.template_functions import Deployment
 from tools.template_tables import resource_names, table_definitions
 from tracking_export_aws.aws import clients, keys
 from tracking_export_aws.aws.scheduler import SCHEDULED_TIME
@@ -224,6 +225,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
 
     tracking_table = next(v for k, v in tables.items() if "Tracking" in k)
     history_table = next(v for k, v in tables.items() if "History" in k)
+    # The settings the template takes from its parameters, at their defaults.
+    parameters = Deployment.of(root / "template.yaml")
     _say(f"  template resources: {', '.join(sorted(n for group in names.values() for n in group))}")
     _say(f"  buckets {config_bucket}, {export_bucket}; tables {tracking_table}, {history_table}")
     return {
@@ -248,6 +251,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         "SCHEDULER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-scheduler",
         "SCHEDULE_DLQ_ARN": attrs["dlq"],
         "EMAIL_SENDER": EMAIL_SENDER,
+        "DOWNLOAD_LINK_SECONDS": parameters.parameter("DownloadLinkSeconds"),
+        "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS": parameters.parameter("EventsIncludeLinksAndRecipients"),
         "NOTIFICATION_QUEUE_URL": queues["notifications"],
         "EVENT_QUEUE_URL": queues["events"],
         "POWERTOOLS_SERVICE_NAME": "tracking-export",

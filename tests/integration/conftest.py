@@ -238,8 +238,10 @@ class Stack:
         }
 
     def settings(self, kind: type[S] = ExportSettings, **variables: str) -> S:  # type: ignore[assignment]
-        """The settings model ``kind`` as its function gets it on this stack."""
-        return kind.from_env(self.env(SETTINGS_FUNCTIONS[kind], **variables))
+        """The settings model ``kind`` as its function gets it on this stack (what the stack
+        cannot give as the local stack has it: ``LOCAL_VARIABLES``)."""
+        function = SETTINGS_FUNCTIONS[kind]
+        return kind.from_env(self.env(function, **{**LOCAL_VARIABLES.get(function, {}), **variables}))
 
     def function(
         self, function: str, parameters: Mapping[str, str] | None = None, **variables: str
