@@ -237,7 +237,7 @@ class ItemReadParsers:
         return ItemReadParser(standard, self) if protocol_name == "json" else standard
 
 
-def item_read_parsers(dynamodb: Any) -> ItemReadParsers | None:
+def item_read_parsers(dynamodb: DynamoDBClient) -> ItemReadParsers | None:
     """The parser factory of a DynamoDB client made here (None for any other client)."""
     return _factories.get(dynamodb)
 

@@ -5,10 +5,14 @@ work prefix and of an assembly's leftover multipart uploads."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from tracking_export_aws.aws.s3_sink import MIB, MIN_PART_SIZE, RUN_METADATA, ObjectExists, stored_digest
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
 # The export bucket's internal area (distributed runs' manifests and shards), never under the
 # tenants' ``tenants/``: the only prefix delete_prefix removes.
@@ -61,7 +65,7 @@ def part_plan(pieces: Sequence[tuple[str, int]]) -> list[list[tuple[str, int, in
 
 
 def assemble_object(
-    s3: Any,
+    s3: S3Client,
     bucket: str,
     key: str,
     pieces: Sequence[tuple[str, int]],
@@ -84,7 +88,7 @@ def assemble_object(
             return total
         upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
         try:
-            parts = []
+            parts: list[CompletedPartTypeDef] = []
             for number, ranges in enumerate(part_plan(pieces), start=1):
                 if len(ranges) == 1 and ranges[0][2] - ranges[0][1] >= MIN_PART_SIZE:
                     source, start, end = ranges[0]
@@ -119,7 +123,7 @@ def assemble_object(
     return total
 
 
-def _read_range(s3: Any, bucket: str, key: str, start: int, end: int) -> bytes:
+def _read_range(s3: S3Client, bucket: str, key: str, start: int, end: int) -> bytes:
     if end <= start:
         return b""
     body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"].read()
@@ -130,12 +134,12 @@ def _read_range(s3: Any, bucket: str, key: str, start: int, end: int) -> bytes:
     return bytes(body)
 
 
-def object_sha256(s3: Any, bucket: str, key: str) -> str:
+def object_sha256(s3: S3Client, bucket: str, key: str) -> str:
     """SHA-256 of an object, streamed (a server-side assembled file is never in our memory)."""
     return stored_digest(s3, bucket, key, READ_CHUNK)[0]
 
 
-def listed_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+def listed_keys(s3: S3Client, bucket: str, prefix: str) -> Iterator[str]:
     token: dict[str, Any] = {}
     while True:
         page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, **token)
@@ -145,12 +149,12 @@ def listed_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
         token = {"ContinuationToken": page["NextContinuationToken"]}
 
 
-def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
+def delete_prefix(s3: S3Client, bucket: str, prefix: str) -> int:
     """Delete every object under a work prefix; returns how many."""
     if not prefix.startswith(WORK_PREFIX):
         raise DistributedRunError(f"refusing to delete outside {WORK_PREFIX}: {prefix!r}")
     deleted = 0
-    batch: list[dict[str, str]] = []
+    batch: list[ObjectIdentifierTypeDef] = []
     for key in listed_keys(s3, bucket, prefix):
         batch.append({"Key": key})
         if len(batch) == 1000:
@@ -163,7 +167,7 @@ def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
     return deleted
 
 
-def abort_uploads(s3: Any, bucket: str, key: str) -> None:
+def abort_uploads(s3: S3Client, bucket: str, key: str) -> None:
     """Abort any multipart upload left on ``key`` (an assemble step that died half-way)."""
     response = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
     for upload in response.get("Uploads", []):

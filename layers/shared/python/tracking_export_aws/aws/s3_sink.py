@@ -15,8 +15,12 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
@@ -46,7 +50,7 @@ def _is_precondition_failed(error: BaseException) -> bool:
     return code in ("PreconditionFailed", "412") or status == 412
 
 
-def put_if_absent(client: Any, bucket: str, key: str, body: bytes, **extra: Any) -> str:
+def put_if_absent(client: S3Client, bucket: str, key: str, body: bytes, **extra: Any) -> str:
     """``PutObject`` (``extra``: ContentType, Metadata, Tagging…) that never replaces an object;
     returns the ETag, or raises ObjectExists when the key is taken."""
     try:
@@ -58,7 +62,7 @@ def put_if_absent(client: Any, bucket: str, key: str, body: bytes, **extra: Any)
     return str(response["ETag"])
 
 
-def object_metadata(client: Any, bucket: str, key: str) -> dict[str, str] | None:
+def object_metadata(client: S3Client, bucket: str, key: str) -> dict[str, str] | None:
     """The object's user metadata; None when there is no object at ``key``."""
     try:
         response = client.head_object(Bucket=bucket, Key=key)
@@ -74,12 +78,12 @@ def object_metadata(client: Any, bucket: str, key: str) -> dict[str, str] | None
     return {k.lower(): v for k, v in (response.get("Metadata") or {}).items()}
 
 
-def _key_is_listed(client: Any, bucket: str, key: str) -> bool:
+def _key_is_listed(client: S3Client, bucket: str, key: str) -> bool:
     response = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(item.get("Key") == key for item in response.get("Contents", []))
 
 
-def stored_digest(client: Any, bucket: str, key: str, chunk: int = MIB) -> tuple[str, int]:
+def stored_digest(client: S3Client, bucket: str, key: str, chunk: int = MIB) -> tuple[str, int]:
     """SHA-256 hex and size of the bytes S3 holds at ``key``, read as a stream."""
     digest = hashlib.sha256()
     size = 0
@@ -99,7 +103,7 @@ class MultipartSink:
 
     def __init__(
         self,
-        client: Any,
+        client: S3Client,
         bucket: str,
         key: str,
         *,
@@ -123,8 +127,8 @@ class MultipartSink:
         self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
         self._size = 0
-        self._parts: list[dict[str, Any]] = []
-        self._pending: Future[dict[str, Any]] | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+        self._pending: Future[CompletedPartTypeDef] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part") if overlap else None
         self._closed = False
         self._condition: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
@@ -157,7 +161,7 @@ class MultipartSink:
             extra["Tagging"] = self.tagging
         return extra
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: bytes) -> CompletedPartTypeDef:
         assert self.upload_id is not None
         response = self.client.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body

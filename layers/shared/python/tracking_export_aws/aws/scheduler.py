@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws import keys
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import (
+        CreateScheduleInputTypeDef,
+        FlexibleTimeWindowTypeDef,
+        RetryPolicyTypeDef,
+    )
 
 MAX_NAME_LENGTH = 64
 # Scheduler replaces this placeholder with the run's scheduled time: the run's idempotency key.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
-RETRY_POLICY = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
+RETRY_POLICY: RetryPolicyTypeDef = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
 
 
 def schedule_name(tenant_id: str, export_guid: str) -> str:
@@ -28,7 +36,9 @@ def schedule_input(tenant_id: str, export_guid: str) -> str:
 
 
 class ScheduleManager:
-    def __init__(self, client: Any, group: str, target_arn: str, role_arn: str, dlq_arn: str) -> None:
+    def __init__(
+        self, client: EventBridgeSchedulerClient, group: str, target_arn: str, role_arn: str, dlq_arn: str
+    ) -> None:
         self.client = client
         self.group = group
         self.target_arn = target_arn
@@ -51,12 +61,13 @@ class ScheduleManager:
         idempotency key and window, stays the nominal one.
         """
         name = schedule_name(tenant_id, export_guid)
-        window: dict[str, Any] = (
+        window: FlexibleTimeWindowTypeDef = (
             {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": flexible_window_minutes}
             if flexible_window_minutes > 0
             else {"Mode": "OFF"}
         )
-        request = {
+        # CreateSchedule and UpdateSchedule take the same members.
+        request: CreateScheduleInputTypeDef = {
             "Name": name,
             "GroupName": self.group,
             "ScheduleExpression": expression,
@@ -89,10 +100,9 @@ class ScheduleManager:
     def get(self, tenant_id: str, export_guid: str) -> dict[str, Any] | None:
         """The schedule as GetSchedule describes it; None when there is none."""
         try:
-            response: dict[str, Any] = self.client.get_schedule(
+            response = self.client.get_schedule(
                 Name=schedule_name(tenant_id, export_guid), GroupName=self.group
             )
         except self.client.exceptions.ResourceNotFoundException:
             return None
-        response.pop("ResponseMetadata", None)
-        return response
+        return {name: value for name, value in response.items() if name != "ResponseMetadata"}

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export.records import TrackingLog, valid_tracking_log
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
@@ -34,6 +34,9 @@ from tracking_export_aws.aws.dynamo import (
     query_pages,
 )
 from tracking_export_aws.aws.paged_reads import PagedQuery, PagedReads, pages_of
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Logs per Query page. A page is decoded whole before its items become logs, and a few
 # pages are in flight at once: pages of a bounded size keep that memory small (a page of
@@ -88,7 +91,7 @@ class DynamoTrackingSource(TrackingSource):
         self,
         tenant_id: str,
         table_name: str,
-        client: Any,
+        client: DynamoDBClient,
         *,
         read_ahead: int = 4,
         read_ahead_logs: int = 4_000,
@@ -354,7 +357,7 @@ class DynamoTrackingSource(TrackingSource):
         self.close()
 
 
-def count_day_logs(client: Any, table_name: str, tenant_id: str, day: str) -> int:
+def count_day_logs(client: DynamoDBClient, table_name: str, tenant_id: str, day: str) -> int:
     """The logs stored on one UTC day (``YYYY-MM-DD``), counted over its shards with strongly
     consistent ``Select=COUNT`` queries (keys only: a count reads no item into memory)."""
     total = 0
