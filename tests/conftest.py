@@ -10,6 +10,7 @@ for folder in (
     "functions/config_sync",
     "functions/ingest",
     "functions/export_steps",
+    "functions/watchdog",
     "tests",
 ):
     path = str(ROOT / folder)

@@ -59,6 +59,8 @@ LOGGED_FIELDS = (
     "estimatedRows",
     "shards",
     "executionArn",
+    "pauseScope",
+    "pausedAt",
 )
 
 
@@ -133,6 +135,11 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
         raise
     outcome = result["outcome"]
+    if outcome == "paused":
+        # Not a run: the export (or its tenant) is paused and this run never started.
+        metrics.add_metric(name="PausedRuns", unit=MetricUnit.Count, value=1)
+        logger.info("export paused: the scheduled run is not started", extra=run_summary(result))
+        return result
     count_outcome("ExportRuns", outcome, metrics.default_dimensions)
     if outcome == "duplicate":
         logger.info("duplicate delivery: the run is already done or in progress", extra=run_summary(result))

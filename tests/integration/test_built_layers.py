@@ -182,7 +182,8 @@ def test_the_handlers_run_from_the_built_layers_alone(
     report = json.loads(report_path.read_text(encoding="utf-8"))
     assert report["dev_importable"] == []
     assert report["sys_path_head"][1:] == layers
-    assert {"export_app", "config_sync_app", "ingest_app", "export_steps_app"} == set(entry_points)
+    handlers = {"export_app", "config_sync_app", "ingest_app", "export_steps_app", "watchdog_app"}
+    assert handlers == set(entry_points)
     assert set(entry_points) <= set(report["handlers"])
     for path in HANDLER_FILES:
         imported = report["handlers"][path.stem]

@@ -24,6 +24,7 @@ from tracking_export_aws.runtime.settings import (
     ExportSettings,
     IngestFunctionSettings,
     RunRecoverySettings,
+    WatchdogSettings,
 )
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -35,6 +36,7 @@ SETTINGS_BY_FUNCTION = {
     "ConfigSyncFunction": ConfigSyncSettings,
     "IngestFunction": IngestFunctionSettings,
     "ExportCoordinatorFunction": CoordinatorSettings,
+    "WatchdogFunction": WatchdogSettings,
 }
 
 
@@ -282,6 +284,7 @@ def test_export_handler_refuses_an_invalid_request(
         "ConfigSyncFunction",
         "IngestFunction",
         "ExportCoordinatorFunction",
+        "WatchdogFunction",
     ],
 )
 def test_local_env_file_configures_each_function(function: str) -> None:

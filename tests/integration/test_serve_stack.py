@@ -150,6 +150,9 @@ NOT_RESOURCES = {
     "INGEST_MAX_BYTES_PER_INVOCATION",
     "INGEST_CONTINUATION",
     "INGEST_FUNCTION_NAME",  # empty: config-sync requests no retention locally (docs/ingestion.md)
+    "WATCHDOG_LOOKBACK_HOURS",  # the watchdog's settings
+    "WATCHDOG_GRACE_MINUTES",
+    "WATCHDOG_MAX_STARTS",
 }
 
 

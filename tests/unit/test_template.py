@@ -34,6 +34,7 @@ from tracking_export_aws.runtime.settings import (
     ExportSettings,
     IngestFunctionSettings,
     RunRecoverySettings,
+    WatchdogSettings,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,6 +195,7 @@ def test_functions_run_python_313_on_arm64_with_tracing(
         "ExportWorkerFunction",
         "IngestFunction",
         "RunRecoveryFunction",
+        "WatchdogFunction",
     ]
     for name, function in functions.items():
         for overridden in ("Runtime", "Architectures", "Tracing"):
@@ -218,8 +220,10 @@ def test_every_function_has_its_reserved_concurrency_parameter(
         "ConfigSyncFunction": "ConfigSyncReservedConcurrency",
         "RunRecoveryFunction": "RunRecoveryReservedConcurrency",
     }
-    # Ingestion is serial by design (docs/decisions.md): a fixed 1, not a parameter.
+    # Ingestion is serial by design (docs/decisions.md): a fixed 1, not a parameter; so is the
+    # watchdog (one pass at a time).
     assert resources["IngestFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert resources["WatchdogFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
     # The shard workers' reservation may be 0 (none: they share the account's pool, capacity.md);
     # the coordinator runs a few steps per distributed run and takes from the pool.
     assert resources["ExportWorkerFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
@@ -227,7 +231,12 @@ def test_every_function_has_its_reserved_concurrency_parameter(
     }
     assert "ReservedConcurrentExecutions" not in resources["ExportCoordinatorFunction"]["Properties"]
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
-        if name in ("IngestFunction", "ExportWorkerFunction", "ExportCoordinatorFunction"):
+        if name in (
+            "IngestFunction",
+            "ExportWorkerFunction",
+            "ExportCoordinatorFunction",
+            "WatchdogFunction",
+        ):
             continue
         parameter = expected[name]
         assert function["Properties"]["ReservedConcurrentExecutions"] == {"Ref": parameter}, name
@@ -248,6 +257,8 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
     }
     for name in ("ExportWorkerFunction", "ExportCoordinatorFunction"):
         assert "EventInvokeConfig" not in resources[name]["Properties"], name
+    # A watchdog pass leaves no run to end: Lambda's default retries, no destination.
+    assert "EventInvokeConfig" not in resources["WatchdogFunction"]["Properties"]
     for name, function in of_type(resources, "AWS::Serverless::Function").items():
         if name not in expected:
             continue
@@ -314,6 +325,25 @@ def test_function_environments_are_what_the_settings_models_read(resources: dict
     assert set(export_env) <= set(ExportSettings.variables())
     assert set(sync_env) <= set(ConfigSyncSettings.variables())
     assert set(recovery_env) <= set(RunRecoverySettings.variables())
+    watchdog_env = resources["WatchdogFunction"]["Properties"]["Environment"]["Variables"]
+    assert watchdog_env == {
+        "CONFIG_BUCKET": {"Fn::Sub": CONFIG_BUCKET_NAME},
+        "RUN_HISTORY_TABLE": {"Ref": "RunHistoryTable"},
+        "SCHEDULE_GROUP": {"Ref": "ScheduleGroup"},
+        "EXPORT_FUNCTION_ARN": {"Fn::GetAtt": ["ExportFunction", "Arn"]},
+        "SCHEDULER_ROLE_ARN": {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
+        "SCHEDULE_DLQ_ARN": {"Fn::GetAtt": ["ExportDlq", "Arn"]},
+        "WATCHDOG_LOOKBACK_HOURS": "26",
+        "WATCHDOG_GRACE_MINUTES": "60",
+        "WATCHDOG_MAX_STARTS": "200",
+    }
+    assert set(watchdog_env) <= set(WatchdogSettings.variables())
+    # It starts with exactly what the template gives it.
+    resolved = {name: "arn:aws:x" if name.endswith("_ARN") else "name-of-it" for name in watchdog_env}
+    settings = WatchdogSettings.from_env(
+        {**resolved, **{k: v for k, v in watchdog_env.items() if isinstance(v, str)}}
+    )
+    assert (settings.lookback_hours, settings.grace_minutes, settings.max_starts) == (26, 60, 200)
 
 
 # The operator's configuration set, else (e-mail on, none given) the one the stack creates.
@@ -386,7 +416,7 @@ def test_email_bounces_and_complaints_go_to_the_operations_topic(
 def test_config_bucket_name_is_spelled_the_same_everywhere(resources: dict[str, Any]) -> None:
     # Written out rather than !Ref to avoid a circular dependency (see template.yaml).
     assert resources["ConfigBucket"]["Properties"]["BucketName"] == {"Fn::Sub": CONFIG_BUCKET_NAME}
-    for name in ("ExportFunction", "ConfigSyncFunction", "IngestFunction"):
+    for name in ("ExportFunction", "ConfigSyncFunction", "IngestFunction", "WatchdogFunction"):
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert env["CONFIG_BUCKET"] == {"Fn::Sub": CONFIG_BUCKET_NAME}, name
 
@@ -513,6 +543,14 @@ BUS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}
                 ("dynamodb:DeleteItem", "RunHistoryTable"),
                 ("sns:Publish", "NotificationTopic"),
                 ("events:PutEvents", "default bus"),
+            },
+        ),
+        (
+            "WatchdogFunction",
+            {
+                ("dynamodb:GetItem", "RunHistoryTable"),
+                ("dynamodb:Query", "RunHistoryTable"),
+                ("dynamodb:UpdateItem", "RunHistoryTable"),
             },
         ),
     ],
@@ -722,9 +760,21 @@ def test_queues_and_topics_are_encrypted(resources: dict[str, Any]) -> None:
     assert topics["OpsAlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "OpsAlarmKey"}
 
 
+# The watchdog's alarms have their own test (they watch metrics and absence too).
+WATCHDOG_ALARMS = {
+    "WatchdogMissedRunsAlarm",
+    "WatchdogSchedulesRepairedAlarm",
+    "WatchdogFailuresAlarm",
+    "WatchdogFunctionErrorsAlarm",
+    "WatchdogNotRunningAlarm",
+}
+
+
 def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
     watched: set[tuple[str, str]] = set()
     for name, alarm in of_type(resources, "AWS::CloudWatch::Alarm").items():
+        if name in WATCHDOG_ALARMS:
+            continue
         props = alarm["Properties"]
         assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold", name
         assert props["AlarmActions"] == [{"Ref": "OpsAlarmTopic"}], name
@@ -809,6 +859,7 @@ def test_outputs_name_every_resource_the_operators_need(template: dict[str, Any]
         "RunRecoveryFunctionArn",
         "ScheduleGroupName",
         "TenantExportReadPolicyArn",
+        "WatchdogFunctionName",
     } <= set(template["Outputs"])
 
 

@@ -1,6 +1,7 @@
 """AWS side of the export service: the use cases and their adapters, packaged by role.
 
 - ``runtime``: settings, wiring of services to clients, log keys, metrics (the handlers' entry)
+- ``ops``: operators' use cases (pause and resume, the missed-run watchdog)
 - ``runs``: the export use case (request, service, ledger, guard, failure reason, the
   distributed path's route, manifest, shard plan and steps)
 - ``config``: export definitions and tenant settings (store, versions, events, config sync)
@@ -8,7 +9,7 @@
 - ``notify``: the notification message, the notifier and its e-mail channel
 - ``aws``: adapters (clients, DynamoDB, keys, S3, paged reads, tracking source, scheduler)
 
-Imports go one way: runtime -> runs / config / ingest -> notify / aws. ``runs`` and
+Imports go one way: runtime -> ops -> runs / config / ingest -> notify / aws. ``runs`` and
 ``ingest`` may use ``config``; ``notify`` may use ``aws``; ``aws`` imports no use case.
 tests/unit/test_layer_imports.py fails on an import circle or an import against this
 direction. Everything that imports boto3 lives here; :mod:`tracking_export` stays pure.

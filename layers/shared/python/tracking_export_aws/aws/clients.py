@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 
 class Endpoints(Protocol):
-    """Where clients connect (the functions' ``AwsSettings`` has these fields; this package
+    """Where clients connect (every function's settings model has these fields; this package
     imports no settings)."""
 
     @property

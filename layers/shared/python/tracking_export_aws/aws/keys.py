@@ -14,6 +14,10 @@ LOG_SHARDS = 4
 RECORD_SK = "R"
 STATE_SK = "STATE"
 RUN_SK_PREFIX = "RUN#"
+# An operator's pause of one export (on the export's pk) or of a whole tenant (on tenant_pk),
+# and the last pause that was lifted (docs/table-design.md).
+PAUSE_SK = "PAUSE"
+RESUMED_SK = "RESUMED"
 BY_TRACKING_INDEX = "ByTracking"
 UNLAUNCHED_INDEX = "Unlaunched"
 BY_LEARNER_INDEX = "ByLearner"
@@ -226,6 +230,23 @@ def export_pk(tenant_id: str, export_guid: str) -> str:
 
 def run_sk(scheduled_time: datetime) -> str:
     return f"{RUN_SK_PREFIX}{instant_key(scheduled_time)}"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    """The tenant's own items of the run-history table (its pause); no export guid contains ``#``,
+    so no export's pk is this one."""
+    return f"{_prefix(tenant_id)}TENANT"
+
+
+def pause_key(tenant_id: str, export_guid: str | None = None) -> dict[str, str]:
+    """``pk``/``sk`` of the pause of one export, or of the whole tenant when ``export_guid`` is None."""
+    pk = tenant_pk(tenant_id) if export_guid is None else export_pk(tenant_id, export_guid)
+    return {"pk": pk, "sk": PAUSE_SK}
+
+
+def resumed_key(tenant_id: str, export_guid: str | None = None) -> dict[str, str]:
+    """``pk``/``sk`` of the last lifted pause of one export, or of the whole tenant."""
+    return {**pause_key(tenant_id, export_guid), "sk": RESUMED_SK}
 
 
 # -- config and export buckets ----------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from tracking_export_aws.aws import keys
 
@@ -20,6 +21,23 @@ MAX_NAME_LENGTH = 64
 # Scheduler replaces this placeholder with the run's scheduled time: the run's idempotency key.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 RETRY_POLICY: RetryPolicyTypeDef = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
+ENABLED: Final = "ENABLED"
+DISABLED: Final = "DISABLED"
+# What UpdateSchedule takes of what GetSchedule returns: it replaces the whole schedule.
+_UPDATABLE = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "StartDate",
+    "EndDate",
+    "Description",
+    "State",
+    "KmsKeyArn",
+    "Target",
+    "FlexibleTimeWindow",
+    "ActionAfterCompletion",
+)
 
 
 def schedule_name(tenant_id: str, export_guid: str) -> str:
@@ -53,27 +71,49 @@ class ScheduleManager:
         timezone: str,
         *,
         flexible_window_minutes: int = 0,
+        enabled: bool = True,
     ) -> str:
         """Create the export's schedule, or update it when it exists; returns its name.
 
         ``flexible_window_minutes`` > 0 lets Scheduler start the run up to that many minutes
         after its time (a fleet's 02:00 runs spread out); the run's scheduled time, its
-        idempotency key and window, stays the nominal one.
+        idempotency key and window, stays the nominal one. ``enabled`` False writes it
+        DISABLED (a paused export).
         """
+        request = self._request(
+            tenant_id, export_guid, expression, timezone, flexible_window_minutes, enabled=enabled
+        )
+        try:
+            self.client.create_schedule(**request)
+        except self.client.exceptions.ConflictException:
+            self.client.update_schedule(**request)
+        return str(request["Name"])
+
+    def _request(
+        self,
+        tenant_id: str,
+        export_guid: str,
+        expression: str,
+        timezone: str,
+        flexible_window_minutes: int,
+        *,
+        enabled: bool,
+    ) -> CreateScheduleInputTypeDef:
+        """The CreateSchedule / UpdateSchedule request of the export's schedule (they take the
+        same members)."""
         name = schedule_name(tenant_id, export_guid)
         window: FlexibleTimeWindowTypeDef = (
             {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": flexible_window_minutes}
             if flexible_window_minutes > 0
             else {"Mode": "OFF"}
         )
-        # CreateSchedule and UpdateSchedule take the same members.
-        request: CreateScheduleInputTypeDef = {
+        return {
             "Name": name,
             "GroupName": self.group,
             "ScheduleExpression": expression,
             "ScheduleExpressionTimezone": timezone,
             "Description": f"tracking log export {tenant_id}/{export_guid}",
-            "State": "ENABLED",
+            "State": ENABLED if enabled else DISABLED,
             "FlexibleTimeWindow": window,
             "Target": {
                 "Arn": self.target_arn,
@@ -83,11 +123,38 @@ class ScheduleManager:
                 "DeadLetterConfig": {"Arn": self.dlq_arn},
             },
         }
-        try:
-            self.client.create_schedule(**request)
-        except self.client.exceptions.ConflictException:
-            self.client.update_schedule(**request)
-        return name
+
+    def differences(
+        self,
+        current: dict[str, Any],
+        tenant_id: str,
+        export_guid: str,
+        expression: str,
+        timezone: str,
+        *,
+        flexible_window_minutes: int = 0,
+        enabled: bool = True,
+    ) -> list[str]:
+        """What of ``current`` (as :meth:`get` returns it) differs from the schedule
+        :meth:`upsert` would write for the export: the names of the fields, [] when none."""
+        wanted = self._request(
+            tenant_id, export_guid, expression, timezone, flexible_window_minutes, enabled=enabled
+        )
+        found = [
+            name
+            for name in ("ScheduleExpression", "ScheduleExpressionTimezone", "State")
+            if current.get(name) != wanted[name]
+        ]
+        window = current.get("FlexibleTimeWindow") or {}
+        if _window_minutes(window) != _window_minutes(wanted["FlexibleTimeWindow"]):
+            found.append("FlexibleTimeWindow")
+        target, wanted_target = current.get("Target") or {}, wanted["Target"]
+        for name in ("Arn", "RoleArn", "DeadLetterConfig"):
+            if target.get(name) != wanted_target[name]:
+                found.append(f"Target.{name}")
+        if _json(target.get("Input")) != _json(wanted_target["Input"]):
+            found.append("Target.Input")
+        return found
 
     def delete(self, tenant_id: str, export_guid: str) -> bool:
         """Delete the export's schedule; False when there was none."""
@@ -106,3 +173,30 @@ class ScheduleManager:
         except self.client.exceptions.ResourceNotFoundException:
             return None
         return {name: value for name, value in response.items() if name != "ResponseMetadata"}
+
+    def set_state(self, tenant_id: str, export_guid: str, *, enabled: bool) -> bool | None:
+        """Enable or disable the export's schedule, all else unchanged; True when its state
+        changed, False when it already was so, None when there is no schedule."""
+        current = self.get(tenant_id, export_guid)
+        if current is None:
+            return None
+        state = ENABLED if enabled else DISABLED
+        if current.get("State") == state:
+            return False
+        request = {k: current[k] for k in _UPDATABLE if current.get(k) is not None}
+        try:
+            self.client.update_schedule(**{**request, "State": state})
+        except self.client.exceptions.ResourceNotFoundException:
+            return None  # deleted in between
+        return True
+
+
+def _window_minutes(window: Mapping[str, Any]) -> int:
+    return int(window.get("MaximumWindowInMinutes") or 0) if window.get("Mode") == "FLEXIBLE" else 0
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -207,6 +208,15 @@ class ConfigStore:
                 except InvalidConfigKey:
                     continue  # not a definition (a stray object): config-sync ignores it too
         return sorted(guids)
+
+    def exports(self) -> list[tuple[str, str]]:
+        """Every (tenant, export guid) that has a definition (``tenants/*/exports/*.xml``), sorted."""
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix="tenants/"):
+            for item in page.get("Contents", []):
+                with contextlib.suppress(InvalidConfigKey):  # tenant.json, or a stray object
+                    found.append(parse_config_key(item["Key"]))
+        return sorted(found)
 
     def older_versions(self, version: ConfigVersion, *, limit: int) -> list[ConfigVersion]:
         """Up to ``limit`` versions of the object stored before ``version``, newest first

@@ -6,6 +6,10 @@ upload's S3 version as the last valid one (runs read that version). Deletion: de
 schedule and the pointer. Invalid upload: leave the schedule and the pointer untouched and
 publish one ``config-invalid`` notification listing every error (once per version).
 ``tenant.json`` uploads are validated and pointed at the same way.
+
+A paused export (an operator's pause of it or of its tenant, ``aws/pauses.py``) keeps its
+schedule DISABLED through every upload: config-sync creates or updates it disabled and never
+enables it; only ``resume`` does.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any
 
 from tracking_export.errors import DefinitionError
 from tracking_export.limits import DEFAULT_LIMITS, Limits
+from tracking_export.model import ExportDefinition
 from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.scheduler import ScheduleManager
 from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.config.events import ConfigChange
@@ -38,6 +44,56 @@ DEFAULT_EXPRESSION = "cron(0 2 * * ? *)"
 # How many older versions config-sync reads to find the last valid one of an object that has
 # no pointer yet (uploaded before the pointers existed).
 MAX_VERSIONS_SEARCHED = 10
+
+
+@dataclass(frozen=True)
+class ExportSchedule:
+    """The schedule an export has: its expression and zone, and the flexible window."""
+
+    expression: str
+    timezone: str
+    flexible_window_minutes: int
+
+    @property
+    def key(self) -> str:
+        """What decides its scheduled times (the window only delays them)."""
+        return f"{self.expression} {self.timezone}"
+
+
+def export_schedule(definition: ExportDefinition, settings: TenantSettings) -> ExportSchedule:
+    """The export's schedule: ``<schedule>`` (default daily 02:00), in its own zone else the
+    tenant's, with its own flexible window else the tenant's default."""
+    schedule = definition.schedule
+    own_window = schedule.flexible_window_minutes if schedule else None
+    return ExportSchedule(
+        expression=schedule.expression if schedule else DEFAULT_EXPRESSION,
+        timezone=(schedule.timezone if schedule else None) or settings.timezone,
+        flexible_window_minutes=settings.flexible_window_minutes if own_window is None else own_window,
+    )
+
+
+def write_schedule(
+    schedules: ScheduleManager,
+    versions: ConfigVersions | None,
+    tenant: str,
+    guid: str,
+    schedule: ExportSchedule,
+    paused: bool,
+    now: datetime,
+) -> str:
+    """Create or update the export's schedule (DISABLED while ``paused``) and note since when it
+    is this one (``scheduleSince``); returns its name. Config-sync and the watchdog's repair."""
+    name = schedules.upsert(
+        tenant,
+        guid,
+        schedule.expression,
+        schedule.timezone,
+        flexible_window_minutes=schedule.flexible_window_minutes,
+        enabled=not paused,
+    )
+    if versions is not None:
+        versions.note_schedule(keys.export_pk(tenant, guid), schedule.key, now)
+    return name
 
 
 _TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")
@@ -68,6 +124,8 @@ class ConfigSyncService:
     # function applies its retentionDays to the tenant's logs. None: no request (the operator
     # runs ``python -m tools.apply_retention``).
     request_retention: Callable[[str, str], None] | None = None
+    # Operators' pauses: a paused export's schedule is written DISABLED. None: no pauses.
+    pauses: PauseRecords | None = None
 
     def apply(self, change: ConfigChange) -> dict[str, Any]:
         """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
@@ -127,23 +185,27 @@ class ConfigSyncService:
             addresses = [*settings.notification_emails, *targets]
             reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many], addresses)
             return {**result, "action": "invalid", "errors": [too_many], "reported": reported}
-        schedule = definition.schedule
-        expression = schedule.expression if schedule else DEFAULT_EXPRESSION
-        timezone = (schedule.timezone if schedule else None) or settings.timezone
-        own_window = schedule.flexible_window_minutes if schedule else None
-        window = settings.flexible_window_minutes if own_window is None else own_window
-        name = self.schedules.upsert(tenant, guid, expression, timezone, flexible_window_minutes=window)
+        schedule = export_schedule(definition, settings)
+        paused = self._paused(tenant, guid)
+        name = self._upsert(tenant, guid, schedule, paused=paused)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
         return {
             **result,
             "action": "scheduled",
             "schedule": name,
-            "expression": expression,
-            "timezone": timezone,
-            "flexibleWindowMinutes": window,
+            "expression": schedule.expression,
+            "timezone": schedule.timezone,
+            "flexibleWindowMinutes": schedule.flexible_window_minutes,
             "warnings": list(definition.warnings),
+            **({"paused": True} if paused else {}),
         }
+
+    def _paused(self, tenant: str, guid: str) -> bool:
+        return self.pauses is not None and self.pauses.paused(tenant, guid) is not None
+
+    def _upsert(self, tenant: str, guid: str, schedule: ExportSchedule, *, paused: bool) -> str:
+        return write_schedule(self.schedules, self.versions, tenant, guid, schedule, paused, self.clock())
 
     def _apply_tenant_settings(self, change: ConfigChange, tenant: str) -> dict[str, Any]:
         """``tenant.json``: a valid upload becomes the version runs use; an invalid one is reported
@@ -200,15 +262,15 @@ class ConfigSyncService:
                 )
             except (DefinitionError, ConfigError):
                 continue  # its last valid version is gone: its own upload will schedule it
-            schedule = definition.schedule
-            own_zone = schedule.timezone if schedule else None
-            own_window = schedule.flexible_window_minutes if schedule else None
-            zone = own_zone or settings.timezone
-            window = settings.flexible_window_minutes if own_window is None else own_window
-            if own_zone and (own_window is not None or _window_of(current) == window):
+            own = definition.schedule
+            schedule = export_schedule(definition, settings)
+            own_zone = own.timezone if own else None
+            own_window = own.flexible_window_minutes if own else None
+            if own_zone and (
+                own_window is not None or _window_of(current) == schedule.flexible_window_minutes
+            ):
                 continue  # follows neither the tenant's zone nor a changed default window
-            expression = schedule.expression if schedule else DEFAULT_EXPRESSION
-            self.schedules.upsert(tenant, guid, expression, zone, flexible_window_minutes=window)
+            self._upsert(tenant, guid, schedule, paused=self._paused(tenant, guid))
             rescheduled.append(guid)
         return rescheduled
 

@@ -83,6 +83,29 @@ class ConfigVersions:
             ExpressionAttributeValues=values,
         )
 
+    def note_schedule(self, pk: str, schedule_key: str, now: datetime) -> None:
+        """Remember the schedule config-sync gave the export (``schedule_key``: its expression and
+        zone) and since when (``scheduleSince``), which moves only when the key changes: the
+        watchdog looks for missed runs of the schedule in force, never of an earlier one."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(pk),
+                UpdateExpression="SET scheduleKey = :key, scheduleSince = :at",
+                ConditionExpression="attribute_not_exists(scheduleKey) OR scheduleKey <> :key",
+                ExpressionAttributeValues={":key": {"S": schedule_key}, ":at": {"S": keys.instant_key(now)}},
+            )
+
+    def scheduled_since(self, pk: str) -> datetime | None:
+        """Since when the export's schedule has been the one in force: ``scheduleSince``, else (a
+        pointer written before it existed) when a version was last found valid; None when no
+        version ever was (config-sync never scheduled the export)."""
+        item = self.client.get_item(TableName=self.table, Key=self._key(pk), ConsistentRead=True).get("Item")
+        if not item or "configKey" not in item:
+            return None
+        since = item.get("scheduleSince", item.get("validatedAt", {})).get("S")
+        return keys.parse_instant_key(since) if since else None
+
     def forget(self, pk: str) -> None:
         """The object was deleted: no version is valid any more."""
         self.client.delete_item(TableName=self.table, Key=self._key(pk))

@@ -50,8 +50,8 @@ _SIGV4_DATE = "%Y%m%dT%H%M%SZ"
 
 
 class EmailSettings(Endpoints, Protocol):
-    """What the e-mail channel reads of the functions' ``AwsSettings`` (this package imports no
-    settings)."""
+    """What the e-mail channel reads of a function's settings (``runtime.settings.EmailSettings``;
+    this package imports no settings)."""
 
     @property
     def email_sender(self) -> str | None: ...

@@ -555,17 +555,25 @@ class RunLedger:
             ConditionExpression="attribute_exists(pk)",
         )
 
-    def runs(self, tenant_id: str, export_guid: str, *, limit: int | None = None) -> list[RunRecord]:
-        """The export's run records, newest scheduled time first."""
+    def runs(
+        self, tenant_id: str, export_guid: str, *, limit: int | None = None, since: datetime | None = None
+    ) -> list[RunRecord]:
+        """The export's run records, newest scheduled time first; with ``since``, only those
+        whose scheduled time is at or after it."""
         found: list[RunRecord] = []
+        pk = {":pk": {"S": keys.export_pk(tenant_id, export_guid)}}
+        if since is None:
+            condition = "pk = :pk AND begins_with(sk, :run)"
+            values = {**pk, ":run": {"S": keys.RUN_SK_PREFIX}}
+        else:
+            # Every instant key starts with a digit: "RUN#:" sorts after all of them.
+            condition = "pk = :pk AND sk BETWEEN :from AND :to"
+            values = {**pk, ":from": {"S": keys.run_sk(since)}, ":to": {"S": f"{keys.RUN_SK_PREFIX}:"}}
         for page in query_pages(
             self.client,
             TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :run)",
-            ExpressionAttributeValues={
-                ":pk": {"S": keys.export_pk(tenant_id, export_guid)},
-                ":run": {"S": keys.RUN_SK_PREFIX},
-            },
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             ScanIndexForward=False,
             ConsistentRead=True,
         ):

@@ -27,7 +27,9 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.model import ExportDefinition
 from tracking_export.source import TrackingSource
 from tracking_export.window import compute_window
+from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.object_tags import clean_older_than_tag
+from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.s3_sink import (
     MIB,
     RUN_METADATA,
@@ -93,6 +95,8 @@ class ExportService:
     download_link_seconds: int = DOWNLOAD_LINK_SECONDS
     # Routes runs above MAX_ROWS_PER_WORKER estimated rows to the state machine (route.py).
     router: Router | None = None
+    # Operators' pauses: a scheduled delivery of a paused export starts no run. None: no pauses.
+    pauses: PauseRecords | None = None
 
     # -- one delivery ------------------------------------------------------------------------
 
@@ -106,7 +110,9 @@ class ExportService:
     ) -> dict[str, Any]:
         """Run one delivery of a scheduled export; returns the notification message sent
         (``outcome`` succeeded/failed), or a ``duplicate`` summary for a delivery that found
-        the run done or in progress (after delivering what its notification still missed).
+        the run done or in progress (after delivering what its notification still missed), or
+        ``paused`` for a scheduled delivery of a paused export whose run never started (no
+        record, no file, no notification; a replay, with ``runAt``, runs regardless).
 
         ``invocation_id`` is the Lambda request id (a retry of a crashed invocation takes the
         run over at once); ``remaining_seconds`` the invocation's time left (the run stops
@@ -118,6 +124,9 @@ class ExportService:
         wall_start = self.clock()
         run_time = request.run_at or request.scheduled_time or wall_start
         run_key = request.scheduled_time or request.run_at or wall_start
+        base = _base_message(request.tenant_id, request.export_guid, run_key, run_time)
+        if (paused := self._paused(request, run_key)) is not None:
+            return {**base, **paused}
         claim = self.ledger.claim(
             request.tenant_id,
             request.export_guid,
@@ -129,7 +138,6 @@ class ExportService:
         )
         if on_claim is not None:
             on_claim(claim)
-        base = _base_message(request.tenant_id, request.export_guid, run_key, run_time)
         if not claim.claimed:
             return self._duplicate(claim, base, invocation_id)
         started = time.monotonic()
@@ -166,6 +174,22 @@ class ExportService:
                 with contextlib.suppress(Exception):
                     self.ledger.release(claim)
             raise
+
+    def _paused(self, request: ExportRequest, run_key: datetime) -> dict[str, Any] | None:
+        """The answer to a scheduled delivery of a paused export whose run has not started;
+        None when the run goes on. A run already on record (started before the pause, or a
+        finished one that still owes notifications) goes on as usual."""
+        if self.pauses is None or request.run_at is not None:
+            return None
+        pause = self.pauses.paused(request.tenant_id, request.export_guid)
+        if pause is None or self.ledger.get(request.tenant_id, request.export_guid, run_key) is not None:
+            return None
+        return {
+            "outcome": "paused",
+            "pauseScope": pause.scope,
+            "pausedAt": keys.instant_key(pause.paused_at),
+            "objectKey": None,
+        }
 
     def _renewer(self, claim: Claim) -> Callable[[], bool]:
         return lambda: self.ledger.renew(claim, self.clock(), self.lease_seconds)

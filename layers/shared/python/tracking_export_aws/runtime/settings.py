@@ -219,19 +219,41 @@ class CoordinatorSettings(ConfigSettings, RunChannelSettings):
     max_concurrency: int = Field(validation_alias="MAX_CONCURRENCY", ge=1)
 
 
-class ConfigSyncSettings(ConfigSettings, ChannelSettings, EmailSettings):
-    """``ConfigSyncFunction`` (``config_sync_app.handler``): validates uploads, keeps the
-    schedules and the last-valid pointers, reports invalid uploads, asks for retention."""
+class ScheduleSettings(FunctionSettings):
+    """How an export's schedule is written (config-sync writes it, the watchdog repairs it): the
+    schedule group, the export function it targets, the role Scheduler uses, the dead-letter
+    queue of its deliveries."""
 
     schedule_group: str = Field(validation_alias="SCHEDULE_GROUP", min_length=1)
     export_function_arn: str = Field(validation_alias="EXPORT_FUNCTION_ARN")
     scheduler_role_arn: str = Field(validation_alias="SCHEDULER_ROLE_ARN")
     schedule_dlq_arn: str = Field(validation_alias="SCHEDULE_DLQ_ARN")
+
+    _arns = field_validator("export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")(_arn)
+
+
+class ConfigSyncSettings(ConfigSettings, ScheduleSettings, ChannelSettings, EmailSettings):
+    """``ConfigSyncFunction`` (``config_sync_app.handler``): validates uploads, keeps the
+    schedules and the last-valid pointers, reports invalid uploads, asks for retention."""
+
     # The ingest function, asked to apply a valid tenant.json's retentionDays (docs/ingestion.md);
     # empty (the local stack of `make serve`, which runs no ingest function): no request.
     ingest_function_name: str | None = Field(default=None, validation_alias="INGEST_FUNCTION_NAME")
 
-    _arns = field_validator("export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")(_arn)
+
+class WatchdogSettings(ConfigSettings, ScheduleSettings):
+    """``WatchdogFunction`` (``watchdog_app.handler``, docs/run-lifecycle.md, "The watchdog"): the
+    exports, their pointers, pauses and runs, schedules written as config-sync writes them, the
+    export function it starts missed runs on, and how far back and how late it looks."""
+
+    # Scheduled times older than this are not looked at: a pass every hour sees each one a
+    # day long, and more than a day of catching up is a replay's work.
+    lookback_hours: int = Field(validation_alias="WATCHDOG_LOOKBACK_HOURS", ge=2, le=7 * 24)
+    # How long after a time (and its flexible window) a run may still not be on record
+    # without being missed: Lambda's queue holds a fleet's 02:00 deliveries a while.
+    grace_minutes: int = Field(validation_alias="WATCHDOG_GRACE_MINUTES", ge=5, le=24 * 60)
+    # Runs one pass starts at most; the rest wait for the next pass.
+    max_starts: int = Field(validation_alias="WATCHDOG_MAX_STARTS", ge=1, le=10_000)
 
 
 class IngestFunctionSettings(ConfigSettings, ChannelSettings):

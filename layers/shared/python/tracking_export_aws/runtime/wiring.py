@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from tracking_export.source import TrackingSource
 from tracking_export_aws.aws.clients import client, s3_presigner
+from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.scheduler import ScheduleManager
 from tracking_export_aws.aws.tracking_source import DynamoTrackingSource
 from tracking_export_aws.config.store import ConfigStore
@@ -22,6 +24,7 @@ from tracking_export_aws.ingest.retention import RetentionService, retention_eve
 from tracking_export_aws.ingest.service import IngestService
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.ops.watchdog import Watchdog
 from tracking_export_aws.runs.ledger import RunLedger
 from tracking_export_aws.runs.route import Router
 from tracking_export_aws.runs.service import ExportService
@@ -36,7 +39,9 @@ from tracking_export_aws.runtime.settings import (
     IngestFunctionSettings,
     RunChannelSettings,
     RunRecoverySettings,
+    ScheduleSettings,
     ShardWorkerSettings,
+    WatchdogSettings,
 )
 
 
@@ -110,6 +115,7 @@ def export_service(settings: ExportSettings) -> ExportService:
         download_link_seconds=settings.download_link_seconds,
         limits=settings.limits,
         router=router,
+        pauses=PauseRecords(dynamodb, settings.run_history_table),
     )
 
 
@@ -162,23 +168,61 @@ def worker_steps(settings: ShardWorkerSettings) -> Steps:
     )
 
 
+def _schedules(settings: ScheduleSettings) -> ScheduleManager:
+    """The exports' schedules, written as config-sync writes them (the watchdog repairs them so)."""
+    return ScheduleManager(
+        client("scheduler", settings),
+        settings.schedule_group,
+        settings.export_function_arn,
+        settings.scheduler_role_arn,
+        settings.schedule_dlq_arn,
+    )
+
+
 def config_sync_service(settings: ConfigSyncSettings) -> ConfigSyncService:
     """``ConfigSyncFunction``."""
     versions = config_versions(settings)
     return ConfigSyncService(
         config=ConfigStore(client("s3", settings), settings.config_bucket, versions, limits=settings.limits),
-        schedules=ScheduleManager(
-            client("scheduler", settings),
-            settings.schedule_group,
-            settings.export_function_arn,
-            settings.scheduler_role_arn,
-            settings.schedule_dlq_arn,
-        ),
+        schedules=_schedules(settings),
         notifier=notifier(settings),
         versions=versions,
         limits=settings.limits,
         request_retention=retention_requester(settings),
+        pauses=PauseRecords(client("dynamodb", settings), settings.run_history_table),
     )
+
+
+def watchdog(
+    settings: WatchdogSettings, start_run: Callable[[dict[str, str]], None] | None = None
+) -> Watchdog:
+    """``WatchdogFunction``: the missed-run watchdog; ``start_run`` defaults to an asynchronous
+    invocation of the export function with the payload, as Scheduler's own delivery."""
+    dynamodb = client("dynamodb", settings)
+    versions = ConfigVersions(dynamodb, settings.run_history_table)
+    return Watchdog(
+        config=ConfigStore(client("s3", settings), settings.config_bucket, versions, limits=settings.limits),
+        versions=versions,
+        schedules=_schedules(settings),
+        ledger=RunLedger(dynamodb, settings.run_history_table),
+        pauses=PauseRecords(dynamodb, settings.run_history_table),
+        start_run=start_run or _invoker(settings, settings.export_function_arn),
+        lookback=timedelta(hours=settings.lookback_hours),
+        grace=timedelta(minutes=settings.grace_minutes),
+        max_starts=settings.max_starts,
+        limits=settings.limits,
+    )
+
+
+def _invoker(settings: WatchdogSettings, function_arn: str) -> Callable[[dict[str, str]], None]:
+    lambda_client = client("lambda", settings)
+
+    def invoke(payload: dict[str, str]) -> None:
+        lambda_client.invoke(
+            FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
+
+    return invoke
 
 
 def retention_requester(settings: ConfigSyncSettings) -> Callable[[str, str], None] | None:
