@@ -26,6 +26,32 @@ UNUSED_GRANTS_ALLOWED: dict[tuple[str, str, str], str] = {
         "moto runs no Lambda function: the handler runs without INGEST_FUNCTION_NAME (as under "
         "make serve); the request itself is tested through the service (test_ingestion.py)"
     ),
+    ("IngestFunction", "ContinueLargeFiles", "lambda:InvokeFunction"): (
+        "the next byte range of a large file is an asynchronous invocation of the function itself; "
+        "moto runs no Lambda function, so the tests run with INGEST_CONTINUATION=return and send "
+        "each continuation back themselves, as the local run does"
+    ),
+    ("WatchdogFunction", "StartMissedRuns", "lambda:InvokeFunction"): (
+        "a missed run is an asynchronous invocation of the export function; moto runs no Lambda "
+        "function: the handler test counts the runs the pass starts (test_watchdog.py)"
+    ),
+    ("ExportFunction", "WriteTenantExports", "s3:AbortMultipartUpload"): (
+        "a run that fails after the first part of its file aborts the multipart upload; "
+        "test_export_service.py makes one fail part-way through the service (a handler's upload "
+        "cannot be made to fail there)"
+    ),
+    ("ExportWorkerFunction", "ReadWriteShards", "s3:AbortMultipartUpload"): (
+        "a shard that fails after the first part of its work file aborts the multipart upload; the "
+        "tests' shards are smaller than one part"
+    ),
+    ("ExportCoordinatorFunction", "WriteTenantExports", "s3:AbortMultipartUpload"): (
+        "the fail step aborts what an assembly that died half-way left (aws/s3_objects.abort_uploads "
+        "lists the uploads, then aborts each); no test kills an assembly half-way"
+    ),
+    ("ExportFunction", "WriteRunManifests", "s3:DeleteObject"): (
+        "a hand-off whose StartExecution fails removes the manifest it wrote; no test makes Step "
+        "Functions refuse an execution"
+    ),
 }
 
 

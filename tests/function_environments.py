@@ -9,10 +9,12 @@ process); ``SETTINGS_FUNCTIONS`` maps each settings model to the function that r
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,38 +36,53 @@ ALL_VARIABLES = frozenset(
 
 
 class _Environments:
-    """Puts one function's environment in place of every function's variables while it runs
-    (a shard worker's concurrent invocations share it); another function meanwhile is an error."""
+    """Puts one function's environment in place of every function's variables while it runs.
+
+    One function at a time, as its environment is the process's: concurrent invocations of the
+    same function share it (a shard worker's); another function started from another thread
+    (moto's state machine running a step while the export function finishes its hand-off) waits
+    until the running one is done; one started from within the running one is an error.
+    """
+
+    WAIT_SECONDS = 120
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._active: str | None = None
-        self._depth = 0
+        self._threads: collections.Counter[int] = collections.Counter()
         self._saved: dict[str, str | None] = {}
 
     @contextlib.contextmanager
     def of(self, function: str, env: Mapping[str, str]) -> Iterator[None]:
-        with self._lock:
-            if self._depth and self._active != function:
-                raise RuntimeError(f"{function} started while {self._active} runs: one function at a time")
-            if not self._depth:
+        me = threading.get_ident()
+        with self._changed:
+            deadline = time.monotonic() + self.WAIT_SECONDS
+            while self._threads and self._active != function:
+                if me in self._threads:
+                    raise RuntimeError(f"{function} started from within {self._active}: one at a time")
+                if not self._changed.wait(max(0.0, deadline - time.monotonic())):
+                    raise RuntimeError(f"{function} waited {self.WAIT_SECONDS} s for {self._active} to end")
+            if not self._threads:
                 self._saved = {name: os.environ.get(name) for name in ALL_VARIABLES | set(env)}
                 for name in self._saved:
                     os.environ.pop(name, None)
                 os.environ.update(env)
                 self._active = function
-            self._depth += 1
+            self._threads[me] += 1
         try:
             yield
         finally:
-            with self._lock:
-                self._depth -= 1
-                if not self._depth:
+            with self._changed:
+                self._threads[me] -= 1
+                if not self._threads[me]:
+                    del self._threads[me]
+                if not self._threads:
                     for name, value in self._saved.items():
                         os.environ.pop(name, None)
                         if value is not None:
                             os.environ[name] = value
                     self._active = None
+                    self._changed.notify_all()
 
 
 ENVIRONMENTS = _Environments()

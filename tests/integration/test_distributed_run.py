@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FakeLambdaContext
 
 from tools.local_endpoints import (
     local_state_machines,
@@ -106,11 +107,12 @@ class Distributed:
     def run(
         self, guid: str, scheduled: str, max_rows: int | None, invocation_id: str = "invocation-1"
     ) -> dict[str, Any]:
-        """One delivery; a distributed run is waited for and its notification returned."""
-        request = ExportRequest.from_event(
-            {"tenantId": TENANT, "exportGuid": guid, "scheduledTime": scheduled, "runAt": RUN_AT}
-        )
-        result = self.service(max_rows).run(request, invocation_id=invocation_id)
+        """One delivery to the export function (its own environment and IAM); a distributed
+        run is waited for and its notification returned."""
+        rows = str(max_rows if max_rows is not None else 10**15)
+        export = self.stack.function("ExportFunction", MAX_ROWS_PER_WORKER=rows)
+        payload = {"tenantId": TENANT, "exportGuid": guid, "scheduledTime": scheduled, "runAt": RUN_AT}
+        result: dict[str, Any] = export(payload, FakeLambdaContext(aws_request_id=invocation_id))
         if result["outcome"] != "distributed":
             return result
         description = wait_for_execution(self.stack.client("stepfunctions"), result["executionArn"])

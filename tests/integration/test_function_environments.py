@@ -83,6 +83,8 @@ SAMPLE_EVENTS: dict[str, Any] = {
     },
     "config_sync_app.handler": _event("s3-config-upload-valid.json"),
     "ingest_app.handler": _event("ingest-file-dropped.json"),
+    # The hourly ScheduleV2 sets no Input: the pass reads nothing of its event.
+    "watchdog_app.handler": {},
 }
 
 

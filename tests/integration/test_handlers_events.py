@@ -367,20 +367,14 @@ def test_export_handler_raises_when_sns_fails_and_its_retry_publishes_once(
     assert stack.object_keys() == ["tenants/acme/daily/tracking_log_20261128_1.csv"]
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
-    make_stack: Any, records: Any, handlers: Any, lambda_context: Any
-) -> None:
+def _given_up(stack: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The OnFailure destination record of ``payload``'s delivery, whose invocation was killed
+    after claiming its run (a timeout, say) and which Lambda retried and gave up on."""
     from datetime import UTC, datetime
 
-    stack = make_stack()
-    export, _ = handlers(stack)
-    put_daily_tenant(stack, records)
-    payload = _event("scheduler-payload.json")
-    scheduled = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
-    # The invocation was killed after claiming (a timeout, say); Lambda retried it and gave up.
-    stack.ledger().claim("acme", "daily-tracking-log", scheduled, datetime.now(UTC), invocation_id="req-1")
-    record = {
+    scheduled = datetime.fromisoformat(payload["scheduledTime"])
+    stack.ledger().claim("acme", payload["exportGuid"], scheduled, datetime.now(UTC), invocation_id="req-1")
+    return {
         "version": "1.0",
         "timestamp": "2026-11-28T01:20:00.000Z",
         "requestContext": {
@@ -396,6 +390,17 @@ def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
             "errorMessage": "Task timed out after 900.00 seconds",
         },
     }
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
+    make_stack: Any, records: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = make_stack()
+    export, _ = handlers(stack)
+    put_daily_tenant(stack, records)
+    payload = _event("scheduler-payload.json")
+    record = _given_up(stack, payload)
 
     result = export.on_failure(record, lambda_context)
 
@@ -418,3 +423,30 @@ def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
     assert stack.notifications() == []
     with pytest.raises(InvalidRequest):
         export.on_failure({"requestPayload": payload}, lambda_context)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_recovery_reads_the_valid_version_and_a_missing_tenant_json_under_its_own_grants(
+    make_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    """The run recovery reads the definition's version config-sync found valid (not a newer
+    invalid upload) and takes a tenant without tenant.json as the defaults: S3 answers a read by
+    version, and a 404 for the missing object, only to a role with the grants its function has
+    (every call here is checked against them)."""
+    stack = make_stack(config_bucket=EVENT_BUCKET)
+    export, sync = handlers(stack)
+    stack.put_definition("acme", "daily-tracking-log", DAILY_XML)  # and no tenant.json
+    [synced] = sync.handler(_event("s3-config-upload-valid.json"), lambda_context)["results"]
+    assert synced["action"] == "scheduled"
+    # A newer upload config-sync has not seen: runs keep reading the valid version.
+    stack.put_definition(
+        "acme", "daily-tracking-log", DAILY_XML.replace(">yes</deltaMode>", ">maybe</deltaMode>")
+    )
+
+    result = export.on_failure(_given_up(stack, _event("scheduler-payload.json")), lambda_context)
+
+    assert result["outcome"] == "failed"
+    # Only a readable, valid definition and the tenant's settings (defaults) give the window.
+    assert result["window"]["kind"] == "delta"
+    [note] = stack.notifications()
+    assert note.attributes["outcome"] == "failed"

@@ -44,6 +44,7 @@ def test_every_function_of_the_template_is_checked() -> None:
         "ExportCoordinatorFunction",
         "ConfigSyncFunction",
         "IngestFunction",
+        "WatchdogFunction",
     }
     # Two functions sharing a handler module read different models.
     assert settings_of("ExportFunction") is not settings_of("RunRecoveryFunction")

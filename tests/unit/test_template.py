@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from function_environments import template_settings
 from moto import mock_aws
 
 from tools.template_tables import (
@@ -339,10 +340,7 @@ def test_function_environments_are_what_the_settings_models_read(resources: dict
     }
     assert set(watchdog_env) <= set(WatchdogSettings.variables())
     # It starts with exactly what the template gives it.
-    resolved = {name: "arn:aws:x" if name.endswith("_ARN") else "name-of-it" for name in watchdog_env}
-    settings = WatchdogSettings.from_env(
-        {**resolved, **{k: v for k, v in watchdog_env.items() if isinstance(v, str)}}
-    )
+    settings = template_settings(WatchdogSettings)
     assert (settings.lookback_hours, settings.grace_minutes, settings.max_starts) == (26, 60, 200)
 
 
@@ -518,7 +516,6 @@ BUS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}
             {
                 ("dynamodb:BatchGetItem", "TrackingTable"),
                 ("dynamodb:Query", "TrackingTable"),
-                ("dynamodb:BatchGetItem", "TrackingTable/index"),
                 ("dynamodb:Query", "TrackingTable/index"),
                 ("dynamodb:GetItem", "RunHistoryTable"),
                 ("dynamodb:UpdateItem", "RunHistoryTable"),
@@ -954,8 +951,10 @@ def test_ingest_function_reads_only_incoming_files_and_files_them_beside(resourc
         {"Fn::Sub": INGEST_BUCKET_ARN + "/tenants/*/rejected/*"},
     ]
     data = statements["WriteTrackingData"]
-    assert "dynamodb:Scan" not in data["Action"]
-    assert data["Resource"] == [
+    assert "dynamodb:Scan" not in data["Action"] and "dynamodb:Query" not in data["Action"]
+    assert data["Resource"] == {"Fn::GetAtt": ["TrackingTable", "Arn"]}  # item actions: never an index
+    assert statements["QueryTrackingData"]["Action"] == "dynamodb:Query"
+    assert statements["QueryTrackingData"]["Resource"] == [
         {"Fn::GetAtt": ["TrackingTable", "Arn"]},
         {"Fn::Sub": "${TrackingTable.Arn}/index/*"},
     ]
