@@ -30,7 +30,7 @@ from tracking_export_aws.config.events import ConfigChange
 from tracking_export_aws.ops.watchdog import Watchdog, WatchdogReport
 from tracking_export_aws.runs.ledger import RunRecord
 from tracking_export_aws.runtime import wiring
-from tracking_export_aws.runtime.settings import WatchdogSettings
+from tracking_export_aws.runtime.settings import ConfigSyncSettings, WatchdogSettings
 
 TENANT, GUID = "acme", "daily"
 
@@ -92,7 +92,7 @@ class Watch:
         )
 
     def _sync(self, key: str) -> dict[str, Any]:
-        service = wiring.config_sync_service(self.stack.settings())
+        service = wiring.config_sync_service(self.stack.settings(ConfigSyncSettings))
         service.clock = self.clock
         result: dict[str, Any] = service.apply(ConfigChange(self.stack.config_bucket, key, removed=False))
         return result
