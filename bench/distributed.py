@@ -89,7 +89,7 @@ def one_worker(dynamo: str, dataset_path: Path, logs: int) -> tuple[int, float, 
     """(rows, CPU seconds, wall seconds) of one worker rendering every day as one shard."""
     with moto_server_process() as moto:
         env = _create(moto, dynamo)
-        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION, validated=False)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
         steps = _worker(env)
         manifest = Manifest(
@@ -115,7 +115,7 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
     step_handlers: dict[str, Any] = {}
     with moto_server() as moto, local_state_machines(moto, step_handlers):
         env = _create(moto, dynamo)
-        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION, validated=False)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
         sfn = clients.client("stepfunctions", endpoint_url=moto, region=REGION)
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"

@@ -35,13 +35,15 @@ _CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
-# DynamoDB only: botocore's client-side validation of the ingestion's BatchWriteItem bodies
-# (25 items, every field of every record) costs more CPU than the HTTP call, and DynamoDB
-# validates every request itself. Every other client keeps botocore's validation.
-_DYNAMODB_CONFIG = _CONFIG.merge(Config(parameter_validation=False))
-_cache: dict[tuple[str, str | None, str | None], Any] = {}
+# For the two paths whose requests are the bulk of their CPU: botocore's client-side check of
+# every parameter cost the ingestion's loader (BatchWriteItem of 25 whole records) 31% more CPU
+# and the export's tracking reads (Query pages, BatchGetItem of 100 keys) 4%, measured in the
+# same run (docs/decisions.md, "Typed clients"). DynamoDB validates every request itself.
+_UNCHECKED_CONFIG = _CONFIG.merge(Config(parameter_validation=False))
+_cache: dict[tuple[str, str | None, str | None, bool], Any] = {}
 _lock = threading.Lock()
 _factories: weakref.WeakKeyDictionary[Any, ItemReadParsers] = weakref.WeakKeyDictionary()
+_sessions: dict[str, tuple[boto3.session.Session, ItemReadParsers | None]] = {}
 logger = logging.getLogger(__name__)
 
 
@@ -66,6 +68,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> DynamoDBClient: ...
 @overload
 def client(
@@ -74,6 +77,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> S3Client: ...
 @overload
 def client(
@@ -82,6 +86,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> SNSClient: ...
 @overload
 def client(
@@ -90,6 +95,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> SESV2Client: ...
 @overload
 def client(
@@ -98,6 +104,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> EventBridgeSchedulerClient: ...
 @overload
 def client(
@@ -106,6 +113,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> SFNClient: ...
 @overload
 def client(
@@ -114,6 +122,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> LambdaClient: ...
 @overload
 def client(
@@ -122,6 +131,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> EventBridgeClient: ...
 @overload
 def client(
@@ -130,6 +140,7 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> Any: ...  # a service name known only at run time (the developer tools)
 def client(
     service: str,
@@ -137,26 +148,27 @@ def client(
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
 ) -> Any:
-    """A boto3 client for ``service``, cached per (service, endpoint, region), typed as the
-    service's stub client (boto3-stubs) for the eight services the functions use.
+    """A boto3 client for ``service``, cached per (service, endpoint, region, validation), typed
+    as the service's stub client (boto3-stubs) for the eight services the functions use.
 
-    The endpoint and region come from ``settings`` unless given explicitly.
+    The endpoint and region come from ``settings`` unless given explicitly. ``validated=False``
+    turns botocore's parameter validation off: only for the DynamoDB requests of the tracking
+    reads and the ingestion's loader, where it costs measurable CPU (mypy checks the parameters).
     """
     if settings is not None:
         if service == "dynamodb":
             endpoint_url = endpoint_url or settings.dynamodb_endpoint_url
         endpoint_url = endpoint_url or settings.endpoint_url
         region = region or settings.region
-    key = (service, endpoint_url, region)
+    key = (service, endpoint_url, region, validated)
     with _lock:
         found = _cache.get(key)
         if found is None:
-            # A session per client: boto3's default session is not thread-safe to create clients from.
-            botocore_session, factory = _botocore_session(service)
-            session = boto3.session.Session(botocore_session=botocore_session)
+            session, factory = _session_of(service)
             make: Any = session.client  # the service name is a runtime string, not a stub literal
-            config = _DYNAMODB_CONFIG if service == "dynamodb" else _CONFIG
+            config = _CONFIG if validated else _UNCHECKED_CONFIG
             found = make(service, endpoint_url=endpoint_url, region_name=region, config=config)
             if factory is not None:
                 _factories[found] = factory
@@ -242,6 +254,18 @@ def item_read_parsers(dynamodb: DynamoDBClient) -> ItemReadParsers | None:
     return _factories.get(dynamodb)
 
 
+def _session_of(service: str) -> tuple[boto3.session.Session, ItemReadParsers | None]:
+    """The session of ``service``'s clients (called under ``_lock``: boto3's default session is
+    not thread-safe to create clients from). One per service, so that a function's second client
+    of a service (DynamoDB unvalidated, the S3 presigner) reuses the loaded service model instead
+    of parsing it again at cold start."""
+    found = _sessions.get(service)
+    if found is None:
+        botocore_session, factory = _botocore_session(service)
+        found = _sessions[service] = (boto3.session.Session(botocore_session=botocore_session), factory)
+    return found
+
+
 def _botocore_session(service: str) -> tuple[botocore.session.Session, ItemReadParsers | None]:
     session = botocore.session.get_session()
     if service != "dynamodb":
@@ -255,8 +279,6 @@ def s3_presigner(settings: Endpoints) -> S3Client:
     """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the bucket's
     regional endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, us-east-1 included), so a
     link works for as long as it says. A local endpoint (moto) is used as configured."""
-    botocore_session, _ = _botocore_session("s3")
-    session = boto3.session.Session(botocore_session=botocore_session)
     endpoint = settings.endpoint_url
     s3_options: Any = {}
     if endpoint is None:
@@ -264,9 +286,11 @@ def s3_presigner(settings: Endpoints) -> S3Client:
         endpoint = f"https://s3.{settings.region}.{partition_suffix}"
         s3_options["addressing_style"] = "virtual"
     config = _CONFIG.merge(Config(signature_version="s3v4", s3=s3_options or None))
-    presigner: S3Client = session.client(
-        "s3", endpoint_url=endpoint, region_name=settings.region, config=config
-    )
+    with _lock:
+        session, _ = _session_of("s3")
+        presigner: S3Client = session.client(
+            "s3", endpoint_url=endpoint, region_name=settings.region, config=config
+        )
     return presigner
 
 
@@ -275,3 +299,4 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _factories.clear()
+        _sessions.clear()

@@ -12,6 +12,11 @@ validating never changes a byte that subscribers receive.
 
 The JSON Schemas in docs/schemas/ are generated from these models; regenerate them with
 ``python -m tools.schemas docs/schemas`` (a test compares them).
+
+What a log line may carry is declared on the models, once: a field annotated with
+:data:`LOGGED` may be logged, any other may not (download links, recipient addresses,
+skipped records' keys). :func:`log_fields` reads a model through that declaration; the
+marker changes neither validation nor the published schemas.
 """
 
 from __future__ import annotations
@@ -23,6 +28,24 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SOURCE = "tracking-log-export"
+
+
+class _LogMarker:
+    """The type of :data:`LOGGED`."""
+
+    def __repr__(self) -> str:
+        return "LOGGED"
+
+
+# ``name: Annotated[T, LOGGED]``: a log line may carry this field (pydantic keeps the marker in
+# the field's metadata and otherwise ignores it).
+LOGGED = _LogMarker()
+
+
+def log_fields(model: BaseModel) -> dict[str, Any]:
+    """The fields of ``model`` a log line may carry (annotated LOGGED) that it has, as JSON values."""
+    marked = {name for name, info in type(model).model_fields.items() if LOGGED in info.metadata}
+    return model.model_dump(mode="json", by_alias=True, include=marked & model.model_fields_set)
 
 
 class _Strict(BaseModel):

@@ -79,7 +79,8 @@ def config_versions(settings: ConfigSettings) -> ConfigVersions:
 def _tracking_sources(
     settings: ShardWorkerSettings | ExportSettings | CoordinatorSettings,
 ) -> Callable[[str], TrackingSource]:
-    dynamodb = client("dynamodb", settings)
+    # The fast read path: no client-side parameter validation (aws/clients.py says what it costs).
+    dynamodb = client("dynamodb", settings, validated=False)
     table = settings.tracking_table
 
     def source_for(tenant_id: str) -> TrackingSource:
@@ -249,7 +250,8 @@ def ingest_service(
     """``IngestFunction``'s ingestion (``continue_with`` hands on the next byte range)."""
     return IngestService(
         s3=client("s3", settings),
-        dynamodb=client("dynamodb", settings),
+        # The loader's batches: no client-side parameter validation (aws/clients.py).
+        dynamodb=client("dynamodb", settings, validated=False),
         table=settings.tracking_table,
         config=config_store(settings),
         notifier=notifier(settings),
