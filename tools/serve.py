@@ -461,7 +461,7 @@ class ServeStack:
         )
         service = config_sync_service(settings)
         self.config_sync_results = [
-            dict(service.apply(ConfigChange(bucket=settings.config_bucket, key=key, removed=False)))
+            service.apply(ConfigChange(bucket=settings.config_bucket, key=key, removed=False)).as_json()
             for key in uploaded
         ]
         self.say(

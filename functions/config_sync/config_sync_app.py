@@ -10,7 +10,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.config.events import IgnoredRecord, read_config_event
+from tracking_export_aws.config.results import SyncIgnored, SyncResult
 from tracking_export_aws.config.sync import ConfigSyncService
+from tracking_export_aws.notify.messages import log_fields
 from tracking_export_aws.runtime.metrics import count_outcome
 from tracking_export_aws.runtime.settings import ConfigSyncSettings, FunctionSettings
 from tracking_export_aws.runtime.wiring import config_sync_service
@@ -41,10 +43,11 @@ def reset() -> None:
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     results = []
     for item in read_config_event(event):
+        result: SyncResult
         if isinstance(item, IgnoredRecord):
             # A record that names no usable change: logged and counted, the others still run.
-            result = item.as_result()
-            logger.warning("config event record ignored", extra=result)
+            result = SyncIgnored(action="ignored", record=item.record, reason=item.reason)
+            logger.warning("config event record ignored", extra=log_fields(result))
         else:
             try:
                 result = _service().apply(item)
@@ -53,9 +56,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
                 count_outcome("ConfigChanges", "failed", metrics.default_dimensions)
                 logger.exception("config change not applied; the event is retried", extra={"key": item.key})
                 raise
-            logger.info("config change applied", extra=result)
-        count_outcome("ConfigChanges", result["action"], metrics.default_dimensions)
-        results.append(result)
+            logger.info("config change applied", extra=log_fields(result))
+        count_outcome("ConfigChanges", result.action, metrics.default_dimensions)
+        results.append(result.as_json())
     if not results:
         logger.warning("event carries no config change (empty Records)")
     return {"results": results}

@@ -31,7 +31,7 @@ def scheduled(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
     sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings))
     for guid in ("daily", "weekly"):
         key = stack.put_definition("acme", guid, DEFINITION.format(guid=guid))
-        assert sync.apply(ConfigChange(stack.config_bucket, key, removed=False))["action"] == "scheduled"
+        assert sync.apply(ConfigChange(stack.config_bucket, key, removed=False)).action == "scheduled"
     return stack
 
 

@@ -25,6 +25,7 @@ from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
 from tracking_export_aws.aws import keys
 from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.config.results import SettingsApplied
 from tracking_export_aws.ingest.retention import retention_event
 from tracking_export_aws.runs.service import ExportRequest
 from tracking_export_aws.runtime import wiring
@@ -470,7 +471,7 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     )
     settings_change = ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False)
     applied = sync.apply(settings_change)
-    assert (applied["action"], applied["retentionRequested"]) == ("settings-valid", True)
+    assert isinstance(applied, SettingsApplied) and applied.retention_requested
     [event] = requested
     assert event["Records"][0]["s3"] == {
         "bucket": {"name": stack.config_bucket},
@@ -492,17 +493,15 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     ]
     # An invalid tenant.json asks for nothing; the ingest function keeps the last valid one.
     stack.put_tenant("acme", {**PARIS, "retentionDays": "forever"})
-    assert sync.apply(settings_change)["action"] == "invalid"
+    assert sync.apply(settings_change).action == "invalid"
     assert len(requested) == 1
     assert ingest.invoke(event)["retentionDays"] == 365
     # Back to no retention (config-sync records it valid), applied by an operator: the attribute goes.
     from tools.apply_retention import main
 
     stack.put_tenant("acme", PARIS)
-    assert (
-        dataclasses.replace(sync, request_retention=None).apply(settings_change)["retentionRequested"]
-        is False
-    )
+    unrequested = dataclasses.replace(sync, request_retention=None).apply(settings_change)
+    assert isinstance(unrequested, SettingsApplied) and not unrequested.retention_requested
     assert ingest.operator(main, ["--tenant", "acme"]) == 0
     assert all("expiresAt" not in item for item in table_items(stack).values())
 

@@ -21,6 +21,7 @@ from faults import Clock, fault
 
 from tools.local_endpoints import SentEmail, sent_emails
 from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.config.results import ConfigRejected
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import NotificationError
 from tracking_export_aws.runs.service import ExportRequest, ExportService
@@ -248,14 +249,13 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
     sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings, EMAIL_SENDER=sender))
     settings_key = "tenants/acme/tenant.json"
     assert (
-        sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False))["action"]
-        == "settings-valid"
+        sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False)).action == "settings-valid"
     )
 
     # An invalid definition: its targetEmail cannot be trusted, the tenant's addresses are told.
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML.replace("<timeGlobal/>", "<noSuchColumn/>"))
     change = ConfigChange(stack.config_bucket, key, removed=False)
-    assert sync.apply(change)["action"] == "invalid"
+    assert sync.apply(change).action == "invalid"
     [mail] = _mails(sender)
     assert mail.to == ["training@acme.example"]
     assert mail.subject == "Export nightly of acme: configuration invalid"
@@ -263,13 +263,14 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
     assert f"Configuration: {key}" in lines and "Schedule: unchanged" in lines
     assert any("noSuchColumn" in line for line in lines)
     # S3 delivers the same event again: no second e-mail.
-    assert sync.apply(change)["reported"] is False
+    again = sync.apply(change)
+    assert isinstance(again, ConfigRejected) and again.reported is False
     assert len(_mails(sender)) == 1
 
     # An invalid tenant.json: the addresses of the last valid one are told.
     stack.put_tenant("acme", {**TENANT, "timeZone": "Europe/Paris"})
     result = sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False))
-    assert result["action"] == "invalid"
+    assert result.action == "invalid"
     mails = _mails(sender)
     assert len(mails) == 2
     assert mails[1].to == ["training@acme.example"]
@@ -286,6 +287,6 @@ def test_config_invalid_for_a_valid_definition_also_reaches_its_target_email(sta
     sync = dataclasses.replace(sync, limits=sync.limits.model_copy(update={"max_exports_per_tenant": 1}))
     stack.put_definition("acme", "weekly", NIGHTLY_XML.replace("nightly", "weekly"))
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    assert sync.apply(ConfigChange(stack.config_bucket, key, removed=False))["action"] == "invalid"
+    assert sync.apply(ConfigChange(stack.config_bucket, key, removed=False)).action == "invalid"
     [mail] = _mails(sender)
     assert mail.to == RECIPIENTS

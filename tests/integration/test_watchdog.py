@@ -94,8 +94,7 @@ class Watch:
     def _sync(self, key: str) -> dict[str, Any]:
         service = wiring.config_sync_service(self.stack.settings(ConfigSyncSettings))
         service.clock = self.clock
-        result: dict[str, Any] = service.apply(ConfigChange(self.stack.config_bucket, key, removed=False))
-        return result
+        return service.apply(ConfigChange(self.stack.config_bucket, key, removed=False)).as_json()
 
     def deliver(self, scheduled: datetime, guid: str = GUID, **extra: str) -> dict[str, Any]:
         """Scheduler's delivery of ``scheduled`` (or a replay, with ``runAt``)."""

@@ -43,9 +43,6 @@ class IgnoredRecord:
     record: int | None  # its index in ``Records``; None for the event as a whole
     reason: str
 
-    def as_result(self) -> dict[str, Any]:
-        return {"action": "ignored", "record": self.record, "reason": self.reason}
-
 
 class _Bucket(BaseModel):
     name: StrictStr = Field(max_length=255)
