@@ -240,11 +240,12 @@ def local_state_machines(moto_url: str, handlers: Mapping[str, LocalHandler]) ->
             os.environ["MOTO_PORT"] = previous_port
 
 
-def state_machine_definition(root: Path, substitutions: Mapping[str, str]) -> str:
+def state_machine_definition(root: Path, substitutions: Mapping[str, str], partition: str = "aws") -> str:
     """statemachine/export.asl.json with its ``${Name}`` substitutions made, as
-    ``DefinitionSubstitutions`` makes them on deploy; every placeholder must be given."""
+    ``DefinitionSubstitutions`` makes them on deploy (``Partition`` is ``partition``, the
+    template's ``AWS::Partition``); every other placeholder must be given."""
     text = (root / "statemachine" / "export.asl.json").read_text()
-    for name, value in substitutions.items():
+    for name, value in {"Partition": partition, **substitutions}.items():
         text = text.replace("${" + name + "}", value)
     left = sorted(set(re.findall(r"\$\{(\w+)\}", text)))
     if left:

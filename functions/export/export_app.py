@@ -7,8 +7,9 @@ fields in an EventBridge scheduled event's ``detail``, and an optional ``runAt``
 invocations: once Lambda has given up on a delivery, it makes sure the run ends (recorded
 failed and notified, or its missing notifications delivered).
 
-Logs and traces never carry the download link nor recipient addresses: the result is logged
-through an allowlist of fields, and the tracer does not capture the handler's response.
+Logs never carry the download link nor recipient addresses: the result is logged through an
+allowlist of fields. Traces are Lambda's own (active tracing): no SDK in the function records
+subsegments or responses (docs/decisions.md, "Deployable").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,7 +34,6 @@ from tracking_export_aws.runtime.wiring import export_service, run_recovery
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
-tracer = Tracer()
 metrics = Metrics()
 # Each handler is its own Lambda function with its own environment (template.yaml).
 SETTINGS: dict[str, type[FunctionSettings]] = {"handler": ExportSettings, "on_failure": RunRecoverySettings}
@@ -100,7 +100,6 @@ def reset() -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
@@ -118,8 +117,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         scheduled_time=request.scheduled_time.isoformat() if request.scheduled_time else None,
         run_at=request.run_at.isoformat() if request.run_at else None,
     )
-    tracer.put_annotation("tenant_id", request.tenant_id)
-    tracer.put_annotation("export_guid", request.export_guid)
     try:
         result = _service().run(
             request,
@@ -162,7 +159,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The OnFailure destination record of an export invocation Lambda gave up on

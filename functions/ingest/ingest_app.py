@@ -17,7 +17,7 @@ import functools
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -38,7 +38,6 @@ from tracking_export_aws.runtime.settings import FunctionSettings, IngestFunctio
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
-tracer = Tracer()
 metrics = Metrics()
 SETTINGS: dict[str, type[FunctionSettings]] = {"handler": IngestFunctionSettings}
 _function_arn: str | None = None
@@ -98,7 +97,6 @@ def _erase(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _function_arn

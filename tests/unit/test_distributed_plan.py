@@ -316,7 +316,7 @@ def test_reserved_concurrency_of_the_export_function_and_workers_are_parameters(
     ):
         assert parameters[name]["Type"] == "Number", name
     assert resources["ExportFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
-        "Ref": "ExportReservedConcurrency"
+        "Fn::If": ["HasExportReservation", {"Ref": "ExportReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
     }
     reserved = resources["ExportWorkerFunction"]["Properties"]["ReservedConcurrentExecutions"]
     assert reserved == {

@@ -117,12 +117,27 @@ def test_the_layer_holds_every_module_the_handlers_import(built_layer: Path) -> 
 def test_the_layer_holds_source_files_only_and_no_developer_tool(built_layer: Path) -> None:
     shipped = _layer_files(built_layer)
     assert shipped, "the shared layer is empty"
-    # Only the two runtime packages: nothing of tools/, no metadata, no caches.
+    # Only the two runtime packages: nothing of tools/, no metadata, no caches of the checkout.
     assert {name.split("/")[0] for name in shipped} <= set(FIRST_PARTY)
-    assert all(name.endswith(".py") for name in shipped), sorted(shipped)
-    for name in sorted(shipped):
-        # Each shipped file is the source file, byte for byte.
+    sources = {name for name in shipped if name.endswith(".py")}
+    for name in sorted(sources):
+        # Each shipped source file is the source file, byte for byte.
         assert (built_layer / name).read_bytes() == (SOURCE / name).read_bytes(), name
+    # Beside each, and nothing else: its bytecode, compiled by CPython 3.13 (layers/bytecode.mk).
+    assert shipped - sources == {_bytecode_of(name) for name in sources}
+
+
+def _bytecode_of(source: str) -> str:
+    folder, _, module = source.rpartition("/")
+    return f"{folder}/__pycache__/{module.removesuffix('.py')}.cpython-313.pyc"
+
+
+def test_the_bytecode_is_checked_against_its_source(built_layer: Path) -> None:
+    """Hash-based pycs (flags 0b11, PEP 552): the import reads the source and compares hashes,
+    so a pyc never runs in place of another source, whatever file times the layer's zip keeps."""
+    for pyc in sorted(built_layer.rglob("*.pyc")):
+        header = pyc.read_bytes()[:16]
+        assert int.from_bytes(header[4:8], "little") == 0b11, pyc
 
 
 _CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
@@ -182,3 +197,22 @@ def test_the_dev_tools_are_not_in_the_layer_source() -> None:
     for moved in (*moved_out, "erase_learner", "apply_retention", "schemas"):
         assert (ROOT / "tools" / f"{moved}.py").is_file(), moved
         assert not list(SOURCE.rglob(f"{moved}.py")), moved
+
+
+def test_no_handler_creates_a_tracer() -> None:
+    """Powertools' Tracer imports aws-xray-sdk, which the deps layer no longer ships (issue 17,
+    decisions.md "Deployable"): in Lambda, with tracing active, a handler creating one would
+    fail at its first cold start."""
+    offenders = []
+    for path in [*HANDLERS, *SOURCE.rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            named = (
+                node.id
+                if isinstance(node, ast.Name)
+                else node.attr
+                if isinstance(node, ast.Attribute)
+                else ""
+            )
+            if named == "Tracer" or (isinstance(node, ast.alias) and node.name == "Tracer"):
+                offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}")
+    assert offenders == []

@@ -20,7 +20,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VARIABLES = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
 SUFFIXES = {".py", ".json", ".md", ".yaml", ".yml", ".toml"}
-SKIPPED_DIRS = {".venv", ".git", ".local", ".aws-sam", "node_modules", ".hypothesis", "__pycache__"}
+SKIPPED_DIRS = {
+    ".venv",
+    ".venv313",
+    ".git",
+    ".local",
+    ".aws-sam",
+    "node_modules",
+    ".hypothesis",
+    "__pycache__",
+}
 # The template's own values, written out here so that a change of name is a deliberate one.
 EXPECTED = {"POWERTOOLS_SERVICE_NAME": "tracking-export", "POWERTOOLS_METRICS_NAMESPACE": "TrackingExport"}
 

@@ -7,6 +7,7 @@ protections, the scoping of every IAM statement.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import tomllib
@@ -217,32 +218,81 @@ def test_every_function_has_its_reserved_concurrency_parameter(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     expected = {
-        "ExportFunction": "ExportReservedConcurrency",
-        "ConfigSyncFunction": "ConfigSyncReservedConcurrency",
-        "RunRecoveryFunction": "RunRecoveryReservedConcurrency",
+        "ExportFunction": ("ExportReservedConcurrency", "HasExportReservation"),
+        "ConfigSyncFunction": ("ConfigSyncReservedConcurrency", "HasConfigSyncReservation"),
+        "RunRecoveryFunction": ("RunRecoveryReservedConcurrency", "HasRunRecoveryReservation"),
+        "IngestFunction": ("IngestReservedConcurrency", "HasIngestReservation"),
+        "ExportWorkerFunction": ("WorkerReservedConcurrency", "HasWorkerReservation"),
+        "WatchdogFunction": ("WatchdogReservedConcurrency", "HasWatchdogReservation"),
     }
-    # Ingestion is serial by design (docs/decisions.md): a fixed 1, not a parameter; so is the
-    # watchdog (one pass at a time).
-    assert resources["IngestFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
-    assert resources["WatchdogFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
-    # The shard workers' reservation may be 0 (none: they share the account's pool, capacity.md);
-    # the coordinator runs a few steps per distributed run and takes from the pool.
-    assert resources["ExportWorkerFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
-        "Fn::If": ["HasWorkerReservation", {"Ref": "WorkerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
-    }
+    # The coordinator runs a few steps per distributed run and takes from the pool.
     assert "ReservedConcurrentExecutions" not in resources["ExportCoordinatorFunction"]["Properties"]
-    for name, function in of_type(resources, "AWS::Serverless::Function").items():
-        if name in (
-            "IngestFunction",
-            "ExportWorkerFunction",
-            "ExportCoordinatorFunction",
-            "WatchdogFunction",
-        ):
-            continue
-        parameter = expected[name]
-        assert function["Properties"]["ReservedConcurrentExecutions"] == {"Ref": parameter}, name
+    functions = of_type(resources, "AWS::Serverless::Function")
+    assert set(functions) - set(expected) == {"ExportCoordinatorFunction"}
+    for name, (parameter, condition) in expected.items():
+        # 0 means "no reservation": the property is left out (a reservation of 0 would
+        # throttle every invocation).
+        assert functions[name]["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        }, name
+        assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}, (
+            condition
+        )
         assert template["Parameters"][parameter]["Type"] == "Number"
-        assert template["Parameters"][parameter]["MinValue"] == 1
+
+
+def test_the_default_reservations_deploy_in_a_new_account(template: dict[str, Any]) -> None:
+    """Lambda keeps 100 executions unreserved: a reservation needs a quota of 100 + all reservations.
+
+    New accounts may start far below the usual 1,000. Every reservation defaults to none except
+    the two functions that run one at a time by design (ingestion, docs/ingestion.md; the
+    watchdog's pass), which need a quota of 102; 0 for both deploys where even that is too much.
+    """
+    parameters = template["Parameters"]
+    reservations = {name: p for name, p in parameters.items() if name.endswith("ReservedConcurrency")}
+    assert len(reservations) == 6
+    defaults = {name: int(p["Default"]) for name, p in reservations.items()}
+    assert defaults == {
+        "ExportReservedConcurrency": 0,
+        "ConfigSyncReservedConcurrency": 0,
+        "RunRecoveryReservedConcurrency": 0,
+        "WorkerReservedConcurrency": 0,
+        "IngestReservedConcurrency": 1,
+        "WatchdogReservedConcurrency": 1,
+    }
+    serial = ("IngestReservedConcurrency", "WatchdogReservedConcurrency")
+    for name, parameter in reservations.items():
+        if name in serial:
+            assert [str(v) for v in parameter["AllowedValues"]] == ["0", "1"], name
+        else:
+            assert parameter["MinValue"] == 0, name
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in _strings(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _strings(value)]
+    return []
+
+
+def test_every_arn_the_template_builds_names_the_stacks_partition(template: dict[str, Any]) -> None:
+    """aws-cn and aws-us-gov stacks: an ARN written with ``arn:aws:`` would name another partition."""
+    built = [text for text in _strings(template) if "arn:" in text]
+    assert built, "the template builds no ARN at all?"
+    for text in built:
+        for partition in re.findall(r"arn:(\$\{[^}]*\}|[^:\s]*):", text):
+            assert partition == "${AWS::Partition}", text
+
+
+def test_the_state_machine_definition_takes_the_partition_from_the_stack(resources: dict[str, Any]) -> None:
+    machine = resources["ExportStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["Partition"] == {"Ref": "AWS::Partition"}
+    text = (ROOT / machine["DefinitionUri"]).read_text(encoding="utf-8")
+    arns = re.findall(r'"(arn:[^"]*)"', text)
+    assert arns and all(arn.startswith("arn:${Partition}:") for arn in arns), arns
 
 
 def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, Any]) -> None:
@@ -807,6 +857,22 @@ def test_layers_build_with_their_makefiles(resources: dict[str, Any]) -> None:
         assert re.search(rf"^build-{name}:", makefile.read_text(), re.MULTILINE), name
 
 
+def _pins(path: Path) -> dict[str, tuple[str, list[str], str]]:
+    """``name -> (version, hashes, marker)`` of a hashed requirements file (``uv export``'s form)."""
+    pins: dict[str, tuple[str, list[str], str]] = {}
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        requirement, _, marker = line.partition(";")
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", marker or requirement)
+        name, equals, version = requirement.split()[0].partition("==")
+        assert equals, f"{path.name}: {name} is not pinned"
+        pins[name.lower()] = (version, hashes, marker.split("--hash")[0].strip())
+    return pins
+
+
 def test_deps_layer_installs_arm64_cpython_313_wheels_only() -> None:
     makefile = (ROOT / "layers/deps/Makefile").read_text()
     for flag in (
@@ -814,17 +880,32 @@ def test_deps_layer_installs_arm64_cpython_313_wheels_only() -> None:
         "--implementation cp",
         "--python-version 3.13",
         "--only-binary=:all:",
+        "--require-hashes",
         "--target $(TARGET)",
     ):
         assert flag in makefile, flag
-    requirements = (ROOT / "layers/deps/requirements.txt").read_text()
-    names = {
-        re.split(r"[\[=<>~]", line, maxsplit=1)[0].lower()
-        for line in requirements.splitlines()
-        if line and not line.startswith("#")
-    }
-    assert {"pydantic", "defusedxml", "aws-lambda-powertools", "tzdata"} <= names
-    assert "boto3" not in names and "botocore" not in names
+    # Nothing is removed after the install any more: the layer keeps the SDK it pinned.
+    assert "rm -rf $(TARGET)/bin" in makefile and makefile.count("rm -rf") == 1
+
+
+def test_deps_layer_pins_the_sdk_the_tests_run_with_hashes() -> None:
+    """Every package of the layer, the SDK included, at the version this test runs, with hashes.
+
+    Markers would be evaluated by pip for the build machine's Python, not for Lambda's 3.13:
+    the layer's export must have none (``make lock`` would have to resolve them first).
+    """
+    pins = _pins(ROOT / "layers/deps/requirements.txt")
+    assert {"pydantic", "defusedxml", "aws-lambda-powertools", "tzdata"} <= set(pins)
+    assert {"boto3", "botocore", "s3transfer"} <= set(pins)
+    # The X-Ray SDK (and wrapt) went with the Tracer: no handler records subsegments.
+    assert not {"aws-xray-sdk", "wrapt"} & set(pins)
+    for name, (version, hashes, marker) in pins.items():
+        assert hashes, f"{name} has no hash"
+        assert marker == "", f"{name}: environment marker {marker!r}"
+        assert importlib.metadata.version(name) == version, name
+    dev = _pins(ROOT / "requirements/dev.txt")
+    for name, (version, hashes, _) in pins.items():
+        assert dev[name][:2] == (version, hashes), f"{name}: the layer and the dev venv disagree"
 
 
 def test_samconfig_has_default_and_local_environments() -> None:
@@ -868,8 +949,9 @@ def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
 ) -> None:
     props = resources["IngestFunction"]["Properties"]
     assert (props["CodeUri"], props["Handler"]) == ("functions/ingest", "ingest_app.handler")
-    # Serial: BatchWriteItem of records absent from the table cannot be conditional (decisions.md).
-    assert props["ReservedConcurrentExecutions"] == 1
+    # Serial by default: BatchWriteItem of records absent from the table cannot be conditional
+    # (decisions.md); the reservation itself is a parameter (test above).
+    assert props["ReservedConcurrentExecutions"]["Fn::If"][1] == {"Ref": "IngestReservedConcurrency"}
     events = props["Events"]
     dropped = events["FileDropped"]["Properties"]
     assert events["FileDropped"]["Type"] == "S3"

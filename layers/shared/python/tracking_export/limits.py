@@ -230,3 +230,35 @@ def _cron_values(field: str, low: int, high: int) -> set[int] | None:
             return None
         values.update(range(first, last + 1, step))
     return values
+
+
+# JSON nested deeper than this is refused before it is parsed (tenant.json, dataset lines).
+# Without it the answer would be the interpreter's: json's recursion fails past about 1,000
+# levels on Python 3.11 and parses 5,000 on 3.13 (the runtime's); real documents nest 3 or 4.
+MAX_JSON_DEPTH = 64
+# What the nesting pre-scan looks at: an escape pair (so an escaped quote is skipped),
+# a quote, or a bracket. One token at a time keeps the scan linear.
+_JSON_NESTING_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+
+
+def json_nesting_line(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> int | None:
+    """The line where ``text`` nests arrays/objects deeper than ``max_depth``; None if it
+    does not. Checked before parsing, whose recursion a deep document would exhaust. Bytes are
+    scanned as Latin-1: one character per byte, so every ASCII quote and bracket is where it was."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    depth = 0
+    in_string = False
+    for match in _JSON_NESTING_TOKEN.finditer(text):
+        token = match.group(0)
+        if token == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif token in ("[", "{"):
+            depth += 1
+            if depth > max_depth:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in ("]", "}"):
+            depth -= 1
+    return None

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tracking_export.limits import MAX_JSON_DEPTH, json_nesting_line
+
 Raw = dict[str, Any]
 # Catalogue kinds and the field(s) that identify a record of that kind.
 CATALOGUE_KEYS: dict[str, tuple[str, ...]] = {
@@ -128,6 +130,10 @@ def read_jsonl(path: Path | str) -> Iterator[tuple[int, Raw | InvalidLine]]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            # Counting brackets is cheap; only a line with that many is scanned for its depth.
+            if line.count("[") + line.count("{") > MAX_JSON_DEPTH and json_nesting_line(line) is not None:
+                yield number, InvalidLine(number, "not JSON this service reads: nested too deep")
+                continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -135,9 +141,6 @@ def read_jsonl(path: Path | str) -> Iterator[tuple[int, Raw | InvalidLine]]:
                 continue
             except ValueError:  # an integer of thousands of digits
                 yield number, InvalidLine(number, "not JSON this service reads: a number has too many digits")
-                continue
-            except RecursionError:
-                yield number, InvalidLine(number, "not JSON this service reads: nested too deep")
                 continue
             if not isinstance(record, dict):
                 yield number, InvalidLine(number, "not a JSON object")

@@ -9,7 +9,6 @@ Also :class:`_Report`, which collects every issue of one validation pass.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -22,6 +21,7 @@ from tracking_export.errors import DefinitionError, DefinitionIssue
 from tracking_export.limits import (
     DEFAULT_LIMITS,
     Limits,
+    json_nesting_line,
 )
 
 # --------------------------------------------------------------------------- tree
@@ -318,31 +318,6 @@ def _json_templates(node: _Node) -> None:
         child.name = "template"
 
 
-# What the nesting pre-scan looks at: an escape pair (so an escaped quote is skipped),
-# a quote, or a bracket. One token at a time keeps the scan linear.
-_JSON_NESTING_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
-
-
-def _json_too_deep(text: str, max_depth: int) -> int | None:
-    """The line where ``text`` nests arrays/objects deeper than ``max_depth``; None if it
-    does not. Checked before parsing, whose recursion a deep document would exhaust."""
-    depth = 0
-    in_string = False
-    for match in _JSON_NESTING_TOKEN.finditer(text):
-        token = match.group(0)
-        if token == '"':
-            in_string = not in_string
-        elif in_string:
-            continue
-        elif token in ("[", "{"):
-            depth += 1
-            if depth > max_depth:
-                return text.count("\n", 0, match.start()) + 1
-        elif token in ("]", "}"):
-            depth -= 1
-    return None
-
-
 def _json_size(value: Any) -> int:
     """Keys and list items in a parsed document (its depth is already bounded)."""
     if isinstance(value, dict):
@@ -356,7 +331,7 @@ def _read_json(data: bytes | str, report: _Report) -> _Node | None:
     root = _Node("", "", None, is_json=True)
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        too_deep = _json_too_deep(text, report.limits.max_definition_depth)
+        too_deep = json_nesting_line(text, report.limits.max_definition_depth)
         if too_deep is not None:
             report.error(
                 _Node("", "/", too_deep),

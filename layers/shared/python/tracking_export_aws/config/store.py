@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from tracking_export.limits import DEFAULT_LIMITS, Limits, email_problem, shown, zone_problem
+from tracking_export.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    email_problem,
+    json_nesting_line,
+    shown,
+    zone_problem,
+)
 from tracking_export_aws.aws import keys
 from tracking_export_aws.config.versions import ConfigVersion, ConfigVersions, settings_pk
 
@@ -107,14 +114,14 @@ def parse_tenant_settings(data: bytes, key: str, limits: Limits = DEFAULT_LIMITS
                 "(setting MAX_TENANT_SETTINGS_BYTES)"
             ],
         )
+    if json_nesting_line(data) is not None:
+        raise ConfigInvalid(key, ["not JSON this service reads: nested too deep"])
     try:
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigInvalid(key, [f"not JSON: {exc}"]) from None
     except ValueError:  # what json raises for an integer of thousands of digits
         raise ConfigInvalid(key, ["not JSON this service reads: a number has too many digits"]) from None
-    except RecursionError:
-        raise ConfigInvalid(key, ["not JSON this service reads: nested too deep"]) from None
     if not isinstance(document, dict):
         raise ConfigInvalid(key, ["not a JSON object"])
     try:
