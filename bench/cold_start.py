@@ -3,14 +3,15 @@
     python bench/cold_start.py [--runs N] [--baseline REV|none]
 
 What Lambda's init phase runs for each function: import of the handler module (Powertools,
-pydantic, the project's modules, boto3) and the first settings and wiring (the handler's
-``_get_service()`` / ``_get_steps()``: settings from the environment, boto3 clients with their
-service models). Each measure is a fresh ``python3.13 -I -S`` (CPython 3.13, the runtime's
-Python; no site-packages) whose ``sys.path`` holds the function folder and the layer
-directories only, with the function's variables of events/env.local.json and
-``AWS_LAMBDA_FUNCTION_NAME`` set (so that Powertools behaves as in Lambda: the old Tracer
-patches botocore). The time is taken inside the process, from before the import to after the
-wiring; interpreter start-up is the same on every side and left out.
+pydantic, the project's modules, boto3) and the first settings and wiring (what the handler
+builds on its first invocation, ``_service()``, ``_coordinator_steps()``…: its settings model
+from the environment, boto3 clients with their service models). Each measure is a fresh
+``python3.13 -I -S`` (CPython 3.13, the runtime's Python; no site-packages) whose ``sys.path``
+holds the function folder and the layer directories only, with the function's variables
+(template.yaml's values, then events/env.local.json's) and ``AWS_LAMBDA_FUNCTION_NAME`` set
+(so that Powertools behaves as in Lambda: the old Tracer patches botocore). The time is taken
+inside the process, from before the import to after the wiring; interpreter start-up is the
+same on every side and left out.
 
 Sides, each built by its own Makefiles (``make build-*Layer``, wheels for this machine):
 - ``before``: the handlers and layers of REV (default ``c8ed320``, the code when issue 17 was
@@ -41,16 +42,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools.serve import template_values
+from tools.template_tables import load_template
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "c8ed320"
 # Function -> (folder, handler module, what its init builds); functions sharing a module
 # (export and run recovery, worker and coordinator) share an init, measured with one's variables.
 FUNCTIONS = {
-    "ExportFunction": ("export", "export_app", "_get_service"),
-    "ConfigSyncFunction": ("config_sync", "config_sync_app", "_get_service"),
-    "IngestFunction": ("ingest", "ingest_app", "_get_service"),
-    "ExportCoordinatorFunction": ("export_steps", "export_steps_app", "_get_steps"),
-    "WatchdogFunction": ("watchdog", "watchdog_app", "_get_watchdog"),
+    "ExportFunction": ("export", "export_app", "_service"),
+    "ConfigSyncFunction": ("config_sync", "config_sync_app", "_service"),
+    "IngestFunction": ("ingest", "ingest_app", "_service"),
+    "ExportCoordinatorFunction": ("export_steps", "export_steps_app", "_coordinator_steps"),
+    "WatchdogFunction": ("watchdog", "watchdog_app", "_watchdog"),
+}
+# What the baseline's handlers called the same builders.
+BASELINE_INITS = {
+    "_service": "_get_service",
+    "_coordinator_steps": "_get_steps",
+    "_watchdog": "_get_watchdog",
 }
 SDK = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
 
@@ -103,12 +113,14 @@ def runtime_sdk(into: Path, python: str) -> Path:
 
 
 def measure(
-    python: str, function: str, functions: Path, layers: list[Path], env: dict[str, str]
+    python: str, function: str, functions: Path, layers: list[Path], env: dict[str, str], *, baseline: bool
 ) -> tuple[float, float]:
     """(wall, CPU) milliseconds of one cold start of ``functions``' handler on ``layers``.
     ``-B``: the layers are read-only in Lambda, so a process never leaves compiled modules
     behind for the next one."""
     folder, module, init = FUNCTIONS[function]
+    if baseline:
+        init = BASELINE_INITS[init]
     path = [str(functions / folder), *map(str, layers)]
     done = subprocess.run(
         [python, "-I", "-S", "-B", "-c", CHILD, json.dumps([path, module, init])],
@@ -124,7 +136,8 @@ def measure(
 
 
 def function_env(function: str, home: Path) -> dict[str, str]:
-    variables = json.loads((ROOT / "events" / "env.local.json").read_text(encoding="utf-8"))[function]
+    local = json.loads((ROOT / "events" / "env.local.json").read_text(encoding="utf-8"))[function]
+    variables = {**template_values(load_template(ROOT / "template.yaml"), function), **local}
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(home),
@@ -175,7 +188,9 @@ def main() -> None:
                 for side, (handlers, layers) in sides.items():
                     if not (handlers / FUNCTIONS[function][0]).is_dir():
                         continue  # a function the baseline did not have yet
-                    spent_wall, spent_cpu = measure(python, function, handlers, layers, env)
+                    spent_wall, spent_cpu = measure(
+                        python, function, handlers, layers, env, baseline=side == "before"
+                    )
                     wall[(function, side)].append(spent_wall)
                     cpu[(function, side)].append(spent_cpu)
         elapsed = time.monotonic() - started
