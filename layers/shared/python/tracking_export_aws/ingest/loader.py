@@ -44,7 +44,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export.source import CATALOGUE_KEYS, RECORD_TYPES, InvalidLine, Raw, parse_instant
 from tracking_export_aws.aws import keys
@@ -60,6 +60,9 @@ from tracking_export_aws.aws.dynamo import (
     string_attributes,
 )
 from tracking_export_aws.aws.tracking_source import count_day_logs
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # How many rejected records a report lists; the count is always exact.
 MAX_LISTED_REJECTS = 1000
@@ -303,7 +306,7 @@ class Loader:
     def __init__(
         self,
         table_name: str,
-        client: Any,
+        client: DynamoDBClient,
         *,
         workers: int = 4,
         tenant: str | None = None,
@@ -604,7 +607,9 @@ def _older(version: datetime | None, than: datetime | None) -> bool:
     return version is None or version < than
 
 
-def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[str]) -> dict[str, int]:
+def recount_days(
+    client: DynamoDBClient, table_name: str, tenant_id: str, days: Iterable[str]
+) -> dict[str, int]:
     """Set each ``DAYS`` marker of ``tenant_id`` (``sk`` = UTC day) to its day's exact ``logCount``.
 
     Idempotent: the count is read from the logs themselves, so loading the same records twice,
@@ -629,7 +634,7 @@ def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[st
 def load_numbered(
     numbered: Numbered,
     table_name: str,
-    dynamodb_client: Any,
+    dynamodb_client: DynamoDBClient,
     *,
     workers: int = 4,
 ) -> LoadReport:
@@ -639,7 +644,7 @@ def load_numbered(
 
 
 def load_dataset(
-    records: Iterable[Raw], table_name: str, dynamodb_client: Any, *, workers: int = 4
+    records: Iterable[Raw], table_name: str, dynamodb_client: DynamoDBClient, *, workers: int = 4
 ) -> LoadReport:
     """Write the records into the tracking table; a record's line is its 1-based position."""
     return load_numbered(enumerate(records, start=1), table_name, dynamodb_client, workers=workers)
@@ -648,7 +653,7 @@ def load_dataset(
 def load_jsonl(
     path: Path | str,
     table_name: str,
-    dynamodb_client: Any,
+    dynamodb_client: DynamoDBClient,
     *,
     workers: int = 4,
     retention_days: int | None = None,

@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
@@ -41,6 +41,10 @@ from tracking_export_aws.aws.dynamo import string_attributes
 from tracking_export_aws.config.store import ConfigError, ConfigStore
 from tracking_export_aws.ingest.loader import Loader, LoadReport, RejectedRecord, parse_line
 from tracking_export_aws.notify.notifier import Notifier
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 INCOMING_KEY_RE = re.compile(r"^tenants/([^/]+)/incoming/(.+)$")
 # The notification and the progress item list this many rejected lines; the count is exact.
@@ -131,8 +135,8 @@ class IngestService:
     def __init__(
         self,
         *,
-        s3: Any,
-        dynamodb: Any,
+        s3: S3Client,
+        dynamodb: DynamoDBClient,
         table: str,
         config: ConfigStore,
         notifier: Notifier,
@@ -354,9 +358,13 @@ class IngestService:
         return size
 
     def _get(self, bucket: str, key: str, etag: str, byte_range: tuple[int, int] | None) -> bytes:
-        extra = {"Range": f"bytes={byte_range[0]}-{byte_range[1] - 1}"} if byte_range else {}
         try:
-            response = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag, **extra)
+            if byte_range:
+                response = self.s3.get_object(
+                    Bucket=bucket, Key=key, IfMatch=etag, Range=f"bytes={byte_range[0]}-{byte_range[1] - 1}"
+                )
+            else:
+                response = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)
         except ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code")) in ("PreconditionFailed", "412"):
                 raise ObjectChanged(f"s3://{bucket}/{key} was replaced while it was being ingested") from None

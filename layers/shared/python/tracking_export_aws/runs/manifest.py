@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.model import ExportDefinition
@@ -21,6 +21,9 @@ from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.s3_objects import WORK_PREFIX, DistributedRunError
 from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.runs.ledger import Claim
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
 
 
 def work_prefix(tenant_id: str, export_guid: str, run_number: int, attempt: int) -> str:
@@ -101,7 +104,7 @@ class Manifest:
         return f"{self.work}plan.json"
 
     @classmethod
-    def read(cls, s3: Any, bucket: str, key: str) -> Manifest:
+    def read(cls, s3: S3Client, bucket: str, key: str) -> Manifest:
         if not key.startswith(WORK_PREFIX) or not key.endswith("/manifest.json"):
             raise DistributedRunError(f"manifestKey must be {WORK_PREFIX}.../manifest.json, got {shown(key)}")
         data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

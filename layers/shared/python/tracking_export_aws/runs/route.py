@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tracking_export.engine import window_days
@@ -23,6 +23,10 @@ from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.s3_objects import delete_prefix
 from tracking_export_aws.runs.ledger import Claim, RunLedger
 from tracking_export_aws.runs.manifest import work_prefix
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Rows one worker renders. Measured by bench/distributed.py (docs/capacity.md): 8,500 rows per
 # CPU-second on the e2e definition (a busy shared machine; issue 7 measured 13,800), so a 900 s
@@ -63,8 +67,8 @@ class Route:
 class Router:
     """Estimates a run's rows and, above ``max_rows_per_worker``, starts the state machine."""
 
-    s3: Any
-    sfn: Any
+    s3: S3Client
+    sfn: SFNClient
     ledger: RunLedger
     bucket: str
     state_machine_arn: str

@@ -48,6 +48,8 @@ from tracking_export_aws.runs.ledger import Claim, LeaseLostError, RunLedger
 from tracking_export_aws.runs.request import ExportRequest, InvalidRequest
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from tracking_export_aws.runs.route import Router
 
 # ExportRequest and InvalidRequest live in request.py; imported from here too.
@@ -80,14 +82,15 @@ class ExportService:
     config: ConfigStore
     ledger: RunLedger
     notifier: Notifier
-    s3: Any
+    # None: run recovery, which writes no file.
+    s3: S3Client | None
     export_bucket: str
     source_for: Callable[[str], TrackingSource]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     limits: Limits = DEFAULT_LIMITS
     part_size: int = 8 * MIB
     # The client that presigns download links (SigV4, regional endpoint); ``s3`` when None.
-    presigner: Any = None
+    presigner: S3Client | None = None
     lease_seconds: int = LEASE_SECONDS
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
@@ -97,6 +100,14 @@ class ExportService:
     router: Router | None = None
     # Operators' pauses: a scheduled delivery of a paused export starts no run. None: no pauses.
     pauses: PauseRecords | None = None
+
+    @property
+    def files(self) -> S3Client:
+        """The client of the export bucket; the run recovery's service, which writes no file,
+        has none."""
+        if self.s3 is None:
+            raise RuntimeError("this export service writes no file: it was built without an S3 client")
+        return self.s3
 
     # -- one delivery ------------------------------------------------------------------------
 
@@ -430,7 +441,7 @@ class ExportService:
                     return
                 message["shards"] = 1
             with MultipartSink(
-                self.s3,
+                self.files,
                 self.export_bucket,
                 key,
                 part_size=self.part_size,
@@ -459,7 +470,7 @@ class ExportService:
                         # and report the bytes really stored. Anyone else's is never replaced.
                         if not self._ours(key, claim):
                             raise
-                        sha256, size = stored_digest(self.s3, self.export_bucket, key)
+                        sha256, size = stored_digest(self.files, self.export_bucket, key)
                         adopted = True
                     written_key = key
         finally:
@@ -492,7 +503,7 @@ class ExportService:
         message.update(link)
 
     def _ours(self, key: str, claim: Claim) -> bool:
-        metadata = object_metadata(self.s3, self.export_bucket, key)
+        metadata = object_metadata(self.files, self.export_bucket, key)
         return metadata is not None and metadata.get(RUN_METADATA) == claim.run_id
 
     def _free_key(self, wanted: str, ext: str, claim: Claim, avoid: str | None = None) -> str:
@@ -501,7 +512,7 @@ class ExportService:
         for candidate in _candidate_keys(wanted, ext, claim.run_number or 1):
             if candidate == avoid:
                 continue
-            metadata = object_metadata(self.s3, self.export_bucket, candidate)
+            metadata = object_metadata(self.files, self.export_bucket, candidate)
             if metadata is None or metadata.get(RUN_METADATA) == claim.run_id:
                 return candidate
         raise ObjectExists(self.export_bucket, wanted)
@@ -524,7 +535,7 @@ class ExportService:
         body = end.file_content.encode("utf-8")
         key = self._free_key(wanted, ext, claim, avoid=export_key)
         try:
-            put_if_absent(self.s3, self.export_bucket, key, body, Metadata={RUN_METADATA: claim.run_id})
+            put_if_absent(self.files, self.export_bucket, key, body, Metadata={RUN_METADATA: claim.run_id})
         except ObjectExists:
             if not self._ours(key, claim):
                 raise
@@ -532,7 +543,7 @@ class ExportService:
 
     def download_link(self, key: str) -> dict[str, Any]:
         """A SigV4 link that lives no longer than the credentials that sign it, and when it ends."""
-        presigner = self.presigner or self.s3
+        presigner = self.presigner or self.files
         now = self.clock()
         seconds = self.download_link_seconds
         expiry = credentials_expiry(presigner)
@@ -570,7 +581,7 @@ def _candidate_keys(wanted: str, ext: str, run_number: int) -> list[str]:
     ]
 
 
-def credentials_expiry(client: Any) -> datetime | None:
+def credentials_expiry(client: S3Client) -> datetime | None:
     """When the credentials a client signs with expire; None when they do not say (long-term keys,
     or Lambda's environment credentials, whose expiry botocore is not told)."""
     signer = getattr(client, "_request_signer", None)

@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tracking_export.engine import run_export, window_days
@@ -52,6 +52,9 @@ from tracking_export_aws.runs.manifest import Manifest
 from tracking_export_aws.runs.service import ExportService
 from tracking_export_aws.runs.shards import plan_shards
 
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+
 DEFAULT_MAX_CONCURRENCY = 40
 # What a worker keeps of its invocation's time to stop cleanly (guard.Guard).
 WORKER_RESERVE_SECONDS = 30
@@ -68,7 +71,7 @@ class Steps:
     The shard worker has none (it renders, and ends no run).
     """
 
-    s3: Any
+    s3: S3Client
     bucket: str
     runs: ExportService | None
     source_for: Callable[[str], TrackingSource]

@@ -149,7 +149,7 @@ def coordinator_steps(settings: CoordinatorSettings) -> Steps:
         limits=settings.limits,
     )
     return Steps(
-        s3=service.s3,
+        s3=service.files,
         bucket=settings.export_bucket,
         runs=service,
         source_for=service.source_for,
