@@ -124,6 +124,7 @@ bench: venv dynalite
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/export_memory.py
 	$(BIN)/python bench/read_cost.py
+	$(BIN)/python bench/offboard_scan.py
 
 clean:
 	rm -rf $(VENV) $(VENV313) .local .aws-sam

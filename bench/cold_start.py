@@ -4,7 +4,7 @@
 
 What Lambda's init phase runs for each function: import of the handler module (Powertools,
 pydantic, the project's modules, boto3) and the first settings and wiring (what the handler
-builds on its first invocation, ``_service()``, ``_coordinator_steps()``…: its settings model
+builds on its first invocation, ``_service()``, ``_get_coordinator()``…: its settings model
 from the environment, boto3 clients with their service models). Each measure is a fresh
 ``python3.13 -I -S`` (CPython 3.13, the runtime's Python; no site-packages) whose ``sys.path``
 holds the function folder and the layer directories only, with the function's variables
@@ -47,20 +47,15 @@ from tools.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "c8ed320"
-# Function -> (folder, handler module, what its init builds); functions sharing a module
-# (export and run recovery, worker and coordinator) share an init, measured with one's variables.
+# Function -> (folder, handler module, what its init builds: the first of these names the
+# module has, so that a baseline from before issue 16 builds its one ``Steps`` for the
+# coordinator); export and run recovery share an init, measured with the export's variables.
 FUNCTIONS = {
-    "ExportFunction": ("export", "export_app", "_service"),
-    "ConfigSyncFunction": ("config_sync", "config_sync_app", "_service"),
-    "IngestFunction": ("ingest", "ingest_app", "_service"),
-    "ExportCoordinatorFunction": ("export_steps", "export_steps_app", "_coordinator_steps"),
-    "WatchdogFunction": ("watchdog", "watchdog_app", "_watchdog"),
-}
-# What the baseline's handlers called the same builders.
-BASELINE_INITS = {
-    "_service": "_get_service",
-    "_coordinator_steps": "_get_steps",
-    "_watchdog": "_get_watchdog",
+    "ExportFunction": ("export", "export_app", ["_service", "_get_service"]),
+    "ConfigSyncFunction": ("config_sync", "config_sync_app", ["_service", "_get_service"]),
+    "IngestFunction": ("ingest", "ingest_app", ["_get_service"]),
+    "ExportCoordinatorFunction": ("export_steps", "export_steps_app", ["_get_coordinator", "_get_steps"]),
+    "WatchdogFunction": ("watchdog", "watchdog_app", ["_watchdog", "_get_watchdog"]),
 }
 SDK = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
 
@@ -70,7 +65,7 @@ layers, module_name, init = json.loads(sys.argv[1])
 sys.path[:0] = layers
 start, cpu = time.perf_counter(), time.process_time()
 module = importlib.import_module(module_name)
-getattr(module, init)()
+getattr(module, next(name for name in init if hasattr(module, name)))()
 wall, cpu = time.perf_counter() - start, time.process_time() - cpu
 print(json.dumps({"wall": wall * 1000, "cpu": cpu * 1000, "boto3": sys.modules["boto3"].__file__}))
 """
@@ -113,14 +108,12 @@ def runtime_sdk(into: Path, python: str) -> Path:
 
 
 def measure(
-    python: str, function: str, functions: Path, layers: list[Path], env: dict[str, str], *, baseline: bool
+    python: str, function: str, functions: Path, layers: list[Path], env: dict[str, str]
 ) -> tuple[float, float]:
     """(wall, CPU) milliseconds of one cold start of ``functions``' handler on ``layers``.
     ``-B``: the layers are read-only in Lambda, so a process never leaves compiled modules
     behind for the next one."""
     folder, module, init = FUNCTIONS[function]
-    if baseline:
-        init = BASELINE_INITS[init]
     path = [str(functions / folder), *map(str, layers)]
     done = subprocess.run(
         [python, "-I", "-S", "-B", "-c", CHILD, json.dumps([path, module, init])],
@@ -188,9 +181,7 @@ def main() -> None:
                 for side, (handlers, layers) in sides.items():
                     if not (handlers / FUNCTIONS[function][0]).is_dir():
                         continue  # a function the baseline did not have yet
-                    spent_wall, spent_cpu = measure(
-                        python, function, handlers, layers, env, baseline=side == "before"
-                    )
+                    spent_wall, spent_cpu = measure(python, function, handlers, layers, env)
                     wall[(function, side)].append(spent_wall)
                     cpu[(function, side)].append(spent_cpu)
         elapsed = time.monotonic() - started

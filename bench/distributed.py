@@ -3,7 +3,7 @@
     python bench/distributed.py [--logs N] [--shard-rows M]
 
 Loads N logs (default 40,000) of the sample tenant into dynalite through the loader, then:
-1. one worker renders every day of the window as ONE shard (``Steps.render``, the code a
+1. one worker renders every day of the window as ONE shard (``ShardWorker.render``, the code a
    distributed run's worker runs), moto server in its own process so this process's CPU time
    (``time.process_time``) is the worker's own: rows per CPU-second and per worker-minute
    (a 1,769 MB Lambda has one vCPU);
@@ -17,7 +17,6 @@ No assertion: docs/capacity.md quotes the figures.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import sys
 import tempfile
@@ -42,13 +41,16 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset, write_jsonl
+from tracking_export.window import compute_window
 from tracking_export_aws.aws import clients, keys
+from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.ingest.loader import load_jsonl
-from tracking_export_aws.runs.manifest import Manifest
+from tracking_export_aws.runs.outcomes import RunHandedOff
+from tracking_export_aws.runs.payloads import Shard, read_step
+from tracking_export_aws.runs.plan import ClaimRef, RunPlan
 from tracking_export_aws.runs.service import ExportRequest
-from tracking_export_aws.runs.steps import Steps
 from tracking_export_aws.runtime.settings import CoordinatorSettings, ExportSettings, ShardWorkerSettings
-from tracking_export_aws.runtime.wiring import coordinator_steps, export_service, worker_steps
+from tracking_export_aws.runtime.wiring import coordinator, export_service, shard_worker
 
 ACCOUNT = "123456789012"
 TENANT = "bench"
@@ -81,8 +83,33 @@ def _create(moto: str, dynamo: str) -> dict[str, str]:
     return env
 
 
-def _worker(env: dict[str, str]) -> Steps:
-    return worker_steps(ShardWorkerSettings.from_env(env))
+def _plan() -> RunPlan:
+    """A run of the bench definition at 02:00 UTC on 2026-11-28 over all its data, as prepared."""
+    run_at = datetime(2026, 11, 28, 2, tzinfo=UTC)
+    data = DEFINITION.encode()
+    definition = checked_definition(data, "bench")
+    return RunPlan(
+        tenant_id=TENANT,
+        export_guid="bench",
+        scheduled_time=run_at,
+        run_at=run_at,
+        claim=ClaimRef(run_number=1, attempt=1, token="bench", holder=None, started_at=run_at),
+        claimed_at=run_at,
+        window=compute_window(definition.parameters, ZoneInfo("UTC"), run_at, None),
+        recipients=(),
+        timezone="UTC",
+        previous_success_start=None,
+        definition=data,
+        definition_version=None,
+        object_key=f"tenants/{TENANT}/bench.csv",
+        requested_key=f"tenants/{TENANT}/bench.csv",
+        end_file=None,
+        content_type="text/csv",
+        tags={},
+        download_link=False,
+        delete_empty_file=False,
+        route=None,
+    )
 
 
 def one_worker(dynamo: str, dataset_path: Path, logs: int) -> tuple[int, float, float]:
@@ -91,22 +118,11 @@ def one_worker(dynamo: str, dataset_path: Path, logs: int) -> tuple[int, float, 
         env = _create(moto, dynamo)
         dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION, validated=False)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
-        steps = _worker(env)
-        manifest = Manifest(
-            env["EXPORT_BUCKET"],
-            "_work/bench/bench/1-1/",
-            {
-                "tenantId": TENANT,
-                "exportGuid": "bench",
-                "timezone": "UTC",
-                "runAt": "2026-11-28T02:00:00Z",
-                "definition": base64.b64encode(DEFINITION.encode()).decode(),
-            },
-        )
+        worker = shard_worker(ShardWorkerSettings.from_env(env))
         cpu, wall = time.process_time(), time.perf_counter()
-        result = steps.render(manifest, {"index": 0, "firstDay": None, "lastDay": None, "last": True})
+        result = worker.render(_plan(), Shard(index=0, last=True))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        return int(result["rows"]), cpu, wall
+        return result.rows, cpu, wall
 
 
 def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[int, int, float, str]:
@@ -127,9 +143,17 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/bench",
         )["stateMachineArn"]
         env |= {"STATE_MACHINE_ARN": machine, "MAX_ROWS_PER_WORKER": str(shard_rows), "MAX_CONCURRENCY": "2"}
-        worker, coordinator = _worker(env), coordinator_steps(CoordinatorSettings.from_env(env))
+        worker, coordinate = (
+            shard_worker(ShardWorkerSettings.from_env(env)),
+            coordinator(CoordinatorSettings.from_env(env)),
+        )
         step_handlers.update(
-            {"worker": lambda e, _: worker.dispatch(e), "coordinator": lambda e, _: coordinator.dispatch(e)}
+            {
+                "worker": lambda e, _: worker.run(read_step(e)).model_dump(mode="json", by_alias=True),
+                "coordinator": lambda e, _: coordinate.run(read_step(e)).model_dump(
+                    mode="json", by_alias=True
+                ),
+            }
         )
         service = export_service(ExportSettings.from_env(env))
         when = datetime.combine(datetime(2026, 11, 28).date(), clock_time(2), ZoneInfo("UTC")).astimezone(UTC)
@@ -139,7 +163,9 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
                 {"tenantId": TENANT, "exportGuid": "bench", "scheduledTime": when.isoformat()}
             )
         )
-        status = wait_for_execution(sfn, result["executionArn"])["status"]
+        if not isinstance(result, RunHandedOff):
+            sys.exit(f"the bench run did not go distributed: {result.model_dump(mode='json')}")
+        status = wait_for_execution(sfn, result.executionArn)["status"]
         wall = time.perf_counter() - started
         item = dynamodb.query(
             TableName=env["RUN_HISTORY_TABLE"],

@@ -62,6 +62,7 @@ from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.ingest.loader import load_jsonl
 from tracking_export_aws.notify.notifier import Notifier
 from tracking_export_aws.runs.ledger import RunLedger
+from tracking_export_aws.runs.outcomes import RunSucceeded
 from tracking_export_aws.runs.service import ExportRequest, ExportService
 
 
@@ -125,10 +126,10 @@ def timed_export(service: ExportService, guid: str, run_at: datetime) -> Run:
     started, cpu_started = time.perf_counter(), time.process_time()
     result = service.run(ExportRequest("acme", guid, run_at=run_at))
     wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
-    if result["outcome"] != "succeeded":
-        print(json.dumps(result, indent=2, default=str))
+    if not isinstance(result, RunSucceeded) or result.sha256 is None:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
         sys.exit(1)
-    return Run(result["rows"], result["bytes"], result["sha256"], cpu_s, wall_s)
+    return Run(result.rows, result.bytes, result.sha256, cpu_s, wall_s)
 
 
 class Baseline:

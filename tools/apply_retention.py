@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant", required=True)
     args = parser.parse_args(argv)
     summary = wiring.retention_service(IngestFunctionSettings.from_env()).apply(args.tenant)
-    json.dump(summary, sys.stdout, indent=2)
+    json.dump(summary.as_dict(), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

@@ -141,13 +141,16 @@ def moto_server() -> Iterator[str]:
 
 
 @contextmanager
-def dynalite(binary: Path | None = None) -> Iterator[str]:
-    """dynalite (in-memory) as a subprocess on a free port; yields its URL and stops it after."""
+def dynalite(binary: Path | None = None, *, store: Path | None = None) -> Iterator[str]:
+    """dynalite as a subprocess on a free port; yields its URL and stops it after. It keeps its
+    tables in memory, or on disk under ``store`` (LevelDB: for data sets larger than memory)."""
     path = binary or dynalite_binary()
     if not path.exists():
         raise FileNotFoundError(f"dynalite is not installed at {path}: run `make dynalite`")
     port = free_port()
     flags = ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
+    if store is not None:
+        flags += ["--path", str(store)]
     with _serving([str(path), "--port", str(port), *flags], port, "dynalite") as url:
         yield url
 

@@ -53,8 +53,8 @@ from tools.template_functions import Deployment
 from tools.template_tables import resource_names, table_definitions
 from tracking_export_aws.aws import clients, keys
 from tracking_export_aws.aws.scheduler import SCHEDULED_TIME
+from tracking_export_aws.runs.handoff import DEFAULT_MAX_ROWS_PER_WORKER
 from tracking_export_aws.runs.ledger import RunLedger
-from tracking_export_aws.runs.route import DEFAULT_MAX_ROWS_PER_WORKER
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

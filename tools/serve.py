@@ -37,7 +37,7 @@ from tools.local_run import DAILY_XML, TENANT, TENANT_ZONE, WEEKLY_XML
 from tools.sample_data import SampleShape, dataset
 from tools.template_tables import load_template, table_definitions
 from tracking_export_aws.aws import clients, keys
-from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.ingest.loader import load_dataset
 from tracking_export_aws.runtime.settings import ConfigSyncSettings
 from tracking_export_aws.runtime.wiring import config_sync_service
@@ -221,7 +221,8 @@ def stack_resources(env: Mapping[str, Mapping[str, str]], template: Mapping[str,
                 )
             kind = _KINDS[resource_type][0]
             arn = value if value.startswith("arn:") else None
-            name = value.rsplit(":", 1)[-1] if arn else value
+            # A queue is named by its ARN or by its URL (http://host:port/account/name).
+            name = value.rsplit(":", 1)[-1] if arn else value.rsplit("/", 1)[-1] if kind == "queue" else value
             entry = LocalResource(kind, name, arn, logical_id, (f"{function}.{variable}",))
             known = found.get(logical_id)
             if known is not None and (known.name, known.arn) != (name, arn):
@@ -410,7 +411,8 @@ class ServeStack:
             elif resource.kind == "queue":
                 sqs = self.client("sqs")
                 url = sqs.create_queue(QueueName=resource.name)["QueueUrl"]
-                self._same_arn(resource, _queue_arn(sqs, url))
+                if resource.arn is not None:
+                    self._same_arn(resource, _queue_arn(sqs, url))
             elif resource.kind == "schedule_group":
                 self.client("scheduler").create_schedule_group(Name=resource.name)
         # Not in env.local.json: a queue subscribed to the topic, so `make serve` (and the
@@ -461,8 +463,7 @@ class ServeStack:
         )
         service = config_sync_service(settings)
         self.config_sync_results = [
-            service.apply(ConfigChange(bucket=settings.config_bucket, key=key, removed=False)).as_json()
-            for key in uploaded
+            service.apply(S3ObjectEvent(bucket=settings.config_bucket, key=key)).as_json() for key in uploaded
         ]
         self.say(
             f"uploaded to s3://{settings.config_bucket}/tenants/{TENANT}/: tenant.json, {', '.join(uploaded)}"

@@ -206,6 +206,10 @@ def requests(call: Call, names: Names) -> list[Request]:
         return found
     if service == "stepfunctions" and op == "StartExecution":
         return [Request("states:StartExecution", p["stateMachineArn"])]
+    if service == "sqs" and op == "SendMessage":
+        # https://sqs.{region}.amazonaws.com/{account}/{name}: the queue's ARN from its URL.
+        account, name = str(p["QueueUrl"]).rstrip("/").rsplit("/", 2)[-2:]
+        return [Request("sqs:SendMessage", f"arn:{names.partition}:sqs:{names.region}:{account}:{name}")]
     if service == "lambda" and op == "Invoke":
         name = str(p["FunctionName"])
         arn = name if name.startswith("arn:") else names.regional("lambda", f"function:{name}")

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tracking_export_aws.config.events import IgnoredRecord, read_config_event
+from tracking_export_aws.aws.s3_events import IgnoredRecord, read_s3_event
 from tracking_export_aws.config.results import SyncIgnored, SyncResult
 from tracking_export_aws.config.sync import ConfigSyncService
 from tracking_export_aws.notify.messages import log_fields
@@ -40,7 +40,7 @@ def reset() -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     results = []
-    for item in read_config_event(event):
+    for item in read_s3_event(event):
         result: SyncResult
         if isinstance(item, IgnoredRecord):
             # A record that names no usable change: logged and counted, the others still run.

@@ -7,9 +7,11 @@ fields in an EventBridge scheduled event's ``detail``, and an optional ``runAt``
 invocations: once Lambda has given up on a delivery, it makes sure the run ends (recorded
 failed and notified, or its missing notifications delivered).
 
-Logs never carry the download link nor recipient addresses: the result is logged through an
-allowlist of fields. Traces are Lambda's own (active tracing): no SDK in the function records
-subsegments or responses (docs/decisions.md, "Deployable").
+The service returns a frozen model (runs/outcomes.py); this handler turns it into JSON at
+its edge. Logs never carry the download link nor recipient addresses: a log line carries only
+the fields the models mark ``LOGGED`` (``notify.messages.log_fields``). Traces are Lambda's own
+(active tracing): no SDK in the function records subsegments or responses (docs/decisions.md,
+"Deployable").
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tracking_export_aws.notify.messages import log_fields
 from tracking_export_aws.notify.notifier import NotificationError
 from tracking_export_aws.runs.ledger import Claim
+from tracking_export_aws.runs.outcomes import (
+    RunDuplicate,
+    RunFailed,
+    RunHandedOff,
+    RunOutcome,
+    RunPaused,
+    RunSucceeded,
+)
 from tracking_export_aws.runs.request import destination_failure_detail
 from tracking_export_aws.runs.service import ExportRequest, ExportService, InvalidRequest
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
@@ -37,36 +48,11 @@ copy_config_to_registered_loggers(source_logger=logger, include={"tracking_expor
 metrics = Metrics()
 # Each handler is its own Lambda function with its own environment (template.yaml).
 SETTINGS: dict[str, type[FunctionSettings]] = {"handler": ExportSettings, "on_failure": RunRecoverySettings}
-# What a log line may say about a run: never the link, never the recipients.
-LOGGED_FIELDS = (
-    "outcome",
-    "runNumber",
-    "attempt",
-    "window",
-    "rows",
-    "bytes",
-    "skippedCount",
-    "objectKey",
-    "requestedObjectKey",
-    "endFileKey",
-    "sha256",
-    "durationMs",
-    "error",
-    "existingStatus",
-    "redelivered",
-    "adoptedObject",
-    "path",
-    "estimatedRows",
-    "shards",
-    "executionArn",
-    "pauseScope",
-    "pausedAt",
-)
 
 
-def run_summary(result: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a run result that go into a log line."""
-    return {k: result[k] for k in LOGGED_FIELDS if k in result}
+def as_json(outcome: RunOutcome) -> dict[str, Any]:
+    """The outcome as the handler returns it: the fields it has, by their JSON names."""
+    return outcome.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def _remaining_seconds(context: LambdaContext) -> Any:
@@ -131,31 +117,32 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "notification not delivered; the retry delivers it", extra={"failed_channels": exc.failed}
         )
         raise
-    outcome = result["outcome"]
-    if outcome == "paused":
+    summary = log_fields(result)
+    if isinstance(result, RunPaused):
         # Not a run: the export (or its tenant) is paused and this run never started.
         metrics.add_metric(name="PausedRuns", unit=MetricUnit.Count, value=1)
-        logger.info("export paused: the scheduled run is not started", extra=run_summary(result))
-        return result
-    count_outcome("ExportRuns", outcome, metrics.default_dimensions)
-    if outcome == "duplicate":
-        logger.info("duplicate delivery: the run is already done or in progress", extra=run_summary(result))
-        return result
-    metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=result.get("rows") or 0)
-    metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=result.get("bytes") or 0)
-    metrics.add_metric(name="SkippedRecords", unit=MetricUnit.Count, value=result.get("skippedCount") or 0)
-    metrics.add_metric(
-        name="ExportDuration", unit=MetricUnit.Milliseconds, value=result.get("durationMs") or 0
-    )
-    summary = run_summary(result)
-    if outcome == "failed":
-        logger.error("export run failed", extra=summary)
-    elif outcome == "distributed":
-        # Rows, bytes and the notification come from the state machine's last step.
+        logger.info("export paused: the scheduled run is not started", extra=summary)
+        return as_json(result)
+    count_outcome("ExportRuns", result.outcome, metrics.default_dimensions)
+    if isinstance(result, RunDuplicate):
+        logger.info("duplicate delivery: the run is already done or in progress", extra=summary)
+        return as_json(result)
+    # A failed run wrote nothing; a handed-off one's figures come from the state machine's last step.
+    rows = written = skipped = 0
+    if isinstance(result, RunSucceeded):
+        rows, written, skipped = result.rows, result.bytes, result.skippedCount
+    duration = result.durationMs if isinstance(result, RunSucceeded | RunFailed) else 0
+    metrics.add_metric(name="ExportedRows", unit=MetricUnit.Count, value=rows)
+    metrics.add_metric(name="ExportedBytes", unit=MetricUnit.Bytes, value=written)
+    metrics.add_metric(name="SkippedRecords", unit=MetricUnit.Count, value=skipped)
+    metrics.add_metric(name="ExportDuration", unit=MetricUnit.Milliseconds, value=duration)
+    if isinstance(result, RunHandedOff):
         logger.info("export run started on the state machine", extra=summary)
-    else:
+    elif isinstance(result, RunSucceeded):
         logger.info("export run succeeded", extra=summary)
-    return result
+    else:
+        logger.error("export run failed", extra=summary)
+    return as_json(result)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -178,6 +165,9 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = _recovery().recover(
         request, invocation_id=request_context.get("requestId"), reason=reason, on_claim=_mark_run
     )
-    count_outcome("RecoveredRuns", result["outcome"], metrics.default_dimensions)
-    logger.warning("export delivery given up by Lambda; run ended", extra=run_summary(result))
-    return result
+    count_outcome("RecoveredRuns", result.outcome, metrics.default_dimensions)
+    if result.outcome == "failed":
+        # A run ended here is a failed run like any other: FailedRunsAlarm watches ExportRuns.
+        count_outcome("ExportRuns", "failed", metrics.default_dimensions)
+    logger.warning("export delivery given up by Lambda; run ended", extra=log_fields(result))
+    return as_json(result)

@@ -4,7 +4,7 @@ tests/integration/test_hostile_handlers.py both read these tables."""
 
 from __future__ import annotations
 
-from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 
 EXPORT = "/export-config/export"
 PARAMS = f"{EXPORT}/providers/trackingLogProvider/parameters"
@@ -273,7 +273,7 @@ S3_EVENTS: dict[str, tuple[int | None, str]] = {
 }
 # Read as a change: the key is decoded, and config-sync's key rule then ignores it.
 S3_CHANGES = {
-    "key-encoded-traversal.json": ConfigChange(
+    "key-encoded-traversal.json": S3ObjectEvent(
         "tracking-export-local-config", "tenants/../globex/exports/x.xml", False
     )
 }

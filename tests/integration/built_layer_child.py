@@ -167,15 +167,16 @@ def _assemble(scenario: dict[str, Any]) -> dict[str, Any]:
     part and a gathered one), then the same key again for another run: S3 refuses the second
     upload's completion (If-None-Match) and the upload is aborted. Sizes no scenario reaches
     with a few logs, so the layer's function is called directly."""
-    module = importlib.import_module(scenario["module"])
-    assemble, exists = module.assemble_object, module.ObjectExists
+    from tracking_export_aws.aws.s3_sink import ObjectExists
+
+    assemble = importlib.import_module(scenario["module"]).assemble_object
     _as(scenario, "ExportCoordinatorFunction")
     s3 = clients.client("s3", FunctionSettings.from_env())
     bucket, key, pieces = scenario["bucket"], scenario["key"], [tuple(p) for p in scenario["pieces"]]
-    size = assemble(s3, bucket, key, pieces, content_type="text/csv", tags={}, run_id="first-run")
+    size = assemble(s3, bucket, key, pieces, content_type="text/csv", tags={}, run_id="first-run").size
     try:
         assemble(s3, bucket, key, pieces, content_type="text/csv", tags={}, run_id="another-run")
-    except exists:
+    except ObjectExists:
         return {"size": size, "second": "refused"}
     return {"size": size, "second": "written"}
 

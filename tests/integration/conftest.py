@@ -33,6 +33,7 @@ import pytest
 from aws_calls import CallRecorder
 from contract_records import Records
 from function_environments import ENVIRONMENTS, SETTINGS_FUNCTIONS, handler_module
+from ingest_bucket import Ingest
 from notification_samples import check_delivered, check_event
 
 from tools.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
@@ -167,6 +168,8 @@ class Stack:
     notification_queue_url: str
     event_queue_url: str
     dlq_url: str
+    # IngestDlq: the events of files the ingest functions gave up on.
+    ingest_dlq_url: str
     rule_name: str
     export_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:it-export"
     scheduler_role_arn: str = f"arn:aws:iam::{ACCOUNT}:role/it-scheduler"
@@ -203,6 +206,8 @@ class Stack:
             "ExportFunction.Arn": self.export_function_arn,
             "SchedulerRole.Arn": self.scheduler_role_arn,
             "ExportDlq.Arn": self.schedule_dlq_arn,
+            "IngestDlq": self.ingest_dlq_url,
+            "IngestDlq.Arn": _queue_arn(self.client("sqs"), self.ingest_dlq_url),
             "IngestFunction": self.ingest_function_name,
             "IngestFunction.Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.ingest_function_name}",
             "ExportStateMachine": self.state_machine_arn,
@@ -226,7 +231,9 @@ class Stack:
         region); ``variables`` change values the template declares for it (a test's own setting)."""
         deployment = Deployment(TEMPLATE, physical=self.physical(), parameters={**(parameters or {})})
         env = deployment.environment(function)
-        undeclared = set(variables) - set(env)
+        entry = DEPLOYMENT.functions()[function].rsplit(".", 1)[1]
+        optional = handler_module(function).SETTINGS[entry].OPTIONAL_OVERRIDES
+        undeclared = set(variables) - set(env) - optional
         if undeclared:
             raise KeyError(f"template.yaml gives {function} no {sorted(undeclared)}")
         return {
@@ -364,6 +371,7 @@ def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
     notification_queue = sqs.create_queue(QueueName=f"it-notifications-{suffix}")["QueueUrl"]
     event_queue = sqs.create_queue(QueueName=f"it-events-{suffix}")["QueueUrl"]
     dlq = sqs.create_queue(QueueName=f"it-schedule-dlq-{suffix}")["QueueUrl"]
+    ingest_dlq = sqs.create_queue(QueueName=f"it-ingest-dlq-{suffix}")["QueueUrl"]
     sns.subscribe(
         TopicArn=topic_arn,
         Protocol="sqs",
@@ -388,6 +396,7 @@ def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
         notification_queue_url=notification_queue,
         event_queue_url=event_queue,
         dlq_url=dlq,
+        ingest_dlq_url=ingest_dlq,
         rule_name=rule,
     )
 
@@ -398,7 +407,7 @@ def _tear_down(stack: Stack) -> None:
     events.remove_targets(Rule=stack.rule_name, Ids=["capture"])
     events.delete_rule(Name=stack.rule_name)
     sns.delete_topic(TopicArn=stack.topic_arn)
-    for url in (stack.notification_queue_url, stack.event_queue_url, stack.dlq_url):
+    for url in (stack.notification_queue_url, stack.event_queue_url, stack.dlq_url, stack.ingest_dlq_url):
         sqs.delete_queue(QueueUrl=url)
     stack.scheduler.delete_schedule_group(Name=stack.schedule_group)
     for bucket in (stack.config_bucket, stack.export_bucket):
@@ -525,3 +534,44 @@ def handlers() -> Callable[[Stack], tuple[Any, Any]]:
         return HandlerModule(stack, "export_app"), HandlerModule(stack, "config_sync_app")
 
     return use
+
+
+@dataclass
+class _IngestFunctions:
+    """The ingest handler module's entry points, each running as its function of template.yaml."""
+
+    handler: Function
+    on_failure: Function
+
+
+@pytest.fixture
+def ingest_for(lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
+    """``ingest_for(stack, max_bytes=…, **variables)``: an ingest bucket on the stack, and the
+    ingest function and ingest recovery function on it, each with its own template environment
+    (``variables``: a test's values of the ingest function's variables or optional caps; the test
+    sends each continuation back itself)."""
+    made: list[Ingest] = []
+
+    def make(stack: Stack, max_bytes: int = 64 * 1024 * 1024, **variables: str) -> Ingest:
+        bucket = f"it-ingest-{uuid.uuid4().hex[:10]}"
+        stack.s3.create_bucket(Bucket=bucket)
+        stack.extra_buckets[bucket] = "IngestBucket"
+        functions = _IngestFunctions(
+            handler=stack.function(
+                "IngestFunction",
+                INGEST_MAX_BYTES_PER_INVOCATION=str(max_bytes),
+                INGEST_CONTINUATION="return",
+                **variables,
+            ),
+            on_failure=stack.function("IngestRecoveryFunction"),
+        )
+        made.append(Ingest(stack, bucket, functions, lambda_context))
+        return made[-1]
+
+    yield make
+    for ingest in made:
+        s3 = ingest.stack.s3
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ingest.bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=ingest.bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=ingest.bucket)

@@ -10,7 +10,7 @@ import pytest
 from conftest import Stack
 
 from tools.admin.main import main
-from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.runtime import wiring
 from tracking_export_aws.runtime.settings import ConfigSyncSettings
 
@@ -31,7 +31,7 @@ def scheduled(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
     sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings))
     for guid in ("daily", "weekly"):
         key = stack.put_definition("acme", guid, DEFINITION.format(guid=guid))
-        assert sync.apply(ConfigChange(stack.config_bucket, key, removed=False)).action == "scheduled"
+        assert sync.apply(S3ObjectEvent(stack.config_bucket, key)).action == "scheduled"
     return stack
 
 

@@ -471,3 +471,50 @@ def test_a_new_tenant_default_window_moves_the_schedules_that_follow_it(
     [schedule] = _schedules(stack)
     assert schedule["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10}
     assert schedule["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+
+
+# -- S3 event keys, decoded as AWS documents each form (issue 17 item 4) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoded", "key"),
+    [
+        ("tenants/acme/exports/a+b.xml", "tenants/acme/exports/a b.xml"),  # '+' is a space
+        ("tenants/acme/exports/a%2Bb.xml", "tenants/acme/exports/a+b.xml"),
+        ("tenants/acme/exports/50%25.xml", "tenants/acme/exports/50%.xml"),
+        ("tenants/acme/exports/%C3%A9t%C3%A9.xml", "tenants/acme/exports/été.xml"),
+    ],
+)
+def test_config_sync_decodes_a_notification_key_as_s3_form_encodes_it(
+    encoded: str, key: str, event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    _, sync = handlers(event_stack)
+
+    [result] = sync.handler(_s3_event(EVENT_BUCKET, encoded), lambda_context)["results"]
+
+    # None of these is an export guid: the key rule names the decoded key.
+    assert result["action"] == "ignored"
+    assert result["reason"].startswith(f"{key!r} is not an export configuration key")
+
+
+def test_config_sync_reads_an_encoded_slash_as_a_slash_and_an_eventbridge_key_as_it_is(
+    event_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = event_stack
+    _, sync = handlers(stack)
+    stack.put_tenant("acme", {"timezone": "Europe/Paris"})
+    stack.put_definition("acme", "daily-tracking-log", NO_SCHEDULE)
+
+    encoded = "tenants%2Facme%2Fexports%2Fdaily-tracking-log.xml"
+    [scheduled] = sync.handler(_s3_event(EVENT_BUCKET, encoded), lambda_context)["results"]
+    assert (scheduled["action"], scheduled["exportGuid"]) == ("scheduled", "daily-tracking-log")
+
+    bridge = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": EVENT_BUCKET}, "object": {"key": "tenants/acme/exports/a+b%2B.xml"}},
+    }
+    [ignored] = sync.handler(bridge, lambda_context)["results"]
+    assert ignored["reason"].startswith(
+        "'tenants/acme/exports/a+b%2B.xml' is not an export configuration key"
+    )

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import FakeLambdaContext
+from emf_documents import emf_documents, metric
 
 from tools.local_endpoints import (
     local_state_machines,
@@ -72,7 +73,7 @@ COLUMNS = """
 """
 
 
-def _definition(guid: str, *, parameters: str = "", action: str = "") -> str:
+def _definition(guid: str, *, parameters: str = "", action: str = "", consolidators: str = "") -> str:
     """A definition whose file name carries the run number (%i): two runs, two files."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
@@ -84,7 +85,7 @@ def _definition(guid: str, *, parameters: str = "", action: str = "") -> str:
       </trackingLogProvider>
     </providers>
     <actions><fileExportAction>{action}</fileExportAction></actions>
-    <consolidators><moveToFolder><fileName>{guid}_%i</fileName></moveToFolder></consolidators>
+    <consolidators><moveToFolder><fileName>{guid}_%i</fileName></moveToFolder>{consolidators}</consolidators>
   </export>
 </export-config>
 """
@@ -244,15 +245,15 @@ def test_a_failing_worker_fails_the_whole_run(
 ) -> None:
     guid = "delta-fails"
     distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
-    steps = distributed.worker.build("_worker_steps")
-    real_render = steps.render
+    worker = distributed.worker.build("_get_worker")
+    real_render = worker.render
 
-    def render(manifest: Any, shard: Any, remaining_seconds: Any = None) -> dict[str, Any]:
-        if shard["index"] == 1:
+    def render(plan: Any, shard: Any, remaining_seconds: Any = None) -> Any:
+        if shard.index == 1:
             raise RuntimeError("/var/task/secret-path could not read its day")
-        return real_render(manifest, shard, remaining_seconds)
+        return real_render(plan, shard, remaining_seconds)
 
-    monkeypatch.setattr(steps, "render", render)
+    monkeypatch.setattr(worker, "render", render)
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["executionStatus"] == "FAILED"
     assert result["outcome"] == "failed"
@@ -275,12 +276,12 @@ def test_a_duplicate_delivery_during_a_distributed_run_does_nothing(
 ) -> None:
     guid = "duplicate"
     distributed.stack.put_definition(TENANT, guid, _definition(guid))
-    steps = distributed.coordinator.build("_coordinator_steps")
-    real_plan = steps.plan
-    duplicates: list[dict[str, Any]] = []
+    coordinator = distributed.coordinator.build("_get_coordinator")
+    real_plan = coordinator.plan
+    duplicates: list[Any] = []
     leases: list[tuple[int | None, str | None, str | None]] = []
 
-    def plan(manifest: Any) -> dict[str, Any]:
+    def plan(run_plan: Any) -> Any:
         # The scheduler delivers the same run again while the execution is under way; Lambda
         # retries the invocation that handed it off; the recovery function is told to end it.
         request = ExportRequest.from_event(
@@ -292,12 +293,12 @@ def test_a_duplicate_delivery_during_a_distributed_run_does_nothing(
         duplicates.append(service.recover(request, invocation_id="invocation-1", reason="gave up"))
         (held,) = distributed.stack.ledger().runs(TENANT, guid)
         leases.append((held.lease_until, held.invocation_id, held.path))
-        return real_plan(manifest)
+        return real_plan(run_plan)
 
-    monkeypatch.setattr(steps, "plan", plan)
+    monkeypatch.setattr(coordinator, "plan", plan)
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["outcome"] == "succeeded" and result["executionStatus"] == "SUCCEEDED"
-    assert [(d["outcome"], d["existingStatus"]) for d in duplicates] == [("duplicate", "running")] * 3
+    assert [(d.outcome, d.existingStatus) for d in duplicates] == [("duplicate", "running")] * 3
     # The execution holds the run for its 6 h timeout (+15 min), under its own name: the export
     # function's heartbeat, stopped at the hand-off, never shortened that lease.
     ((lease_until, holder, path),) = leases
@@ -363,7 +364,7 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
         pieces.append((key, size))
     expected = b"".join(bytes([65 + i]) * size for i, size in enumerate(sizes))
     final = "tenants/t/big.csv"
-    size = assemble_object(
+    stored = assemble_object(
         stack.s3,
         stack.export_bucket,
         final,
@@ -372,7 +373,8 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
         tags={"tenant": "t"},
         run_id="1",
     )
-    assert size == len(expected)
+    assert (stored.key, stored.size, stored.adopted) == (final, len(expected), False)
+    assert stored.sha256 == hashlib.sha256(expected).hexdigest()
     assert stack.read(final) == expected
     head = stack.s3.head_object(Bucket=stack.export_bucket, Key=final)
     assert head["ContentType"] == "text/csv"
@@ -383,7 +385,7 @@ def test_assembly_copies_large_shards_server_side_and_gathers_small_ones(stack: 
     again = assemble_object(
         stack.s3, stack.export_bucket, final, pieces, content_type="text/csv", tags={}, run_id="1"
     )
-    assert again == len(expected)
+    assert (again.size, again.sha256, again.adopted) == (len(expected), stored.sha256, True)
     # Another run never overwrites it.
     with pytest.raises(ObjectExists, match="never overwritten"):
         assemble_object(
@@ -460,28 +462,29 @@ def test_a_single_run_about_to_time_out_fails_cleanly_before_the_timeout(stack: 
         {"tenantId": "slow", "exportGuid": "slow-delta", "scheduledTime": "2026-03-03T01:00:00Z"}
     )
     result = wiring.export_service(stack.settings()).run(request, remaining_seconds=remaining_seconds)
-    assert result["outcome"] == "failed"
-    assert result["error"].startswith(f"the run was stopped with {FINISH_RESERVE_SECONDS - 1} s")
-    assert "distributed path" in result["error"]
+    assert result.outcome == "failed"
+    assert result.error.startswith(f"the run was stopped with {FINISH_RESERVE_SECONDS - 1} s")
+    assert "distributed path" in result.error
     assert len(checks) == 2  # after the first day, then after the second
     assert stack.object_keys() == [] and stack.pending_uploads() == []
     (note,) = stack.notifications()
-    assert note.message["outcome"] == "failed" and note.message["error"] == result["error"]
+    assert note.message["outcome"] == "failed" and note.message["error"] == result.error
     (record,) = stack.ledger().runs("slow", "slow-delta")
     assert record.status == "failed"
     assert stack.ledger().previous_success_start("slow", "slow-delta") is None
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
-    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The finish step records the outcome with its notification (the outbox), then delivers;
     SNS fails the first time: the retried step finds its own finished record and delivers only
     the channel still pending (the bus took it the first time and does not get it twice)."""
     guid = "notify-retry"
     distributed.stack.put_definition(TENANT, guid, _definition(guid, parameters="<deltaMode>yes</deltaMode>"))
-    steps = distributed.coordinator.build("_coordinator_steps")
-    channels = {channel.name: channel for channel in steps.service.notifier.channels}
+    coordinator = distributed.coordinator.build("_get_coordinator")
+    channels = {channel.name: channel for channel in coordinator.notifier.channels}
     real_deliver = channels["sns"].deliver
     calls: list[str] = []
 
@@ -493,12 +496,149 @@ def test_a_finish_step_retried_after_the_notification_failed_notifies_once(
 
     monkeypatch.setattr(channels["sns"], "deliver", deliver)
     distributed.stack.events()
+    capsys.readouterr()
     result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
     assert result["executionStatus"] == "SUCCEEDED" and result["outcome"] == "succeeded"
     assert calls == ["succeeded", "succeeded"]  # the retried finish step published again, once
+    # Counted once: the attempt that raised counted nothing.
+    assert metric(emf_documents(capsys.readouterr().out), "ExportRuns") == [
+        {"outcome": "succeeded", "service": "tracking-export", "value": 1.0}
+    ]
     assert len(distributed.stack.events()) == 1  # the bus took it once
     (record,) = distributed.stack.ledger().runs(TENANT, guid)
     assert record.status == "succeeded"
     assert record.pending_channels == () and set(record.notified_channels) == {"sns", "eventbridge"}
     assert distributed.stack.ledger().previous_success_start(TENANT, guid) is not None
     assert distributed.stack.object_keys(WORK_PREFIX) == []
+
+
+REPORTED = """<emailReport><targetEmail>lms-admin@dist.example</targetEmail></emailReport>
+    <generateEndFile><fileName>{guid}.done</fileName><fileContent>OK</fileContent></generateEndFile>"""
+
+
+def test_a_failed_distributed_run_tells_its_recipients_without_reading_the_configuration(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the fail step builds its message from the run's plan, recipients included (the
+    tenant's notificationEmails and the definition's targetEmail); the coordinator reads no
+    configuration. Here the configuration is gone by the time the run fails."""
+    guid = "fails-loudly"
+    stack = distributed.stack
+    stack.put_tenant(TENANT, {"timezone": "Europe/Paris", "notificationEmails": ["training@dist.example"]})
+    key = stack.put_definition(TENANT, guid, _definition(guid, consolidators=REPORTED.format(guid=guid)))
+    worker = distributed.worker.build("_get_worker")
+    real_render = worker.render
+
+    def render(plan: Any, shard: Any, remaining_seconds: Any = None) -> Any:
+        stack.s3.delete_object(Bucket=stack.config_bucket, Key=key)
+        stack.s3.delete_object(Bucket=stack.config_bucket, Key=f"tenants/{TENANT}/tenant.json")
+        if shard.last:
+            raise RuntimeError("the last shard could not read its day")
+        return real_render(plan, shard, remaining_seconds)
+
+    monkeypatch.setattr(worker, "render", render)
+    try:
+        result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    finally:
+        stack.put_tenant(TENANT, {"timezone": "Europe/Paris"})
+    assert (result["executionStatus"], result["outcome"], result["path"]) == (
+        "FAILED",
+        "failed",
+        "distributed",
+    )
+    assert result["recipients"] == ["lms-admin@dist.example", "training@dist.example"]
+    assert result["error"].startswith("shard ") and "internal error (RuntimeError)" in result["error"]
+    # The window the run covered, as the plan computed it (a whole-history export: kind all).
+    assert result["window"] == {"kind": "all", "firstDay": None, "lastDay": None, "start": None, "end": None}
+    assert stack.object_keys(f"tenants/{TENANT}/") == [] and stack.object_keys(WORK_PREFIX) == []
+
+
+def test_an_end_file_taken_meanwhile_fails_the_run_and_its_execution(distributed: Distributed) -> None:
+    """The finish step is the single path's (runs/finish.py): an end file whose name another
+    writer took after the plan chose it is never overwritten; the run is recorded failed and
+    notified once, and the execution fails with it (the state machine's "Run ended" choice)."""
+    guid = "end-taken"
+    stack = distributed.stack
+    stack.put_definition(TENANT, guid, _definition(guid, consolidators=REPORTED.format(guid=guid)))
+    done = f"tenants/{TENANT}/{guid}.done"
+    coordinator = distributed.coordinator.build("_get_coordinator")
+    real_assemble = coordinator.assemble
+
+    def assemble(plan: Any) -> Any:
+        assert plan.end_file.key == done  # chosen free when the run was prepared
+        stack.s3.put_object(Bucket=stack.export_bucket, Key=done, Body=b"another writer's")
+        return real_assemble(plan)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(coordinator, "assemble", assemble)
+        result = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+    assert (result["executionStatus"], result["outcome"]) == ("FAILED", "failed")
+    assert result["error"] == f"s3://{stack.export_bucket}/{done} already exists; it is never overwritten"
+    assert stack.read(done) == b"another writer's"
+    (record,) = stack.ledger().runs(TENANT, guid)
+    assert (record.status, record.error) == ("failed", result["error"])
+    assert stack.ledger().previous_success_start(TENANT, guid) is None
+    assert stack.object_keys(WORK_PREFIX) == []
+
+
+def test_the_window_is_computed_once_per_run_on_either_path(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan computes the window once, when the run is prepared; the engine renders with it
+    (the single path's file and every shard) and the steps never compute it again."""
+    from tracking_export import engine
+    from tracking_export_aws.runs import plan as planning
+
+    computed: list[Any] = []
+    compute = planning.compute_window
+
+    def counted(*args: Any) -> Any:
+        computed.append(args)
+        return compute(*args)
+
+    def again(*_: Any) -> Any:
+        raise AssertionError("the window was computed again")
+
+    monkeypatch.setattr(planning, "compute_window", counted)
+    monkeypatch.setattr(engine, "compute_window", again)
+    guid = "windowed"
+    single, spread = _same_file_both_ways(distributed, guid, _definition(guid))
+    assert len(computed) == 2  # one run each
+    assert distributed.stack.read(single["objectKey"]) == distributed.stack.read(spread["objectKey"])
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_coordinator_counts_each_run_it_ends_as_the_single_path_does(
+    distributed: Distributed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FailedRunsAlarm and the dashboard read ExportRuns: the export function counts a run it
+    hands to the state machine as ``distributed``, and the step that records the run (finish or
+    fail) counts its outcome, with its rows and bytes."""
+    guid = "counted"
+    distributed.stack.put_definition(TENANT, guid, _definition(guid))
+    service = {"service": "tracking-export"}
+    capsys.readouterr()
+
+    done = distributed.run(guid, "2026-03-11T01:00:00Z", max_rows=MAX_ROWS)
+
+    assert done["outcome"] == "succeeded" and done["rows"] > 0
+    documents = emf_documents(capsys.readouterr().out)
+    assert metric(documents, "ExportRuns") == [{"outcome": "succeeded", **service, "value": 1.0}]
+    assert metric(documents, "ExportedRows") == [{**service, "value": float(done["rows"])}]
+    assert metric(documents, "ExportedBytes") == [{**service, "value": float(done["bytes"])}]
+
+    worker = distributed.worker.build("_get_worker")
+    real_render = worker.render
+
+    def render(plan: Any, shard: Any, remaining_seconds: Any = None) -> Any:
+        if shard.index == 1:
+            raise RuntimeError("the shard could not read its day")
+        return real_render(plan, shard, remaining_seconds)
+
+    monkeypatch.setattr(worker, "render", render)
+    failed = distributed.run(guid, "2026-03-12T01:00:00Z", max_rows=MAX_ROWS)
+
+    assert (failed["outcome"], failed["executionStatus"]) == ("failed", "FAILED")
+    documents = emf_documents(capsys.readouterr().out)
+    assert metric(documents, "ExportRuns") == [{"outcome": "failed", **service, "value": 1.0}]
+    assert metric(documents, "ExportedRows") == [{**service, "value": 0.0}]

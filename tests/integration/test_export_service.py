@@ -95,7 +95,7 @@ def test_seed_definition_full_run_matches_engine_and_preview(
 
     # Default file name %e_%Y%m%d_%H%M%S.csv, run time in the tenant's zone, inside tenants/acme/.
     key = "tenants/acme/seed-example_20200211_080000.csv"
-    assert result["outcome"] == "succeeded", result
+    assert result.outcome == "succeeded", result
     assert stack.object_keys() == [key]
     body = stack.read(key)
 
@@ -187,15 +187,15 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
 
     def run(request: ExportRequest) -> tuple[dict[str, Any], bytes]:
         result = service.run(request)
-        assert result["outcome"] == "succeeded", result
-        return result, stack.read(result["objectKey"])
+        assert result.outcome == "succeeded", result
+        return result, stack.read(result.objectKey)
 
     # Day 1 (2 March), first run of the export (no history): all data up to the end of 2 March
     # in Paris, the day before included.
     first, body = run(_scheduled("acme", "delta-daily", "2026-03-02T12:00:00Z"))
     assert body == _csv(header, "2026-03-01;2026-03-01 11:00:00;101", "2026-03-02;2026-03-02 09:00:00;102")
-    assert first["window"]["kind"] == "delta"
-    assert (first["window"]["firstDay"], first["window"]["lastDay"]) == (None, "2026-03-02")
+    assert first.window.kind == "delta"
+    assert (first.window.firstDay, first.window.lastDay) == (None, "2026-03-02")
 
     # Logged after day 1's run: late on day 1 (21:00 Paris), 00:30 on day 2 in Paris (still 2 March
     # in UTC), and on day 2 before its run.
@@ -208,7 +208,7 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
     )
     # Day 2: whole days from day 1 (when the previous successful run started) through day 2.
     second, body = run(_scheduled("acme", "delta-daily", "2026-03-03T12:00:00Z"))
-    assert (second["window"]["firstDay"], second["window"]["lastDay"]) == ("2026-03-02", "2026-03-03")
+    assert (second.window.firstDay, second.window.lastDay) == ("2026-03-02", "2026-03-03")
     assert body == _csv(
         header,
         "2026-03-02;2026-03-02 09:00:00;102",
@@ -222,7 +222,7 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
         [log("acme", 1006, "2026-03-03T18:00:00Z", 106), log("acme", 1007, "2026-03-04T06:00:00Z", 107)]
     )
     third, body = run(_scheduled("acme", "delta-daily", "2026-03-04T07:00:00Z"))
-    assert (third["window"]["firstDay"], third["window"]["lastDay"]) == ("2026-03-03", "2026-03-04")
+    assert (third.window.firstDay, third.window.lastDay) == ("2026-03-03", "2026-03-04")
     assert body == _csv(
         header,
         "2026-03-03;2026-03-03 00:30:00;104",
@@ -236,10 +236,8 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
     today_only = _csv(header, "2026-03-04;2026-03-04 07:00:00;107")
     five = [run(_replay("acme", "delta-daily", f"2026-03-04T{hour:02d}:00:00Z")) for hour in range(9, 14)]
     assert [body for _, body in five] == [today_only] * 5
-    assert len({result["objectKey"] for result, _ in five}) == 5
-    assert {(r["window"]["firstDay"], r["window"]["lastDay"]) for r, _ in five} == {
-        ("2026-03-04", "2026-03-04")
-    }
+    assert len({result.objectKey for result, _ in five}) == 5
+    assert {(r.window.firstDay, r.window.lastDay) for r, _ in five} == {("2026-03-04", "2026-03-04")}
     assert ledger.previous_success_start("acme", "delta-daily") == datetime(2026, 3, 4, 13, tzinfo=UTC)
 
     # Day 4: the run fails (the definition became invalid); the window does not move.
@@ -248,18 +246,18 @@ def test_delta_mode_over_consecutive_days(stack: Any, records: Any) -> None:
     objects_before = stack.object_keys()
     stack.notifications()  # forget the successful runs' notifications
     failed = service.run(_scheduled("acme", "delta-daily", "2026-03-05T12:00:00Z"))
-    assert failed["outcome"] == "failed"
-    assert "noSuchColumn" in failed["error"]
+    assert failed.outcome == "failed"
+    assert "noSuchColumn" in failed.error
     assert stack.object_keys() == objects_before
     assert ledger.previous_success_start("acme", "delta-daily") == datetime(2026, 3, 4, 13, tzinfo=UTC)
     [note] = stack.notifications()
-    assert note.attributes["outcome"] == "failed" and note.message["error"] == failed["error"]
+    assert note.attributes["outcome"] == "failed" and note.message["error"] == failed.error
 
     # Day 5: fixed again; the run covers everything the failed one should have (day 3 onwards).
     stack.put_definition("acme", "delta-daily", DELTA_XML)
     stack.load([log("acme", 1009, "2026-03-06T10:00:00Z", 109)])
     fifth, body = run(_scheduled("acme", "delta-daily", "2026-03-06T12:00:00Z"))
-    assert (fifth["window"]["firstDay"], fifth["window"]["lastDay"]) == ("2026-03-04", "2026-03-06")
+    assert (fifth.window.firstDay, fifth.window.lastDay) == ("2026-03-04", "2026-03-06")
     assert body == _csv(
         header,
         "2026-03-04;2026-03-04 07:00:00;107",
@@ -329,8 +327,8 @@ def test_failure_during_upload_leaves_nothing_and_keeps_the_window(stack: Any, r
     ok = _service(stack, part_size=5 * MIB, limits=BULKY_LIMITS).run(
         _scheduled("acme", "bulky-export", "2026-03-02T21:00:00Z")
     )
-    assert ok["outcome"] == "succeeded", ok
-    assert ok["rows"] == 12 and ok["bytes"] > 5 * MIB
+    assert ok.outcome == "succeeded", ok
+    assert ok.rows == 12 and ok.bytes > 5 * MIB
     window_before = stack.ledger().previous_success_start("acme", "bulky-export")
     assert window_before == datetime(2026, 3, 2, 21, tzinfo=UTC)
     stack.notifications(), stack.events()  # forget the successful run's notification
@@ -341,8 +339,8 @@ def test_failure_during_upload_leaves_nothing_and_keeps_the_window(stack: Any, r
     )
 
     assert failing.parts_tried == [1, 2] and failing.aborted == 1  # it really failed mid-upload
-    assert result["outcome"] == "failed"
-    assert stack.object_keys() == [ok["objectKey"]]  # no object for the failed run
+    assert result.outcome == "failed"
+    assert stack.object_keys() == [ok.objectKey]  # no object for the failed run
     assert stack.pending_uploads() == []  # and no multipart upload left behind
     [note] = stack.notifications()
     assert note.attributes == {"tenantId": "acme", "exportGuid": "bulky-export", "outcome": "failed"}
@@ -361,15 +359,15 @@ def test_failure_during_upload_leaves_nothing_and_keeps_the_window(stack: Any, r
     again = _service(stack, part_size=5 * MIB, limits=BULKY_LIMITS).run(
         _scheduled("acme", "bulky-export", "2026-03-03T21:00:00Z")
     )
-    assert (again["outcome"], again["existingStatus"]) == ("duplicate", "failed")
-    assert stack.notifications() == [] and stack.object_keys() == [ok["objectKey"]]
+    assert (again.outcome, again.existingStatus) == ("duplicate", "failed")
+    assert stack.notifications() == [] and stack.object_keys() == [ok.objectKey]
     # The next scheduled run covers the failed run's day too (the window did not move).
     nxt = _service(stack, part_size=5 * MIB, limits=BULKY_LIMITS).run(
         _scheduled("acme", "bulky-export", "2026-03-04T21:00:00Z")
     )
-    assert nxt["outcome"] == "succeeded", nxt
-    assert nxt["objectKey"] in stack.object_keys() and stack.pending_uploads() == []
-    assert nxt["window"]["firstDay"] == "2026-03-02"  # still from the last successful run's day
+    assert nxt.outcome == "succeeded", nxt
+    assert nxt.objectKey in stack.object_keys() and stack.pending_uploads() == []
+    assert nxt.window.firstDay == "2026-03-02"  # still from the last successful run's day
     assert stack.ledger().previous_success_start("acme", "bulky-export") == datetime(
         2026, 3, 4, 21, tzinfo=UTC
     )
@@ -380,14 +378,14 @@ def test_missing_definition_is_a_failed_run_with_a_notification(stack: Any) -> N
 
     result = _service(stack).run(_scheduled("acme", "gone-export", "2026-03-03T21:00:00Z"))
 
-    assert result["outcome"] == "failed"
-    assert "tenants/acme/exports/gone-export.xml" in result["error"]
+    assert result.outcome == "failed"
+    assert "tenants/acme/exports/gone-export.xml" in result.error
     assert stack.object_keys() == []
     [note] = stack.notifications()
     assert note.attributes == {"tenantId": "acme", "exportGuid": "gone-export", "outcome": "failed"}
-    assert note.message["error"] == result["error"]
+    assert note.message["error"] == result.error
     [run] = stack.ledger().runs("acme", "gone-export")
-    assert (run.status, run.error) == ("failed", result["error"])
+    assert (run.status, run.error) == ("failed", result.error)
 
 
 # --- 4. a duplicated scheduled delivery ------------------------------------------------------------
@@ -403,10 +401,10 @@ def test_duplicate_delivery_makes_one_file_and_one_notification(stack: Any, reco
     first = service.run(delivery)
     second = service.run(delivery)
 
-    assert first["outcome"] == "succeeded"
-    assert second["outcome"] == "duplicate"
-    assert (second["existingStatus"], second["objectKey"]) == ("succeeded", first["objectKey"])
-    assert stack.object_keys() == [first["objectKey"]]
+    assert first.outcome == "succeeded"
+    assert second.outcome == "duplicate"
+    assert (second.existingStatus, second.objectKey) == ("succeeded", first.objectKey)
+    assert stack.object_keys() == [first.objectKey]
     assert len(stack.notifications()) == 1
     assert len(stack.events()) == 1
     [run] = stack.ledger().runs("acme", "delta-daily")
@@ -453,7 +451,7 @@ def test_empty_window(stack: Any, records: Any, delete: str) -> None:
     # The last 24 hours before 1 March 2020 hold no action.
     result = _service(stack).run(_scheduled("acme", "quiet-export", "2020-03-01T09:00:00Z"))
 
-    assert result["outcome"] == "succeeded" and result["rows"] == 0
+    assert result.outcome == "succeeded" and result.rows == 0
     [note] = stack.notifications()
     assert note.attributes["outcome"] == "succeeded"
     assert note.message["rows"] == 0
@@ -513,7 +511,7 @@ def test_end_file_and_download_link(stack: Any, records: Any) -> None:
     result = _service(stack).run(_scheduled("acme", "daily-tracking-log", "2020-02-11T01:00:00Z"))
 
     key, done = "tenants/acme/daily/tracking_log_20200211_1.csv", "tenants/acme/daily/tracking_log.done"
-    assert result["outcome"] == "succeeded", result
+    assert result.outcome == "succeeded", result
     assert stack.object_keys() == sorted([key, done])
     assert stack.read(done) == b"OK"
     body = stack.read(key)
@@ -554,12 +552,12 @@ def test_tenant_isolation(stack: Any, records: Any) -> None:
     acme = service.run(_scheduled("acme", "daily-tracking-log", "2020-02-11T01:00:00Z"))
     other = service.run(_scheduled("globex", "daily-tracking-log", "2020-02-11T01:00:00Z"))
 
-    assert acme["objectKey"] == "tenants/acme/daily/tracking_log_20200211_1.csv"
-    assert other["objectKey"] == "tenants/globex/daily/tracking_log_20200211_1.csv"
-    acme_body, globex_body = stack.read(acme["objectKey"]), stack.read(other["objectKey"])
-    assert acme["rows"] == 2 and b"globex" not in acme_body.lower()
+    assert acme.objectKey == "tenants/acme/daily/tracking_log_20200211_1.csv"
+    assert other.objectKey == "tenants/globex/daily/tracking_log_20200211_1.csv"
+    acme_body, globex_body = stack.read(acme.objectKey), stack.read(other.objectKey)
+    assert acme.rows == 2 and b"globex" not in acme_body.lower()
     assert [r["candidateName"] for r in _rows(acme_body)] == ["Martin", "Martin"]
-    assert other["rows"] == 3 and b"acme" not in globex_body.lower()
+    assert other.rows == 3 and b"acme" not in globex_body.lower()
     assert [r["timeGlobal"] for r in _rows(globex_body)] == ["180", "60", "30"]
     notes = stack.notifications()
     assert sorted(n.attributes["tenantId"] for n in notes) == ["acme", "globex"]

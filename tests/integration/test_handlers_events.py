@@ -197,7 +197,9 @@ def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -
     ]
     body = "".join(json.dumps(r) + "\n" for r in [*records.catalogue("acme"), *logs])
     stack.s3.create_bucket(Bucket=bucket)
+    environment = pytest.MonkeyPatch()
     try:
+        environment.setenv("INGEST_BUCKET", bucket)  # the bucket the function ingests from
         stack.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
         [result] = _ingest(stack, bucket)(event, context)["results"]
         assert (result["outcome"], result["writtenTotal"]) == ("ingested", 10)
@@ -208,6 +210,7 @@ def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -
         run = export.handler(_event("scheduler-payload.json"), context)
         assert stack.read(run["objectKey"]) == EXPECTED_FILE
     finally:
+        environment.undo()
         for item in stack.s3.list_objects_v2(Bucket=bucket).get("Contents", []):
             stack.s3.delete_object(Bucket=bucket, Key=item["Key"])
         stack.s3.delete_bucket(Bucket=bucket)

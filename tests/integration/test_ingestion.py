@@ -11,20 +11,18 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from function_environments import ENVIRONMENTS
+from botocore.exceptions import ClientError
+from ingest_bucket import Ingest, day_counts, jsonl, table_items
 
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
-from tracking_export_aws.aws import keys
-from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.config.results import SettingsApplied
 from tracking_export_aws.ingest.retention import retention_event
 from tracking_export_aws.runs.service import ExportRequest
@@ -35,114 +33,11 @@ SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}
 
 
-@dataclass
-class Ingest:
-    """The ingest bucket of a stack and the handler pointed at it."""
-
-    stack: Any
-    bucket: str
-    app: Any
-    context: Any
-
-    def drop(self, tenant: str, name: str, body: bytes | str) -> str:
-        key = f"tenants/{tenant}/incoming/{name}"
-        data = body.encode() if isinstance(body, str) else body
-        self.stack.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-        return key
-
-    def event(self, key: str) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "eventSource": "aws:s3",
-                    "eventName": "ObjectCreated:Put",
-                    "s3": {"bucket": {"name": self.bucket}, "object": {"key": key.replace(" ", "+")}},
-                }
-            ]
-        }
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        [result] = self.app.handler(event, self.context)["results"]
-        return dict(result)
-
-    def run(self, key: str) -> list[dict[str, Any]]:
-        """The S3 event, then each continuation the function would send itself; every result."""
-        results = [self.invoke(self.event(key))]
-        while results[-1]["outcome"] == "continuing":
-            results.append(self.invoke(results[-1]["next"]))
-        return results
-
-    def keys(self, prefix: str) -> list[str]:
-        listing = self.stack.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        return sorted(item["Key"] for item in listing.get("Contents", []))
-
-    def operator(self, main: Callable[[list[str]], int], argv: list[str]) -> int:
-        """An operator's command line (tools/), run with the ingest function's environment as its
-        documentation says (its own credentials: no IAM check)."""
-        with ENVIRONMENTS.of("IngestFunction", self.app.handler.env):
-            return main(argv)
-
-
-@dataclasses.dataclass
-class _Handler:
-    """The ingest function where the tests used its module: ``app.handler(event, context)``."""
-
-    handler: Any
-
-
-@pytest.fixture
-def ingest_for(lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
-    """``ingest_for(stack, max_bytes=…)``: an ingest bucket on the stack and the ingest function
-    (its template environment; the test sends each continuation back itself)."""
-    made: list[Ingest] = []
-
-    def make(stack: Any, max_bytes: int = 64 * 1024 * 1024) -> Ingest:
-        bucket = f"it-ingest-{uuid.uuid4().hex[:10]}"
-        stack.s3.create_bucket(Bucket=bucket)
-        stack.extra_buckets[bucket] = "IngestBucket"
-        app = stack.function(
-            "IngestFunction", INGEST_MAX_BYTES_PER_INVOCATION=str(max_bytes), INGEST_CONTINUATION="return"
-        )
-        made.append(Ingest(stack, bucket, _Handler(app), lambda_context))
-        return made[-1]
-
-    yield make
-    for ingest in made:
-        s3 = ingest.stack.s3
-        for item in s3.list_objects_v2(Bucket=ingest.bucket).get("Contents", []):
-            s3.delete_object(Bucket=ingest.bucket, Key=item["Key"])
-        s3.delete_bucket(Bucket=ingest.bucket)
-
-
-def jsonl(records: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in records)
-
-
-def table_items(stack: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every item of the tracking table but the ingestion's progress items (a test-only Scan)."""
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    for page in stack.dynamodb.get_paginator("scan").paginate(TableName=stack.tracking_table):
-        for item in page["Items"]:
-            if "#INGEST" not in item["pk"]["S"]:
-                items[(item["pk"]["S"], item["sk"]["S"])] = item
-    return items
-
-
-def day_counts(stack: Any, tenant: str) -> dict[str, int]:
-    response = stack.dynamodb.query(
-        TableName=stack.tracking_table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.days_pk(tenant)}},
-        ConsistentRead=True,
-    )
-    return {item["sk"]["S"]: int(item["logCount"]["N"]) for item in response["Items"]}
-
-
 def export(stack: Any, guid: str, run_at: str) -> bytes:
     service = wiring.export_service(stack.settings())
     result = service.run(ExportRequest.from_event({"tenantId": "acme", "exportGuid": guid, "runAt": run_at}))
-    assert result["outcome"] == "succeeded", result
-    return bytes(stack.read(result["objectKey"]))
+    assert result.outcome == "succeeded" and result.objectKey is not None, result
+    return bytes(stack.read(result.objectKey))
 
 
 def render(tmp_path: Path, dataset_path: Path, run_at: str) -> bytes:
@@ -353,7 +248,13 @@ def test_a_key_outside_incoming_is_ignored_and_a_bad_tenant_in_the_key_too(
 # --- large files: ranges, a crash in the middle, gzip ---------------------------------------------
 
 
-def test_a_crashed_range_is_reported_and_the_file_resumes_where_it_stopped(
+def _drain(stack: Any, url: str) -> list[dict[str, Any]]:
+    from tools.local_endpoints import drain_queue
+
+    return drain_queue(stack.client("sqs"), url)
+
+
+def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_over(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     logs = [records.log("acme", 9000 + n, f"2020-02-1{n % 3}T09:{n:02d}:00Z", 60) for n in range(30)]
@@ -367,30 +268,81 @@ def test_a_crashed_range_is_reported_and_the_file_resumes_where_it_stopped(
 
     real_run = loader.Loader.run
 
-    def crash(self: Any, numbered: Any) -> Any:
-        raise ConnectionError("DynamoDB went away")
+    def throttled(self: Any, numbered: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+            "BatchWriteItem",
+        )
 
-    monkeypatch.setattr(loader.Loader, "run", crash)
-    with pytest.raises(ConnectionError):
-        ingest.invoke(first["next"])
+    monkeypatch.setattr(loader.Loader, "run", throttled)
+    # Raised for Lambda's retries; nobody is told yet.
+    for _ in range(3):
+        with pytest.raises(ClientError):
+            ingest.invoke(first["next"])
+    assert stack.notifications() == []
+    # Lambda gives up: its OnFailure destination record reaches on_failure.
+    record = {
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": first["next"],
+        "responsePayload": {"errorType": "ClientError", "errorMessage": "An error occurred (…)"},
+    }
+    [given_up] = ingest.app.on_failure(record, ingest.context)["results"]
+    assert given_up["outcome"] == "ingest-failed"
     [failed] = stack.notifications()
-    assert failed.attributes["outcome"] == "ingest-failed"
+    assert failed.attributes == {"tenantId": "acme", "outcome": "ingest-failed"}
     assert failed.message["offset"] == first["offset"]
-    assert "DynamoDB went away" in failed.message["reason"]
+    assert failed.message["reason"] == "not ingested after Lambda's retries: RetriesExhausted (ClientError)"
     assert ingest.keys("tenants/acme/incoming/") == [key]
+    [kept] = _drain(stack, stack.ingest_dlq_url)
 
-    # Lambda retries the same event (or an operator re-drives the S3 event): it goes on.
+    # Re-driven from the dead-letter queue once DynamoDB answers: it goes on where it stopped.
     monkeypatch.setattr(loader.Loader, "run", real_run)
-    results = [ingest.invoke(first["next"])]
+    results = [ingest.invoke(kept)]
     while results[-1]["outcome"] == "continuing":
         results.append(ingest.invoke(results[-1]["next"]))
     final = results[-1]
-    assert final["outcome"] == "ingested"
+    assert (final["outcome"], final["writtenTotal"]) == ("ingested", 38)
     assert final["written"]["trackingLog"] == 30
-    assert final["writtenTotal"] == 38
     assert day_counts(stack, "acme") == {"2020-02-10": 10, "2020-02-11": 10, "2020-02-12": 10}
     [done] = stack.notifications()
     assert done.attributes["outcome"] == "ingested"
+
+
+def test_an_erasure_lambda_gave_up_on_goes_to_the_dead_letter_queue_as_it_is(
+    stack: Any, ingest_for: Callable[..., Ingest]
+) -> None:
+    ingest = ingest_for(stack)
+    erase = {"erase": {"tenantId": "acme", "learnerId": 1}}
+    record = {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": erase}
+
+    assert ingest.app.on_failure(record, ingest.context) == {"results": []}
+
+    assert _drain(stack, stack.ingest_dlq_url) == [erase]
+    assert stack.notifications() == []  # no file to tell a tenant about
+
+
+def test_a_failure_no_retry_would_cure_is_told_at_once_and_not_retried(
+    stack: Any, records: Any, ingest_for: Callable[..., Ingest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracking_export_aws.ingest import loader
+
+    ingest = ingest_for(stack)
+    key = ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme")))
+
+    def broken(self: Any, numbered: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(loader.Loader, "run", broken)
+    result = ingest.invoke(ingest.event(key))  # returned, not raised: Lambda does not retry it
+
+    assert (result["outcome"], result["reason"]) == ("ingest-failed", "internal error (KeyError)")
+    [failed] = stack.notifications()
+    assert failed.attributes["outcome"] == "ingest-failed"
+    assert "a bug" not in json.dumps(failed.message)
+    assert ingest.keys("tenants/acme/incoming/") == [key]
+    assert _drain(stack, stack.ingest_dlq_url) == [
+        {"ingest": {"bucket": ingest.bucket, "key": key, "etag": result["etag"], "offset": None}}
+    ]
 
 
 def test_a_line_longer_than_the_limit_is_rejected_and_the_rest_loaded(
@@ -399,31 +351,31 @@ def test_a_line_longer_than_the_limit_is_rejected_and_the_rest_loaded(
     logs = records.seed_logs("acme")
     huge = json.dumps({**records.catalogue("acme")[2], "presentation": "x" * 600})
     body = jsonl([logs[0]]) + huge + "\n" + jsonl([logs[1]])
-    ingest = ingest_for(stack, max_bytes=400)
+    ingest = ingest_for(stack, max_bytes=400, INGEST_MAX_LINE_BYTES="400")
     results = ingest.run(ingest.drop("acme", "long.jsonl", body))
     final = results[-1]
     assert final["outcome"] == "ingest-rejected"
     assert final["written"] == {"trackingLog": 2}
     assert final["rejected"] == [
-        {"line": 2, "type": None, "field": None, "rule": "is longer than the 400-byte limit"}
+        {
+            "line": 2,
+            "type": None,
+            "field": None,
+            "rule": "is longer than the 400-byte limit (setting INGEST_MAX_LINE_BYTES)",
+        }
     ]
 
 
-def test_gzip_files_are_ingested_whole_or_refused_above_the_limit(
+def test_gzip_files_are_loaded_in_ranges_of_decompressed_lines_like_any_file(
     stack: Any, records: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
     body = jsonl([*records.catalogue("acme"), *records.seed_logs("acme")]).encode()
     packed = gzip.compress(body)
-    ingest = ingest_for(stack, max_bytes=len(packed) + 10)
-    [small] = ingest.run(ingest.drop("acme", "day.jsonl.gz", packed))
-    assert (small["outcome"], small["writtenTotal"]) == ("ingested", 10)
-
-    bigger = gzip.compress(body + jsonl([records.log("acme", 9100, "2020-02-11T09:00:00Z", 5)]).encode() * 50)
-    [refused] = ingest.run(ingest.drop("acme", "big.jsonl.gz", bigger))
-    assert refused["outcome"] == "ingest-rejected"
-    assert refused["writtenTotal"] == 0
-    assert "cannot be split" in refused["reason"]
-    assert ingest.keys("tenants/acme/rejected/") == ["tenants/acme/rejected/big.jsonl.gz"]
+    ingest = ingest_for(stack, max_bytes=len(body) // 2)
+    results = ingest.run(ingest.drop("acme", "day.jsonl.gz", packed))
+    assert [r["outcome"] for r in results] == ["continuing", "continuing", "ingested"]
+    assert results[-1]["writtenTotal"] == 10
+    assert ingest.keys("tenants/acme/processed/") == ["tenants/acme/processed/day.jsonl.gz"]
 
 
 # --- retention ------------------------------------------------------------------------------------
@@ -469,7 +421,7 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
         wiring.config_sync_service(stack.settings(ConfigSyncSettings)),
         request_retention=lambda bucket, key: requested.append(retention_event(bucket, key)),
     )
-    settings_change = ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False)
+    settings_change = S3ObjectEvent(stack.config_bucket, "tenants/acme/tenant.json")
     applied = sync.apply(settings_change)
     assert isinstance(applied, SettingsApplied) and applied.retention_requested
     [event] = requested

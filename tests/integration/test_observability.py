@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
+from emf_documents import emf_documents as _emf
+from emf_documents import metric as _metric
 
 DAILY = """<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
@@ -60,28 +62,6 @@ def observed(
 
 def _log_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
-
-
-def _emf(out: str) -> list[dict[str, Any]]:
-    """The EMF documents among the printed lines."""
-    documents = []
-    for line in out.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            documents.append(json.loads(line))
-    return documents
-
-
-def _metric(documents: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    """The documents that carry metric ``name``, each as its dimensions and value (the sum of
-    the values: EMF allows a list)."""
-    found = []
-    for document in documents:
-        [directive] = document["_aws"]["CloudWatchMetrics"]
-        if any(metric["Name"] == name for metric in directive["Metrics"]):
-            [dimensions] = directive["Dimensions"]
-            values = document[name] if isinstance(document[name], list) else [document[name]]
-            found.append({**{d: document[d] for d in dimensions}, "value": sum(values)})
-    return found
 
 
 def test_a_run_logs_its_correlation_id_number_and_attempt_and_counts_its_outcome(
@@ -183,3 +163,39 @@ def test_a_config_change_is_counted_by_its_outcome(
     assert _metric(documents, "ConfigChanges") == [
         {"outcome": "scheduled", "service": "tracking-export", "value": 1.0}
     ]
+
+
+def test_a_run_the_recovery_function_ends_is_counted_as_a_failed_run(
+    observed: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # FailedRunsAlarm watches ExportRuns{outcome=failed}: a run Lambda gave up on must be in it.
+    stack, export, _, _ = observed
+    stack.put_definition("acme", "daily-tracking-log", DAILY)
+    record = {
+        "requestContext": {"requestId": "req-1", "condition": "RetriesExhausted"},
+        "requestPayload": EVENT,
+        "responsePayload": {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": "Task timed out after 900.00 seconds",
+        },
+    }
+    capsys.readouterr()
+
+    assert export.on_failure(record, lambda_context)["outcome"] == "failed"
+
+    documents = _emf(capsys.readouterr().out)
+    assert _metric(documents, "RecoveredRuns") == [
+        {"outcome": "failed", "service": "tracking-export", "value": 1.0}
+    ]
+    assert _metric(documents, "ExportRuns") == [
+        {"outcome": "failed", "service": "tracking-export", "value": 1.0}
+    ]
+
+    # The destination delivered again: the run is already ended, no second failed run.
+    assert export.on_failure(record, lambda_context)["outcome"] == "duplicate"
+
+    documents = _emf(capsys.readouterr().out)
+    assert _metric(documents, "RecoveredRuns") == [
+        {"outcome": "duplicate", "service": "tracking-export", "value": 1.0}
+    ]
+    assert _metric(documents, "ExportRuns") == []

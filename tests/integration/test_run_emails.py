@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from faults import Clock, fault
 
 from tools.local_endpoints import SentEmail, sent_emails
-from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.config.results import ConfigRejected
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import NotificationError
@@ -138,7 +138,7 @@ def test_one_email_per_run_even_when_the_delivery_comes_again(acme: Any, sender:
     assert service.notifier.channel_names == ["sns", "eventbridge", "email"]
 
     result = service.run(_request(), invocation_id="inv-1")
-    assert result["outcome"] == "succeeded"
+    assert result.outcome == "succeeded"
     [mail] = _mails(sender)
     _assert_success_email(mail, acme)
     record = acme.ledger().get("acme", "nightly", T0)
@@ -154,7 +154,7 @@ def test_one_email_per_run_even_when_the_delivery_comes_again(acme: Any, sender:
     # Scheduler delivers the same payload again, later: no second e-mail (nor file, nor message).
     clock.advance(3600)
     again = service.run(_request(), invocation_id="inv-2")
-    assert (again["outcome"], again["redelivered"]) == ("duplicate", [])
+    assert (again.outcome, again.redelivered) == ("duplicate", [])
     assert len(_mails(sender)) == 1
     assert len(acme.notifications()) == 1
 
@@ -180,7 +180,7 @@ def test_a_failed_send_is_sent_once_by_the_redelivery(acme: Any, sender: str) ->
     # Lambda's retry of the invocation: the e-mail goes out, once; the other channels stay quiet.
     clock.advance(60)
     retry = service.run(_request(), invocation_id="inv-1")
-    assert (retry["outcome"], retry["redelivered"]) == ("duplicate", ["email"])
+    assert (retry.outcome, retry.redelivered) == ("duplicate", ["email"])
     [mail] = _mails(sender)
     _assert_success_email(mail, acme)
     assert len(acme.notifications()) == 1  # SNS took it on the first attempt, and only then
@@ -200,11 +200,11 @@ def test_a_failed_run_is_emailed_with_its_reason_to_both_lists(acme: Any, sender
         service.ledger.client, "Query", ClientError({"Error": {"Code": "InternalServerError"}}, "Query")
     ):
         result = service.run(_request(), invocation_id="inv-1")
-    assert result["outcome"] == "failed"
+    assert result.outcome == "failed"
     [mail] = _mails(sender)
     assert mail.to == RECIPIENTS
     assert mail.subject == "Export nightly of acme: failed"
-    assert f"Failure: {result['error']}" in mail.text.splitlines()
+    assert f"Failure: {result.error}" in mail.text.splitlines()
 
 
 def test_the_run_record_names_suppressed_addresses_and_they_get_nothing(acme: Any, sender: str) -> None:
@@ -235,7 +235,7 @@ def test_a_rejected_email_is_recorded_not_retried(acme: Any, stack: Any) -> None
     # A sender nobody verified: SES refuses the message for good (MessageRejected).
     unverified = f"exports@unverified-{uuid.uuid4().hex[:8]}.example.com"
     service = _service(acme, unverified, Clock(T0))
-    assert service.run(_request(), invocation_id="inv-1")["outcome"] == "succeeded"
+    assert service.run(_request(), invocation_id="inv-1").outcome == "succeeded"
     assert _mails(unverified) == []
     record = acme.ledger().get("acme", "nightly", T0)
     assert record.pending_channels == ()
@@ -248,13 +248,11 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
     stack.put_tenant("acme", TENANT)
     sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings, EMAIL_SENDER=sender))
     settings_key = "tenants/acme/tenant.json"
-    assert (
-        sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False)).action == "settings-valid"
-    )
+    assert sync.apply(S3ObjectEvent(stack.config_bucket, settings_key)).action == "settings-valid"
 
     # An invalid definition: its targetEmail cannot be trusted, the tenant's addresses are told.
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML.replace("<timeGlobal/>", "<noSuchColumn/>"))
-    change = ConfigChange(stack.config_bucket, key, removed=False)
+    change = S3ObjectEvent(stack.config_bucket, key)
     assert sync.apply(change).action == "invalid"
     [mail] = _mails(sender)
     assert mail.to == ["training@acme.example"]
@@ -269,7 +267,7 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
 
     # An invalid tenant.json: the addresses of the last valid one are told.
     stack.put_tenant("acme", {**TENANT, "timeZone": "Europe/Paris"})
-    result = sync.apply(ConfigChange(stack.config_bucket, settings_key, removed=False))
+    result = sync.apply(S3ObjectEvent(stack.config_bucket, settings_key))
     assert result.action == "invalid"
     mails = _mails(sender)
     assert len(mails) == 2
@@ -281,12 +279,12 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
 def test_config_invalid_for_a_valid_definition_also_reaches_its_target_email(stack: Any, sender: str) -> None:
     stack.put_tenant("acme", TENANT)
     sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings, EMAIL_SENDER=sender))
-    sync.apply(ConfigChange(stack.config_bucket, "tenants/acme/tenant.json", removed=False))
+    sync.apply(S3ObjectEvent(stack.config_bucket, "tenants/acme/tenant.json"))
     # A valid definition refused for another reason (one export more than the cap of 1): the
     # tenant's addresses and the definition's targetEmail are told.
     sync = dataclasses.replace(sync, limits=sync.limits.model_copy(update={"max_exports_per_tenant": 1}))
     stack.put_definition("acme", "weekly", NIGHTLY_XML.replace("nightly", "weekly"))
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    assert sync.apply(ConfigChange(stack.config_bucket, key, removed=False)).action == "invalid"
+    assert sync.apply(S3ObjectEvent(stack.config_bucket, key)).action == "invalid"
     [mail] = _mails(sender)
     assert mail.to == RECIPIENTS

@@ -122,7 +122,7 @@ def test_sns_publish_failing_is_retried_and_published_exactly_once(acme: Any) ->
     # Lambda retries the same invocation a minute later: the message goes out, nothing else runs.
     clock.advance(60)
     retry = service.run(_request(), invocation_id="inv-1")
-    assert (retry["outcome"], retry["redelivered"]) == ("duplicate", ["sns"])
+    assert (retry.outcome, retry.redelivered) == ("duplicate", ["sns"])
     [note] = acme.notifications()
     assert note.message == record.notification
     assert (note.message["outcome"], note.message["rows"], note.message["objectKey"]) == ("succeeded", 2, KEY)
@@ -131,7 +131,7 @@ def test_sns_publish_failing_is_retried_and_published_exactly_once(acme: Any) ->
 
     # Any later delivery of the same payload: nothing at all.
     clock.advance(3600)
-    assert service.run(_request(), invocation_id="inv-2")["redelivered"] == []
+    assert service.run(_request(), invocation_id="inv-2").redelivered == []
     assert acme.notifications() == [] and acme.events() == []
     assert acme.object_keys() == [KEY]
 
@@ -166,7 +166,7 @@ def test_a_failed_run_whose_notification_failed_is_notified_not_rerun(acme: Any)
     assert note.attributes["outcome"] == "failed" and "noSuchColumn" in note.message["error"]
     assert _record(acme).attempt == 1  # delivered, not run again
     clock.advance(3600)
-    assert service.run(_request(), invocation_id="inv-2")["outcome"] == "duplicate"
+    assert service.run(_request(), invocation_id="inv-2").outcome == "duplicate"
     assert acme.notifications() == []
 
 
@@ -198,9 +198,9 @@ def test_record_failing_after_the_upload_is_taken_over_and_adopts_the_object(acm
     # A new delivery 5 seconds later takes over (same run number), finds its own object and adopts it.
     clock.advance(5)
     result = service.run(_request(), invocation_id="inv-2")
-    assert (result["outcome"], result["runNumber"], result["attempt"]) == ("succeeded", 1, 2)
-    assert result["adoptedObject"] is True
-    assert (result["objectKey"], result["sha256"], result["bytes"]) == (
+    assert (result.outcome, result.runNumber, result.attempt) == ("succeeded", 1, 2)
+    assert result.adoptedObject is True
+    assert (result.objectKey, result.sha256, result.bytes) == (
         KEY,
         hashlib.sha256(stored).hexdigest(),
         len(stored),
@@ -222,7 +222,7 @@ def test_crash_while_reading_is_taken_over_by_the_next_delivery(acme: Any) -> No
     assert acme.object_keys() == [] and acme.notifications() == []
     _no_uploads_left(acme)
     result = service.run(_request(), invocation_id="inv-2")
-    assert (result["outcome"], result["runNumber"], result["attempt"]) == ("succeeded", 1, 2)
+    assert (result.outcome, result.runNumber, result.attempt) == ("succeeded", 1, 2)
     assert len(acme.notifications()) == 1
 
 
@@ -235,10 +235,10 @@ def test_a_killed_invocation_is_taken_over_by_its_retry_or_after_the_lease(acme:
     assert dead.claimed
     # Another delivery inside the lease is a duplicate: the holder may be alive.
     clock.advance(30)
-    assert service.run(_request(), invocation_id="inv-2")["outcome"] == "duplicate"
+    assert service.run(_request(), invocation_id="inv-2").outcome == "duplicate"
     # Lambda's retry of the killed invocation (same request id) takes over at once ...
     retry = service.run(_request(), invocation_id="inv-1")
-    assert (retry["outcome"], retry["runNumber"], retry["attempt"]) == ("succeeded", 1, 2)
+    assert (retry.outcome, retry.runNumber, retry.attempt) == ("succeeded", 1, 2)
 
     # ... and for another export, a delivery after the lease took it over too.
     second = T0 + timedelta(days=1)
@@ -248,7 +248,7 @@ def test_a_killed_invocation_is_taken_over_by_its_retry_or_after_the_lease(acme:
         {"tenantId": "acme", "exportGuid": "nightly", "scheduledTime": second.isoformat()}
     )
     late = service.run(request, invocation_id="inv-4")
-    assert (late["outcome"], late["runNumber"], late["attempt"]) == ("succeeded", 2, 2)
+    assert (late.outcome, late.runNumber, late.attempt) == ("succeeded", 2, 2)
     assert [n.message["runNumber"] for n in acme.notifications()] == [1, 2]
 
 
@@ -264,7 +264,7 @@ def test_retries_exhausted_end_in_one_failure_notification_with_the_window(acme:
     result = service.recover(
         _request(), invocation_id="inv-1", reason="RetriesExhausted (Runtime.OutOfMemory)"
     )
-    assert result["outcome"] == "failed" and "Runtime.OutOfMemory" in result["error"]
+    assert result.outcome == "failed" and "Runtime.OutOfMemory" in result.error
     record = _record(acme)
     assert (record.status, record.run_number) == ("failed", 1)
     assert record.window is not None and record.window["kind"] == "delta"
@@ -275,7 +275,7 @@ def test_retries_exhausted_end_in_one_failure_notification_with_the_window(acme:
     assert acme.ledger().previous_success_start("acme", "nightly") is None  # the window never moved
     # The destination delivered twice: still one notification.
     again = service.recover(_request(), invocation_id="inv-1", reason="RetriesExhausted")
-    assert again["outcome"] == "duplicate" and acme.notifications() == []
+    assert again.outcome == "duplicate" and acme.notifications() == []
 
 
 def test_recovery_leaves_a_run_another_invocation_holds(acme: Any) -> None:
@@ -291,13 +291,13 @@ def test_a_run_out_of_time_fails_cleanly_with_its_window(acme: Any) -> None:
     clock = Clock(T0)
     service = _service(acme, clock)
     result = service.run(_request(), invocation_id="inv-1", remaining_seconds=lambda: 45.0)
-    assert result["outcome"] == "failed"
-    assert "45 s of the function's time left" in result["error"]
-    assert result["window"]["kind"] == "delta"
+    assert result.outcome == "failed"
+    assert "45 s of the function's time left" in result.error
+    assert result.window.kind == "delta"
     assert acme.object_keys() == []
     _no_uploads_left(acme)
     [note] = acme.notifications()
-    assert note.message["error"] == result["error"] and note.message["window"] == result["window"]
+    assert note.message["error"] == result.error and note.message["window"] == result.window.model_dump()
 
 
 def test_upload_failing_is_one_failed_run_and_one_notification(acme: Any) -> None:
@@ -309,18 +309,18 @@ def test_upload_failing_is_one_failed_run_and_one_notification(acme: Any) -> Non
     with fault(service.s3, "PutObject", slow_down):
         failed = service.run(_request(), invocation_id="inv-1")
     # An AWS error is named by its code and operation (never its message: docs/limits.md).
-    assert failed["outcome"] == "failed"
-    assert failed["error"] == "AWS error 'SlowDown' in PutObject; the run can be retried"
-    assert failed["window"]["kind"] == "delta"
+    assert failed.outcome == "failed"
+    assert failed.error == "AWS error 'SlowDown' in PutObject; the run can be retried"
+    assert failed.window.kind == "delta"
     assert acme.object_keys() == []
     [note] = acme.notifications()
     assert note.attributes["outcome"] == "failed"
-    assert _record(acme).window == failed["window"]
+    assert _record(acme).window == failed.window.model_dump()
     assert [e["detail-type"] for e in acme.events()] == ["Export Run Failed"]
     # Redelivered later (Scheduler's at-least-once): the failed run is final, nothing more is sent.
     clock.advance(600)
     again = service.run(_request(), invocation_id="inv-2")
-    assert (again["outcome"], again["existingStatus"]) == ("duplicate", "failed")
+    assert (again.outcome, again.existingStatus) == ("duplicate", "failed")
     assert acme.notifications() == [] and acme.events() == [] and acme.object_keys() == []
 
 
@@ -330,8 +330,8 @@ def test_upload_failing_is_one_failed_run_and_one_notification(acme: Any) -> Non
 def test_a_taken_name_gets_a_run_number_suffix_and_the_other_object_stays(acme: Any) -> None:
     acme.s3.put_object(Bucket=acme.export_bucket, Key=KEY, Body=b"someone else's file")
     result = _service(acme, Clock(T0)).run(_request(), invocation_id="inv-1")
-    assert result["outcome"] == "succeeded"
-    assert (result["objectKey"], result["requestedObjectKey"]) == ("tenants/acme/nightly-r1.csv", KEY)
+    assert result.outcome == "succeeded"
+    assert (result.objectKey, result.requestedObjectKey) == ("tenants/acme/nightly-r1.csv", KEY)
     assert acme.read(KEY) == b"someone else's file"
     [note] = acme.notifications()
     assert note.message["objectKey"] == "tenants/acme/nightly-r1.csv"
@@ -351,7 +351,7 @@ def test_an_object_created_during_the_run_is_never_replaced(acme: Any) -> None:
         result = service.run(_request(), invocation_id="inv-1")
     finally:
         service.s3.meta.events.unregister("before-parameter-build.s3.PutObject", race)
-    assert result["outcome"] == "failed" and "never overwritten" in result["error"]
+    assert result.outcome == "failed" and "never overwritten" in result.error
     assert acme.read(KEY) == b"the other writer's bytes"
 
 
@@ -369,10 +369,10 @@ def test_a_run_failing_before_its_window_is_known_still_reports_it(acme: Any) ->
     server_error = ClientError({"Error": {"Code": "InternalServerError"}}, "GetItem")
     with fault(service.ledger.client, "GetItem", server_error, when=first_state_read):
         result = service.run(_request(), invocation_id="inv-1")
-    assert result["outcome"] == "failed" and "'InternalServerError' in GetItem" in result["error"]
-    assert result["window"] is not None and result["window"]["kind"] == "delta"
+    assert result.outcome == "failed" and "'InternalServerError' in GetItem" in result.error
+    assert result.window is not None and result.window.kind == "delta"
     [note] = acme.notifications()
-    assert note.message["window"] == result["window"] == _record(acme).window
+    assert note.message["window"] == result.window.model_dump() == _record(acme).window
 
 
 def test_a_huge_notification_is_cut_to_fit_and_says_how_much_was_left_out(stack: Any) -> None:
@@ -407,7 +407,7 @@ def test_a_delivery_killed_while_publishing_is_finished_by_its_retry(acme: Any) 
     assert acme.notifications() == []
     # Lambda's next retry of inv-1 takes its own lease over at once (inside the 60 s) and publishes, once.
     clock.advance(10)
-    assert service.run(_request(), invocation_id="inv-1")["redelivered"] == ["sns"]
+    assert service.run(_request(), invocation_id="inv-1").redelivered == ["sns"]
     assert len(acme.notifications()) == 1 and acme.events() == []
-    assert service.run(_request(), invocation_id="inv-2")["redelivered"] == []
+    assert service.run(_request(), invocation_id="inv-2").redelivered == []
     assert acme.notifications() == []

@@ -133,6 +133,8 @@ RESOURCE_VARIABLES = {
     "TOPIC_ARN": "topic",
     "SCHEDULE_GROUP": "schedule_group",
     "SCHEDULE_DLQ_ARN": "queue",
+    "INGEST_DLQ_URL": "queue_url",
+    "INGEST_BUCKET": "bucket",
     "EVENT_BUS_NAME": "event_bus",
 }
 NOT_RESOURCES = {
@@ -170,6 +172,8 @@ def _exists(stack: serve.ServeStack, kind: str, value: str) -> None:
         url = sqs.get_queue_url(QueueName=value.rsplit(":", 1)[-1])["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
         assert attributes["QueueArn"] == value
+    elif kind == "queue_url":
+        stack.client("sqs").get_queue_url(QueueName=value.rsplit("/", 1)[-1])
     elif kind == "schedule_group":
         stack.client("scheduler").get_schedule_group(Name=value)
     elif kind == "event_bus":

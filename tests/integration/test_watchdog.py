@@ -26,7 +26,7 @@ from faults import Clock
 from tools.admin.pause import pause_service
 from tools.admin.target import from_environment
 from tracking_export_aws.aws import keys
-from tracking_export_aws.config.events import ConfigChange
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.ops.watchdog import Watchdog, WatchdogReport
 from tracking_export_aws.runs.ledger import RunRecord
 from tracking_export_aws.runtime import wiring
@@ -94,7 +94,7 @@ class Watch:
     def _sync(self, key: str) -> dict[str, Any]:
         service = wiring.config_sync_service(self.stack.settings(ConfigSyncSettings))
         service.clock = self.clock
-        return service.apply(ConfigChange(self.stack.config_bucket, key, removed=False)).as_json()
+        return service.apply(S3ObjectEvent(self.stack.config_bucket, key)).as_json()
 
     def deliver(self, scheduled: datetime, guid: str = GUID, **extra: str) -> dict[str, Any]:
         """Scheduler's delivery of ``scheduled`` (or a replay, with ``runAt``)."""

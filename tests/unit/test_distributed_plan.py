@@ -17,7 +17,7 @@ from tools.template_tables import load_template
 from tracking_export_aws.aws.s3_objects import DistributedRunError, part_plan
 from tracking_export_aws.aws.s3_sink import MIB
 from tracking_export_aws.runs.manifest import work_prefix
-from tracking_export_aws.runs.route import execution_name
+from tracking_export_aws.runs.plan import execution_name
 from tracking_export_aws.runs.shards import MAX_SHARDS, plan_shards
 from tracking_export_aws.runs.steps import failure_reason
 
@@ -144,10 +144,10 @@ def test_failure_reasons_name_the_error_never_quote_its_cause() -> None:
 
 
 def test_an_unknown_manifest_location_is_refused() -> None:
-    from tracking_export_aws.runs.manifest import Manifest
+    from tracking_export_aws.runs.manifest import read_manifest
 
     with pytest.raises(DistributedRunError, match="manifestKey"):
-        Manifest.read(None, "bucket", "tenants/acme/manifest.json")
+        read_manifest(None, "bucket", "tenants/acme/manifest.json")
 
 
 # ---------------------------------------------------------------- state machine definition
@@ -170,7 +170,14 @@ def test_the_definition_plans_maps_assembles_and_finishes(asl: dict[str, Any]) -
         "Assemble",
         "Finish",
     ]
-    assert states["Finish"]["End"] is True
+    # A run the finish step recorded failed (its end file could not be written) fails the execution.
+    assert states["Finish"]["Next"] == "Run ended"
+    ended = states["Run ended"]
+    assert ended["Type"] == "Choice"
+    assert ended["Choices"] == [
+        {"Variable": "$.finished.outcome", "StringEquals": "failed", "Next": "Run failed"}
+    ]
+    assert states[ended["Default"]]["Type"] == "Succeed"
     render = states["Render shards"]
     assert render["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
     assert render["MaxConcurrencyPath"] == "$.plan.maxConcurrency"

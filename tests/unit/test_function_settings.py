@@ -44,11 +44,13 @@ def test_every_function_of_the_template_is_checked() -> None:
         "ExportCoordinatorFunction",
         "ConfigSyncFunction",
         "IngestFunction",
+        "IngestRecoveryFunction",
         "WatchdogFunction",
     }
     # Two functions sharing a handler module read different models.
     assert settings_of("ExportFunction") is not settings_of("RunRecoveryFunction")
     assert settings_of("ExportWorkerFunction") is not settings_of("ExportCoordinatorFunction")
+    assert settings_of("IngestFunction") is not settings_of("IngestRecoveryFunction")
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))

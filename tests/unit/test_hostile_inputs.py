@@ -35,7 +35,7 @@ from tracking_export.errors import DefinitionError, UnencodableCellError
 from tracking_export.filename import render_end_file_name
 from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError, email_problem, zone_problem
 from tracking_export.model import GenerateEndFile
-from tracking_export_aws.config.events import ConfigChange, IgnoredRecord, read_config_event
+from tracking_export_aws.aws.s3_events import IgnoredRecord, S3ObjectEvent, read_s3_event
 from tracking_export_aws.config.store import ConfigInvalid, parse_tenant_settings
 from tracking_export_aws.runs.failure import run_failure_reason
 from tracking_export_aws.runs.service import ExportRequest, InvalidRequest
@@ -502,12 +502,12 @@ def test_every_hostile_s3_event_has_an_expectation() -> None:
 
 @pytest.mark.parametrize("name", sorted(S3_EVENTS))
 def test_hostile_s3_event_is_an_ignored_record_with_its_reason(name: str) -> None:
-    assert read_config_event(_load("s3-events", name)) == [IgnoredRecord(*S3_EVENTS[name])]
+    assert read_s3_event(_load("s3-events", name)) == [IgnoredRecord(*S3_EVENTS[name])]
 
 
 def test_an_encoded_key_is_decoded() -> None:
     [name] = S3_CHANGES
-    assert read_config_event(_load("s3-events", name)) == [S3_CHANGES[name]]
+    assert read_s3_event(_load("s3-events", name)) == [S3_CHANGES[name]]
 
 
 def test_one_bad_record_does_not_hide_the_others() -> None:
@@ -515,9 +515,9 @@ def test_one_bad_record_does_not_hide_the_others() -> None:
         "eventName": "ObjectRemoved:Delete",
         "s3": {"bucket": {"name": "b"}, "object": {"key": "a+b%2Bc.xml"}},
     }
-    assert read_config_event({"Records": [None, good, {"s3": {}}]}) == [
+    assert read_s3_event({"Records": [None, good, {"s3": {}}]}) == [
         IgnoredRecord(0, "the record: must be a JSON object"),
-        ConfigChange("b", "a b+c.xml", removed=True),
+        S3ObjectEvent("b", "a b+c.xml", removed=True),
         IgnoredRecord(2, "eventName: is required; s3.bucket: is required; s3.object: is required"),
     ]
 

@@ -7,10 +7,17 @@ from typing import Any
 
 import pytest
 
+from tracking_export_aws.aws.s3_events import IgnoredRecord, S3ObjectEvent
 from tracking_export_aws.ingest.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
 from tracking_export_aws.ingest.loader import RejectedRecord, parse_line, retention_expiry
 from tracking_export_aws.ingest.retention import settings_tenant
-from tracking_export_aws.ingest.service import IngestRequest, incoming_tenant, ingest_requests
+from tracking_export_aws.ingest.service import (
+    IngestRequest,
+    incoming_name,
+    read_ingest_event,
+    safe_name,
+    sanitised_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,18 +33,52 @@ from tracking_export_aws.ingest.service import IngestRequest, incoming_tenant, i
     ],
 )
 def test_only_incoming_keys_of_a_valid_tenant_are_ingested(key: str, expected: Any) -> None:
-    assert incoming_tenant(key) == expected
+    assert incoming_name(key) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("day.jsonl", "day.jsonl"),
+        ("2020/02/day..jsonl", "2020/02/day..jsonl"),
+        (".hidden.jsonl", ".hidden.jsonl"),
+        ("../../globex/incoming/x.jsonl", "__/__/globex/incoming/x.jsonl"),
+        ("a/./b.jsonl", "a/_/b.jsonl"),
+        ("a/.../b.jsonl", "a/___/b.jsonl"),
+        ("a\\b.jsonl", "a_b.jsonl"),
+        ("a\x00b\x1fc\x7f.jsonl", "a_b_c_.jsonl"),
+    ],
+)
+def test_a_name_that_could_resolve_elsewhere_gets_a_safe_one(name: str, safe: str) -> None:
+    assert safe_name(name) == (name if name == safe else None)
+    assert sanitised_name(name) == safe
 
 
 def test_requests_come_from_s3_notifications_eventbridge_and_continuations() -> None:
     s3 = {
-        "Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "tenants/acme/incoming/a+b.jsonl"}}}]
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": "b"},
+                    "object": {"key": "tenants/acme/incoming/a+b%2B.jsonl", "eTag": "e"},
+                },
+            }
+        ]
     }
-    bridge = {"source": "aws.s3", "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}}
-    follow = IngestRequest("b", "k", "etag", 1024).as_event()
-    assert list(ingest_requests(s3)) == [IngestRequest("b", "tenants/acme/incoming/a b.jsonl")]
-    assert list(ingest_requests(bridge)) == [IngestRequest("b", "k")]
-    assert list(ingest_requests(follow)) == [IngestRequest("b", "k", "etag", 1024)]
+    bridge = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": "b"}, "object": {"key": "a+b%2B.jsonl"}},
+    }
+    follow = IngestRequest(bucket="b", key="k", etag="etag", offset=1024).as_event()
+    # S3 notifications are form-encoded; EventBridge keys are the keys themselves.
+    assert read_ingest_event(s3) == [S3ObjectEvent("b", "tenants/acme/incoming/a b+.jsonl", etag="e")]
+    assert read_ingest_event(bridge) == [S3ObjectEvent("b", "a+b%2B.jsonl")]
+    assert read_ingest_event(follow) == [IngestRequest(bucket="b", key="k", etag="etag", offset=1024)]
+    assert read_ingest_event({"ingest": {"bucket": "b", "key": "k", "offset": True}}) == [
+        IgnoredRecord(None, "ingest.offset: Input should be a valid integer")
+    ]
 
 
 def test_erasure_requests_name_a_valid_tenant_and_an_integer_learner() -> None:
@@ -103,7 +144,7 @@ def test_config_sync_s_retention_request_is_an_async_invoke_the_ingest_handler_r
     assert wiring.retention_requester(template_settings(ConfigSyncSettings, INGEST_FUNCTION_NAME="")) is None
     event = retention_event("stack-config", "tenants/acme/tenant.json")
     # The same S3 notification shape S3 itself sends, so the handler's one reader applies.
-    assert list(ingest_requests(event)) == [IngestRequest("stack-config", "tenants/acme/tenant.json")]
+    assert read_ingest_event(event) == [S3ObjectEvent("stack-config", "tenants/acme/tenant.json")]
     assert settings_tenant("tenants/acme/tenant.json") == "acme"
     clients.clear_cache()
     try:

@@ -170,9 +170,13 @@ def test_every_module_of_the_layer_is_read() -> None:
     assert {"tracking_export.engine", "tracking_export_aws.runs.service", "tracking_export_aws.aws"} <= set(
         modules
     )
-    # The walk sees imports inside functions and under TYPE_CHECKING: the export service
-    # types its router with runs.route only there.
-    assert "tracking_export_aws.runs.route" in graph["tracking_export_aws.runs.service"]
+    # One run's way through runs/: the service prepares, produces, hands off and finishes.
+    assert {
+        "tracking_export_aws.runs.plan",
+        "tracking_export_aws.runs.produce",
+        "tracking_export_aws.runs.handoff",
+        "tracking_export_aws.runs.finish",
+    } <= graph["tracking_export_aws.runs.service"]
 
 
 def test_no_module_of_the_layer_is_part_of_an_import_circle() -> None:
@@ -225,6 +229,29 @@ def test_the_engine_imports_nothing_of_aws() -> None:
         and (found := third_party(text) & {"tracking_export_aws", "boto3", "botocore"})
     }
     assert offenders == {}
+
+
+def test_the_export_use_case_imports_no_aws_sdk() -> None:
+    """Issue 16 item 5: presigning, object metadata, credential expiry and the reading of AWS
+    errors sit behind adapters in aws/; no module of runs/ imports botocore or boto3 itself."""
+    modules, _ = _layer_graph()
+    runs = {name: text for name, text in modules.items() if role(name) == "runs"}
+    assert "tracking_export_aws.runs.failure" in runs  # the module that read botocore's errors
+    offenders = {
+        name: sorted(found)
+        for name, text in runs.items()
+        if (found := third_party(text) & {"boto3", "botocore"})
+    }
+    assert offenders == {}
+
+
+def test_the_sdk_check_sees_an_sdk_import_anywhere_in_a_module() -> None:
+    text = """
+def reason(exc):
+    from botocore.exceptions import ClientError
+    return isinstance(exc, ClientError)
+"""
+    assert third_party(text) & {"boto3", "botocore"} == {"botocore"}
 
 
 # --- the checks themselves -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from notification_samples import failed_run
 from tools.template_tables import table_definitions
 from tracking_export.source import InMemorySource, Raw, TimeRange
 from tracking_export_aws.aws.clients import clear_cache, client
+from tracking_export_aws.aws.s3_links import DownloadLinks, credentials_expiry
 from tracking_export_aws.notify.notifier import (
     MAX_MESSAGE_BYTES,
     EventBridgeChannel,
@@ -26,7 +27,7 @@ from tracking_export_aws.notify.notifier import (
 )
 from tracking_export_aws.runs.guard import Guard, GuardedSource, Heartbeat, RunDeadlineExceeded
 from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
-from tracking_export_aws.runs.service import _candidate_keys, credentials_expiry
+from tracking_export_aws.runs.plan import candidate_keys
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
@@ -303,12 +304,12 @@ def test_a_guarded_source_streams_pages_and_checks_the_guard_before_each() -> No
 
 
 def test_colliding_names_get_a_deterministic_run_number_suffix() -> None:
-    assert _candidate_keys("tenants/acme/daily/log.csv.gz", ".csv.gz", 7)[:3] == [
+    assert candidate_keys("tenants/acme/daily/log.csv.gz", ".csv.gz", 7)[:3] == [
         "tenants/acme/daily/log.csv.gz",
         "tenants/acme/daily/log-r7.csv.gz",
         "tenants/acme/daily/log-r7-2.csv.gz",
     ]
-    assert _candidate_keys("tenants/acme/done", "", 2)[:2] == ["tenants/acme/done", "tenants/acme/done-r2"]
+    assert candidate_keys("tenants/acme/done", "", 2)[:2] == ["tenants/acme/done", "tenants/acme/done-r2"]
 
 
 def test_credentials_expiry_is_read_when_the_credentials_say_it() -> None:
@@ -443,8 +444,6 @@ def test_a_403_on_a_missing_key_is_read_as_absent_through_a_listing() -> None:
 
 
 def test_a_link_never_outlives_the_credentials_that_sign_it() -> None:
-    from tracking_export_aws.runs.service import ExportService
-
     class Credentials:
         _expiry_time = T0 + timedelta(minutes=20)
 
@@ -457,22 +456,12 @@ def test_a_link_never_outlives_the_credentials_that_sign_it() -> None:
         def generate_presigned_url(self, method: str, Params: dict[str, str], ExpiresIn: int) -> str:
             return f"https://exports.s3.eu-west-1.amazonaws.com/{Params['Key']}?X-Amz-Expires={ExpiresIn}"
 
-    def service(presigner: Any) -> ExportService:
-        fields: dict[str, Any] = {"config": None, "ledger": None, "notifier": None, "s3": None}
-        return ExportService(
-            **fields,
-            export_bucket="exports",
-            source_for=lambda _: None,
-            clock=lambda: T0,
-            presigner=presigner,
-        )  # type: ignore[arg-type,return-value]
-
-    link = service(Presigner()).download_link("tenants/acme/a.csv")
+    links = DownloadLinks(Presigner(), "exports", 3600)
+    link = links.link("tenants/acme/a.csv", T0)
     # 20 minutes of credentials, less a minute of margin: not the hour asked for.
-    assert link["downloadUrlExpiresInSeconds"] == 19 * 60
-    assert link["downloadUrlExpiresAt"] == (T0 + timedelta(minutes=19)).isoformat()
+    assert link.expires_in_seconds == 19 * 60
+    assert link.expires_at == T0 + timedelta(minutes=19)
+    assert link.url == "https://exports.s3.eu-west-1.amazonaws.com/tenants/acme/a.csv?X-Amz-Expires=1140"
     Credentials._expiry_time = T0 + timedelta(seconds=30)
-    assert service(Presigner()).download_link("tenants/acme/a.csv") == {
-        "downloadUrl": None,
-        "downloadUrlOmitted": "the signing credentials expire too soon",
-    }
+    too_soon = links.link("tenants/acme/a.csv", T0)
+    assert (too_soon.url, too_soon.omitted) == (None, "the signing credentials expire too soon")

@@ -35,6 +35,7 @@ from tracking_export_aws.runtime.settings import (
     ConfigSyncSettings,
     ExportSettings,
     IngestFunctionSettings,
+    IngestRecoverySettings,
     RunRecoverySettings,
     WatchdogSettings,
 )
@@ -196,6 +197,7 @@ def test_functions_run_python_313_on_arm64_with_tracing(
         "ExportFunction",
         "ExportWorkerFunction",
         "IngestFunction",
+        "IngestRecoveryFunction",
         "RunRecoveryFunction",
         "WatchdogFunction",
     ]
@@ -227,8 +229,10 @@ def test_every_function_has_its_reserved_concurrency_parameter(
     }
     # The coordinator runs a few steps per distributed run and takes from the pool.
     assert "ReservedConcurrentExecutions" not in resources["ExportCoordinatorFunction"]["Properties"]
+    # Ingest recovery runs once per file Lambda gave up on: it takes from the pool too.
+    assert "ReservedConcurrentExecutions" not in resources["IngestRecoveryFunction"]["Properties"]
     functions = of_type(resources, "AWS::Serverless::Function")
-    assert set(functions) - set(expected) == {"ExportCoordinatorFunction"}
+    assert set(functions) - set(expected) == {"ExportCoordinatorFunction", "IngestRecoveryFunction"}
     for name, (parameter, condition) in expected.items():
         # 0 means "no reservation": the property is left out (a reservation of 0 would
         # throttle every invocation).
@@ -304,7 +308,9 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
         "ExportFunction": ("Lambda", "RunRecoveryFunction"),
         "RunRecoveryFunction": ("SQS", "ExportDlq"),
         "ConfigSyncFunction": ("SQS", "ConfigSyncDlq"),
-        "IngestFunction": ("SQS", "IngestDlq"),
+        # docs/ingestion.md: an ingestion Lambda gave up on is told to its tenant once.
+        "IngestFunction": ("Lambda", "IngestRecoveryFunction"),
+        "IngestRecoveryFunction": ("SQS", "IngestDlq"),
     }
     for name in ("ExportWorkerFunction", "ExportCoordinatorFunction"):
         assert "EventInvokeConfig" not in resources[name]["Properties"], name
@@ -807,40 +813,7 @@ def test_queues_and_topics_are_encrypted(resources: dict[str, Any]) -> None:
     assert topics["OpsAlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "OpsAlarmKey"}
 
 
-# The watchdog's alarms have their own test (they watch metrics and absence too).
-WATCHDOG_ALARMS = {
-    "WatchdogMissedRunsAlarm",
-    "WatchdogSchedulesRepairedAlarm",
-    "WatchdogFailuresAlarm",
-    "WatchdogFunctionErrorsAlarm",
-    "WatchdogNotRunningAlarm",
-}
-
-
-def test_every_function_and_dlq_has_an_alarm(resources: dict[str, Any]) -> None:
-    watched: set[tuple[str, str]] = set()
-    for name, alarm in of_type(resources, "AWS::CloudWatch::Alarm").items():
-        if name in WATCHDOG_ALARMS:
-            continue
-        props = alarm["Properties"]
-        assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold", name
-        assert props["AlarmActions"] == [{"Ref": "OpsAlarmTopic"}], name
-        (dimension,) = props["Dimensions"]
-        target = dimension["Value"]
-        logical_id = target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0]
-        watched.add((props["MetricName"], logical_id))
-    assert watched == {
-        ("Errors", "ExportFunction"),
-        ("Errors", "ConfigSyncFunction"),
-        ("Errors", "RunRecoveryFunction"),
-        ("Errors", "ExportWorkerFunction"),
-        ("Errors", "ExportCoordinatorFunction"),
-        ("ExecutionsTimedOut", "ExportStateMachine"),
-        ("ApproximateNumberOfMessagesVisible", "ExportDlq"),
-        ("ApproximateNumberOfMessagesVisible", "ConfigSyncDlq"),
-        ("Errors", "IngestFunction"),
-        ("ApproximateNumberOfMessagesVisible", "IngestDlq"),
-    }
+# The alarms have their own module: tests/unit/test_template_alarms.py.
 
 
 # ---------------------------------------------------------------- layers, samconfig, outputs
@@ -972,7 +945,12 @@ def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     variables = props["Environment"]["Variables"]
     assert variables["RUN_HISTORY_TABLE"] == {"Ref": "RunHistoryTable"}
     assert variables["INGEST_CONTINUATION"] == "invoke"
+    assert variables["INGEST_BUCKET"] == {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}-ingest"}
+    assert variables["INGEST_DLQ_URL"] == {"Ref": "IngestDlq"}
     assert set(variables) <= set(IngestFunctionSettings.variables())
+    recovery = resources["IngestRecoveryFunction"]["Properties"]
+    assert (recovery["CodeUri"], recovery["Handler"]) == ("functions/ingest", "ingest_app.on_failure")
+    assert set(recovery["Environment"]["Variables"]) <= set(IngestRecoverySettings.variables())
 
 
 def test_only_config_sync_hears_of_config_bucket_changes(resources: dict[str, Any]) -> None:

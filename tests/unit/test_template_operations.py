@@ -1,5 +1,6 @@
-"""The operations side of template.yaml: the dashboard (issue 8 item 5) and what cfn-lint's
-serverless rules are told to skip, with the check that stands in for each skipped rule."""
+"""The operations side of template.yaml: the dashboard (issue 8 item 5, issue 19 item 3) and
+what cfn-lint's serverless rules are told to skip, with the check that stands in for each
+skipped rule. The alarms have their own module, test_template_alarms.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from published_metrics import NOT_YET_PUBLISHED, published_names
 
 from tools.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[1].parent
-EXPORT_HANDLER = ROOT / "functions" / "export" / "export_app.py"
 
 
 @pytest.fixture(scope="module")
@@ -25,69 +26,139 @@ def resources() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def widgets(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The dashboard's widgets by title, its ${...} placeholders filled in as CloudFormation would."""
-    dashboard = resources["OperationsDashboard"]
-    assert dashboard["Type"] == "AWS::CloudWatch::Dashboard"
-    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+def dashboard(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dashboard's widgets, its ${...} placeholders filled in as <...>."""
+    resource = resources["OperationsDashboard"]
+    assert resource["Type"] == "AWS::CloudWatch::Dashboard"
+    body = resource["Properties"]["DashboardBody"]["Fn::Sub"]
     filled = re.sub(r"\$\{([^}]+)\}", lambda m: f"<{m.group(1)}>", body)
-    return {w["properties"]["title"]: w["properties"] for w in json.loads(filled)["widgets"]}
+    widgets: list[dict[str, Any]] = json.loads(filled)["widgets"]
+    return widgets
 
 
-def _searched_metrics(widget: dict[str, Any]) -> list[str]:
-    """The metric names (or name terms) the widget's SEARCH expressions look for."""
+@pytest.fixture(scope="module")
+def widgets(dashboard: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The metric widgets' properties by title."""
+    return {w["properties"]["title"]: w["properties"] for w in dashboard if w["type"] == "metric"}
+
+
+SEARCH = re.compile(
+    r"SEARCH\('(?:Namespace=\"TrackingExport\"|\{TrackingExport,(?P<schema>[\w,]+)\}) "
+    r"MetricName=\"(?P<name>\w+)\"', '(?:Sum|Average|Maximum)', \d+\)"
+)
+
+
+def _searched(widget: dict[str, Any]) -> list[str]:
+    """The service's metric names the widget's SEARCH expressions look for."""
     found = []
     for line in widget["metrics"]:
-        expression = line[0]["expression"]
-        scope = r"(?:Namespace=\"TrackingExport\"|\{TrackingExport,[\w,]+\})"
-        match = re.fullmatch(rf"SEARCH\('{scope} MetricName=\"(\w+)\"', '\w+', \d+\)", expression)
-        assert match, expression
-        found.append(match.group(1))
+        if isinstance(line[0], dict):
+            match = SEARCH.fullmatch(line[0]["expression"])
+            assert match, line[0]["expression"]
+            found.append(match.group("name"))
     return found
 
 
-def test_dashboard_charts_runs_rows_duration_skipped_records_and_dlq_depth(
-    widgets: dict[str, dict[str, Any]],
+def _charted(widget: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """``(namespace, metric, dimensions)`` of the widget's plain metric lines."""
+    found = []
+    for line in widget["metrics"]:
+        if isinstance(line[0], str):
+            fields = [f for f in line if isinstance(f, str)]
+            namespace, metric, *dims = fields
+            found.append((namespace, metric, dict(zip(dims[::2], dims[1::2], strict=True))))
+    return found
+
+
+def test_the_dashboard_shows_every_alarm_first(
+    resources: dict[str, Any], dashboard: list[dict[str, Any]]
 ) -> None:
-    assert _searched_metrics(widgets["Export runs by outcome"]) == ["ExportRuns"]
-    assert _searched_metrics(widgets["Rows exported"]) == ["ExportedRows"]
-    assert _searched_metrics(widgets["Run duration (ms): average and maximum"]) == ["ExportDuration"] * 2
-    assert _searched_metrics(widgets["Skipped records (data-contract violations)"]) == ["SkippedRecords"]
-    dlq = widgets["Dead-letter queue depth"]
-    queues = {line[3] for line in dlq["metrics"]}
-    assert queues == {"<ExportDlq.QueueName>", "<ConfigSyncDlq.QueueName>", "<IngestDlq.QueueName>"}
-    assert {line[1] for line in dlq["metrics"]} == {"ApproximateNumberOfMessagesVisible"}
+    first = dashboard[0]
+    assert (first["type"], first["x"], first["y"]) == ("alarm", 0, 0)
+    alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert sorted(first["properties"]["alarms"]) == sorted(f"<{name}.Arn>" for name in alarms)
+
+
+def test_the_dashboard_charts_both_paths_recovery_missed_runs_ingestion_config_and_dead_letters(
+    resources: dict[str, Any], widgets: dict[str, dict[str, Any]]
+) -> None:
+    searched = {name for w in widgets.values() for name in _searched(w)}
+    assert searched >= {
+        # Runs of both paths (the coordinator counts a distributed run's outcome and figures).
+        "ExportRuns",
+        "ExportedRows",
+        "ExportedBytes",
+        "ExportDuration",
+        "SkippedRecords",
+        # Recovery.
+        "RecoveredRuns",
+        "StuckRuns",
+        "RunsRetried",
+        "PausedRuns",
+        "RedrivenMessages",
+        # The watchdog.
+        "MissedRuns",
+        "SpringForwardRuns",
+        "SchedulesRepaired",
+        "DeferredRuns",
+        "WatchdogFailures",
+        # Ingestion and config.
+        "IngestRequests",
+        "IngestedRecords",
+        "RejectedLines",
+        "ConfigChanges",
+    }
+    charted = {
+        (ns, metric, tuple(sorted(d.items()))) for w in widgets.values() for ns, metric, d in _charted(w)
+    }
+    machine = (("StateMachineArn", "<ExportStateMachine>"),)
+    for metric in (
+        "ExecutionsStarted",
+        "ExecutionsSucceeded",
+        "ExecutionsFailed",
+        "ExecutionsAborted",
+        "ExecutionsTimedOut",
+    ):
+        assert ("AWS/States", metric, machine) in charted, metric
+    assert ("AWS/States", "ExecutionTime", machine) in charted
+    invalid = (("outcome", "invalid"), ("service", "tracking-export"))
+    assert ("TrackingExport", "ConfigChanges", invalid) in charted
+    for queue in (name for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"):
+        for metric in ("NumberOfMessagesSent", "ApproximateNumberOfMessagesVisible"):
+            assert ("AWS/SQS", metric, (("QueueName", f"<{queue}.QueueName>"),)) in charted, (queue, metric)
+    for metric in ("InvocationDroppedCount", "TargetErrorCount", "InvocationsSentToDeadLetterCount"):
+        assert ("AWS/Scheduler", metric, (("ScheduleGroup", "<ScheduleGroup>"),)) in charted, metric
     assert all(w["region"] == "<AWS::Region>" for w in widgets.values())
 
 
-def test_the_metrics_the_dashboard_searches_are_the_export_handlers(
-    widgets: dict[str, dict[str, Any]],
-) -> None:
-    source = EXPORT_HANDLER.read_text(encoding="utf-8")
+def test_the_metrics_the_dashboard_searches_are_published(widgets: dict[str, dict[str, Any]]) -> None:
     namespace = load_template(ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
     assert namespace["POWERTOOLS_METRICS_NAMESPACE"] == "TrackingExport"
-    searched = {
-        name
-        for title, w in widgets.items()
-        if "metrics" in w and "queue" not in title
-        for name in _searched_metrics(w)
-    }
-    for name in searched:
-        emitted = rf"name=\"{name}\"|count_outcome\(\"{name}\""
-        assert re.search(emitted, source), f"export_app.py emits no metric {name}"
+    for title, widget in widgets.items():
+        for name in _searched(widget):
+            assert name in published_names() or name in NOT_YET_PUBLISHED, f"{title}: nobody publishes {name}"
 
 
-def test_runs_are_charted_by_their_outcome_dimension(widgets: dict[str, dict[str, Any]]) -> None:
-    # The handler emits ExportRuns with the dimensions outcome and service (Powertools adds the
-    # service); a SEARCH schema must name exactly those to find it.
-    (line,) = widgets["Export runs by outcome"]["metrics"]
-    assert line[0]["expression"].startswith("SEARCH('{TrackingExport,outcome,service} ")
+def test_counters_by_outcome_are_charted_by_their_outcome_dimension(
+    widgets: dict[str, dict[str, Any]],
+) -> None:
+    # count_outcome emits the dimensions outcome and service (Powertools adds the service); a
+    # SEARCH schema must name exactly those to find them, one series per outcome.
+    for title, name in (
+        ("Export runs by outcome", "ExportRuns"),
+        ("Recovered runs by outcome", "RecoveredRuns"),
+        ("Ingested files by outcome", "IngestRequests"),
+        ("Config changes by action", "ConfigChanges"),
+    ):
+        (line,) = widgets[title]["metrics"]
+        match = SEARCH.fullmatch(line[0]["expression"])
+        assert match and (match.group("schema"), match.group("name")) == ("outcome,service", name), title
 
 
 def test_every_dead_letter_queue_of_a_function_is_charted(
     resources: dict[str, Any], widgets: dict[str, dict[str, Any]]
 ) -> None:
-    charted = {line[3] for line in widgets["Dead-letter queue depth"]["metrics"]}
+    charted = {d["QueueName"] for _, _, d in _charted(widgets["Dead-letter queue depth"])}
     for name, resource in resources.items():
         # The distributed run's steps are invoked synchronously (no asynchronous destination).
         if resource["Type"] == "AWS::Serverless::Function" and "EventInvokeConfig" in resource["Properties"]:
@@ -140,7 +211,7 @@ def test_rules_are_skipped_only_where_their_premise_fails(resources: dict[str, A
         if "cfn-lint" in (resource.get("Metadata") or {})
     }
     assert skipped == SKIPPED_PER_RESOURCE
-    # ES6000: each queue is some function's failure destination, and alarmed on its depth.
+    # ES6000: each queue is some function's failure destination, and alarmed on new dead letters.
     alarmed = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for alarm in resources.values()

@@ -16,7 +16,11 @@ from pathlib import Path
 from tools.admin.target import TargetError, resolve
 
 # One line per subcommand module, sorted.
-SUBCOMMANDS = ("pause",)
+SUBCOMMANDS = (
+    "offboard",
+    "pause",
+    "redrive",
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -115,6 +115,8 @@ class Target:
     def function_environment(self, function: str) -> dict[str, str]:
         """The environment a function's handler gets in this process: its env-file section, or
         this process's environment; with this target's endpoints and region."""
+        if self.functions and function not in self.functions:
+            raise TargetError(f"{self.source} has no {function} section to run its handler with")
         base = dict(self.functions.get(function) or os.environ)
         if self.endpoint_url:
             base[ENDPOINT] = self.endpoint_url
@@ -149,7 +151,7 @@ def resolve(
         overrides["dynamodb_endpoint_url"] = target.dynamodb_endpoint_url or endpoint_url
     if dynamodb_endpoint_url:
         overrides["dynamodb_endpoint_url"] = dynamodb_endpoint_url
-    return Target(**{**target.__dict__, **overrides}) if overrides else target
+    return replace(target, **overrides) if overrides else target
 
 
 def from_stack(name: str, *, region: str | None = None) -> Target:

@@ -42,6 +42,7 @@ def run_export(
     timezone: str,
     now: datetime,
     previous_success_start: datetime | None = None,
+    window: Window | None = None,
     days: tuple[date, date] | None = None,
     preamble: bool = True,
     unlaunched: bool = True,
@@ -51,6 +52,9 @@ def run_export(
     ``source`` serves the data of ``tenant_id`` (a source that names its tenant is checked);
     ``timezone`` is the tenant's IANA zone; ``now`` is the run's time (aware);
     ``previous_success_start`` the start of the export's previous successful run (deltaMode).
+    ``window``, when given, is the run's window as computed once for the whole run
+    (``compute_window`` of the same definition, zone, ``now`` and previous start): a run that
+    planned it renders with it rather than computing it again.
 
     A shard of a distributed run writes one slice of the same file: ``days`` keeps only the
     window's local days in that inclusive range, ``preamble=False`` leaves out the BOM and
@@ -67,7 +71,8 @@ def run_export(
         raise ValueError("now must be timezone-aware")
     tz = ZoneInfo(timezone)
     params = definition.parameters
-    window = compute_window(params, tz, now, previous_success_start)
+    if window is None:
+        window = compute_window(params, tz, now, previous_success_start)
     report = RunReport(window=window)
     writer = FileWriter(
         out, definition.file_action, [c.header for c in definition.columns], preamble=preamble

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -23,6 +24,24 @@ class Window:
     last_day: date | None = None
     start: datetime | None = None
     end: datetime | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Window:
+        """The window :meth:`as_dict` gave (as a run record keeps it)."""
+
+        def day(value: Any) -> date | None:
+            return date.fromisoformat(value) if value else None
+
+        def instant(value: Any) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            data["kind"],
+            first_day=day(data.get("firstDay")),
+            last_day=day(data.get("lastDay")),
+            start=instant(data.get("start")),
+            end=instant(data.get("end")),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

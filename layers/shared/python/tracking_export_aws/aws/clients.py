@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserFactory
+
+from tracking_export_aws.aws.dynamo import UnprocessedItemsError
 
 if TYPE_CHECKING:  # the stub packages are dev dependencies (boto3-stubs extras), not in a layer
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -300,3 +304,41 @@ def clear_cache() -> None:
         _cache.clear()
         _factories.clear()
         _sessions.clear()
+
+
+# Error codes AWS answers when the request may succeed later as it is (throttling, a fault on
+# AWS's side); botocore's standard retry mode has retried them already.
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionInProgressException",
+    }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an error is AWS-side and passing: throttling, a 5xx, a timeout or a lost
+    connection left after the SDK's own retries, or items DynamoDB kept leaving unprocessed.
+    Anything else (bad input, a missing permission, a bug) would fail the same way again."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return str(error.get("Code")) in _TRANSIENT_CODES or int(status) >= 500
+    return isinstance(
+        exc, (BotoConnectionError, HTTPClientError, ConnectionError, TimeoutError, UnprocessedItemsError)
+    )

@@ -109,6 +109,12 @@ def _prefix(tenant_id: str) -> str:
     return f"T#{validate_tenant_id(tenant_id)}#"
 
 
+def tenant_key_prefix(tenant_id: str) -> str:
+    """``T#{tenant}#``: how every key of the tenant starts, in both tables, and no other
+    tenant's: the closing ``#`` keeps ``T#acme#`` from matching ``T#acme-2#``."""
+    return _prefix(tenant_id)
+
+
 def catalogue_key(tenant_id: str, kind: str, key: Any) -> dict[str, str]:
     """``pk``/``sk`` of a catalogue record; ``key`` as in ``tracking_export.source.CATALOGUE_KEYS``.
 
@@ -195,10 +201,15 @@ def by_learner_keys(tenant_id: str, tracking_id: int, learner_id: int) -> dict[s
     return {"gsi3pk": by_learner_pk(tenant_id, learner_id), "gsi3sk": f"{tracking_id:020d}"}
 
 
+def ingest_progress_pk(tenant_id: str) -> str:
+    """The partition of the tenant's ingestion progress items."""
+    return f"{_prefix(tenant_id)}INGEST"
+
+
 def ingest_progress_key(tenant_id: str, etag: str) -> dict[str, str]:
     """Key of the progress item of one ingested object, named by its ETag (its content)."""
     unquoted = etag.strip('"')
-    return {"pk": f"{_prefix(tenant_id)}INGEST", "sk": f"E#{unquoted}"}
+    return {"pk": ingest_progress_pk(tenant_id), "sk": f"E#{unquoted}"}
 
 
 def unlaunched_pk(tenant_id: str, shard: int) -> str:

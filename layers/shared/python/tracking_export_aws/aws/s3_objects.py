@@ -1,14 +1,23 @@
 """S3 objects beyond the export sink: the keys under a prefix, an object assembled server-side
-from pieces (a distributed run's shards), its streamed SHA-256, and the clean-up of a run's
-work prefix and of an assembly's leftover multipart uploads."""
+from pieces (a distributed run's shards), the distributed run's small work objects, and the
+clean-up of a run's work prefix and of an assembly's leftover multipart uploads."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from tracking_export_aws.aws.s3_sink import MIB, MIN_PART_SIZE, RUN_METADATA, ObjectExists, stored_digest
+from tracking_export_aws.aws.s3_sink import (
+    MIB,
+    MIN_PART_SIZE,
+    RUN_METADATA,
+    StoredObject,
+    adopt_own_object,
+    is_precondition_failed,
+    stored_digest,
+)
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
     from mypy_boto3_s3 import S3Client
@@ -73,10 +82,11 @@ def assemble_object(
     content_type: str,
     tags: Mapping[str, str],
     run_id: str,
-) -> int:
+) -> StoredObject:
     """Write ``key`` as the concatenation of the ``pieces`` (source key, size), atomically and only
-    if it does not exist yet (If-None-Match); returns its size. An object already written by the
-    same run (a retried step) is accepted as is."""
+    if it does not exist yet (If-None-Match), for run ``run_id``; returns what S3 holds (its
+    SHA-256 streamed once). The run's own object (a retried step, a later attempt) is adopted;
+    anyone else's raises ObjectExists."""
     total = sum(size for _, size in pieces)
     extra: dict[str, Any] = {"ContentType": content_type, "Metadata": {RUN_METADATA: run_id}}
     if tags:
@@ -85,7 +95,7 @@ def assemble_object(
         if total < MIN_PART_SIZE:
             body = b"".join(_read_range(s3, bucket, k, 0, size) for k, size in pieces if size)
             s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
-            return total
+            return StoredObject(key, hashlib.sha256(body).hexdigest(), total)
         upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
         try:
             parts: list[CompletedPartTypeDef] = []
@@ -113,14 +123,12 @@ def assemble_object(
         except BaseException:
             s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             raise
-    except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+    except Exception as exc:
+        if not is_precondition_failed(exc):
             raise
-        existing = s3.head_object(Bucket=bucket, Key=key)
-        if existing.get("Metadata", {}).get(RUN_METADATA) != run_id:
-            raise ObjectExists(bucket, key) from None
-        return int(existing["ContentLength"])
-    return total
+        return adopt_own_object(s3, bucket, key, run_id)
+    # Assembled server-side, the file is never in memory whole: its digest is read back as a stream.
+    return StoredObject(key, stored_digest(s3, bucket, key, READ_CHUNK)[0], total)
 
 
 def _read_range(s3: S3Client, bucket: str, key: str, start: int, end: int) -> bytes:
@@ -134,9 +142,12 @@ def _read_range(s3: S3Client, bucket: str, key: str, start: int, end: int) -> by
     return bytes(body)
 
 
-def object_sha256(s3: S3Client, bucket: str, key: str) -> str:
-    """SHA-256 of an object, streamed (a server-side assembled file is never in our memory)."""
-    return stored_digest(s3, bucket, key, READ_CHUNK)[0]
+def read_work_object(s3: S3Client, bucket: str, key: str) -> bytes | None:
+    """The bytes of a work object (a shard's report, a step's error); None when it is absent."""
+    try:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
 
 
 def listed_keys(s3: S3Client, bucket: str, prefix: str) -> Iterator[str]:

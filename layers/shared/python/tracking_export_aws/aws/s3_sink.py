@@ -8,12 +8,20 @@ Nothing is ever overwritten: ``PutObject`` and ``CompleteMultipartUpload`` carry
 ``If-None-Match: *``, so S3 refuses (412) to create an object whose key exists; the sink then
 raises :class:`ObjectExists` after aborting its upload. Objects carry metadata naming the run
 that wrote them (``export-run``), so a retry of that run can recognise its own object.
+
+Adopting one's own earlier object lives here, once (:func:`adopt_own_object`): a write that
+S3 refused because the key is taken looks at the object's ``export-run``; when it names the
+same run (an attempt that died after writing it), the object is the run's, reported with the
+digest and size of the bytes S3 holds. Anyone else's object raises ObjectExists. The sink
+(:meth:`MultipartSink.store`), the end file (:func:`put_object_once`) and the distributed
+run's assembly (``s3_objects.assemble_object``) all go through it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -43,7 +51,19 @@ class ObjectExists(RuntimeError):
         super().__init__(f"s3://{bucket}/{key} already exists; it is never overwritten")
 
 
-def _is_precondition_failed(error: BaseException) -> bool:
+@dataclass(frozen=True)
+class StoredObject:
+    """An object a run wrote: its key, the SHA-256 and size of the bytes S3 holds, and whether it
+    was adopted (an earlier attempt of the same run had written it)."""
+
+    key: str
+    sha256: str
+    size: int
+    adopted: bool = False
+
+
+def is_precondition_failed(error: BaseException) -> bool:
+    """S3 refused a conditional write (``If-None-Match: *``): the key holds an object."""
     response = getattr(error, "response", None) or {}
     code = str(response.get("Error", {}).get("Code", ""))
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -56,10 +76,36 @@ def put_if_absent(client: S3Client, bucket: str, key: str, body: bytes, **extra:
     try:
         response = client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
     except Exception as error:
-        if _is_precondition_failed(error):
+        if is_precondition_failed(error):
             raise ObjectExists(bucket, key) from None
         raise
     return str(response["ETag"])
+
+
+def put_object_once(client: S3Client, bucket: str, key: str, body: bytes, *, run_id: str) -> StoredObject:
+    """Write a small object (an end file) for run ``run_id``, never over another object: this
+    run's own earlier object is adopted, anyone else's raises ObjectExists."""
+    try:
+        put_if_absent(client, bucket, key, body, Metadata={RUN_METADATA: run_id})
+    except ObjectExists:
+        return adopt_own_object(client, bucket, key, run_id)
+    return StoredObject(key, hashlib.sha256(body).hexdigest(), len(body))
+
+
+def free_for_run(client: S3Client, bucket: str, key: str, run_id: str) -> bool:
+    """Whether run ``run_id`` may write ``key``: no object holds it, or this run's own does."""
+    metadata = object_metadata(client, bucket, key)
+    return metadata is None or metadata.get(RUN_METADATA) == run_id
+
+
+def adopt_own_object(client: S3Client, bucket: str, key: str, run_id: str) -> StoredObject:
+    """After S3 refused to create ``key`` (it exists): the object, adopted when its ``export-run``
+    metadata names ``run_id`` (its stored bytes' digest and size); ObjectExists otherwise."""
+    metadata = object_metadata(client, bucket, key)
+    if metadata is None or metadata.get(RUN_METADATA) != run_id:
+        raise ObjectExists(bucket, key)  # gone again, or anyone else's: never replaced
+    sha256, size = stored_digest(client, bucket, key)
+    return StoredObject(key, sha256, size, adopted=True)
 
 
 def object_metadata(client: S3Client, bucket: str, key: str) -> dict[str, str] | None:
@@ -113,6 +159,7 @@ class MultipartSink:
         metadata: dict[str, str] | None = None,
         overlap: bool = True,
         if_absent: bool = True,
+        run_id: str | None = None,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part size)")
@@ -123,6 +170,10 @@ class MultipartSink:
         self.content_type = content_type
         self.tagging = urlencode(tags) if tags else None
         self.metadata = dict(metadata or {})
+        # The run that writes the object: named in its metadata, so a retry recognises it.
+        self.run_id = run_id
+        if run_id is not None:
+            self.metadata[RUN_METADATA] = run_id
         self.upload_id: str | None = None
         self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
@@ -216,12 +267,23 @@ class MultipartSink:
                 etag = response["ETag"]
         except BaseException as error:
             self._fail(error)
-            if _is_precondition_failed(error):
+            if is_precondition_failed(error):
                 raise ObjectExists(self.bucket, self.key) from None
             raise
         self._buffer = bytearray()
         self._close()
         return etag, self._sha256.hexdigest(), self._size
+
+    def store(self) -> StoredObject:
+        """:meth:`complete`, as the run's object: when the key already holds this run's own
+        object (``run_id``), that object is adopted; anyone else's raises ObjectExists."""
+        try:
+            _, sha256, size = self.complete()
+        except ObjectExists:
+            if self.run_id is None:
+                raise
+            return adopt_own_object(self.client, self.bucket, self.key, self.run_id)
+        return StoredObject(self.key, sha256, size)
 
     def abort(self) -> None:
         """Drop everything written so far; the object never appears. Safe to call twice."""

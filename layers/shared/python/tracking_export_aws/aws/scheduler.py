@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
     )
 
 MAX_NAME_LENGTH = 64
+# A longer name keeps its first characters and ends with "-" and this many hex digits of a hash.
+NAME_HASH_LENGTH = 16
 # Scheduler replaces this placeholder with the run's scheduled time: the run's idempotency key.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 RETRY_POLICY: RetryPolicyTypeDef = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
@@ -45,8 +47,8 @@ def schedule_name(tenant_id: str, export_guid: str) -> str:
     name = f"{keys.validate_tenant_id(tenant_id)}--{keys.validate_export_guid(export_guid)}"
     if len(name) <= MAX_NAME_LENGTH:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return f"{name[: MAX_NAME_LENGTH - len(digest) - 1]}-{digest}"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:NAME_HASH_LENGTH]
+    return f"{name[: MAX_NAME_LENGTH - NAME_HASH_LENGTH - 1]}-{digest}"
 
 
 def schedule_input(tenant_id: str, export_guid: str) -> str:
@@ -200,3 +202,43 @@ def _json(text: Any) -> Any:
         return json.loads(text) if isinstance(text, str) else None
     except ValueError:
         return text
+
+
+def tenant_schedule_names(client: Any, group: str, tenant_id: str) -> list[str]:
+    """The schedules of ``group`` that run one of ``tenant_id``'s exports.
+
+    Listed by the start every such name has (``{tenant}--``, or as much of it as a hashed long
+    name keeps), then each confirmed by its target input, which names the tenant: the start of
+    ``acme``'s names is also the start of tenant ``acme--x``'s.
+    """
+    prefix = f"{keys.validate_tenant_id(tenant_id)}--"[: MAX_NAME_LENGTH - NAME_HASH_LENGTH - 1]
+    names: list[str] = []
+    page_token: dict[str, str] = {}
+    while True:
+        page = client.list_schedules(GroupName=group, NamePrefix=prefix, **page_token)
+        for summary in page.get("Schedules", []):
+            try:
+                schedule = client.get_schedule(Name=summary["Name"], GroupName=group)
+            except client.exceptions.ResourceNotFoundException:
+                continue  # deleted since it was listed
+            if _target_tenant(schedule) == tenant_id:
+                names.append(str(summary["Name"]))
+        if not page.get("NextToken"):
+            return sorted(names)
+        page_token = {"NextToken": page["NextToken"]}
+
+
+def delete_schedule_named(client: Any, group: str, name: str) -> bool:
+    """Delete one schedule by name; False when there was none."""
+    try:
+        client.delete_schedule(Name=name, GroupName=group)
+    except client.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def _target_tenant(schedule: dict[str, Any]) -> str | None:
+    """The ``tenantId`` of a schedule's target input; None when it has none."""
+    data = _json((schedule.get("Target") or {}).get("Input"))
+    tenant = data.get("tenantId") if isinstance(data, dict) else None
+    return tenant if isinstance(tenant, str) else None

@@ -272,5 +272,9 @@ class ConfigStore:
     def export_definition(self, tenant_id: str, export_guid: str) -> bytes:
         """The bytes of ``tenants/{tenantId}/exports/{exportGuid}.xml`` (last valid version);
         ConfigNotFound when absent."""
+        return self.export_definition_object(tenant_id, export_guid).data
+
+    def export_definition_object(self, tenant_id: str, export_guid: str) -> ConfigObject:
+        """The definition's last valid version: its bytes and which S3 version they are."""
         key = keys.export_config_key(tenant_id, export_guid)
-        return self._read_valid(keys.export_pk(tenant_id, export_guid), key).data
+        return self._read_valid(keys.export_pk(tenant_id, export_guid), key)

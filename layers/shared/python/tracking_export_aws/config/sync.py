@@ -25,9 +25,9 @@ from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.model import ExportDefinition
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.pauses import PauseRecords
+from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.aws.scheduler import ScheduleManager
 from tracking_export_aws.config.definitions import checked_definition
-from tracking_export_aws.config.events import ConfigChange
 from tracking_export_aws.config.results import (
     ConfigRejected,
     ExportScheduled,
@@ -136,7 +136,7 @@ class ConfigSyncService:
     # Operators' pauses: a paused export's schedule is written DISABLED. None: no pauses.
     pauses: PauseRecords | None = None
 
-    def apply(self, change: ConfigChange) -> SyncResult:
+    def apply(self, change: S3ObjectEvent) -> SyncResult:
         """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
         what was done. Raises when a notification could not be published, so the event is retried."""
         if change.bucket and change.bucket != self.config.bucket:
@@ -258,7 +258,7 @@ class ConfigSyncService:
         return write_schedule(self.schedules, self.versions, tenant, guid, schedule, paused, self.clock())
 
     def _apply_tenant_settings(
-        self, change: ConfigChange, tenant: str
+        self, change: S3ObjectEvent, tenant: str
     ) -> SyncIgnored | SettingsRemoved | ConfigRejected | SettingsApplied:
         """``tenant.json``: a valid upload becomes the version runs use; an invalid one is reported
         and the last valid one stays in use; a deletion brings back the defaults."""

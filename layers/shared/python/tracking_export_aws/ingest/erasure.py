@@ -27,10 +27,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import (
@@ -67,7 +69,7 @@ class ErasureRequest:
     learner_id: int
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> ErasureRequest:
+    def from_event(cls, event: Mapping[str, Any]) -> ErasureRequest:
         """``{"erase": {...}}`` or an EventBridge ``Learner Erasure Requested`` event's ``detail``."""
         body = event.get("erase") if isinstance(event.get("erase"), dict) else event.get("detail")
         if not isinstance(body, dict):
@@ -83,38 +85,49 @@ class ErasureRequest:
         return cls(tenant, learner)
 
 
-def is_erasure_event(event: dict[str, Any]) -> bool:
+def is_erasure_event(event: Mapping[str, Any]) -> bool:
     return "erase" in event or event.get("detail-type") == "Learner Erasure Requested"
 
 
 @dataclass
-class ErasureReport:
-    tenant_id: str
-    learner_id: int
-    mode: str  # "deleted" or "pseudonymised"
-    erased_at: str
-    learner_found: bool = False
-    removed: dict[str, int] = field(default_factory=dict)  # items deleted, by kind
-    pseudonymised: dict[str, int] = field(default_factory=dict)  # anonymous copies written, by kind
-    days_recounted: list[str] = field(default_factory=list)
-    delivered_files: list[str] = field(default_factory=list)
+class _Tally:
+    """Items removed and anonymous copies written, by kind, while an erasure runs."""
+
+    removed: dict[str, int] = field(default_factory=dict)
+    pseudonymised: dict[str, int] = field(default_factory=dict)
 
     def count(self, table: dict[str, int], kind: str, n: int = 1) -> None:
         table[kind] = table.get(kind, 0) + n
 
+
+class ErasureReport(BaseModel):
+    """What an erasure did. :meth:`logged` is what a log line may carry: the delivered files'
+    keys stay out (they name the tenant's exports, and the list may be long)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    tenant_id: str = Field(alias="tenantId")
+    learner_id: int = Field(alias="learnerId")
+    mode: Literal["deleted", "pseudonymised"]
+    erased_at: str = Field(alias="erasedAt")
+    learner_found: bool = Field(alias="learnerFound")
+    removed: dict[str, int]  # items deleted, by kind
+    pseudonymised: dict[str, int]  # anonymous copies written, by kind
+    days_recounted: list[str] = Field(alias="daysRecounted")
+    delivered_files: list[str] = Field(alias="deliveredFiles")
+    delivered_files_note: str = Field(
+        default="delivered files may hold the learner; deleting them is out of scope",
+        alias="deliveredFilesNote",
+    )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "tenantId": self.tenant_id,
-            "learnerId": self.learner_id,
-            "mode": self.mode,
-            "erasedAt": self.erased_at,
-            "learnerFound": self.learner_found,
-            "removed": dict(sorted(self.removed.items())),
-            "pseudonymised": dict(sorted(self.pseudonymised.items())),
-            "daysRecounted": self.days_recounted,
-            "deliveredFiles": self.delivered_files,
-            "deliveredFilesNote": "delivered files may hold the learner; deleting them is out of scope",
-        }
+        """The report as the handler returns it, the command line prints it and the
+        ``learner-erased`` notification carries it."""
+        return self.model_dump(by_alias=True)
+
+    def logged(self) -> dict[str, Any]:
+        """The fields a log line may carry."""
+        return self.model_dump(by_alias=True, exclude={"delivered_files"})
 
 
 class LearnerEraser:
@@ -144,20 +157,14 @@ class LearnerEraser:
         tenant, learner_id = request.tenant_id, request.learner_id
         keep = self.config.tenant_settings(tenant).keep_anonymous_statistics
         erased_at = datetime.fromtimestamp(self.clock(), UTC)
-        report = ErasureReport(
-            tenant,
-            learner_id,
-            "pseudonymised" if keep else "deleted",
-            erased_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
+        tally = _Tally()
         state_key = string_attributes({"pk": f"T#{tenant}#ERASURE#{learner_id}", "sk": keys.RECORD_SK})
         salt = self._salt(state_key) if keep else ""
         learner_key = string_attributes(keys.catalogue_key(tenant, "learner", learner_id))
         learner = self._get(learner_key)
-        report.learner_found = learner is not None
         days: set[str] = set()
         for tracking in self._trackings(tenant, learner_id):
-            days |= self._erase_tracking(tenant, tracking, salt, report)
+            days |= self._erase_tracking(tenant, tracking, salt, tally)
         if keep and learner is not None:
             anonymous = {k: v for k, v in deserialize(learner).items() if k in _ANONYMOUS_LEARNER_FIELDS}
             anonymous.update(
@@ -166,13 +173,22 @@ class LearnerEraser:
             self._put(
                 serialize({**anonymous, **keys.catalogue_key(tenant, "learner", anonymous["learnerId"])})
             )
-            report.count(report.pseudonymised, "learner")
+            tally.count(tally.pseudonymised, "learner")
         if learner is not None:
             self._delete([learner_key])
-            report.count(report.removed, "learner")
+            tally.count(tally.removed, "learner")
         recount_days(self.dynamodb, self.table, tenant, sorted(days))
-        report.days_recounted = sorted(days)
-        report.delivered_files = self._delivered_files(tenant, erased_at)
+        report = ErasureReport(
+            tenantId=tenant,
+            learnerId=learner_id,
+            mode="pseudonymised" if keep else "deleted",
+            erasedAt=erased_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            learnerFound=learner is not None,
+            removed=dict(sorted(tally.removed.items())),
+            pseudonymised=dict(sorted(tally.pseudonymised.items())),
+            daysRecounted=sorted(days),
+            deliveredFiles=self._delivered_files(tenant, erased_at),
+        )
         if keep:
             self._delete([state_key])
         if self.notifier is not None:
@@ -219,9 +235,7 @@ class LearnerEraser:
 
     # -- erasing ----------------------------------------------------------------
 
-    def _erase_tracking(
-        self, tenant: str, tracking: dict[str, Any], salt: str, report: ErasureReport
-    ) -> set[str]:
+    def _erase_tracking(self, tenant: str, tracking: dict[str, Any], salt: str, report: _Tally) -> set[str]:
         """Erase one tracking, its logs and marker; the UTC days whose logs changed."""
         tracking_id = int(tracking["trackingId"]["N"])
         logs = self._logs(tenant, tracking_id)

@@ -38,23 +38,31 @@ number written for days new to this load. The loader keeps ids (a few bytes each
 from __future__ import annotations
 
 import json
+import sys
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from tracking_export.source import CATALOGUE_KEYS, RECORD_TYPES, InvalidLine, Raw, parse_instant
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import (
     BATCH_GET_LIMIT,
     BATCH_WRITE_LIMIT,
+    NESTED_RULE,
     UnstorableValueError,
     batch_get,
     batch_write,
     chunks,
+    deserialize,
+    item_size_problem,
     query_pages,
     serialize,
     string_attributes,
@@ -70,6 +78,8 @@ MAX_LISTED_REJECTS = 1000
 MAX_REPLACE_ATTEMPTS = 5
 _GUID_FIELDS = frozenset({"contentGuid", "learningObjectGuid"})
 _INSTANT_RULE = "must be an ISO 8601 instant with an offset or Z"
+# Made once: json.loads with arguments builds a decoder on every call.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
 
 
 @dataclass(frozen=True)
@@ -171,14 +181,29 @@ class _Rejected(Exception):
 
 
 def parse_line(number: int, text: str | bytes) -> Raw | RejectedRecord:
-    """One JSONL line as a record with a known type, or why it is not one (without its content)."""
+    """One JSONL line as a record with a known type, or why it is not one (without its content).
+
+    Fractions and exponents are read as Decimal, so that a number is stored exactly as the file
+    writes it and a value beyond DynamoDB's range is refused rather than rounded (1e-400 would
+    be a float 0.0; NaN and Infinity, which Python's JSON reader accepts, are refused too)."""
     try:
         # Decoded here: json.loads would take UTF-16 and UTF-32 bytes too.
-        record = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        decoded = text.decode("utf-8") if isinstance(text, bytes) else text
+        record = _DECODER.decode(decoded)
     except UnicodeDecodeError:
         return RejectedRecord(number, None, None, None, "is not UTF-8")
+    except RecursionError:
+        return RejectedRecord(number, None, None, None, NESTED_RULE)
     except json.JSONDecodeError as exc:
         return RejectedRecord(number, None, None, None, f"is not JSON ({exc.msg} at column {exc.colno})")
+    except ValueError:  # Python's cap on the digits of an integer it reads
+        return RejectedRecord(
+            number,
+            None,
+            None,
+            None,
+            f"is not JSON this service reads (an integer of more than {sys.get_int_max_str_digits()} digits)",
+        )
     if not isinstance(record, dict):
         return RejectedRecord(number, None, None, None, "is not a JSON object")
     if record.get("type") not in RECORD_TYPES:
@@ -186,12 +211,12 @@ def parse_line(number: int, text: str | bytes) -> Raw | RejectedRecord:
     return record
 
 
-def read_lines(path: Path | str) -> Iterator[tuple[int, Raw | RejectedRecord]]:
-    """The non-blank lines of a JSONL file, numbered from 1, parsed by :func:`parse_line`."""
+def read_lines(path: Path | str) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of a JSONL file, numbered from 1 (the loader parses them)."""
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
-                yield number, parse_line(number, line)
+                yield number, line
 
 
 def _key_of(kind: str, raw: Raw) -> Any:
@@ -212,18 +237,14 @@ def _check_ids(kind: str, raw: Raw, key: Any) -> None:
             raise _Rejected(kind, key, name, "must be an integer")
 
 
-def _serialize(kind: str, key: Any, raw: Raw) -> dict[str, Any]:
+def _storable(kind: str, key: Any, record: Raw) -> None:
+    """_Rejected naming the attribute and the rule when DynamoDB would refuse the record's item."""
     try:
-        return serialize(raw)
-    except UnstorableValueError:
-        for name, value in raw.items():
-            try:
-                serialize({name: value})
-            except UnstorableValueError:
-                raise _Rejected(
-                    kind, key, name, "holds a number DynamoDB cannot store (NaN, infinity, over 38 digits)"
-                ) from None
-        raise
+        problem = item_size_problem(record)
+    except UnstorableValueError as exc:
+        raise _Rejected(kind, key, exc.field, exc.rule) from None
+    if problem is not None:
+        raise _Rejected(kind, key, *problem)
 
 
 def retention_expiry(started_at: datetime, retention_days: int | None) -> int | None:
@@ -235,16 +256,28 @@ def retention_expiry(started_at: datetime, retention_days: int | None) -> int | 
 
 @dataclass
 class _Keyed:
+    line: int
     tenant: str
     kind: str
+    key: Any  # the record's id(s)
     item: dict[str, Any]
     day: str | None  # UTC day of a log
     version: datetime | None  # updatedAt
     fresh: bool = False  # a log of a day that had no log before this load: it cannot be in the table
 
+    @property
+    def tracking(self) -> tuple[str, int]:
+        """(tenant, trackingId) of a log or a tracking."""
+        return self.tenant, int(self.key[0] if self.kind == "trackingLog" else self.key)
 
-def _item_for(raw: Raw, expected_tenant: str | None, retention_days: int | None) -> _Keyed:
-    """The DynamoDB item of a record; _Rejected says why it cannot be keyed."""
+
+def _item_for(
+    line: int, raw: Raw, expected_tenant: str | None, retention_days: int | None, *, checked: bool = False
+) -> _Keyed:
+    """The DynamoDB item of a record; _Rejected says why it cannot be keyed or stored.
+
+    Unless ``checked`` (a record this load's first pass accepted), the item is only measured
+    against DynamoDB's rules, not built (``item`` is empty): the first pass needs no more."""
     kind = raw.get("type")
     if kind not in RECORD_TYPES:
         raise _Rejected(None, None, "type", f"must be one of {', '.join(RECORD_TYPES)}")
@@ -280,11 +313,16 @@ def _item_for(raw: Raw, expected_tenant: str | None, retention_days: int | None)
         key_attributes = keys.catalogue_key(tenant, kind, key)
         if kind == "tracking" and keys.is_int(raw.get("learnerId")):
             key_attributes.update(keys.by_learner_keys(tenant, raw["trackingId"], raw["learnerId"]))
-    item = _serialize(kind, key, {**raw, **key_attributes, **extra})
-    return _Keyed(tenant, kind, item, day, version)
+    record = {**raw, **key_attributes, **extra}
+    if not checked:
+        _storable(kind, key, record)
+        return _Keyed(line, tenant, kind, key, {}, day, version)
+    return _Keyed(line, tenant, kind, key, serialize(record), day, version)
 
 
-Numbered = Iterable[tuple[int, Raw | RejectedRecord | InvalidLine]]
+# Records (or lines to parse) with their line numbers, in increasing order.
+Numbered = Iterable[tuple[int, Raw | bytes | RejectedRecord | InvalidLine]]
+REFUSED_RULE = "was refused by DynamoDB (ValidationException)"
 
 
 @dataclass
@@ -294,6 +332,17 @@ class _Outcome:
     written: Counter[str] = field(default_factory=Counter)
     not_newer: Counter[str] = field(default_factory=Counter)
     unlaunched: int = 0
+    logged: set[tuple[str, int]] = field(default_factory=set)  # trackings a log was written for
+    fresh: Counter[tuple[str, str]] = field(default_factory=Counter)  # logs written on new days
+    refused: list[RejectedRecord] = field(default_factory=list)  # items DynamoDB refused
+
+    def wrote(self, keyed: _Keyed) -> None:
+        self.written[keyed.kind] += 1
+        self.unlaunched += "gsi2pk" in keyed.item
+        if keyed.kind == "trackingLog":
+            self.logged.add(keyed.tracking)
+            if keyed.fresh:
+                self.fresh[(keyed.tenant, keyed.day or "")] += 1
 
 
 class Loader:
@@ -317,20 +366,23 @@ class Loader:
         self.tenant = keys.validate_tenant_id(tenant) if tenant is not None else None
         self.retention_days = retention_days
         self.report = LoadReport()
+        self.accepted = array("q")  # lines the first pass found storable, in order
         self.days: set[tuple[str, str]] = set()
         self.fresh_days: set[tuple[str, str]] = set()  # days without a DAYS marker before this load
         self.fresh_counts: Counter[tuple[str, str]] = Counter()  # logs written on each of them
         # (tenant, type, id) of each log and tracking -> (updatedAt, line) of its newest version here
         self.newest: dict[tuple[str, str, int], tuple[datetime | None, int]] = {}
         self.trackings: set[tuple[str, int]] = set()  # (tenant, trackingId) written by this load
-        self.logged: set[tuple[str, int]] = set()  # ... that this load has a log of
+        self.logged: set[tuple[str, int]] = set()  # ... that this load has a storable log of
+        self.logged_written: set[tuple[str, int]] = set()  # ... that a log was written for
         self.unlaunched: set[tuple[str, int]] = set()  # written with the Unlaunched index keys
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="loader")
         self.max_in_flight = workers * 2
         self.in_flight: set[Future[_Outcome | None]] = set()
 
     def run(self, numbered: Callable[[], Numbered]) -> LoadReport:
-        """Load the records that ``numbered()`` yields (called twice: once for ids, once to write)."""
+        """Load the records that ``numbered()`` yields (called twice: once to check every record
+        and note ids, once to write the records the first pass accepted)."""
         try:
             self._survey(numbered())
             self.unlaunched = self._without_logs_in_table(
@@ -344,41 +396,46 @@ class Loader:
             self._drain()
             self._write_markers()
             self._clear_earlier_unlaunched()
+            self._restore_unlaunched()
             self._count_days()
             self.report.days = sorted(self.days)
+            self.report.rejected.sort(key=lambda r: r.line)
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
         return self.report
 
+    def _check(self, line: int, raw: Raw | bytes | RejectedRecord | InvalidLine) -> _Keyed | None:
+        """The record's item; None (and the line reported) when it cannot be stored."""
+        if isinstance(raw, bytes):
+            raw = parse_line(line, raw)
+        if isinstance(raw, InvalidLine):
+            self.report.reject(RejectedRecord(line, None, None, None, raw.reason))
+            return None
+        if isinstance(raw, RejectedRecord):
+            self.report.reject(raw)
+            return None
+        try:
+            return _item_for(line, raw, self.tenant, self.retention_days)
+        except _Rejected as exc:
+            self.report.reject(RejectedRecord(line, exc.kind, exc.key, exc.field, exc.rule))
+            return None
+
     def _survey(self, numbered: Numbered) -> None:
-        """First pass: the trackings written and those that have a log, the days of the logs, and
-        the line of the newest version of each log and tracking."""
+        """First pass: every record checked (a line that cannot be stored is reported here and
+        derives nothing); of those accepted, the trackings written and those that have a log,
+        the days of the logs, and the line of the newest version of each log and tracking."""
         for line, raw in numbered:
-            if not isinstance(raw, dict):
+            keyed = self._check(line, raw)
+            if keyed is None:
                 continue
-            tenant, kind, tracking_id = raw.get("tenantId"), raw.get("type"), raw.get("trackingId")
-            if (
-                not isinstance(tracking_id, int)
-                or not keys.is_int(tracking_id)
-                or not isinstance(tenant, str)
-            ):
-                continue
-            if not keys.TENANT_ID_RE.fullmatch(tenant) or self.tenant not in (None, tenant):
-                continue
-            version = parse_instant(raw.get("updatedAt"))
-            if version is None and raw.get("updatedAt") is not None:
-                continue  # rejected when written
-            if kind == "tracking":
-                self.trackings.add((tenant, tracking_id))
-                self._keep_newest((tenant, kind, tracking_id), version, line)
-            elif (
-                kind == "trackingLog" and isinstance(log_id := raw.get("logId"), int) and keys.is_int(log_id)
-            ):
-                started_at = parse_instant(raw.get("startedAt"))
-                if started_at is not None:
-                    self.logged.add((tenant, tracking_id))
-                    self.days.add((tenant, keys.utc_day(started_at)))
-                    self._keep_newest((tenant, kind, log_id), version, line)
+            self.accepted.append(line)
+            if keyed.kind == "tracking":
+                self.trackings.add(keyed.tracking)
+                self._keep_newest((keyed.tenant, keyed.kind, keyed.tracking[1]), keyed.version, line)
+            elif keyed.kind == "trackingLog":
+                self.logged.add(keyed.tracking)
+                self.days.add((keyed.tenant, keyed.day or ""))
+                self._keep_newest((keyed.tenant, keyed.kind, keyed.key[1]), keyed.version, line)
 
     def _keep_newest(self, identity: tuple[str, str, int], version: datetime | None, line: int) -> None:
         before = self.newest.get(identity)
@@ -401,30 +458,25 @@ class Loader:
         return {k for k in candidates if k not in marked}
 
     def _items(self, numbered: Numbered) -> Iterator[_Keyed]:
+        """Second pass: the items of the accepted lines (the others are not even parsed again)."""
+        accepted, next_accepted = self.accepted, 0
         for line, raw in numbered:
-            if isinstance(raw, InvalidLine):
-                self.report.reject(RejectedRecord(line, None, None, None, raw.reason))
+            if next_accepted == len(accepted) or accepted[next_accepted] != line:
                 continue
-            if isinstance(raw, RejectedRecord):
-                self.report.reject(raw)
-                continue
-            try:
-                keyed = _item_for(raw, self.tenant, self.retention_days)
-            except _Rejected as exc:
-                self.report.reject(RejectedRecord(line, exc.kind, exc.key, exc.field, exc.rule))
-                continue
+            next_accepted += 1
+            record = parse_line(line, raw) if isinstance(raw, bytes) else raw
+            assert isinstance(record, dict)  # the first pass accepted it
+            keyed = _item_for(line, record, self.tenant, self.retention_days, checked=True)
             if keyed.kind in ("trackingLog", "tracking"):
-                identity = raw["logId"] if keyed.kind == "trackingLog" else raw["trackingId"]
+                identity = keyed.key[1] if keyed.kind == "trackingLog" else keyed.key
                 newest = self.newest.get((keyed.tenant, keyed.kind, identity))
                 if newest is not None and newest[1] != line:  # a newer version comes in this load
                     self.report.not_newer[keyed.kind] = self.report.not_newer.get(keyed.kind, 0) + 1
                     continue
             if keyed.day is not None:
                 keyed.fresh = (keyed.tenant, keyed.day) in self.fresh_days
-                if keyed.fresh:
-                    self.fresh_counts[(keyed.tenant, keyed.day)] += 1
-            elif keyed.kind == "tracking" and (keyed.tenant, raw["trackingId"]) in self.unlaunched:
-                keyed.item.update(string_attributes(keys.unlaunched_keys(keyed.tenant, raw)))
+            elif keyed.kind == "tracking" and keyed.tracking in self.unlaunched:
+                keyed.item.update(string_attributes(keys.unlaunched_keys(keyed.tenant, record)))
             yield keyed
 
     def _write_records(self, group: list[_Keyed]) -> _Outcome:
@@ -453,20 +505,37 @@ class Loader:
         for key, keyed in latest.items():
             if keyed.version is None or keyed.fresh or key not in stored:
                 puts.append(keyed)
-            elif self._replace(keyed, stored[key]):
-                outcome.written[keyed.kind] += 1
-                outcome.unlaunched += "gsi2pk" in keyed.item
-            else:
+                continue
+            replaced = self._replace(keyed, stored[key], outcome)
+            if replaced:
+                outcome.wrote(keyed)
+            elif replaced is False:
                 outcome.not_newer[keyed.kind] += 1
         for batch in chunks(puts, BATCH_WRITE_LIMIT):
-            batch_write(self.client, self.table, [{"PutRequest": {"Item": k.item}} for k in batch])
-        for keyed in puts:
-            outcome.written[keyed.kind] += 1
-            outcome.unlaunched += "gsi2pk" in keyed.item
+            self._put_batch(batch, outcome)
         return outcome
 
-    def _replace(self, keyed: _Keyed, seen: str | None) -> bool:
-        """Put the record over a stored one that is older; False when the stored one is as new."""
+    def _put_batch(self, batch: list[_Keyed], outcome: _Outcome) -> None:
+        """BatchWriteItem; a batch DynamoDB refuses is halved until the refused item is found."""
+        try:
+            batch_write(self.client, self.table, [{"PutRequest": {"Item": k.item}} for k in batch])
+        except ClientError as exc:
+            if not _refused(exc):
+                raise
+            if len(batch) == 1:
+                [keyed] = batch
+                outcome.refused.append(RejectedRecord(keyed.line, keyed.kind, keyed.key, None, REFUSED_RULE))
+                return
+            middle = len(batch) // 2
+            self._put_batch(batch[:middle], outcome)
+            self._put_batch(batch[middle:], outcome)
+            return
+        for keyed in batch:
+            outcome.wrote(keyed)
+
+    def _replace(self, keyed: _Keyed, seen: str | None, outcome: _Outcome) -> bool | None:
+        """Put the record over a stored one that is older; False when the stored one is as new,
+        None when DynamoDB refused the item (reported in ``outcome``)."""
         key = {"pk": keyed.item["pk"], "sk": keyed.item["sk"]}
         for _ in range(MAX_REPLACE_ATTEMPTS):
             if not _older(parse_instant(seen), keyed.version):
@@ -488,6 +557,11 @@ class Loader:
                 if found is None:  # deleted meanwhile (erasure): not brought back
                     return False
                 seen = found.get("updatedAt", {}).get("S")
+            except ClientError as exc:
+                if not _refused(exc):
+                    raise
+                outcome.refused.append(RejectedRecord(keyed.line, keyed.kind, keyed.key, None, REFUSED_RULE))
+                return None
         raise RuntimeError(f"record {key['pk']['S']} kept changing during {MAX_REPLACE_ATTEMPTS} attempts")
 
     def _submit(self, task: Callable[[Any], _Outcome | None], argument: Any) -> None:
@@ -507,6 +581,10 @@ class Loader:
             for kind, count in theirs.items():
                 mine[kind] = mine.get(kind, 0) + count
         self.report.unlaunched_set += outcome.unlaunched
+        self.logged_written |= outcome.logged
+        self.fresh_counts.update(outcome.fresh)
+        for refused in outcome.refused:
+            self.report.reject(refused)
 
     def _drain(self) -> None:
         done, _ = wait(self.in_flight)
@@ -547,14 +625,22 @@ class Loader:
 
         A day new to this load held no log before it and got each of its logs from it exactly
         once (one version per log, written without condition), so its count is the number
-        written; the other days are counted in the table (:func:`recount_days`).
+        written; a new day none of whose logs DynamoDB took loses its marker again. The other
+        days are counted in the table (:func:`recount_days`).
         """
         for tenant, day in sorted(self.fresh_days):
+            key = {"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}}
+            count = self.fresh_counts[(tenant, day)]
+            if count == 0:
+                self.client.delete_item(TableName=self.table, Key=key)
+                self.days.discard((tenant, day))
+                self.report.days_marked -= 1
+                continue
             self.client.update_item(
                 TableName=self.table,
-                Key={"pk": {"S": keys.days_pk(tenant)}, "sk": {"S": day}},
+                Key=key,
                 UpdateExpression="SET logCount = :n",
-                ExpressionAttributeValues={":n": {"N": str(self.fresh_counts[(tenant, day)])}},
+                ExpressionAttributeValues={":n": {"N": str(count)}},
             )
         for tenant in sorted({t for t, _ in self.days}):
             known = sorted(d for t, d in self.days - self.fresh_days if t == tenant)
@@ -564,7 +650,7 @@ class Loader:
     def _write_markers(self) -> None:
         requests = [
             {"PutRequest": {"Item": string_attributes(keys.logged_marker_key(t, i))}}
-            for t, i in sorted(self.logged)
+            for t, i in sorted(self.logged_written)
         ]
         for batch in chunks(requests, BATCH_WRITE_LIMIT):
             self._submit(self._write_plain, batch)
@@ -579,7 +665,7 @@ class Loader:
             if "gsi2pk" in item
         )
 
-    def _update_if_exists(self, key: dict[str, Any], expression: str) -> int:
+    def _update_if_exists(self, key: dict[str, Any], expression: str, **values: Any) -> int:
         """UpdateItem that never creates an item (a tracking deleted meanwhile stays deleted)."""
         try:
             self.client.update_item(
@@ -587,6 +673,7 @@ class Loader:
                 Key=key,
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(pk)",
+                **values,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return 0
@@ -594,10 +681,31 @@ class Loader:
 
     def _clear_earlier_unlaunched(self) -> None:
         """Trackings of earlier loads that got their first log in this one leave the index."""
-        earlier = sorted(k for k in self.logged if k not in self.trackings)
+        earlier = sorted(k for k in self.logged_written if k not in self.trackings)
         item_keys = (string_attributes(keys.catalogue_key(t, "tracking", i)) for t, i in earlier)
         futures = [self.pool.submit(self._clear_unlaunched, b) for b in chunks(item_keys, BATCH_GET_LIMIT)]
         self.report.unlaunched_cleared = sum(f.result() for f in futures)
+
+    def _restore_unlaunched(self) -> None:
+        """Trackings written without the Unlaunched keys because a log of theirs was coming, when
+        DynamoDB then refused every such log: they join the index (unless an earlier load logged them)."""
+        missed = sorted((self.trackings & self.logged) - self.logged_written)
+        for tenant, tracking_id in sorted(self._without_logs_in_table(missed)):
+            key = string_attributes(keys.catalogue_key(tenant, "tracking", tracking_id))
+            found = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            if found is None:
+                continue
+            index = keys.unlaunched_keys(tenant, deserialize(found))
+            self.report.unlaunched_set += self._update_if_exists(
+                key,
+                "SET gsi2pk = :pk, gsi2sk = :sk",
+                ExpressionAttributeValues={":pk": {"S": index["gsi2pk"]}, ":sk": {"S": index["gsi2sk"]}},
+            )
+
+
+def _refused(exc: ClientError) -> bool:
+    """DynamoDB refused the request's content (not a throttle, not a fault of its own)."""
+    return str(exc.response.get("Error", {}).get("Code")) == "ValidationException"
 
 
 def _older(version: datetime | None, than: datetime | None) -> bool:

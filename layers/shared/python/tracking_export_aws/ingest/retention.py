@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import query_pages
 from tracking_export_aws.config.store import ConfigStore
@@ -101,9 +103,28 @@ def _apply_to_partition(
     return seen, updated
 
 
+class RetentionSummary(BaseModel):
+    """What applying a tenant's retention did (every field may be logged: counts, no data)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    tenant_id: str = Field(alias="tenantId")
+    retention_days: int | None = Field(alias="retentionDays")
+    logs_seen: int = Field(alias="logsSeen", ge=0)
+    logs_updated: int = Field(alias="logsUpdated", ge=0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as the handler returns it and the command line prints it."""
+        return self.model_dump(by_alias=True)
+
+    def logged(self) -> dict[str, Any]:
+        """The fields a log line may carry (all of them)."""
+        return self.as_dict()
+
+
 def apply_retention(
     client: DynamoDBClient, table: str, tenant_id: str, retention_days: int | None, *, workers: int = 8
-) -> dict[str, Any]:
+) -> RetentionSummary:
     """Set every log's ``expiresAt`` of the tenant from ``retention_days`` (None removes it)."""
     tenant = keys.validate_tenant_id(tenant_id)
     partitions = [
@@ -113,12 +134,12 @@ def apply_retention(
         results = list(
             pool.map(lambda pk: _apply_to_partition(client, table, pk, retention_days), partitions)
         )
-    return {
-        "tenantId": tenant,
-        "retentionDays": retention_days,
-        "logsSeen": sum(r[0] for r in results),
-        "logsUpdated": sum(r[1] for r in results),
-    }
+    return RetentionSummary(
+        tenantId=tenant,
+        retentionDays=retention_days,
+        logsSeen=sum(r[0] for r in results),
+        logsUpdated=sum(r[1] for r in results),
+    )
 
 
 class RetentionService:
@@ -129,6 +150,6 @@ class RetentionService:
         self.dynamodb = dynamodb
         self.table = table
 
-    def apply(self, tenant_id: str) -> dict[str, Any]:
+    def apply(self, tenant_id: str) -> RetentionSummary:
         days = self.config.tenant_settings(tenant_id).retention_days
         return apply_retention(self.dynamodb, self.table, tenant_id, days)

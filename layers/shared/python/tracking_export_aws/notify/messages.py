@@ -77,13 +77,13 @@ class _Run(_Strict):
     exportGuid: str = Field(min_length=1)
     scheduledTime: str = Field(description="the run's key (ISO 8601): its scheduled time or runAt")
     runAt: str = Field(description="the run time the window is computed from (ISO 8601)")
-    runNumber: int | None = None
-    attempt: int | None = None
-    durationMs: int = Field(ge=0)
-    window: Window | None = None
-    path: Literal["single", "distributed"] | None = None
-    estimatedRows: int | None = None
-    shards: int | None = None
+    runNumber: Annotated[int | None, LOGGED] = None
+    attempt: Annotated[int | None, LOGGED] = None
+    durationMs: Annotated[int, LOGGED] = Field(ge=0)
+    window: Annotated[Window | None, LOGGED] = None
+    path: Annotated[Literal["single", "distributed"] | None, LOGGED] = None
+    estimatedRows: Annotated[int | None, LOGGED] = None
+    shards: Annotated[int | None, LOGGED] = None
     recipients: list[str] = Field(default_factory=list, description="e-mail addresses the run reports to")
     recipientsOmitted: int | None = None
 
@@ -91,20 +91,20 @@ class _Run(_Strict):
 class RunSucceeded(_Run):
     """``succeeded``: the file (or none, when empty files are deleted) is in the export bucket."""
 
-    outcome: Literal["succeeded"]
-    rows: int = Field(ge=0)
-    skippedCount: int = Field(ge=0)
+    outcome: Annotated[Literal["succeeded"], LOGGED]
+    rows: Annotated[int, LOGGED] = Field(ge=0)
+    skippedCount: Annotated[int, LOGGED] = Field(ge=0)
     skipped: list[SkippedRecord]
     skippedOmitted: int | None = None
-    bytes: int = Field(ge=0)
+    bytes: Annotated[int, LOGGED] = Field(ge=0)
     bucket: str
-    objectKey: str | None
-    sha256: str | None
-    endFileKey: str | None = None
-    requestedObjectKey: str | None = Field(
+    objectKey: Annotated[str | None, LOGGED]
+    sha256: Annotated[str | None, LOGGED]
+    endFileKey: Annotated[str | None, LOGGED] = None
+    requestedObjectKey: Annotated[str | None, LOGGED] = Field(
         default=None, description="the name the definition asked for, when another object holds it"
     )
-    adoptedObject: bool | None = None
+    adoptedObject: Annotated[bool | None, LOGGED] = None
     downloadUrl: str | None = None
     downloadUrlOmitted: str | None = None
     downloadUrlExpiresInSeconds: int | None = None
@@ -114,9 +114,9 @@ class RunSucceeded(_Run):
 class RunFailed(_Run):
     """``failed``: no file was delivered; the window does not move."""
 
-    outcome: Literal["failed"]
-    error: str
-    objectKey: None = None
+    outcome: Annotated[Literal["failed"], LOGGED]
+    error: Annotated[str, LOGGED]
+    objectKey: Annotated[None, LOGGED] = None
 
 
 class ConfigInvalid(_Strict):
@@ -172,7 +172,8 @@ class IngestRejected(_Ingested):
 
 
 class IngestFailed(_Strict):
-    """``ingest-failed``: loading stopped; the object stays in incoming/ and is retried."""
+    """``ingest-failed``: the file could not be loaded (an AWS failure that outlasted Lambda's retries,
+    or one no retry would cure); it stays in incoming/ and its event waits to be re-driven."""
 
     outcome: Literal["ingest-failed"]
     tenantId: str = Field(min_length=1)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import logging
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from tracking_export.errors import DefinitionError, ExportRunError
 from tracking_export.limits import shown
+from tracking_export_aws.aws.errors import describe_aws_error
 from tracking_export_aws.aws.s3_sink import ObjectExists
 from tracking_export_aws.config.store import ConfigError, ConfigInvalid, ConfigNotFound
 from tracking_export_aws.runs.guard import RunDeadlineExceeded
 from tracking_export_aws.runs.ledger import LeaseLostError
 
 _log = logging.getLogger(__name__)
+# Where the whole exception is, for a reason that names only its type.
+EXPORT_LOG = "the export function's log"
+STEP_LOG = "the distributed export's step log"
 
 
-def run_failure_reason(exc: BaseException, *, log: str = "the export function's log") -> str:
+def run_failure_reason(exc: BaseException, *, log: str = EXPORT_LOG) -> str:
     """A readable reason for the notification and the run record.
 
     Only messages this service writes for the tenant are quoted (definition issues,
@@ -39,10 +41,10 @@ def run_failure_reason(exc: BaseException, *, log: str = "the export function's 
     if isinstance(exc, ExportRunError | ConfigError | RunDeadlineExceeded | LeaseLostError | ObjectExists):
         return str(exc)
     _log.error("export run failed", exc_info=exc)
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        return f"AWS error {shown(code)} in {exc.operation_name}; the run can be retried"
-    if isinstance(exc, BotoCoreError):
+    aws = describe_aws_error(exc)
+    if aws is not None and aws.code is not None:
+        return f"AWS error {shown(aws.code)} in {aws.operation}; the run can be retried"
+    if aws is not None:
         # Connection and timeout errors: their text names endpoints, not something for the tenant.
-        return f"AWS request failed ({type(exc).__name__}); the run can be retried"
+        return f"AWS request failed ({aws.kind}); the run can be retried"
     return f"internal error ({type(exc).__name__}); the details are in {log}"

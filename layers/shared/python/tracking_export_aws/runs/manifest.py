@@ -1,118 +1,101 @@
-"""The manifest of a distributed run: everything its steps need, written once by the export
-function into the run's work prefix (``_work/{tenant}/{export}/{run}-{attempt}/manifest.json``).
+"""A distributed run's work prefix and its manifest: the run's plan (runs/plan.py) as JSON.
 
-Every step sees the same definition even if the tenant uploads a new one meanwhile, and the
-state machine's payloads stay small.
+The export function writes the manifest once, before it hands the run to its execution;
+every step reads it (``_work/{tenant}/{export}/{run}-{attempt}/manifest.json``). The plan is
+versioned: a manifest of another version (an execution started by another release of the
+service) is refused by name, never read as this one.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
-from tracking_export.model import ExportDefinition
-from tracking_export.source import parse_instant
+from pydantic import ValidationError
+
+from tracking_export.limits import shown
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.s3_objects import WORK_PREFIX, DistributedRunError
-from tracking_export_aws.config.definitions import checked_definition
-from tracking_export_aws.runs.ledger import Claim
+from tracking_export_aws.runs.plan import PLAN_VERSION, RunPlan
 
-if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
-    from mypy_boto3_s3 import S3Client
+MANIFEST = "manifest.json"
+
+
+def tenant_work_prefix(tenant_id: str) -> str:
+    """The internal prefix of every distributed run of a tenant (never under ``tenants/``)."""
+    return f"{WORK_PREFIX}{keys.validate_tenant_id(tenant_id)}/"
 
 
 def work_prefix(tenant_id: str, export_guid: str, run_number: int, attempt: int) -> str:
     """The internal prefix of one attempt of one run (never under the tenants' ``tenants/``)."""
-    tenant, guid = keys.validate_tenant_id(tenant_id), keys.validate_export_guid(export_guid)
-    return f"{WORK_PREFIX}{tenant}/{guid}/{run_number}-{attempt}/"
+    return f"{tenant_work_prefix(tenant_id)}{keys.validate_export_guid(export_guid)}/{run_number}-{attempt}/"
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """What every step of one distributed run needs (JSON in the work prefix)."""
+class WorkArea:
+    """The objects of one attempt of a distributed run, under its work prefix."""
 
-    bucket: str
-    work: str
-    data: Mapping[str, Any]
+    prefix: str
 
-    @property
-    def tenant_id(self) -> str:
-        return str(self.data["tenantId"])
-
-    @property
-    def export_guid(self) -> str:
-        return str(self.data["exportGuid"])
+    @classmethod
+    def of(cls, plan: RunPlan) -> WorkArea:
+        """The work area of the plan's run and attempt."""
+        return cls(work_prefix(plan.tenant_id, plan.export_guid, plan.claim.run_number, plan.claim.attempt))
 
     @property
-    def timezone(self) -> str:
-        return str(self.data["timezone"])
+    def manifest_key(self) -> str:
+        return f"{self.prefix}{MANIFEST}"
 
     @property
-    def run_time(self) -> datetime:
-        return _manifest_instant(self.data["runAt"])
-
-    @property
-    def previous_success_start(self) -> datetime | None:
-        value = self.data.get("previousSuccessStart")
-        return _manifest_instant(value) if value else None
-
-    @property
-    def started_at(self) -> datetime:
-        """When the export function handed the run to its execution."""
-        return _manifest_instant(self.data["startedAt"])
-
-    @property
-    def object_key(self) -> str:
-        return str(self.data["objectKey"])
-
-    def definition(self, limits: Limits = DEFAULT_LIMITS) -> ExportDefinition:
-        return checked_definition(base64.b64decode(self.data["definition"]), self.export_guid, limits)
-
-    def claim(self) -> Claim:
-        """The claim the execution holds (its name is the run's holder)."""
-        return Claim(
-            self.tenant_id,
-            self.export_guid,
-            _manifest_instant(self.data["scheduledTime"]),
-            claimed=True,
-            run_number=int(self.data["runNumber"]),
-            token=str(self.data["claimToken"]),
-            started_at=_manifest_instant(self.data["runStart"]),
-            attempt=int(self.data["attempt"]),
-            invocation_id=str(self.data["holder"]),
-        )
+    def shards_key(self) -> str:
+        """The plan step's shards (the assemble step reads every shard's report by them)."""
+        return f"{self.prefix}shards.json"
 
     def shard_key(self, index: int) -> str:
-        return f"{self.work}shard-{index:05d}"
+        """A shard's bytes."""
+        return f"{self.prefix}shard-{index:05d}"
 
     def report_key(self, index: int) -> str:
-        return f"{self.work}shard-{index:05d}.json"
+        """A shard's report (rows, size, skipped records)."""
+        return f"{self.prefix}shard-{index:05d}.json"
 
     def error_key(self, index: int | None) -> str:
         """Where a failed step keeps its reason (a shard's, or a coordinator step's)."""
         return (
-            f"{self.work}shard-{index:05d}.error.json" if index is not None else f"{self.work}step.error.json"
+            f"{self.prefix}shard-{index:05d}.error.json"
+            if index is not None
+            else f"{self.prefix}step.error.json"
         )
 
-    @property
-    def plan_key(self) -> str:
-        return f"{self.work}plan.json"
 
-    @classmethod
-    def read(cls, s3: S3Client, bucket: str, key: str) -> Manifest:
-        if not key.startswith(WORK_PREFIX) or not key.endswith("/manifest.json"):
-            raise DistributedRunError(f"manifestKey must be {WORK_PREFIX}.../manifest.json, got {shown(key)}")
-        data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        return cls(bucket, key.removesuffix("manifest.json"), data)
+def write_manifest(s3: Any, bucket: str, plan: RunPlan) -> str:
+    """Write the plan as the run's manifest; returns its key (the execution's input)."""
+    key = WorkArea.of(plan).manifest_key
+    s3.put_object(Bucket=bucket, Key=key, Body=plan.model_dump_json(by_alias=True).encode())
+    return key
 
 
-def _manifest_instant(value: Any) -> datetime:
-    parsed = parse_instant(value)
-    if parsed is None:
-        raise DistributedRunError(f"expected an ISO 8601 instant, got {shown(str(value))}")
-    return parsed
+def read_manifest(s3: Any, bucket: str, key: str) -> RunPlan:
+    """The plan a step works on; DistributedRunError when ``key`` is no manifest, or the manifest
+    is of another version or does not fit the plan (naming the version or the fields)."""
+    if not key.startswith(WORK_PREFIX) or not key.endswith(f"/{MANIFEST}"):
+        raise DistributedRunError(f"manifestKey must be {WORK_PREFIX}.../{MANIFEST}, got {shown(key)}")
+    data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    found = data.get("version", "missing") if isinstance(data, dict) else "missing"
+    if found != PLAN_VERSION:
+        raise DistributedRunError(
+            f"the manifest {key} is version {shown(str(found))}; this service reads version {PLAN_VERSION} "
+            "(was the execution started by another release?)"
+        )
+    try:
+        plan = RunPlan.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(manifest)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise DistributedRunError(f"the manifest {key} does not fit the run plan: {problems}") from None
+    if WorkArea.of(plan).manifest_key != key:
+        raise DistributedRunError(f"the manifest {key} is the plan of another run ({plan.run_id})")
+    return plan

@@ -1,346 +1,298 @@
 """A run too large for one Lambda, on Step Functions (statemachine/export.asl.json):
 
-    export function: claim -> definition -> window -> row estimate -> above MAX_ROWS_PER_WORKER:
-        write the run's manifest, hand the claim to the execution, start it (route.py's Router)
+    export function: claim -> prepare (the plan routes the run: distributed) -> hand-off
+        (the plan written as the run's manifest, the claim handed to the execution: handoff.py)
     plan      -> the window's local days in shards of consecutive days (per-day log counts)
-    render    -> one worker per shard: the same engine, only that shard's days, into _work/
-    assemble  -> one object from the shards, server-side (UploadPartCopy), If-None-Match
-    finish    -> end file, then ExportService.complete_run (run record with its notification,
-                 delivered through the outbox), _work/ removed
-    fail      -> (any step failed) _work/ removed, ExportService.fail_run
+    render    -> one worker per shard: the same rendering as the single path, only that
+                 shard's days, into _work/ (runs/produce.py)
+    assemble  -> one object from the shards, server-side (UploadPartCopy), If-None-Match:
+                 the run's ExportedFile, as the single path's upload gives it
+    finish    -> runs/finish.py, as for a single run: end file, link, message, run record,
+                 outbox; _work/ removed
+    fail      -> (any step failed) _work/ removed, runs/finish.py's fail with the step's reason
 
-The run's lifecycle is the single path's (docs/run-lifecycle.md): the execution holds the
-claim (``RunLedger.hand_off``), the outcome and its notification are recorded together and
-delivered once per channel, and a retried finish or fail step only delivers what is missing.
-
-The shards' bytes, concatenated in order, are the single path's file: the first shard alone
-writes the BOM and header line, the last alone the never-launched rows, and every shard
-renders whole local days in the engine's order. A gzip file is one gzip member per shard
-(a valid gzip file whose decompressed bytes are the single path's).
-
-Everything a step needs is in the run's manifest (``_work/{tenant}/{export}/{run}-{attempt}/
-manifest.json``), written once by the export function: every step sees the same definition
-even if the tenant uploads a new one meanwhile, and the state machine's payloads stay small.
+Two functions run these steps with different permissions and collaborators: the worker
+(:class:`ShardWorker`: the tracking table and the work prefix, nothing else) renders; the
+coordinator (:class:`Coordinator`) plans, assembles, finishes and fails. Every step reads
+the run's plan from its manifest; neither function reads the tenant's configuration.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
+from typing import Any
 
-from tracking_export.engine import run_export, window_days
+from pydantic import BaseModel
+
+from tracking_export.engine import window_days
 from tracking_export.limits import DEFAULT_LIMITS, Limits, shown
 from tracking_export.source import TrackingSource
-from tracking_export.window import compute_window, day_range
+from tracking_export.window import day_range
+from tracking_export_aws.aws.s3_links import DOWNLOAD_LINK_SECONDS, DownloadLinks
 from tracking_export_aws.aws.s3_objects import (
     DistributedRunError,
     abort_uploads,
     assemble_object,
     delete_prefix,
     listed_keys,
-    object_sha256,
+    read_work_object,
 )
 from tracking_export_aws.aws.s3_sink import MultipartSink
-from tracking_export_aws.runs.failure import run_failure_reason
+from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.runs.failure import STEP_LOG, run_failure_reason
+from tracking_export_aws.runs.finish import DELIVERY_LEASE_SECONDS, Finisher
 from tracking_export_aws.runs.guard import Guard, GuardedOut, GuardedSource
-from tracking_export_aws.runs.ledger import MAX_RECORDED_SKIPS, Claim, LeaseLostError, RunLedger
-from tracking_export_aws.runs.manifest import Manifest
-from tracking_export_aws.runs.service import ExportService
+from tracking_export_aws.runs.ledger import MAX_RECORDED_SKIPS, Claim, RunLedger
+from tracking_export_aws.runs.manifest import WorkArea, read_manifest
+from tracking_export_aws.runs.outcomes import ExportedFile, skipped_records
+from tracking_export_aws.runs.payloads import (
+    AnyStep,
+    AssembleStep,
+    FailStep,
+    PlanStep,
+    RenderStep,
+    RunEnded,
+    Shard,
+    ShardPlan,
+    ShardRendered,
+    ShardReport,
+    StepError,
+)
+from tracking_export_aws.runs.plan import RunPlan
+from tracking_export_aws.runs.produce import render
 from tracking_export_aws.runs.shards import plan_shards
-
-if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
-    from mypy_boto3_s3 import S3Client
 
 DEFAULT_MAX_CONCURRENCY = 40
 # What a worker keeps of its invocation's time to stop cleanly (guard.Guard).
 WORKER_RESERVE_SECONDS = 30
 MAX_SKIPS_PER_SHARD = MAX_RECORDED_SKIPS
-STEP_LOG = "the distributed export's step log"
+WORKER_STEPS = frozenset({"render"})
+COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})
 
 
 @dataclass
-class Steps:
-    """The state machine's Lambda steps; every collaborator injected (AWS adapters or fakes).
+class ShardWorker:
+    """Renders one shard of a distributed run into its work prefix (the render step)."""
 
-    ``runs`` is the export service: the run's end goes through its ``complete_run`` /
-    ``fail_run`` (outbox) and its rules for end files, download links and failure reasons.
-    The shard worker has none (it renders, and ends no run).
-    """
-
-    s3: S3Client
+    s3: Any
     bucket: str
-    runs: ExportService | None
     source_for: Callable[[str], TrackingSource]
     limits: Limits = DEFAULT_LIMITS
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    @property
-    def service(self) -> ExportService:
-        """The export service the run ends through (the coordinator's steps only)."""
-        if self.runs is None:
-            raise DistributedRunError("this function renders shards only; it ends no run")
-        return self.runs
-
-    @property
-    def ledger(self) -> RunLedger:
-        return self.service.ledger
-
-    def dispatch(
+    def run(
         self,
-        event: Mapping[str, Any],
+        step: AnyStep,
         *,
         remaining_seconds: Callable[[], float] | None = None,
         on_claim: Callable[[Claim], None] | None = None,
-    ) -> dict[str, Any]:
-        """Run the step the state machine names in ``event["step"]``; ``remaining_seconds`` is
-        the invocation's time left (a shard stops cleanly before its timeout); ``on_claim`` is
-        told the run's claim once the manifest is read (for the handler's log lines)."""
-        step = event.get("step")
-        manifest_key = event.get("manifestKey")
-        if not isinstance(manifest_key, str):
-            raise DistributedRunError(f"the {shown(str(step))} step needs a manifestKey string")
-        manifest = Manifest.read(self.s3, self.bucket, manifest_key)
+    ) -> BaseModel:
+        """Run a render step (``remaining_seconds``: the invocation's time left; ``on_claim`` is
+        told the run's claim once the manifest is read, for the handler's log lines)."""
+        if not isinstance(step, RenderStep):
+            raise DistributedRunError(f"the worker runs the render step, not {shown(step.step)}")
+        plan = read_manifest(self.s3, self.bucket, step.manifest_key)
         if on_claim is not None:
-            on_claim(manifest.claim())
+            on_claim(plan.ledger_claim())
         try:
-            if step == "plan":
-                return self.plan(manifest)
-            if step == "render":
-                return self.render(manifest, event.get("shard"), remaining_seconds)
-            if step == "assemble":
-                return self.assemble(manifest)
-            if step == "finish":
-                return self.finish(manifest, event.get("file") or {})
+            return self.render(plan, step.shard, remaining_seconds)
         except Exception as exc:
-            self._record_error(manifest, step, event.get("shard"), exc)
+            _record_error(self.s3, self.bucket, plan, step, exc)
             raise
-        if step == "fail":
-            return self.fail(manifest, event.get("error") or {})
-        raise DistributedRunError(
-            f"unknown step {shown(str(step))}: expected plan, render, assemble, finish or fail"
-        )
-
-    def plan(self, manifest: Manifest) -> dict[str, Any]:
-        definition = manifest.definition(self.limits)
-        tz = ZoneInfo(manifest.timezone)
-        window = compute_window(definition.parameters, tz, manifest.run_time, manifest.previous_success_start)
-        source = self.source_for(manifest.tenant_id)
-        try:
-            days = window_days(window, source, tz)
-            estimated_logs = getattr(source, "estimated_logs", None)
-            ranges = [day_range(day, tz) for day in days]
-            estimates = estimated_logs(ranges) if estimated_logs is not None else [0] * len(days)
-        finally:
-            source.close()
-        groups = plan_shards(days, estimates, int(manifest.data["maxRowsPerWorker"]))
-        shards = [
-            {"index": i, "firstDay": first.isoformat(), "lastDay": last.isoformat()}
-            for i, (first, last) in enumerate(groups)
-        ] or [{"index": 0, "firstDay": None, "lastDay": None}]  # no data: one shard, header only
-        last = len(shards) - 1
-        for shard in shards:
-            shard["last"] = shard["index"] == last
-        self.s3.put_object(Bucket=self.bucket, Key=manifest.plan_key, Body=json.dumps(shards).encode())
-        self.ledger.record_route(
-            manifest.claim(), "distributed", int(manifest.data["estimatedRows"]), shards=len(shards)
-        )
-        return {"shards": shards, "maxConcurrency": self.max_concurrency}
 
     def render(
-        self, manifest: Manifest, shard: Any, remaining_seconds: Callable[[], float] | None = None
-    ) -> dict[str, Any]:
-        if not isinstance(shard, Mapping) or not isinstance(shard.get("index"), int):
-            raise DistributedRunError("the render step needs a shard with an integer index")
-        index = int(shard["index"])
-        first, last = shard.get("firstDay"), shard.get("lastDay")
-        days = (date.fromisoformat(first), date.fromisoformat(last)) if first and last else None
-        definition = manifest.definition(self.limits)
+        self, plan: RunPlan, shard: Shard, remaining_seconds: Callable[[], float] | None = None
+    ) -> ShardRendered:
+        """Render ``shard`` of the plan's file into the work prefix, its report beside it."""
+        area = WorkArea.of(plan)
         # The single path's deadline rule (runs/guard.py): stop with a clear reason, not a timeout.
         # No heartbeat here: the execution holds the run's lease.
-        guard = Guard(None, remaining_seconds, WORKER_RESERVE_SECONDS, manifest.work)
-        source = GuardedSource(self.source_for(manifest.tenant_id), guard)
-        key = manifest.shard_key(index)
+        guard = Guard(None, remaining_seconds, WORKER_RESERVE_SECONDS, area.prefix)
+        source = GuardedSource(self.source_for(plan.tenant_id), guard)
+        key = area.shard_key(shard.index)
         try:
             # A work file: a retried render rewrites it, so no If-None-Match here.
             with MultipartSink(
                 self.s3, self.bucket, key, content_type="application/octet-stream", if_absent=False
             ) as sink:
-                report = run_export(
-                    definition,
-                    source,
-                    GuardedOut(sink, guard),
-                    tenant_id=manifest.tenant_id,
-                    timezone=manifest.timezone,
-                    now=manifest.run_time,
-                    previous_success_start=manifest.previous_success_start,
-                    days=days,
-                    preamble=index == 0,
-                    unlaunched=bool(shard.get("last")),
+                report = render(
+                    plan, plan.export_definition(self.limits), source, GuardedOut(sink, guard), shard
                 )
                 guard.check()
                 _, _, size = sink.complete()
         finally:
             source.close()
-        summary = {
-            "index": index,
-            "key": key,
-            "size": size,
-            "rows": report.rows,
-            "window": report.window.as_dict(),
-            "skippedCount": report.skipped_count,
-            "skipped": [s.as_dict() for s in report.skipped[:MAX_SKIPS_PER_SHARD]],
-        }
+        kept = ShardReport(
+            index=shard.index,
+            key=key,
+            size=size,
+            rows=report.rows,
+            skipped_count=report.skipped_count,
+            skipped=skipped_records(report.skipped[:MAX_SKIPS_PER_SHARD]),
+        )
         self.s3.put_object(
-            Bucket=self.bucket, Key=manifest.report_key(index), Body=json.dumps(summary).encode()
+            Bucket=self.bucket,
+            Key=area.report_key(shard.index),
+            Body=kept.model_dump_json(by_alias=True).encode(),
         )
-        return {"index": index, "rows": report.rows, "size": size}
+        return ShardRendered(index=shard.index, rows=report.rows, size=size)
 
-    def _record_error(self, manifest: Manifest, step: Any, shard: Any, exc: Exception) -> None:
-        """Keep a failed step's reason (the tenant-safe one, ``run_failure_reason``) in the work
-        prefix: the Map state reports only that its failure threshold was exceeded, and a
-        Lambda error's cause may quote internal text; the fail step names the real cause."""
-        index = shard.get("index") if step == "render" and isinstance(shard, Mapping) else None
-        if step == "render" and not isinstance(index, int):
-            return
-        reason = run_failure_reason(exc, log=STEP_LOG)
-        if isinstance(index, int):
-            reason = f"shard {index} failed: {reason}"
-        body = json.dumps({"step": step, "index": index, "error": reason}).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=manifest.error_key(index), Body=body)
 
-    def _step_error(self, manifest: Manifest) -> str | None:
-        """The reason the first failed step recorded, if any did."""
-        for key in sorted(listed_keys(self.s3, self.bucket, manifest.work)):
-            if key.endswith(".error.json"):
-                found = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-                return str(found["error"])
-        return None
+@dataclass
+class Coordinator:
+    """Plans, assembles, finishes or fails a distributed run (the coordinator's steps).
 
-    def _reports(self, manifest: Manifest) -> list[dict[str, Any]]:
-        """Every shard's report, in order; a shard without one failed (or never ran)."""
-        shards = json.loads(self.s3.get_object(Bucket=self.bucket, Key=manifest.plan_key)["Body"].read())
-        reports = []
-        for shard in shards:
-            try:
-                body = self.s3.get_object(Bucket=self.bucket, Key=manifest.report_key(shard["index"]))["Body"]
-            except self.s3.exceptions.NoSuchKey:
-                reason = self._step_error(manifest) or f"shard {shard['index']} wrote no output"
-                raise ShardMissing(reason) from None
-            reports.append(json.loads(body.read()))
-        return reports
+    It ends the run as the export function ends a single one (runs/finish.py), with the
+    plan's recipients and keys: it reads no configuration.
+    """
 
-    def assemble(self, manifest: Manifest) -> dict[str, Any]:
-        reports = self._reports(manifest)
-        definition = manifest.definition(self.limits)
-        rows = sum(int(r["rows"]) for r in reports)
-        file: dict[str, Any] = {
-            "rows": rows,
-            "shards": len(reports),
-            "window": reports[0]["window"],
-            "skippedCount": sum(int(r["skippedCount"]) for r in reports),
-        }
-        if rows == 0 and definition.move_to_folder.delete_empty_files:
-            return {**file, "objectKey": None, "bytes": 0, "sha256": None}
-        pieces = [(str(r["key"]), int(r["size"])) for r in reports]
-        # The run's id (as the single path writes it): a retried step, or a later attempt of the
-        # same run, renders the same bytes and accepts the file the run already completed.
-        size = assemble_object(
-            self.s3,
-            self.bucket,
-            manifest.object_key,
-            pieces,
-            content_type=str(manifest.data["contentType"]),
-            tags=manifest.data.get("tags") or {},
-            run_id=manifest.claim().run_id,
+    s3: Any
+    bucket: str
+    ledger: RunLedger
+    notifier: Notifier
+    source_for: Callable[[str], TrackingSource]
+    presigner: Any = None  # signs download links (SigV4, regional endpoint); ``s3`` when None
+    download_link_seconds: int = DOWNLOAD_LINK_SECONDS
+    delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    @property
+    def finisher(self) -> Finisher:
+        return Finisher(
+            ledger=self.ledger,
+            notifier=self.notifier,
+            s3=self.s3,
+            bucket=self.bucket,
+            links=DownloadLinks(self.presigner or self.s3, self.bucket, self.download_link_seconds),
+            clock=self.clock,
+            delivery_lease_seconds=self.delivery_lease_seconds,
         )
-        sha256 = object_sha256(self.s3, self.bucket, manifest.object_key)
-        return {**file, "objectKey": manifest.object_key, "bytes": size, "sha256": sha256}
 
-    def finish(self, manifest: Manifest, file: Mapping[str, Any]) -> dict[str, Any]:
-        definition = manifest.definition(self.limits)
-        claim = manifest.claim()
-        object_key = file.get("objectKey")
-        message: dict[str, Any] = {
-            **manifest.data["message"],
-            "outcome": "succeeded",
-            "window": file["window"],
-            "rows": int(file["rows"]),
-            "skippedCount": int(file["skippedCount"]),
-            "skipped": [s for r in self._reports(manifest) for s in r["skipped"]][:MAX_RECORDED_SKIPS],
-            "bytes": int(file["bytes"]),
-            "bucket": self.bucket,
-            "objectKey": object_key,
-            "sha256": file.get("sha256"),
-            "endFileKey": None,
-            "recipients": manifest.data["recipients"],
-            "path": "distributed",
-            "shards": int(file["shards"]),
-            "estimatedRows": int(manifest.data["estimatedRows"]),
-            "durationMs": self._duration_ms(manifest),
-        }
-        if object_key is not None:
-            requested = manifest.data.get("requestedObjectKey")
-            if requested and requested != object_key:
-                message["requestedObjectKey"] = requested  # the name was taken
-            if definition.generate_end_file is not None:
-                local_time = manifest.run_time.astimezone(ZoneInfo(manifest.timezone))
-                message["endFileKey"] = self.service.write_end_file(
-                    manifest.tenant_id, definition, local_time, claim, object_key
-                )
-            if definition.email_report.include_download_link:
-                message.update(self.service.download_link(object_key))
-        result = self._end(claim, message, self.service.complete_run)
-        delete_prefix(self.s3, self.bucket, manifest.work)
-        return {k: v for k, v in result.items() if k not in ("skipped", "downloadUrl")}
-
-    def fail(self, manifest: Manifest, error: Mapping[str, Any]) -> dict[str, Any]:
-        reason = self._step_error(manifest) or failure_reason(error)
-        abort_uploads(self.s3, self.bucket, manifest.object_key)
+    def run(self, step: AnyStep, *, on_claim: Callable[[Claim], None] | None = None) -> BaseModel:
+        """Run a plan, assemble, finish or fail step (``on_claim`` as for ShardWorker.run)."""
+        if isinstance(step, RenderStep):
+            raise DistributedRunError("the coordinator does not render shards")
+        plan = read_manifest(self.s3, self.bucket, step.manifest_key)
+        if on_claim is not None:
+            on_claim(plan.ledger_claim())
+        if isinstance(step, FailStep):
+            return self.fail(plan, step.error)
         try:
-            window = self._reports(manifest)[0]["window"]
-        except Exception:  # the plan or a shard's report may not exist: the recorded one stays
-            window = manifest.data["message"].get("window")
-        message: dict[str, Any] = {
-            **manifest.data["message"],
-            "outcome": "failed",
-            "error": reason,
-            "durationMs": self._duration_ms(manifest),
-            "window": window,
-            "objectKey": None,
-            "path": "distributed",
-            "estimatedRows": int(manifest.data["estimatedRows"]),
-        }
-        result = self._end(manifest.claim(), message, self.service.fail_run)
-        delete_prefix(self.s3, self.bucket, manifest.work)
+            if isinstance(step, PlanStep):
+                return self.plan(plan)
+            if isinstance(step, AssembleStep):
+                return self.assemble(plan)
+            return self.finish(plan, step.file)
+        except Exception as exc:
+            _record_error(self.s3, self.bucket, plan, step, exc)
+            raise
+
+    def plan(self, plan: RunPlan) -> ShardPlan:
+        """The window's local days in shards of consecutive days, each within the plan's
+        rows per worker by the per-day log counts; the shard count goes on the run record."""
+        if plan.route is None:
+            raise DistributedRunError(f"the plan of run {plan.run_id} has no route to the state machine")
+        source = self.source_for(plan.tenant_id)
+        try:
+            days = window_days(plan.window, source, plan.zone)
+            estimated_logs = getattr(source, "estimated_logs", None)
+            ranges = [day_range(day, plan.zone) for day in days]
+            estimates = estimated_logs(ranges) if estimated_logs is not None else [0] * len(days)
+        finally:
+            source.close()
+        groups = plan_shards(days, estimates, plan.route.max_rows_per_worker)
+        shards = tuple(
+            Shard(index=i, first_day=first, last_day=last, last=i == len(groups) - 1)
+            for i, (first, last) in enumerate(groups)
+        ) or (Shard(index=0, last=True),)  # no data: one shard, header only
+        result = ShardPlan(shards=shards, max_concurrency=self.max_concurrency)
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=WorkArea.of(plan).shards_key,
+            Body=result.model_dump_json(by_alias=True).encode(),
+        )
+        self.ledger.record_route(
+            plan.ledger_claim(), "distributed", plan.route.estimated_rows, shards=len(shards)
+        )
         return result
 
-    def _end(
-        self,
-        claim: Claim,
-        message: dict[str, Any],
-        record: Callable[[Claim, dict[str, Any]], dict[str, Any]],
-    ) -> dict[str, Any]:
-        """Record the outcome with its notification and deliver it (``record``: complete_run or
-        fail_run). A retried step whose attempt already recorded the run (its delivery failed)
-        delivers only the channels still pending, and returns the message as recorded."""
-        try:
-            return record(claim, message)
-        except LeaseLostError:
-            stored = self.ledger.get(claim.tenant_id, claim.export_guid, claim.scheduled_time)
-            if stored is None or not stored.finished or stored.claim_token != claim.token:
-                raise  # another attempt holds (or ended) the run
-            self.service.deliver(
-                claim.tenant_id, claim.export_guid, claim.scheduled_time, holder=claim.invocation_id
-            )
-            return stored.notification or message
+    def _reports(self, plan: RunPlan) -> list[ShardReport]:
+        """Every shard's report, in order; a shard without one failed (or never ran)."""
+        area = WorkArea.of(plan)
+        planned = read_work_object(self.s3, self.bucket, area.shards_key)
+        if planned is None:
+            raise ShardMissing("the distributed run has no shard plan")
+        reports = []
+        for shard in ShardPlan.model_validate_json(planned).shards:
+            body = read_work_object(self.s3, self.bucket, area.report_key(shard.index))
+            if body is None:
+                raise ShardMissing(self._step_error(plan) or f"shard {shard.index} wrote no output")
+            reports.append(ShardReport.model_validate_json(body))
+        return reports
 
-    def _duration_ms(self, manifest: Manifest) -> int:
-        return int((self.clock() - manifest.started_at).total_seconds() * 1000)
+    def assemble(self, plan: RunPlan) -> ExportedFile:
+        """The shards joined into the run's object (If-None-Match; this run's own object from a
+        retried step is adopted): the run's file, as the single path's upload gives it."""
+        reports = self._reports(plan)
+        rows = sum(r.rows for r in reports)
+        skipped = [s for r in reports for s in r.skipped][:MAX_RECORDED_SKIPS]
+        skipped_count = sum(r.skipped_count for r in reports)
+        if rows == 0 and plan.delete_empty_file:
+            return ExportedFile.stored(
+                None, rows=0, skipped_count=skipped_count, skipped=skipped, shards=len(reports)
+            )
+        stored = assemble_object(
+            self.s3,
+            self.bucket,
+            plan.object_key,
+            [(r.key, r.size) for r in reports],
+            content_type=plan.content_type,
+            tags=plan.tags,
+            run_id=plan.run_id,
+        )
+        return ExportedFile.stored(
+            stored, rows=rows, skipped_count=skipped_count, skipped=skipped, shards=len(reports)
+        )
+
+    def finish(self, plan: RunPlan, file: ExportedFile) -> RunEnded:
+        """End the run as a single run ends (runs/finish.py), then remove its work prefix."""
+        outcome = self.finisher.finish(plan, file)
+        delete_prefix(self.s3, self.bucket, WorkArea.of(plan).prefix)
+        return RunEnded.of(outcome)
+
+    def fail(self, plan: RunPlan, error: StepError) -> RunEnded:
+        """Fail the run with the first failed step's own reason (else the Catch's error name),
+        after aborting any upload left on its key; then remove its work prefix."""
+        reason = self._step_error(plan) or failure_reason(error)
+        abort_uploads(self.s3, self.bucket, plan.object_key)
+        outcome = self.finisher.fail(plan, reason)
+        delete_prefix(self.s3, self.bucket, WorkArea.of(plan).prefix)
+        return RunEnded.of(outcome)
+
+    def _step_error(self, plan: RunPlan) -> str | None:
+        """The reason the first failed step recorded, if any did."""
+        area = WorkArea.of(plan)
+        for key in sorted(listed_keys(self.s3, self.bucket, area.prefix)):
+            if key.endswith(".error.json"):
+                body = read_work_object(self.s3, self.bucket, key)
+                if body is not None:
+                    return str(json.loads(body)["error"])
+        return None
+
+
+def _record_error(s3: Any, bucket: str, plan: RunPlan, step: AnyStep, exc: Exception) -> None:
+    """Keep a failed step's reason (the tenant-safe one, ``run_failure_reason``) in the work
+    prefix: the Map state reports only that its failure threshold was exceeded, and a Lambda
+    error's cause may quote internal text; the fail step names the real cause."""
+    index = step.shard.index if isinstance(step, RenderStep) else None
+    reason = run_failure_reason(exc, log=STEP_LOG)
+    if index is not None:
+        reason = f"shard {index} failed: {reason}"
+    body = json.dumps({"step": step.step, "index": index, "error": reason}).encode()
+    s3.put_object(Bucket=bucket, Key=WorkArea.of(plan).error_key(index), Body=body)
 
 
 class ShardMissing(DistributedRunError):
@@ -358,12 +310,13 @@ _STATES_ERRORS = {
 }
 
 
-def failure_reason(error: Mapping[str, Any]) -> str:
+def failure_reason(error: StepError | dict[str, Any]) -> str:
     """A readable reason from a Catch's ``{"Error", "Cause"}`` when no step recorded one (the
     function was killed, timed out, or the state machine itself failed). Only the error's name
     is used: a cause may quote internal text (paths, data values), which the notification
     must not carry; the cause stays in the execution's history for operators."""
-    name = str(error.get("Error") or "States.TaskFailed")
+    caught = error if isinstance(error, StepError) else StepError.model_validate(error)
+    name = caught.Error or "States.TaskFailed"
     if name in _STATES_ERRORS:
         return _STATES_ERRORS[name]
     return f"a step of the distributed run failed ({shown(name)}); the details are in {STEP_LOG}"

@@ -1,7 +1,8 @@
 """What every log line of an export run says about the run (docs/infrastructure.md, Observability).
 
 Kept free of Powertools: the handlers hand these to their Logger (``set_correlation_id`` and
-``append_keys``) from the ``on_claim`` callback of ExportService.run/recover and Steps.dispatch.
+``append_keys``) from the ``on_claim`` callback of ExportService.run/recover and of the
+steps' ShardWorker.run / Coordinator.run.
 """
 
 from __future__ import annotations

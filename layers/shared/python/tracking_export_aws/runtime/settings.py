@@ -129,7 +129,7 @@ class FunctionSettings(BaseSettings):
         return {
             variable_name(field): field.is_required()
             for name, field in cls.model_fields.items()
-            if name != "limits"
+            if name != "limits" and variable_name(field) not in cls.OPTIONAL_OVERRIDES
         }
 
 
@@ -186,7 +186,7 @@ class ExportSettings(ConfigSettings, RunChannelSettings):
     tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
     # Download links live this long at most (and never past the signing credentials' expiry).
     download_link_seconds: int = Field(validation_alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
-    # The state machine a run above MAX_ROWS_PER_WORKER estimated rows goes to (runs/route.py).
+    # The state machine a run above MAX_ROWS_PER_WORKER estimated rows goes to (runs/handoff.py).
     state_machine_arn: str = Field(validation_alias="STATE_MACHINE_ARN")
     max_rows_per_worker: int = Field(validation_alias="MAX_ROWS_PER_WORKER", ge=1)
 
@@ -208,12 +208,14 @@ class ShardWorkerSettings(FunctionSettings):
     tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
 
 
-class CoordinatorSettings(ConfigSettings, RunChannelSettings):
+class CoordinatorSettings(RunChannelSettings):
     """``ExportCoordinatorFunction`` (``export_steps_app.coordinator``): plans, assembles,
-    finishes or fails a distributed run, through the export function's outbox and channels."""
+    finishes or fails a distributed run, through the export function's outbox and channels; the
+    run's plan carries its definition and recipients, so it reads no configuration."""
 
     export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
     tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+    run_history_table: str = Field(validation_alias="RUN_HISTORY_TABLE", min_length=3)
     download_link_seconds: int = Field(validation_alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
     # The Map state's concurrency the plan step hands out (ShardMaxConcurrency).
     max_concurrency: int = Field(validation_alias="MAX_CONCURRENCY", ge=1)
@@ -256,12 +258,44 @@ class WatchdogSettings(ConfigSettings, ScheduleSettings):
     max_starts: int = Field(validation_alias="WATCHDOG_MAX_STARTS", ge=1, le=10_000)
 
 
-class IngestFunctionSettings(ConfigSettings, ChannelSettings):
+class _IngestTarget(FunctionSettings):
+    """Where ingestion reads files and keeps the events of files that failed for good."""
+
+    # The only bucket whose objects are ingested; events naming another are ignored.
+    ingest_bucket: str = Field(validation_alias="INGEST_BUCKET", min_length=3, max_length=63)
+    # A file that fails for good leaves its event in this queue (IngestDlq), to be re-driven.
+    dead_letter_queue_url: str = Field(validation_alias="INGEST_DLQ_URL", min_length=1)
+
+
+class IngestFunctionSettings(ConfigSettings, ChannelSettings, _IngestTarget):
     """``IngestFunction`` (``ingest_app.handler``): ingestion, retention and erasure."""
+
+    # The ingestion's own caps (docs/limits.md, "Tracking files"): optional, as the engine's are.
+    OPTIONAL_OVERRIDES: ClassVar[frozenset[str]] = FunctionSettings.OPTIONAL_OVERRIDES | {
+        "INGEST_MAX_LINE_BYTES",
+        "INGEST_MAX_DECOMPRESSED_BYTES",
+        "INGEST_MAX_COMPRESSION_RATIO",
+    }
 
     export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
     tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
-    # Bytes of an object read and loaded by one invocation (a gzip object must fit whole).
+    # Bytes of lines loaded by one invocation (decompressed bytes for gzip).
     max_bytes_per_invocation: int = Field(validation_alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64)
     # "invoke": the function invokes itself for the next range; "return": the caller does (local run).
     continuation: Literal["invoke", "return"] = Field(validation_alias="INGEST_CONTINUATION")
+    # A longer line is rejected, read past without being held.
+    max_line_bytes: int = Field(default=1024 * 1024, validation_alias="INGEST_MAX_LINE_BYTES", ge=64)
+    # gzip: the decompressed size of a file, and how many times its compressed size it may be.
+    max_decompressed_bytes: int = Field(
+        default=4 * 1024**3, validation_alias="INGEST_MAX_DECOMPRESSED_BYTES", ge=1
+    )
+    max_compression_ratio: float = Field(default=200.0, validation_alias="INGEST_MAX_COMPRESSION_RATIO", gt=1)
+
+
+class IngestRecoverySettings(ChannelSettings, _IngestTarget):
+    """``IngestRecoveryFunction`` (``ingest_app.on_failure``): an ingestion Lambda gave up on is
+    told to its tenant once (how far it got: the progress item) and its event kept in the queue;
+    a retention request for the config bucket's tenant.json (config-sync's) is only kept."""
+
+    config_bucket: str = Field(validation_alias="CONFIG_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)

@@ -21,14 +21,14 @@ from tracking_export_aws.config.sync import ConfigSyncService
 from tracking_export_aws.config.versions import ConfigVersions
 from tracking_export_aws.ingest.erasure import LearnerEraser
 from tracking_export_aws.ingest.retention import RetentionService, retention_event
-from tracking_export_aws.ingest.service import IngestService
+from tracking_export_aws.ingest.service import IngestService, IngestSettings
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import Notifier
 from tracking_export_aws.ops.watchdog import Watchdog
+from tracking_export_aws.runs.handoff import HandOff
 from tracking_export_aws.runs.ledger import RunLedger
-from tracking_export_aws.runs.route import Router
 from tracking_export_aws.runs.service import ExportService
-from tracking_export_aws.runs.steps import Steps
+from tracking_export_aws.runs.steps import Coordinator, ShardWorker
 from tracking_export_aws.runtime.settings import (
     ChannelSettings,
     ConfigSettings,
@@ -37,6 +37,7 @@ from tracking_export_aws.runtime.settings import (
     EmailSettings,
     ExportSettings,
     IngestFunctionSettings,
+    IngestRecoverySettings,
     RunChannelSettings,
     RunRecoverySettings,
     ScheduleSettings,
@@ -97,7 +98,7 @@ def export_service(settings: ExportSettings) -> ExportService:
     """``ExportFunction``: one run on the single path, or handed to the state machine."""
     dynamodb = client("dynamodb", settings)
     ledger = RunLedger(dynamodb, settings.run_history_table)
-    router = Router(
+    hand_off = HandOff(
         s3=client("s3", settings),
         sfn=client("stepfunctions", settings),
         ledger=ledger,
@@ -115,7 +116,7 @@ def export_service(settings: ExportSettings) -> ExportService:
         presigner=s3_presigner(settings),
         download_link_seconds=settings.download_link_seconds,
         limits=settings.limits,
-        router=router,
+        hand_off=hand_off,
         pauses=PauseRecords(dynamodb, settings.run_history_table),
     )
 
@@ -134,38 +135,29 @@ def run_recovery(settings: RunRecoverySettings) -> ExportService:
     )
 
 
-def coordinator_steps(settings: CoordinatorSettings) -> Steps:
-    """``ExportCoordinatorFunction``: plan, assemble, finish and fail; a run ends through the
-    export service (its outbox, channels, limits and configuration versions)."""
-    service = ExportService(
-        config=config_store(settings),
+def shard_worker(settings: ShardWorkerSettings) -> ShardWorker:
+    """``ExportWorkerFunction``: the render step only (tracking table in, ``_work/`` out; no
+    notifier, mailer nor configuration store: the run's plan says everything)."""
+    return ShardWorker(
+        s3=client("s3", settings),
+        bucket=settings.export_bucket,
+        source_for=_tracking_sources(settings),
+        limits=settings.limits,
+    )
+
+
+def coordinator(settings: CoordinatorSettings) -> Coordinator:
+    """``ExportCoordinatorFunction``: plan, assemble, finish and fail; a run ends as the export
+    function ends a single one (its outbox, channels and links), from the run's plan alone."""
+    return Coordinator(
+        s3=client("s3", settings),
+        bucket=settings.export_bucket,
         ledger=RunLedger(client("dynamodb", settings), settings.run_history_table),
         notifier=_run_notifier(settings),
-        s3=client("s3", settings),
-        export_bucket=settings.export_bucket,
         source_for=_tracking_sources(settings),
         presigner=s3_presigner(settings),
         download_link_seconds=settings.download_link_seconds,
-        limits=settings.limits,
-    )
-    return Steps(
-        s3=service.files,
-        bucket=settings.export_bucket,
-        runs=service,
-        source_for=service.source_for,
-        limits=settings.limits,
         max_concurrency=settings.max_concurrency,
-    )
-
-
-def worker_steps(settings: ShardWorkerSettings) -> Steps:
-    """``ExportWorkerFunction``: the render step only (tracking table in, ``_work/`` out)."""
-    return Steps(
-        s3=client("s3", settings),
-        bucket=settings.export_bucket,
-        runs=None,
-        source_for=_tracking_sources(settings),
-        limits=settings.limits,
     )
 
 
@@ -247,7 +239,7 @@ def retention_requester(settings: ConfigSyncSettings) -> Callable[[str, str], No
 def ingest_service(
     settings: IngestFunctionSettings, continue_with: Callable[[dict[str, Any]], None] | None
 ) -> IngestService:
-    """``IngestFunction``'s ingestion (``continue_with`` hands on the next byte range)."""
+    """``IngestFunction``'s ingestion (``continue_with`` hands on the next range)."""
     return IngestService(
         s3=client("s3", settings),
         # The loader's batches: no client-side parameter validation (aws/clients.py).
@@ -255,9 +247,44 @@ def ingest_service(
         table=settings.tracking_table,
         config=config_store(settings),
         notifier=notifier(settings),
-        max_bytes=settings.max_bytes_per_invocation,
+        settings=IngestSettings(
+            bucket=settings.ingest_bucket,
+            max_bytes_per_invocation=settings.max_bytes_per_invocation,
+            max_line_bytes=settings.max_line_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            max_compression_ratio=settings.max_compression_ratio,
+        ),
         continue_with=continue_with,
+        dead_letter=_dead_letter(settings),
     )
+
+
+def ingest_recovery(settings: IngestRecoverySettings) -> IngestService:
+    """``IngestRecoveryFunction``: the ingestion's ``give_up`` (the progress item read, the
+    tenant told, the event kept). It reads no file nor configuration: its S3 client and
+    configuration store are never called, and its role grants neither."""
+    s3 = client("s3", settings)
+    return IngestService(
+        s3=s3,
+        dynamodb=client("dynamodb", settings),
+        table=settings.tracking_table,
+        config=ConfigStore(s3, settings.config_bucket, limits=settings.limits),
+        notifier=notifier(settings),
+        settings=IngestSettings(bucket=settings.ingest_bucket),
+        dead_letter=_dead_letter(settings),
+    )
+
+
+def _dead_letter(
+    settings: IngestFunctionSettings | IngestRecoverySettings,
+) -> Callable[[dict[str, Any]], None]:
+    """Keeps an event in the ingest dead-letter queue (``INGEST_DLQ_URL``), to be re-driven."""
+    sqs, queue_url = client("sqs", settings), settings.dead_letter_queue_url
+
+    def dead_letter(event: dict[str, Any]) -> None:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
+
+    return dead_letter
 
 
 def learner_eraser(settings: IngestFunctionSettings, *, notify: bool = True) -> LearnerEraser:
