@@ -1,6 +1,6 @@
 """Every function of template.yaml starts with only the environment the template gives it.
 
-Each handler (every AWS::Serverless::Function's, the run recovery's ``on_failure`` and both
+Each handler (every AWS::Serverless::Function's, the recoveries' ``on_failure`` and both
 distributed steps included) runs in a fresh process whose environment is the template's
 Globals plus the function's own variables, intrinsic functions resolved to names and ARNs of
 the right shape (tools/template_functions.py), plus what Lambda itself provides (region,
@@ -83,6 +83,12 @@ SAMPLE_EVENTS: dict[str, Any] = {
     },
     "config_sync_app.handler": _event("s3-config-upload-valid.json"),
     "ingest_app.handler": _event("ingest-file-dropped.json"),
+    "ingest_app.on_failure": {
+        "version": "1.0",
+        "requestContext": {"requestId": "r-2", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": _event("ingest-file-dropped.json"),
+        "responsePayload": {"errorType": "ClientError", "errorMessage": "SlowDown"},
+    },
     # The hourly ScheduleV2 sets no Input: the pass reads nothing of its event.
     "watchdog_app.handler": {},
 }
