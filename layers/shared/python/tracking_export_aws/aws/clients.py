@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the stub packages are dev dependencies (boto3-stubs extras)
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 # The tracking source reads several days x 4 shards at once; leave room for the rest.
@@ -139,6 +140,15 @@ def client(
 ) -> EventBridgeClient: ...
 @overload
 def client(
+    service: Literal["sqs"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> SQSClient: ...
+@overload
+def client(
     service: str,
     settings: Endpoints | None = None,
     *,
@@ -155,7 +165,7 @@ def client(
     validated: bool = True,
 ) -> Any:
     """A boto3 client for ``service``, cached per (service, endpoint, region, validation), typed
-    as the service's stub client (boto3-stubs) for the eight services the functions use.
+    as the service's stub client (boto3-stubs) for the nine services the functions use.
 
     The endpoint and region come from ``settings`` unless given explicitly. ``validated=False``
     turns botocore's parameter validation off: only for the DynamoDB requests of the tracking

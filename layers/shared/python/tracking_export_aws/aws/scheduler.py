@@ -204,7 +204,7 @@ def _json(text: Any) -> Any:
         return text
 
 
-def tenant_schedule_names(client: Any, group: str, tenant_id: str) -> list[str]:
+def tenant_schedule_names(client: EventBridgeSchedulerClient, group: str, tenant_id: str) -> list[str]:
     """The schedules of ``group`` that run one of ``tenant_id``'s exports.
 
     Listed by the start every such name has (``{tenant}--``, or as much of it as a hashed long
@@ -213,7 +213,7 @@ def tenant_schedule_names(client: Any, group: str, tenant_id: str) -> list[str]:
     """
     prefix = f"{keys.validate_tenant_id(tenant_id)}--"[: MAX_NAME_LENGTH - NAME_HASH_LENGTH - 1]
     names: list[str] = []
-    page_token: dict[str, str] = {}
+    page_token: dict[str, Any] = {}
     while True:
         page = client.list_schedules(GroupName=group, NamePrefix=prefix, **page_token)
         for summary in page.get("Schedules", []):
@@ -221,14 +221,14 @@ def tenant_schedule_names(client: Any, group: str, tenant_id: str) -> list[str]:
                 schedule = client.get_schedule(Name=summary["Name"], GroupName=group)
             except client.exceptions.ResourceNotFoundException:
                 continue  # deleted since it was listed
-            if _target_tenant(schedule) == tenant_id:
+            if _target_tenant(dict(schedule)) == tenant_id:
                 names.append(str(summary["Name"]))
         if not page.get("NextToken"):
             return sorted(names)
         page_token = {"NextToken": page["NextToken"]}
 
 
-def delete_schedule_named(client: Any, group: str, name: str) -> bool:
+def delete_schedule_named(client: EventBridgeSchedulerClient, group: str, name: str) -> bool:
     """Delete one schedule by name; False when there was none."""
     try:
         client.delete_schedule(Name=name, GroupName=group)

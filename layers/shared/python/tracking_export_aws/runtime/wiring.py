@@ -123,12 +123,15 @@ def export_service(settings: ExportSettings) -> ExportService:
 
 def run_recovery(settings: RunRecoverySettings) -> ExportService:
     """``RunRecoveryFunction``: the export service's ``recover`` (a failed record and its
-    notification); it reads the configuration and the run history, and writes no file."""
+    notification); it reads the configuration and the run history, and writes no file: the S3
+    client is the configuration store's, and no export bucket is named (its role has no grant on
+    one)."""
+    config = config_store(settings)
     return ExportService(
-        config=config_store(settings),
+        config=config,
         ledger=RunLedger(client("dynamodb", settings), settings.run_history_table),
         notifier=_run_notifier(settings),
-        s3=None,
+        s3=config.s3,
         export_bucket="",
         source_for=_no_source,
         limits=settings.limits,
