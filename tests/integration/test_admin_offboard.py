@@ -99,7 +99,7 @@ def fleet(stack: Any, records: Any, tmp_path: Path) -> Any:
             ]
         )
         result = service.run(ExportRequest(tenant, "nightly", scheduled_time=T0))
-        assert result["outcome"] == "succeeded", result
+        assert result.outcome == "succeeded", result
         for pk, sk in ((f"T#{tenant}#E#nightly", "CONFIG"), (f"T#{tenant}#SETTINGS", "CONFIG")):
             dynamodb.put_item(TableName=stack.run_history_table, Item={"pk": {"S": pk}, "sk": {"S": sk}})
         for pk, sk, extra in (
@@ -326,7 +326,7 @@ def test_the_tenant_is_paused_while_its_things_go_and_the_pause_goes_last(fleet:
         # run history, the last kind, the pause is gone too: docs/operations.md says what then).
         if kind != KINDS[-1]:
             answer = service.run(ExportRequest(ACME, "nightly", scheduled_time=later))
-            seen.append((kind, answer["outcome"]))
+            seen.append((kind, answer.outcome))
 
     offboarding = Offboarding(offboard_stores(target), ACME)
     offboarding.remove(on_removed=removed)

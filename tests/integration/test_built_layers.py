@@ -344,6 +344,8 @@ def _distributed_envs(stack: Any) -> dict[str, dict[str, str]]:
 def ingest_bucket(stack: Any) -> Any:
     name = f"it-ingest-{uuid.uuid4().hex[:10]}"
     stack.s3.create_bucket(Bucket=name)
+    # The template's IngestBucket on this stack: the ingest function's INGEST_BUCKET names it.
+    stack.extra_buckets[name] = "IngestBucket"
     yield name
     for item in stack.s3.list_objects_v2(Bucket=name).get("Contents", []):
         stack.s3.delete_object(Bucket=name, Key=item["Key"])

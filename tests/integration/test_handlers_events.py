@@ -286,13 +286,13 @@ def test_export_handler_refuses_an_invalid_request(
         "RunRecoveryFunction",
         "ConfigSyncFunction",
         "IngestFunction",
-        "ExportCoordinatorFunction",
         "WatchdogFunction",
     ],
 )
 def test_local_env_file_configures_each_function(function: str) -> None:
     """events/env.local.json (with the template's own values) is a whole environment of each
-    function that reads the configuration: its model accepts it, naming the sample's bucket."""
+    function that reads the configuration: its model accepts it, naming the sample's bucket.
+    (The coordinator reads none: the run's plan carries what it needs.)"""
     from tools.serve import template_values
     from tracking_export_aws.runtime.settings import ConfigSettings
 
