@@ -208,7 +208,7 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         tables[logical_id] = name
     topic_arn = sns.create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
     queues = {
-        q: sqs.create_queue(QueueName=f"{PREFIX}-{q}")["QueueUrl"] for q in ("notifications", "events", "dlq")
+        q: sqs.create_queue(QueueName=f"{PREFIX}-{q}")["QueueUrl"] for q in ("notifications", "events", "dlq", "ingest-dlq")
     }
     attrs = {
         q: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -242,6 +242,7 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         "INGEST_MAX_BYTES_PER_INVOCATION": str(INGEST_MAX_BYTES),
         # The local run plays Lambda's part: it sends each continuation back to the handler.
         "INGEST_CONTINUATION": "return",
+        "INGEST_DLQ_URL": queues["ingest-dlq"],
         "TRACKING_TABLE": tracking_table,
         "RUN_HISTORY_TABLE": history_table,
         "TOPIC_ARN": topic_arn,

@@ -246,6 +246,17 @@ class Stack:
             "AWS_REGION": REGION,
         }
 
+    def write_env_file(self, path: Path, *functions: str, **changes: str) -> Path:
+        """An env file in events/env.local.json's shape, as the operator's tools read it: each
+        function's own environment on this stack (``changes`` replace the values of the variables
+        a section has)."""
+        sections = {}
+        for function in functions:
+            env = self.env(function, **LOCAL_VARIABLES.get(function, {}))
+            sections[function] = {**env, **{name: value for name, value in changes.items() if name in env}}
+        path.write_text(json.dumps(sections), encoding="utf-8")
+        return path
+
     def settings(self, kind: type[S] = ExportSettings, **variables: str) -> S:  # type: ignore[assignment]
         """The settings model ``kind`` as its function gets it on this stack (what the stack
         cannot give as the local stack has it: ``LOCAL_VARIABLES``)."""

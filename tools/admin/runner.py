@@ -143,7 +143,7 @@ class InProcessRunner:
         with _environment(environment), contextlib.redirect_stdout(sys.stderr):
             module: Any = self._export_app()
             # The function's own settings: its cached service is built again from this environment.
-            module._service = None
+            module.reset()
             clients.clear_cache()
             try:
                 answer = getattr(module, entry)(dict(event), _Context(function))
@@ -152,7 +152,7 @@ class InProcessRunner:
                     f"{function} ({entry}) raised {type(exc).__name__}: {str(exc)[:500]}"
                 ) from exc
             finally:
-                module._service = None
+                module.reset()
                 clients.clear_cache()
         if not isinstance(answer, dict):
             raise RunnerError(f"{function} ({entry}) answered {str(answer)[:200]!r}, not a JSON object")
