@@ -208,7 +208,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         tables[logical_id] = name
     topic_arn = sns.create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
     queues = {
-        q: sqs.create_queue(QueueName=f"{PREFIX}-{q}")["QueueUrl"] for q in ("notifications", "events", "dlq", "ingest-dlq")
+        q: sqs.create_queue(QueueName=f"{PREFIX}-{q}")["QueueUrl"]
+        for q in ("notifications", "events", "dlq", "ingest-dlq")
     }
     attrs = {
         q: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
