@@ -48,6 +48,15 @@ UNUSED_GRANTS_ALLOWED: dict[tuple[str, str, str], str] = {
         "the fail step aborts what an assembly that died half-way left (aws/s3_objects.abort_uploads "
         "lists the uploads, then aborts each); no test kills an assembly half-way"
     ),
+    ("WatchdogFunction", "RepairExportSchedules", "scheduler:UpdateSchedule"): (
+        "a schedule disabled or changed by hand is put back: test_watchdog.py drives it through the "
+        "watchdog service (its handler test's pass finds every schedule as config-sync wrote it)"
+    ),
+    ("WatchdogFunction", "ReadTenantConfig", "s3:GetObject"): (
+        "an export's definition and tenant.json are read when a pass has a schedule to check "
+        "against them; test_watchdog.py drives those passes through the watchdog service, its "
+        "handler test's pass over an empty stack reads none"
+    ),
     ("ExportFunction", "WriteRunManifests", "s3:DeleteObject"): (
         "a hand-off whose StartExecution fails removes the manifest it wrote; no test makes Step "
         "Functions refuse an execution"
