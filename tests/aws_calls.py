@@ -54,8 +54,8 @@ UNUSED_GRANTS_ALLOWED: dict[tuple[str, str, str], str] = {
     ),
     ("WatchdogFunction", "ReadTenantConfig", "s3:GetObject"): (
         "an export's definition and tenant.json are read when a pass has a schedule to check "
-        "against them; test_watchdog.py drives those passes through the watchdog service, its "
-        "handler test's pass over an empty stack reads none"
+        "against them; test_watchdog.py drives those passes through the watchdog service, and no "
+        "handler test's pass reads one"
     ),
     ("ExportFunction", "WriteRunManifests", "s3:DeleteObject"): (
         "a hand-off whose StartExecution fails removes the manifest it wrote; no test makes Step "
