@@ -3,14 +3,15 @@
     python bench/cold_start.py [--runs N] [--baseline REV|none]
 
 What Lambda's init phase runs for each function: import of the handler module (Powertools,
-pydantic, the project's modules, boto3) and the first settings and wiring (the handler's
-``_get_service()`` / ``_get_coordinator()``: settings from the environment, boto3 clients with their
-service models). Each measure is a fresh ``python3.13 -I -S`` (CPython 3.13, the runtime's
-Python; no site-packages) whose ``sys.path`` holds the function folder and the layer
-directories only, with the function's variables of events/env.local.json and
-``AWS_LAMBDA_FUNCTION_NAME`` set (so that Powertools behaves as in Lambda: the old Tracer
-patches botocore). The time is taken inside the process, from before the import to after the
-wiring; interpreter start-up is the same on every side and left out.
+pydantic, the project's modules, boto3) and the first settings and wiring (what the handler
+builds on its first invocation, ``_service()``, ``_get_coordinator()``…: its settings model
+from the environment, boto3 clients with their service models). Each measure is a fresh
+``python3.13 -I -S`` (CPython 3.13, the runtime's Python; no site-packages) whose ``sys.path``
+holds the function folder and the layer directories only, with the function's variables
+(template.yaml's values, then events/env.local.json's) and ``AWS_LAMBDA_FUNCTION_NAME`` set
+(so that Powertools behaves as in Lambda: the old Tracer patches botocore). The time is taken
+inside the process, from before the import to after the wiring; interpreter start-up is the
+same on every side and left out.
 
 Sides, each built by its own Makefiles (``make build-*Layer``, wheels for this machine):
 - ``before``: the handlers and layers of REV (default ``c8ed320``, the code when issue 17 was
@@ -41,17 +42,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools.serve import template_values
+from tools.template_tables import load_template
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "c8ed320"
 # Function -> (folder, handler module, what its init builds: the first of these names the
 # module has, so that a baseline from before issue 16 builds its one ``Steps`` for the
 # coordinator); export and run recovery share an init, measured with the export's variables.
 FUNCTIONS = {
-    "ExportFunction": ("export", "export_app", ["_get_service"]),
-    "ConfigSyncFunction": ("config_sync", "config_sync_app", ["_get_service"]),
+    "ExportFunction": ("export", "export_app", ["_service", "_get_service"]),
+    "ConfigSyncFunction": ("config_sync", "config_sync_app", ["_service", "_get_service"]),
     "IngestFunction": ("ingest", "ingest_app", ["_get_service"]),
     "ExportCoordinatorFunction": ("export_steps", "export_steps_app", ["_get_coordinator", "_get_steps"]),
-    "WatchdogFunction": ("watchdog", "watchdog_app", ["_get_watchdog"]),
+    "WatchdogFunction": ("watchdog", "watchdog_app", ["_watchdog", "_get_watchdog"]),
 }
 SDK = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
 
@@ -125,7 +129,8 @@ def measure(
 
 
 def function_env(function: str, home: Path) -> dict[str, str]:
-    variables = json.loads((ROOT / "events" / "env.local.json").read_text(encoding="utf-8"))[function]
+    local = json.loads((ROOT / "events" / "env.local.json").read_text(encoding="utf-8"))[function]
+    variables = {**template_values(load_template(ROOT / "template.yaml"), function), **local}
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(home),

@@ -58,7 +58,7 @@ from tracking_export_aws.ingest.loader import load_jsonl
 from tracking_export_aws.runs.outcomes import RunHandedOff
 from tracking_export_aws.runs.payloads import read_step
 from tracking_export_aws.runs.service import ExportRequest
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import CoordinatorSettings, ExportSettings, ShardWorkerSettings
 from tracking_export_aws.runtime.wiring import coordinator, export_service, shard_worker
 
 ACCOUNT = "123456789012"
@@ -79,6 +79,9 @@ def _create(moto: str, dynamo: str) -> dict[str, str]:
         "TOPIC_ARN": stack.topic_arn,
         "TRACKING_TABLE": stack.tracking_table,
         "RUN_HISTORY_TABLE": stack.history_table,
+        "EVENT_BUS_NAME": "default",
+        "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS": "false",
+        "DOWNLOAD_LINK_SECONDS": "3600",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
     stack.s3.put_object(
@@ -97,7 +100,7 @@ def worker_runs(
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in trees}
     with moto_server_process() as moto:
         env = _create(moto, dynamo)
-        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION, validated=False)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
         definition = base64.b64encode(DEFINITION.encode()).decode()
         run_number = 0
@@ -142,7 +145,7 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
     step_handlers: dict[str, Any] = {}
     with moto_server() as moto, local_state_machines(moto, step_handlers):
         env = _create(moto, dynamo)
-        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION)
+        dynamodb = clients.client("dynamodb", endpoint_url=dynamo, region=REGION, validated=False)
         load_jsonl(dataset_path, env["TRACKING_TABLE"], dynamodb)
         sfn = clients.client("stepfunctions", endpoint_url=moto, region=REGION)
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
@@ -154,7 +157,10 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/bench",
         )["stateMachineArn"]
         env |= {"STATE_MACHINE_ARN": machine, "MAX_ROWS_PER_WORKER": str(shard_rows), "MAX_CONCURRENCY": "2"}
-        worker, coordinate = shard_worker(AwsSettings.from_env(env)), coordinator(AwsSettings.from_env(env))
+        worker, coordinate = (
+            shard_worker(ShardWorkerSettings.from_env(env)),
+            coordinator(CoordinatorSettings.from_env(env)),
+        )
         step_handlers.update(
             {
                 "worker": lambda e, _: worker.run(read_step(e)).model_dump(mode="json", by_alias=True),
@@ -163,7 +169,7 @@ def distributed_run(dynamo: str, dataset_path: Path, shard_rows: int) -> tuple[i
                 ),
             }
         )
-        service = export_service(AwsSettings.from_env(env))
+        service = export_service(ExportSettings.from_env(env))
         when = datetime.combine(datetime(2026, 11, 28).date(), clock_time(2), ZoneInfo("UTC")).astimezone(UTC)
         started = time.perf_counter()
         result = service.run(

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(name, "bench")
     shape = replace(SampleShape(), logs=args.logs, learners=500, contents=100, trackings=3_000)
     with dynalite() as endpoint, tempfile.TemporaryDirectory() as scratch:
-        dynamodb = clients.client("dynamodb", endpoint_url=endpoint, region=REGION)
+        # As the ingest function's loader: no client-side parameter validation.
+        dynamodb = clients.client("dynamodb", endpoint_url=endpoint, region=REGION, validated=False)
         path = Path(scratch) / "acme.jsonl"
         count = write_jsonl(dataset(shape), path)
         data = path.read_bytes()

@@ -5,7 +5,8 @@ process (``distributed.py``).
 
 ``TREE`` is this checkout or an extracted older revision; the environment must make the
 project importable from there (``revisions.code_environment``) and hold the worker's
-settings (``AwsSettings.from_env``). The worker (and its clients) is made first; then it
+settings (its ``ShardWorkerSettings``; ``AwsSettings`` in older revisions). The worker (and
+its clients) is made first; then it
 renders every day of the window as one shard (``ShardWorker.render`` of a prepared
 ``RunPlan``, or ``Steps.render`` of a manifest in revisions before runs/plan.py), timed with
 ``time.process_time()`` (DynamoDB and S3 are other processes). ``RUN_NUMBER`` gives each
@@ -47,7 +48,9 @@ def _import(*names: str) -> Any:
 
 def _settings() -> Any:
     settings_class = _import(
-        "tracking_export_aws.runtime.settings:AwsSettings", "tracking_export_aws.settings:AwsSettings"
+        "tracking_export_aws.runtime.settings:ShardWorkerSettings",
+        "tracking_export_aws.runtime.settings:AwsSettings",
+        "tracking_export_aws.settings:AwsSettings",
     )
     return settings_class.from_env(dict(os.environ))
 

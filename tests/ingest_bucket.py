@@ -1,13 +1,17 @@
-"""The ingest bucket of a local stack and the ingest handler pointed at it, for the tests that
+"""The ingest bucket of a local stack and the ingest functions pointed at it, for the tests that
 drop files (tests/integration/test_ingestion.py, test_hostile_ingestion.py); the fixture
-``ingest_for`` (tests/integration/conftest.py) makes one."""
+``ingest_for`` (tests/integration/conftest.py) makes one: ``app.handler`` runs as IngestFunction,
+``app.on_failure`` as IngestRecoveryFunction, each with its own template environment."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
+
+from function_environments import ENVIRONMENTS
 
 from tracking_export_aws.aws import keys
 
@@ -57,6 +61,12 @@ class Ingest:
     def keys(self, prefix: str) -> list[str]:
         listing = self.stack.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def operator(self, main: Callable[[list[str]], int], argv: list[str]) -> int:
+        """An operator's command line (tools/), run with the ingest function's environment as its
+        documentation says (its own credentials: no IAM check)."""
+        with ENVIRONMENTS.of("IngestFunction", self.app.handler.env):
+            return main(argv)
 
 
 def jsonl(records: list[dict[str, Any]]) -> str:

@@ -12,7 +12,7 @@ import json
 import sys
 
 from tracking_export_aws.runtime import wiring
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import IngestFunctionSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tenant", required=True)
     args = parser.parse_args(argv)
-    summary = wiring.retention_service(AwsSettings.from_env()).apply(args.tenant)
+    summary = wiring.retention_service(IngestFunctionSettings.from_env()).apply(args.tenant)
     json.dump(summary.as_dict(), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -13,7 +13,7 @@ import sys
 
 from tracking_export_aws.ingest.erasure import ErasureRequest, InvalidErasureRequest
 from tracking_export_aws.runtime import wiring
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import IngestFunctionSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         request = ErasureRequest.from_event({"erase": {"tenantId": args.tenant, "learnerId": args.learner}})
     except InvalidErasureRequest as exc:
         parser.error(str(exc))
-    eraser = wiring.learner_eraser(AwsSettings.from_env(), notify=not args.no_notify)
+    eraser = wiring.learner_eraser(IngestFunctionSettings.from_env(), notify=not args.no_notify)
     json.dump(eraser.erase(request).as_dict(), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a record was rejected")
     args = parser.parse_args(argv)
-    dynamodb = client("dynamodb", endpoint_url=args.endpoint_url, region=args.region)
+    # A bulk load, as the ingest function's loader: no client-side parameter validation.
+    dynamodb = client("dynamodb", endpoint_url=args.endpoint_url, region=args.region, validated=False)
     report = load_jsonl(
         args.dataset, args.table, dynamodb, workers=args.workers, retention_days=args.retention_days
     )

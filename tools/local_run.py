@@ -49,6 +49,7 @@ from tools.local_endpoints import (
     wait_for_execution,
 )
 from tools.sample_data import SampleShape, dataset, write_jsonl
+from tools.template_functions import Deployment
 from tools.template_tables import resource_names, table_definitions
 from tracking_export_aws.aws import clients, keys
 from tracking_export_aws.aws.scheduler import SCHEDULED_TIME
@@ -196,7 +197,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
 
     config_bucket, export_bucket = f"{PREFIX}-config", f"{PREFIX}-exports"
     for bucket in (config_bucket, export_bucket, f"{PREFIX}-ingest"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        location: Any = {"LocationConstraint": REGION}  # a region name, not the stubs' literal
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
     # As in template.yaml: runs read the last valid version of each configuration object.
     s3.put_bucket_versioning(Bucket=config_bucket, VersioningConfiguration={"Status": "Enabled"})
     tables = {}
@@ -206,7 +208,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         tables[logical_id] = name
     topic_arn = sns.create_topic(Name=f"{PREFIX}-notifications")["TopicArn"]
     queues = {
-        q: sqs.create_queue(QueueName=f"{PREFIX}-{q}")["QueueUrl"] for q in ("notifications", "events", "dlq")
+        q: sqs.create_queue(QueueName=f"{PREFIX}-{q}")["QueueUrl"]
+        for q in ("notifications", "events", "dlq", "ingest-dlq")
     }
     attrs = {
         q: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -223,6 +226,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
 
     tracking_table = next(v for k, v in tables.items() if "Tracking" in k)
     history_table = next(v for k, v in tables.items() if "History" in k)
+    # The settings the template takes from its parameters, at their defaults.
+    parameters = Deployment.of(root / "template.yaml")
     _say(f"  template resources: {', '.join(sorted(n for group in names.values() for n in group))}")
     _say(f"  buckets {config_bucket}, {export_bucket}; tables {tracking_table}, {history_table}")
     return {
@@ -238,6 +243,7 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         "INGEST_MAX_BYTES_PER_INVOCATION": str(INGEST_MAX_BYTES),
         # The local run plays Lambda's part: it sends each continuation back to the handler.
         "INGEST_CONTINUATION": "return",
+        "INGEST_DLQ_URL": queues["ingest-dlq"],
         "TRACKING_TABLE": tracking_table,
         "RUN_HISTORY_TABLE": history_table,
         "TOPIC_ARN": topic_arn,
@@ -247,6 +253,8 @@ def _create_resources(root: Path, moto: str, dynamo: str) -> dict[str, str]:
         "SCHEDULER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-scheduler",
         "SCHEDULE_DLQ_ARN": attrs["dlq"],
         "EMAIL_SENDER": EMAIL_SENDER,
+        "DOWNLOAD_LINK_SECONDS": parameters.parameter("DownloadLinkSeconds"),
+        "EVENTS_INCLUDE_LINKS_AND_RECIPIENTS": parameters.parameter("EventsIncludeLinksAndRecipients"),
         "NOTIFICATION_QUEUE_URL": queues["notifications"],
         "EVENT_QUEUE_URL": queues["events"],
         "POWERTOOLS_SERVICE_NAME": "tracking-export",

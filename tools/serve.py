@@ -39,7 +39,7 @@ from tools.template_tables import load_template, table_definitions
 from tracking_export_aws.aws import clients, keys
 from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.ingest.loader import load_dataset
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import ConfigSyncSettings
 from tracking_export_aws.runtime.wiring import config_sync_service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -382,8 +382,9 @@ class ServeStack:
             for function, env in self.env.items()
         }
 
-    def settings(self, function: str) -> AwsSettings:
-        return AwsSettings.from_env(self.environment(function))
+    def config_sync_settings(self) -> ConfigSyncSettings:
+        """Config-sync's settings as ``sam local invoke`` gives them (the sample's schedules)."""
+        return ConfigSyncSettings.from_env(self.environment("ConfigSyncFunction"))
 
     def client(self, service: str) -> Any:
         url = self.dynamodb_url if service == "dynamodb" else self.moto_url
@@ -442,7 +443,7 @@ class ServeStack:
         )
 
     def _configure_sample_tenant(self) -> None:
-        settings = self.settings("ConfigSyncFunction")
+        settings = self.config_sync_settings()
         s3 = self.client("s3")
         s3.put_object(
             Bucket=settings.config_bucket,
@@ -462,7 +463,7 @@ class ServeStack:
         )
         service = config_sync_service(settings)
         self.config_sync_results = [
-            dict(service.apply(S3ObjectEvent(bucket=settings.config_bucket, key=key))) for key in uploaded
+            service.apply(S3ObjectEvent(bucket=settings.config_bucket, key=key)).as_json() for key in uploaded
         ]
         self.say(
             f"uploaded to s3://{settings.config_bucket}/tenants/{TENANT}/: tenant.json, {', '.join(uploaded)}"

@@ -16,6 +16,7 @@ the fields the models mark ``LOGGED`` (``notify.messages.log_fields``). Traces a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -38,14 +39,15 @@ from tracking_export_aws.runs.request import destination_failure_detail
 from tracking_export_aws.runs.service import ExportRequest, ExportService, InvalidRequest, TransientRunError
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
 from tracking_export_aws.runtime.metrics import count_outcome
-from tracking_export_aws.runtime.settings import AwsSettings
-from tracking_export_aws.runtime.wiring import export_service
+from tracking_export_aws.runtime.settings import ExportSettings, FunctionSettings, RunRecoverySettings
+from tracking_export_aws.runtime.wiring import export_service, run_recovery
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 metrics = Metrics()
-_service: ExportService | None = None
+# Each handler is its own Lambda function with its own environment (template.yaml).
+SETTINGS: dict[str, type[FunctionSettings]] = {"handler": ExportSettings, "on_failure": RunRecoverySettings}
 
 
 def as_json(outcome: RunOutcome) -> dict[str, Any]:
@@ -64,19 +66,30 @@ def _mark_run(claim: Claim) -> None:
     logger.append_keys(**run_keys(claim))
 
 
-def _get_service() -> ExportService:
-    """Built on first use, not at import: tests and the local run set the environment first."""
-    global _service
-    if _service is None:
-        _service = export_service(AwsSettings.from_env())
-    return _service
+@functools.cache
+def _service() -> ExportService:
+    """``ExportFunction``'s service, built from its settings on the first invocation (not at
+    import: tests and the local run set the environment first) and kept."""
+    return export_service(ExportSettings.from_env())
+
+
+@functools.cache
+def _recovery() -> ExportService:
+    """``RunRecoveryFunction``'s service, built as ``_service`` is."""
+    return run_recovery(RunRecoverySettings.from_env())
+
+
+def reset() -> None:
+    """Forget what was built from the environment (a test gives each handler a new one)."""
+    _service.cache_clear()
+    _recovery.cache_clear()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
-        request = ExportRequest.from_event(event, _get_service().limits)
+        request = ExportRequest.from_event(event, _service().limits)
     except InvalidRequest:
         # No tenant or export to notify: counted, logged, and raised so the event reaches the DLQ.
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
@@ -91,7 +104,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         run_at=request.run_at.isoformat() if request.run_at else None,
     )
     try:
-        result = _get_service().run(
+        result = _service().run(
             request,
             invocation_id=getattr(context, "aws_request_id", None),
             remaining_seconds=_remaining_seconds(context),
@@ -155,7 +168,7 @@ def on_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail = destination_failure_detail(response)
     reason = f"{request_context.get('condition') or 'RetriesExhausted'}" + (f" ({detail})" if detail else "")
     logger.append_keys(tenant_id=request.tenant_id, export_guid=request.export_guid)
-    result = _get_service().recover(
+    result = _recovery().recover(
         request, invocation_id=request_context.get("requestId"), reason=reason, on_claim=_mark_run
     )
     count_outcome("RecoveredRuns", result.outcome, metrics.default_dimensions)

@@ -10,6 +10,7 @@ JSON. An error is raised: the state machine's Catch turns it into the run's fail
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,7 +24,7 @@ from tracking_export_aws.runs.payloads import RenderStep, RunEnded, read_step
 from tracking_export_aws.runs.steps import COORDINATOR_STEPS, WORKER_STEPS, Coordinator, ShardWorker
 from tracking_export_aws.runtime.log_keys import correlation_id, run_keys
 from tracking_export_aws.runtime.metrics import count_outcome
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import CoordinatorSettings, FunctionSettings, ShardWorkerSettings
 from tracking_export_aws.runtime.wiring import coordinator as build_coordinator
 from tracking_export_aws.runtime.wiring import shard_worker
 
@@ -31,24 +32,30 @@ logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 metrics = Metrics()
-_worker: ShardWorker | None = None
-_coordinator: Coordinator | None = None
+# Each handler is its own Lambda function with its own environment (template.yaml).
+SETTINGS: dict[str, type[FunctionSettings]] = {
+    "worker": ShardWorkerSettings,
+    "coordinator": CoordinatorSettings,
+}
 
 
+@functools.cache
 def _get_worker() -> ShardWorker:
-    """Built on first use, not at import: tests and the local run set the environment first."""
-    global _worker
-    if _worker is None:
-        _worker = shard_worker(AwsSettings.from_env())
-    return _worker
+    """``ExportWorkerFunction``'s render step, built from its settings on the first invocation
+    (not at import: tests and the local run set the environment first) and kept."""
+    return shard_worker(ShardWorkerSettings.from_env())
 
 
+@functools.cache
 def _get_coordinator() -> Coordinator:
-    """Built on first use, not at import (as the worker)."""
-    global _coordinator
-    if _coordinator is None:
-        _coordinator = build_coordinator(AwsSettings.from_env())
-    return _coordinator
+    """``ExportCoordinatorFunction``'s steps, built as the worker's are."""
+    return build_coordinator(CoordinatorSettings.from_env())
+
+
+def reset() -> None:
+    """Forget what was built from the environment (a test gives each handler a new one)."""
+    _get_worker.cache_clear()
+    _get_coordinator.cache_clear()
 
 
 def _mark_run(claim: Claim) -> None:

@@ -17,8 +17,8 @@ asynchronous invocations: once Lambda has given up on an ingestion, it tells the
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,46 +29,83 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.aws.clients import client
 from tracking_export_aws.aws.s3_events import IgnoredRecord, S3ObjectEvent
-from tracking_export_aws.ingest.erasure import ErasureRequest, InvalidErasureRequest, is_erasure_event
-from tracking_export_aws.ingest.retention import settings_tenant
-from tracking_export_aws.ingest.service import (
-    IngestRequest,
-    IngestResult,
-    IngestService,
-    IngestSettings,
-    read_ingest_event,
+from tracking_export_aws.ingest.erasure import (
+    ErasureRequest,
+    InvalidErasureRequest,
+    LearnerEraser,
+    is_erasure_event,
 )
+from tracking_export_aws.ingest.retention import RetentionService, settings_tenant
+from tracking_export_aws.ingest.service import IngestRequest, IngestResult, IngestService, read_ingest_event
 from tracking_export_aws.runs.request import destination_failure_detail
 from tracking_export_aws.runtime import wiring
 from tracking_export_aws.runtime.metrics import count_outcome
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import (
+    FunctionSettings,
+    IngestFunctionSettings,
+    IngestRecoverySettings,
+)
 
 logger = Logger()
 # The services' own log lines (stdlib logging) come out as this logger's: JSON, with the run's keys.
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 metrics = Metrics()
-_service: IngestService | None = None
+# Each handler is its own Lambda function with its own environment (template.yaml).
+SETTINGS: dict[str, type[FunctionSettings]] = {
+    "handler": IngestFunctionSettings,
+    "on_failure": IngestRecoverySettings,
+}
 _function_arn: str | None = None
 # A range's lease outlives the invocation by this much (then a retry may take the range over).
 _LEASE_MARGIN_SECONDS = 30
 
 
+@functools.cache
+def _settings() -> IngestFunctionSettings:
+    """``IngestFunction``'s settings, read and validated on the first invocation (not at import:
+    tests and the local run set the environment first), then kept for the execution environment."""
+    return IngestFunctionSettings.from_env()
+
+
 def _continue(event: dict[str, Any]) -> None:
     """The next range runs in a new asynchronous invocation of this function."""
     assert _function_arn is not None
-    client("lambda", AwsSettings.from_env()).invoke(
+    client("lambda", _settings()).invoke(
         FunctionName=_function_arn, InvocationType="Event", Payload=json.dumps(event).encode()
     )
 
 
+@functools.cache
 def _get_service() -> IngestService:
-    """Built on first use, not at import: tests and the local run set the environment first."""
-    global _service
-    if _service is None:
-        ingest = IngestSettings.model_validate(dict(os.environ))
-        continuation = _continue if ingest.continuation == "invoke" else None
-        _service = wiring.ingest_service(AwsSettings.from_env(), ingest, continuation)
-    return _service
+    settings = _settings()
+    return wiring.ingest_service(settings, _continue if settings.continuation == "invoke" else None)
+
+
+@functools.cache
+def _eraser() -> LearnerEraser:
+    return wiring.learner_eraser(_settings())
+
+
+@functools.cache
+def _retention_service() -> RetentionService:
+    return wiring.retention_service(_settings())
+
+
+@functools.cache
+def _recovery_settings() -> IngestRecoverySettings:
+    """``IngestRecoveryFunction``'s settings (its own environment), read as ``_settings``."""
+    return IngestRecoverySettings.from_env()
+
+
+@functools.cache
+def _recovery() -> IngestService:
+    return wiring.ingest_recovery(_recovery_settings())
+
+
+def reset() -> None:
+    """Forget what was built from the environment (a test gives each handler a new one)."""
+    for built in (_settings, _get_service, _eraser, _retention_service, _recovery_settings, _recovery):
+        built.cache_clear()
 
 
 def _erase(event: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +116,7 @@ def _erase(event: dict[str, Any]) -> dict[str, Any]:
         logger.exception("invalid erasure request")
         raise
     logger.append_keys(tenant_id=request.tenant_id)
-    report = wiring.learner_eraser(AwsSettings.from_env()).erase(request)
+    report = _eraser().erase(request)
     metrics.add_metric(name="LearnersErased", unit=MetricUnit.Count, value=1)
     logger.info("learner erased", extra=report.logged())
     return report.as_dict()
@@ -103,7 +140,7 @@ def _retention(item: IngestRequest | S3ObjectEvent) -> dict[str, Any]:
     tenant = settings_tenant(item.key)
     if tenant is None or not isinstance(item, S3ObjectEvent) or item.removed:
         return _ignored(None, "only a tenant.json upload is read from the config bucket", item.key)
-    summary = wiring.retention_service(AwsSettings.from_env()).apply(tenant)
+    summary = _retention_service().apply(tenant)
     metrics.add_metric(name="RetentionLogsUpdated", unit=MetricUnit.Count, value=summary.logs_updated)
     logger.info("retention applied", extra=summary.logged())
     return {"outcome": "retention-applied", **summary.as_dict()}
@@ -131,7 +168,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         return _erase(dict(event))
     _function_arn = getattr(context, "invoked_function_arn", None)
     remaining = getattr(context, "get_remaining_time_in_millis", lambda: 900_000)() / 1000
-    config_bucket = AwsSettings.from_env().config_bucket
+    config_bucket = _settings().config_bucket
     results = []
     for item in read_ingest_event(event):
         if isinstance(item, IgnoredRecord):
@@ -160,8 +197,8 @@ def on_failure(event: Any, context: LambdaContext) -> dict[str, Any]:
     detail = destination_failure_detail(event.get("responsePayload"))
     condition = request_context.get("condition") or "RetriesExhausted"
     reason = f"not ingested after Lambda's retries: {condition}" + (f" ({detail})" if detail else "")
-    service = _get_service()
-    config_bucket = AwsSettings.from_env().config_bucket
+    service = _recovery()
+    config_bucket = _recovery_settings().config_bucket
     results = []
     for item in read_ingest_event(payload):
         if isinstance(item, IgnoredRecord) or item.bucket == config_bucket:

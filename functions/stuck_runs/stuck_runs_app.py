@@ -15,6 +15,7 @@ raises once it has tried the others (the function's Errors alarm; the next pass 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -29,22 +30,26 @@ from tracking_export_aws.ops.stuck_runs import (
     StuckRuns,
 )
 from tracking_export_aws.runtime.metrics import count_outcome
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import FunctionSettings, StuckRunsSettings
 from tracking_export_aws.runtime.wiring import stuck_runs
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 metrics = Metrics()
-_stuck_runs: StuckRuns | None = None
+SETTINGS: dict[str, type[FunctionSettings]] = {"handler": StuckRunsSettings}
 SWEEP = {"action": "sweep"}
 
 
+@functools.cache
 def _get_stuck_runs() -> StuckRuns:
-    """Built on first use, not at import: tests set the environment first."""
-    global _stuck_runs
-    if _stuck_runs is None:
-        _stuck_runs = stuck_runs(AwsSettings.from_env())
-    return _stuck_runs
+    """Built from the function's settings on the first invocation (not at import: tests set
+    the environment first) and kept."""
+    return stuck_runs(StuckRunsSettings.from_env())
+
+
+def reset() -> None:
+    """Forget what was built from the environment (a test gives the handler a new one)."""
+    _get_stuck_runs.cache_clear()
 
 
 def _count(run: EndedRun) -> dict[str, Any]:

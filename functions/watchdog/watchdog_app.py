@@ -11,6 +11,7 @@ check; alarmed). The pass never raises for one export: the others must still be 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -19,27 +20,31 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tracking_export_aws.ops.watchdog import Watchdog
-from tracking_export_aws.runtime.settings import WatchdogSettings
+from tracking_export_aws.runtime.settings import FunctionSettings, WatchdogSettings
 from tracking_export_aws.runtime.wiring import watchdog
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tracking_export_aws"})
 metrics = Metrics()
-_watchdog: Watchdog | None = None
+SETTINGS: dict[str, type[FunctionSettings]] = {"handler": WatchdogSettings}
 
 
-def _get_watchdog() -> Watchdog:
-    """Built on first use, not at import: tests set the environment first."""
-    global _watchdog
-    if _watchdog is None:
-        _watchdog = watchdog(WatchdogSettings.from_env())
-    return _watchdog
+@functools.cache
+def _watchdog() -> Watchdog:
+    """Built from the function's settings on the first invocation (not at import: tests and
+    the local run set the environment first) and kept."""
+    return watchdog(WatchdogSettings.from_env())
+
+
+def reset() -> None:
+    """Forget what was built from the environment (a test gives the handler a new one)."""
+    _watchdog.cache_clear()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    report = _get_watchdog().sweep()
+    report = _watchdog().sweep()
     counts = {
         "MissedRuns": report.missed_runs,
         "SpringForwardRuns": report.spring_forward_runs,

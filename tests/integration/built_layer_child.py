@@ -107,15 +107,26 @@ report["control"] = _check(
 )
 
 from tracking_export_aws.aws import clients  # noqa: E402
-from tracking_export_aws.runtime.settings import AwsSettings  # noqa: E402
+from tracking_export_aws.runtime.settings import FunctionSettings  # noqa: E402
+
+# Every variable a scenario gives a function: a function runs with its own only.
+_FUNCTION_VARIABLES = {
+    name for scenario in config["scenarios"] for env in scenario["envs"].values() for name in env
+}
+
+
+def _as(scenario: dict[str, Any], function: str) -> None:
+    """``function``'s environment (``scenario["envs"]``) in place of every function's: what its
+    handler module builds from now on is built from that."""
+    for name in _FUNCTION_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(scenario["envs"][function])
 
 
 def _fresh(module_name: str) -> Any:
-    """The handler module with its cached service dropped: built again from the environment."""
+    """The handler module with what it built dropped: built again from the environment."""
     module = sys.modules[module_name]
-    for cached in ("_service", "_worker", "_coordinator", "_watchdog"):
-        if hasattr(module, cached):
-            setattr(module, cached, None)
+    module.reset()
     clients.clear_cache()
     return module
 
@@ -124,16 +135,20 @@ def _distributed(scenario: dict[str, Any]) -> dict[str, Any]:
     """The export handler hands the run to the state machine (moto records the execution
     without running it); the steps then run as the state machine would call them."""
     export_app, steps_app = _fresh("export_app"), _fresh("export_steps_app")
+    _as(scenario, "ExportFunction")
     handed_off = export_app.handler(scenario["event"], Context())
     assert handed_off["outcome"] == "distributed", handed_off
-    sfn = clients.client("stepfunctions", AwsSettings.from_env())
+    _as(scenario, "ExportCoordinatorFunction")
+    sfn = clients.client("stepfunctions", FunctionSettings.from_env())
     execution = sfn.describe_execution(executionArn=handed_off["executionArn"])
     manifest_key = json.loads(execution["input"])["manifestKey"]
     plan = steps_app.coordinator({"step": "plan", "manifestKey": manifest_key}, Context())
+    _as(scenario, "ExportWorkerFunction")
     rendered = [
         steps_app.worker({"step": "render", "manifestKey": manifest_key, "shard": shard}, Context())
         for shard in plan["shards"]
     ]
+    _as(scenario, "ExportCoordinatorFunction")
     if scenario.get("fail"):
         error = {"Error": "States.TaskFailed", "Cause": "the built-layer test stops the run here"}
         ended = steps_app.coordinator(
@@ -155,7 +170,8 @@ def _assemble(scenario: dict[str, Any]) -> dict[str, Any]:
     from tracking_export_aws.aws.s3_sink import ObjectExists
 
     assemble = importlib.import_module(scenario["module"]).assemble_object
-    s3 = clients.client("s3", AwsSettings.from_env())
+    _as(scenario, "ExportCoordinatorFunction")
+    s3 = clients.client("s3", FunctionSettings.from_env())
     bucket, key, pieces = scenario["bucket"], scenario["key"], [tuple(p) for p in scenario["pieces"]]
     size = assemble(s3, bucket, key, pieces, content_type="text/csv", tags={}, run_id="first-run").size
     try:
@@ -171,7 +187,8 @@ def _move(scenario: dict[str, Any]) -> dict[str, Any]:
     function is called directly with a lower threshold."""
     from tracking_export_aws.aws.s3_archive import head, move_object
 
-    s3 = clients.client("s3", AwsSettings.from_env())
+    _as(scenario, "ExportFunction")
+    s3 = clients.client("s3", FunctionSettings.from_env())
     bucket, key = scenario["bucket"], scenario["key"]
     source = head(s3, bucket, key)
     assert source is not None, key
@@ -190,14 +207,16 @@ def _pause_and_resume(scenario: dict[str, Any]) -> dict[str, Any]:
     from tracking_export_aws.config.versions import ConfigVersions
     from tracking_export_aws.ops.pause import PauseService
 
-    settings = AwsSettings.from_env()
+    [function] = scenario["envs"]
+    _as(scenario, function)
+    settings = FunctionSettings.from_env()
     table, group = os.environ["RUN_HISTORY_TABLE"], os.environ["SCHEDULE_GROUP"]
     dynamodb = clients.client("dynamodb", settings)
     service = PauseService(
         pauses=PauseRecords(dynamodb, table),
         schedules=ScheduleManager(clients.client("scheduler", settings), group, "", "", ""),
         config=ConfigStore(
-            clients.client("s3", settings), settings.config_bucket, ConfigVersions(dynamodb, table)
+            clients.client("s3", settings), os.environ["CONFIG_BUCKET"], ConfigVersions(dynamodb, table)
         ),
     )
     paused = service.pause(scenario["tenant"], scenario["export"], reason="built-layer test", by="test")
@@ -206,11 +225,10 @@ def _pause_and_resume(scenario: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_scenario(scenario: dict[str, Any]) -> Any:
-    """``{"name", "env", "kind": "invoke"|"ingest"|"distributed"|"assemble"|"pause"|"move",
-    "module", "function", "event"}`` (``assemble``: ``module`` defines assemble_object, plus
-    ``bucket``, ``key``, ``pieces``; ``pause``: ``tenant``, ``export``; ``move``: ``bucket``,
-    ``key``, ``target``)."""
-    os.environ.update(scenario.get("env", {}))
+    """``{"name", "envs", "kind": "invoke"|"ingest"|"distributed"|"assemble"|"pause", "module",
+    "function", "event"}`` (``envs``: the environment of each function the scenario runs, by
+    logical id; ``assemble``: ``module`` defines assemble_object, plus ``bucket``, ``key``,
+    ``pieces``; ``pause``: ``tenant``, ``export``)."""
     _scenario["name"] = scenario["name"]
     if scenario["kind"] == "distributed":
         return _distributed(scenario)
@@ -221,6 +239,8 @@ def run_scenario(scenario: dict[str, Any]) -> Any:
     if scenario["kind"] == "move":
         return _move(scenario)
     module = _fresh(scenario["module"])
+    [function] = scenario["envs"]
+    _as(scenario, function)
     handler = getattr(module, scenario.get("function", "handler"))
     result = handler(scenario["event"], Context())
     if scenario["kind"] == "ingest":  # each continuation the function would send itself
@@ -233,7 +253,7 @@ def run_scenario(scenario: dict[str, Any]) -> Any:
 
 def _fast_parses() -> int:
     """DynamoDB answers the project's own response parser read (a botocore component hook)."""
-    parsers = clients.item_read_parsers(clients.client("dynamodb", AwsSettings.from_env()))
+    parsers = clients.item_read_parsers(clients.client("dynamodb", FunctionSettings.from_env()))
     return parsers.fast_answers if parsers is not None else -1
 
 

@@ -10,31 +10,44 @@
   EventBridge rule on the default bus that targets a second queue, to capture notifications;
   removed after the test.
 - ``records``: builders of data-contract.md records (a small catalogue and tracking logs).
-- ``handlers`` / ``lambda_context``: the two Lambda handler modules with their environment pointed
-  at a stack (cached services and clients reset), and a fake LambdaContext.
+- ``handlers`` / ``lambda_context``: the export and config-sync handler modules, each entry point
+  running as its function of template.yaml does (``Stack.function``), and a fake LambdaContext.
+
+A function runs with exactly the environment template.yaml gives it (tools/template_functions.py:
+Globals plus its own variables, pointed at the stack), and every AWS call it makes is checked
+against its IAM statements in the template (tests/aws_calls.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
+from aws_calls import CallRecorder
 from contract_records import Records
+from function_environments import ENVIRONMENTS, SETTINGS_FUNCTIONS, handler_module
 from ingest_bucket import Ingest
 from notification_samples import check_delivered, check_event
 
 from tools.local_endpoints import drain_queue, dynalite, dynalite_binary, moto_server
+from tools.template_functions import Deployment
+from tools.template_tables import load_template
+from tracking_export_aws.aws import clients
 from tracking_export_aws.aws.clients import client
+from tracking_export_aws.runtime.settings import ExportSettings, FunctionSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template(ROOT / "template.yaml")
+DEPLOYMENT = Deployment(TEMPLATE)
+RECORDER = CallRecorder(TEMPLATE)
+S = TypeVar("S", bound=FunctionSettings)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,6 +65,42 @@ def aws_credentials() -> Iterator[None]:
         patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         patch.delenv("AWS_ENDPOINT_URL", raising=False)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def recorded_calls() -> Iterator[CallRecorder]:
+    """Every client ``tracking_export_aws.aws.clients`` makes reports its calls to RECORDER."""
+    original = clients._botocore_session
+
+    def hooked(service: str) -> Any:
+        session, factory = original(service)
+        RECORDER.hook(session)
+        return session, factory
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clients, "_botocore_session", hooked)
+        clients.clear_cache()
+        yield RECORDER
+    clients.clear_cache()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After the whole integration suite (every file, nothing deselected): fail on
+    the grants no recorded call used (tests/aws_calls.py UNUSED_GRANTS_ALLOWED says why a grant
+    may stay without one)."""
+    ran = {Path(str(item.fspath)).name for item in session.items}
+    wanted = {path.name for path in Path(__file__).parent.glob("test_*.py")}
+    config = session.config
+    if not wanted <= ran or config.option.keyword or config.option.markexpr:
+        return
+    unused = RECORDER.unused_grants()
+    if unused:
+        lines = "\n  ".join(f"{function}: {grant}" for function, grant in unused)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            # Said after a failed run too (a failed test may be why a call is missing).
+            reporter.write_line(f"IAM grants no recorded call used:\n  {lines}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -120,9 +169,15 @@ class Stack:
     notification_queue_url: str
     event_queue_url: str
     dlq_url: str
+    # IngestDlq: the events of files the ingest functions gave up on.
+    ingest_dlq_url: str
     rule_name: str
     export_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:it-export"
     scheduler_role_arn: str = f"arn:aws:iam::{ACCOUNT}:role/it-scheduler"
+    ingest_function_name: str = "it-ingest"
+    state_machine_arn: str = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:it-export"
+    # Buckets a test adds (the ingest bucket): name -> the template's logical id.
+    extra_buckets: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         endpoint = self.dynamo if service == "dynamodb" else self.moto
@@ -140,28 +195,81 @@ class Stack:
     def scheduler(self) -> Any:
         return self.client("scheduler")
 
-    def env(self) -> dict[str, str]:
-        """The functions' environment (template.yaml variables) pointed at the local endpoints."""
+    def physical(self) -> dict[str, str]:
+        """What the template's references name, on this stack (logical id or ``Id.Attribute``)."""
         return {
+            "ConfigBucket": self.config_bucket,
+            "ExportBucket": self.export_bucket,
+            "TrackingTable": self.tracking_table,
+            "RunHistoryTable": self.run_history_table,
+            "NotificationTopic": self.topic_arn,
+            "ScheduleGroup": self.schedule_group,
+            "ExportFunction.Arn": self.export_function_arn,
+            "SchedulerRole.Arn": self.scheduler_role_arn,
+            "ExportDlq.Arn": self.schedule_dlq_arn,
+            "IngestDlq": self.ingest_dlq_url,
+            "IngestDlq.Arn": _queue_arn(self.client("sqs"), self.ingest_dlq_url),
+            "IngestFunction": self.ingest_function_name,
+            "IngestFunction.Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.ingest_function_name}",
+            "ExportStateMachine": self.state_machine_arn,
+            **{logical_id: name for name, logical_id in self.extra_buckets.items()},
+        }
+
+    def names(self) -> dict[str, str]:
+        """This stack's names -> a template deployment's (how the IAM check reads the calls)."""
+        found = {}
+        for reference, value in self.physical().items():
+            logical_id, _, attribute = reference.partition(".")
+            found[value] = (
+                DEPLOYMENT.get_att(logical_id, attribute) if attribute else DEPLOYMENT.ref(logical_id)
+            )
+        return found
+
+    def env(
+        self, function: str, parameters: Mapping[str, str] | None = None, **variables: str
+    ) -> dict[str, str]:
+        """``function``'s environment as template.yaml gives it, pointed at this stack (endpoints,
+        region); ``variables`` change values the template declares for it (a test's own setting)."""
+        deployment = Deployment(TEMPLATE, physical=self.physical(), parameters={**(parameters or {})})
+        env = deployment.environment(function)
+        undeclared = set(variables) - set(env)
+        if undeclared:
+            # The optional caps a function's model reads beyond its template (docs/limits.md).
+            entry = DEPLOYMENT.functions()[function].rsplit(".", 1)[1]
+            undeclared -= handler_module(function).SETTINGS[entry].OPTIONAL_OVERRIDES
+        if undeclared:
+            raise KeyError(f"template.yaml gives {function} no {sorted(undeclared)}")
+        return {
+            **env,
+            **variables,
             "AWS_ENDPOINT_URL": self.moto,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamo,
             "AWS_REGION": REGION,
-            "CONFIG_BUCKET": self.config_bucket,
-            "EXPORT_BUCKET": self.export_bucket,
-            "TRACKING_TABLE": self.tracking_table,
-            "RUN_HISTORY_TABLE": self.run_history_table,
-            "TOPIC_ARN": self.topic_arn,
-            "EVENT_BUS_NAME": "default",
-            "SCHEDULE_GROUP": self.schedule_group,
-            "EXPORT_FUNCTION_ARN": self.export_function_arn,
-            "SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
-            "SCHEDULE_DLQ_ARN": self.schedule_dlq_arn,
         }
 
-    def settings(self) -> Any:
-        from tracking_export_aws.runtime.settings import AwsSettings
+    def write_env_file(self, path: Path, *functions: str, **changes: str) -> Path:
+        """An env file in events/env.local.json's shape, as the operator's tools read it: each
+        function's own environment on this stack (``changes`` replace the values of the variables
+        a section has)."""
+        sections = {}
+        for function in functions:
+            env = self.env(function, **LOCAL_VARIABLES.get(function, {}))
+            sections[function] = {**env, **{name: value for name, value in changes.items() if name in env}}
+        path.write_text(json.dumps(sections), encoding="utf-8")
+        return path
 
-        return AwsSettings.from_env(self.env())
+    def settings(self, kind: type[S] = ExportSettings, **variables: str) -> S:  # type: ignore[assignment]
+        """The settings model ``kind`` as its function gets it on this stack (what the stack
+        cannot give as the local stack has it: ``LOCAL_VARIABLES``)."""
+        function = SETTINGS_FUNCTIONS[kind]
+        return kind.from_env(self.env(function, **{**LOCAL_VARIABLES.get(function, {}), **variables}))
+
+    def function(
+        self, function: str, parameters: Mapping[str, str] | None = None, **variables: str
+    ) -> Function:
+        """``function``'s handler as Lambda runs it: its own environment, its calls checked."""
+        parameters = {"LogLevel": "WARNING", **(parameters or {})}
+        return Function(self, function, self.env(function, parameters, **variables), parameters)
 
     def ledger(self) -> Any:
         from tracking_export_aws.runs.ledger import RunLedger
@@ -277,6 +385,7 @@ def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
     notification_queue = sqs.create_queue(QueueName=f"it-notifications-{suffix}")["QueueUrl"]
     event_queue = sqs.create_queue(QueueName=f"it-events-{suffix}")["QueueUrl"]
     dlq = sqs.create_queue(QueueName=f"it-schedule-dlq-{suffix}")["QueueUrl"]
+    ingest_dlq = sqs.create_queue(QueueName=f"it-ingest-dlq-{suffix}")["QueueUrl"]
     sns.subscribe(
         TopicArn=topic_arn,
         Protocol="sqs",
@@ -301,6 +410,7 @@ def _build_stack(moto: str, dynamo: str, config_bucket: str | None) -> Stack:
         notification_queue_url=notification_queue,
         event_queue_url=event_queue,
         dlq_url=dlq,
+        ingest_dlq_url=ingest_dlq,
         rule_name=rule,
     )
 
@@ -311,7 +421,7 @@ def _tear_down(stack: Stack) -> None:
     events.remove_targets(Rule=stack.rule_name, Ids=["capture"])
     events.delete_rule(Name=stack.rule_name)
     sns.delete_topic(TopicArn=stack.topic_arn)
-    for url in (stack.notification_queue_url, stack.event_queue_url, stack.dlq_url):
+    for url in (stack.notification_queue_url, stack.event_queue_url, stack.dlq_url, stack.ingest_dlq_url):
         sqs.delete_queue(QueueUrl=url)
     stack.scheduler.delete_schedule_group(Name=stack.schedule_group)
     for bucket in (stack.config_bucket, stack.export_bucket):
@@ -371,54 +481,105 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+@dataclass
+class Function:
+    """One function of template.yaml, run in this process as Lambda would run it: its handler is
+    imported and called with exactly the function's environment, its cached settings and
+    services built afresh for this stack, and every AWS call it makes checked against its IAM."""
+
+    stack: Stack
+    name: str
+    env: dict[str, str]
+    parameters: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        self.attribute = DEPLOYMENT.functions()[self.name].rsplit(".", 1)[1]
+        self.module = handler_module(self.name)
+        self.module.reset()
+        clients.clear_cache()
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        names = {**self.stack.names(), **self._context_names(context)}
+        with ENVIRONMENTS.of(self.name, self.env), RECORDER.running(self.name, names, self.parameters):
+            return getattr(self.module, self.attribute)(event, context)
+
+    def build(self, builder: str) -> Any:
+        """What the handler module builds on first use (``_service``, ``_worker_steps``…), built
+        now within the function's environment (a test then patches it)."""
+        with ENVIRONMENTS.of(self.name, self.env):
+            return getattr(self.module, builder)()
+
+    def _context_names(self, context: Any) -> dict[str, str]:
+        """The context's own ARN (a function re-invoking itself) is this function's."""
+        arn = getattr(context, "invoked_function_arn", None)
+        return {arn: DEPLOYMENT.get_att(self.name, "Arn")} if isinstance(arn, str) else {}
+
+
+# What the test stack cannot give: moto runs no Lambda function for config-sync to ask for a
+# retention, so config-sync runs as under `make serve` (events/env.local.json): no request.
+LOCAL_VARIABLES = {"ConfigSyncFunction": {"INGEST_FUNCTION_NAME": ""}}
+
+
+class HandlerModule:
+    """A handler module whose entry points run as their functions (``Stack.function``); every
+    other attribute is the module's."""
+
+    def __init__(self, stack: Stack, module_name: str) -> None:
+        self._functions = {
+            handler.rsplit(".", 1)[1]: stack.function(function, **LOCAL_VARIABLES.get(function, {}))
+            for function, handler in DEPLOYMENT.functions().items()
+            if handler.rsplit(".", 1)[0] == module_name
+        }
+        self._module = next(iter(self._functions.values())).module
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._functions:
+            return self._functions[name]
+        return getattr(self._module, name)
+
+
 @pytest.fixture
-def handlers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Stack], tuple[Any, Any]]:
-    """``handlers(stack)``: the functions' environment pointed at ``stack``; returns the modules
-    ``(export_app, config_sync_app)`` with their cached services and boto3 clients reset."""
-    from tracking_export_aws.aws import clients
+def handlers() -> Callable[[Stack], tuple[Any, Any]]:
+    """``handlers(stack)``: ``(export_app, config_sync_app)``, each entry point running as its
+    function of template.yaml on ``stack`` (``export_app.handler`` as ExportFunction,
+    ``export_app.on_failure`` as RunRecoveryFunction…)."""
 
     def use(stack: Stack) -> tuple[Any, Any]:
-        for name, value in stack.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-        # Imported once the environment is set: Powertools reads it when the module loads.
-        export_app = importlib.import_module("export_app")
-        config_sync_app = importlib.import_module("config_sync_app")
-        monkeypatch.setattr(export_app, "_service", None)
-        monkeypatch.setattr(config_sync_app, "_service", None)
-        clients.clear_cache()
-        return export_app, config_sync_app
+        return HandlerModule(stack, "export_app"), HandlerModule(stack, "config_sync_app")
 
     return use
 
 
-@pytest.fixture
-def ingest_for(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
-    """``ingest_for(stack, max_bytes=…, **environment)``: an ingest bucket on the stack and the
-    ingest handler module, its environment pointed at both (extra variables by keyword)."""
-    from tracking_export_aws.aws import clients
+@dataclass
+class _IngestFunctions:
+    """The ingest handler module's entry points, each running as its function of template.yaml."""
 
+    handler: Function
+    on_failure: Function
+
+
+@pytest.fixture
+def ingest_for(lambda_context: Any) -> Iterator[Callable[..., Ingest]]:
+    """``ingest_for(stack, max_bytes=…, **variables)``: an ingest bucket on the stack, and the
+    ingest function and ingest recovery function on it, each with its own template environment
+    (``variables``: a test's values of the ingest function's variables or optional caps; the test
+    sends each continuation back itself)."""
     made: list[Ingest] = []
 
-    def make(stack: Stack, max_bytes: int = 64 * 1024 * 1024, **environment: str) -> Ingest:
+    def make(stack: Stack, max_bytes: int = 64 * 1024 * 1024, **variables: str) -> Ingest:
         bucket = f"it-ingest-{uuid.uuid4().hex[:10]}"
         stack.s3.create_bucket(Bucket=bucket)
-        for name, value in {**stack.env(), **environment}.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("INGEST_BUCKET", bucket)
-        monkeypatch.setenv("INGEST_MAX_BYTES_PER_INVOCATION", str(max_bytes))
-        monkeypatch.setenv("INGEST_CONTINUATION", "return")
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-        app = importlib.import_module("ingest_app")
-        monkeypatch.setattr(app, "_service", None)
-        clients.clear_cache()
-        made.append(Ingest(stack, bucket, app, lambda_context))
+        stack.extra_buckets[bucket] = "IngestBucket"
+        functions = _IngestFunctions(
+            handler=stack.function(
+                "IngestFunction",
+                INGEST_MAX_BYTES_PER_INVOCATION=str(max_bytes),
+                INGEST_CONTINUATION="return",
+                **variables,
+            ),
+            on_failure=stack.function("IngestRecoveryFunction"),
+        )
+        made.append(Ingest(stack, bucket, functions, lambda_context))
         return made[-1]
 
     yield make

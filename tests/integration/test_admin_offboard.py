@@ -114,8 +114,11 @@ def fleet(stack: Any, records: Any, tmp_path: Path) -> Any:
         for folder in ("incoming", "processed", "rejected"):
             s3.put_object(Bucket=ingest_bucket, Key=f"tenants/{tenant}/{folder}/logs.jsonl", Body=b"{}\n")
     stack.notifications()
-    env_file = tmp_path / "env.json"
-    env_file.write_text(json.dumps({"ExportFunction": {**stack.env(), "INGEST_BUCKET": ingest_bucket}}))
+    # The template's IngestBucket on this stack: the ingest function's section names it.
+    stack.extra_buckets[ingest_bucket] = "IngestBucket"
+    env_file = stack.write_env_file(
+        tmp_path / "env.json", "ExportFunction", "ConfigSyncFunction", "IngestFunction"
+    )
     # The operator paused and resumed the export (a lifted pause), then paused the whole tenant
     # (its schedule disabled).
     pauses = pause_service(from_env_file(env_file))

@@ -12,6 +12,7 @@ from conftest import Stack
 from tools.admin.main import main
 from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.runtime import wiring
+from tracking_export_aws.runtime.settings import ConfigSyncSettings
 
 DEFINITION = """<?xml version="1.0" encoding="UTF-8"?>
 <export-config>
@@ -25,12 +26,12 @@ DEFINITION = """<?xml version="1.0" encoding="UTF-8"?>
 @pytest.fixture
 def scheduled(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
     """Tenant acme with two scheduled exports; this process's environment is the functions'."""
-    for name, value in stack.env().items():
+    for name, value in stack.env("ConfigSyncFunction").items():
         monkeypatch.setenv(name, value)
-    sync = wiring.config_sync_service(stack.settings())
+    sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings))
     for guid in ("daily", "weekly"):
         key = stack.put_definition("acme", guid, DEFINITION.format(guid=guid))
-        assert sync.apply(S3ObjectEvent(stack.config_bucket, key))["action"] == "scheduled"
+        assert sync.apply(S3ObjectEvent(stack.config_bucket, key)).action == "scheduled"
     return stack
 
 
@@ -83,7 +84,8 @@ def test_a_tenant_pause_from_an_env_file(
     scheduled: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env_file = tmp_path / "env.json"
-    env_file.write_text(json.dumps({"ConfigSyncFunction": scheduled.env()}), encoding="utf-8")
+    environment = {"ConfigSyncFunction": scheduled.env("ConfigSyncFunction")}
+    env_file.write_text(json.dumps(environment), encoding="utf-8")
     where = ["--env-file", str(env_file), "--region", "us-east-1"]
 
     assert main([*where, "pause", "--tenant", "acme", "--by", "ops"]) == 0

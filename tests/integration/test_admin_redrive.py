@@ -112,16 +112,16 @@ def acme(stack: Any, records: Any, tmp_path: Path) -> Any:
             records.log("acme", 2, "2026-03-02T09:00:00Z", 120),
         ]
     )
-    stack.env_file = _env_file(tmp_path / "env.json", stack.env())
+    stack.env_file = _env_file(stack, tmp_path / "env.json")
     return stack
 
 
-def _env_file(path: Path, env: dict[str, str]) -> Path:
-    """An env file in events/env.local.json's shape for the two functions redrive runs."""
-    path.write_text(
-        json.dumps({"ExportFunction": env, "RunRecoveryFunction": env, "ConfigSyncFunction": env})
+def _env_file(stack: Any, path: Path, **changes: str) -> Path:
+    """An env file in events/env.local.json's shape: the two functions redrive runs, and
+    config-sync's section (where the schedules are), each with its own environment."""
+    return stack.write_env_file(
+        path, "ExportFunction", "RunRecoveryFunction", "ConfigSyncFunction", **changes
     )
-    return path
 
 
 def _send(stack: Any, *bodies: Any) -> None:
@@ -318,7 +318,7 @@ def test_a_message_whose_run_fails_stays_and_the_next_redrive_finishes_it(
     _send(acme, payload(T0))
     # The tenant topic is unreachable: the run is recorded, its notification is not delivered,
     # and the export function raises (so that Lambda, or here redrive, comes back to it).
-    broken = _env_file(tmp_path / "broken.json", {**acme.env(), "TOPIC_ARN": f"{acme.topic_arn}-gone"})
+    broken = _env_file(acme, tmp_path / "broken.json", TOPIC_ARN=f"{acme.topic_arn}-gone")
     queue = SqsDeadLetters(acme.client("sqs"), acme.dlq_url, "export", wait_seconds=0)
     watching = _Watched(queue)
     report = Redrive([watching], InProcessRunner(from_env_file(broken))).run()

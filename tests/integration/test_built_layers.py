@@ -222,7 +222,6 @@ def _scenarios(
     stack.s3.put_object(Bucket=stack.export_bucket, Key="_work/built-layers/big", Body=b"a" * big)
     stack.s3.put_object(Bucket=stack.export_bucket, Key="_work/built-layers/small", Body=b"b" * small)
     run = {"tenantId": "acme", "exportGuid": "daily-tracking-log"}
-    distributed = {"STATE_MACHINE_ARN": state_machine_arn, "MAX_ROWS_PER_WORKER": "1"}
     # <archive>: two runs of an export with an end file; the second moves the first's pair.
     stack.put_definition("acme", "archived", ARCHIVED_XML)
     archived = {"tenantId": "acme", "exportGuid": "archived"}
@@ -232,29 +231,45 @@ def _scenarios(
         Body=b"c" * 100,
         Metadata={"export-run": "acme/moved/2026-11-27T01:00:00.000000Z"},
     )
+    ingest = {"INGEST_MAX_BYTES_PER_INVOCATION": "67108864", "INGEST_CONTINUATION": "return"}
+    # Each scenario runs each function it calls with that function's template environment on
+    # this stack (``envs``), a test's own values over it; config-sync as on the local stack
+    # (moto runs no ingest function to ask for a retention).
+    stack.state_machine_arn = state_machine_arn
+    sync = {"ConfigSyncFunction": stack.env("ConfigSyncFunction", INGEST_FUNCTION_NAME="")}
     return [
-        {"name": "export", "kind": "invoke", "module": "export_app", "event": scheduler_payload},
+        {
+            "name": "export",
+            "kind": "invoke",
+            "module": "export_app",
+            "envs": {"ExportFunction": stack.env("ExportFunction")},
+            "event": scheduler_payload,
+        },
         {
             "name": "config-sync upload",
             "kind": "invoke",
             "module": "config_sync_app",
+            "envs": sync,
             "event": _s3_event(stack.config_bucket, "tenants/acme/exports/spread.xml"),
         },
         {
             "name": "config-sync removal",
             "kind": "invoke",
             "module": "config_sync_app",
+            "envs": sync,
             "event": _s3_event(stack.config_bucket, gone, "ObjectRemoved:Delete"),
         },
         {
             "name": "config-sync invalid upload",
             "kind": "invoke",
             "module": "config_sync_app",
+            "envs": sync,
             "event": _s3_event(stack.config_bucket, legacy),
         },
         {
             "name": "multipart assembly",
             "kind": "assemble",
+            "envs": {"ExportCoordinatorFunction": stack.env("ExportCoordinatorFunction")},
             "module": _module_defining(shared_layer, "assemble_object"),
             "bucket": stack.export_bucket,
             "key": "tenants/acme/assembled.csv",
@@ -263,12 +278,13 @@ def _scenarios(
         {
             "name": "distributed",
             "kind": "distributed",
-            "env": distributed,
+            "envs": _distributed_envs(stack),
             "event": {"tenantId": "acme", "exportGuid": "spread", "scheduledTime": "2026-11-28T01:00:00Z"},
         },
         {
             "name": "distributed failure",
             "kind": "distributed",
+            "envs": _distributed_envs(stack),
             "fail": True,
             "event": {
                 "tenantId": "acme",
@@ -281,7 +297,7 @@ def _scenarios(
             "kind": "invoke",
             "module": "export_app",
             "function": "on_failure",
-            "env": {"MAX_ROWS_PER_WORKER": "1000000"},
+            "envs": {"RunRecoveryFunction": stack.env("RunRecoveryFunction")},
             "event": {
                 "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
                 "requestPayload": {**run, "scheduledTime": "2026-11-29T01:00:00Z"},
@@ -292,41 +308,49 @@ def _scenarios(
             "name": "ingest new records",
             "kind": "ingest",
             "module": "ingest_app",
-            "env": {
-                "INGEST_BUCKET": ingest_bucket,
-                "INGEST_MAX_BYTES_PER_INVOCATION": "67108864",
-                "INGEST_CONTINUATION": "return",
-            },
+            "envs": {"IngestFunction": stack.env("IngestFunction", **ingest)},
             "event": _s3_event(ingest_bucket, "tenants/acme/incoming/new.jsonl"),
         },
         {
             "name": "ingest newer versions",
             "kind": "ingest",
             "module": "ingest_app",
+            "envs": {"IngestFunction": stack.env("IngestFunction", **ingest)},
             "event": _s3_event(ingest_bucket, "tenants/acme/incoming/newer.jsonl"),
         },
         {
             "name": "retention",
             "kind": "invoke",
             "module": "ingest_app",
+            "envs": {"IngestFunction": stack.env("IngestFunction", **ingest)},
             "event": _s3_event(stack.config_bucket, "tenants/acme/tenant.json"),
         },
-        {"name": "pause and resume", "kind": "pause", "tenant": "acme", "export": "daily-tracking-log"},
+        {
+            "name": "pause and resume",
+            "kind": "pause",
+            # tracking-export-admin reads the functions' variables (config-sync's has them all).
+            "envs": sync,
+            "tenant": "acme",
+            "export": "daily-tracking-log",
+        },
         {
             "name": "archive day 1",
             "kind": "invoke",
             "module": "export_app",
+            "envs": {"ExportFunction": stack.env("ExportFunction")},
             "event": {**archived, "scheduledTime": "2026-11-28T01:00:00Z"},
         },
         {
             "name": "archive day 2",
             "kind": "invoke",
             "module": "export_app",
+            "envs": {"ExportFunction": stack.env("ExportFunction")},
             "event": {**archived, "scheduledTime": "2026-11-29T01:00:00Z"},
         },
         {
             "name": "archive in parts",
             "kind": "move",
+            "envs": {"ExportFunction": stack.env("ExportFunction")},
             "bucket": stack.export_bucket,
             "key": MOVED_KEY,
             "target": MOVED_TARGET,
@@ -335,11 +359,7 @@ def _scenarios(
             "name": "watchdog",
             "kind": "invoke",
             "module": "watchdog_app",
-            "env": {
-                "WATCHDOG_LOOKBACK_HOURS": "26",
-                "WATCHDOG_GRACE_MINUTES": "60",
-                "WATCHDOG_MAX_STARTS": "5",
-            },
+            "envs": {"WatchdogFunction": stack.env("WatchdogFunction", WATCHDOG_MAX_STARTS="5")},
             "event": {},
         },
         {
@@ -347,21 +367,34 @@ def _scenarios(
             "name": "stuck runs sweep",
             "kind": "invoke",
             "module": "stuck_runs_app",
+            "envs": {"StuckRunsFunction": stack.env("StuckRunsFunction")},
             "event": {"action": "sweep"},
         },
         {
             "name": "erasure",
             "kind": "invoke",
             "module": "ingest_app",
+            "envs": {"IngestFunction": stack.env("IngestFunction", **ingest)},
             "event": {"erase": {"tenantId": "acme", "learnerId": 1}},
         },
     ]
+
+
+def _distributed_envs(stack: Any) -> dict[str, dict[str, str]]:
+    """The export function handing every run to the state machine, and the two steps."""
+    return {
+        "ExportFunction": stack.env("ExportFunction", MAX_ROWS_PER_WORKER="1"),
+        "ExportCoordinatorFunction": stack.env("ExportCoordinatorFunction"),
+        "ExportWorkerFunction": stack.env("ExportWorkerFunction"),
+    }
 
 
 @pytest.fixture
 def ingest_bucket(stack: Any) -> Any:
     name = f"it-ingest-{uuid.uuid4().hex[:10]}"
     stack.s3.create_bucket(Bucket=name)
+    # The template's IngestBucket on this stack: the ingest function's INGEST_BUCKET names it.
+    stack.extra_buckets[name] = "IngestBucket"
     yield name
     for item in stack.s3.list_objects_v2(Bucket=name).get("Contents", []):
         stack.s3.delete_object(Bucket=name, Key=item["Key"])
@@ -421,7 +454,7 @@ def child_report(
         "POWERTOOLS_SERVICE_NAME": "tracking-export",
         "POWERTOOLS_METRICS_NAMESPACE": "TrackingExport",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
-        **stack.env(),
+        "AWS_REGION": REGION,
     }
     child = subprocess.run(
         [sys.executable, "-I", "-S", str(CHILD), json.dumps(config)],

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FakeLambdaContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 # The bucket the sample S3 events name (events/s3-config-*.json).
@@ -252,12 +253,9 @@ def _s3_event(bucket: str, key: str, removed: bool = False) -> dict[str, Any]:
 
 
 def _run(stack: Any, guid: str, instant: str) -> dict[str, Any]:
-    """One run, as the export function returns it (JSON)."""
-    from tracking_export_aws.runs.service import ExportRequest
-    from tracking_export_aws.runtime import wiring
-
-    request = ExportRequest.from_event({"tenantId": "acme", "exportGuid": guid, "scheduledTime": instant})
-    return wiring.export_service(stack.settings()).run(request).model_dump(mode="json", exclude_unset=True)
+    """Scheduler's delivery to the export function (its own environment and IAM)."""
+    payload = {"tenantId": "acme", "exportGuid": guid, "scheduledTime": instant}
+    return dict(stack.function("ExportFunction")(payload, FakeLambdaContext()))
 
 
 def test_runs_use_the_last_valid_definition_while_a_newer_one_is_invalid(

@@ -16,11 +16,28 @@ from typing import Any
 import pytest
 from daily_export import DAILY_XML, EXPECTED_FILE, put_daily_tenant
 
+from tools.template_tables import load_template
 from tracking_export_aws.runs.service import InvalidRequest
-from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
+from tracking_export_aws.runtime.settings import (
+    ConfigSyncSettings,
+    CoordinatorSettings,
+    ExportSettings,
+    IngestFunctionSettings,
+    RunRecoverySettings,
+    WatchdogSettings,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EVENT_BUCKET = "tracking-export-local-config"  # the bucket the S3 events name
+TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+SETTINGS_BY_FUNCTION = {
+    "ExportFunction": ExportSettings,
+    "RunRecoveryFunction": RunRecoverySettings,
+    "ConfigSyncFunction": ConfigSyncSettings,
+    "IngestFunction": IngestFunctionSettings,
+    "ExportCoordinatorFunction": CoordinatorSettings,
+    "WatchdogFunction": WatchdogSettings,
+}
 
 
 BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
@@ -161,13 +178,10 @@ def s3_config_delete(stack: Any, records: Any, handlers: Any, context: Any) -> N
     assert stack.scheduler.list_schedules(GroupName=stack.schedule_group)["Schedules"] == []
 
 
-def _ingest_app() -> Any:
-    """The ingest handler module, its cached service reset (``handlers`` has set the environment)."""
-    import importlib
-
-    app = importlib.import_module("ingest_app")
-    app._service = None
-    return app
+def _ingest(stack: Any, bucket: str) -> Any:
+    """The ingest function on ``stack``, ``bucket`` standing for the template's ingest bucket."""
+    stack.extra_buckets[bucket] = "IngestBucket"
+    return stack.function("IngestFunction")
 
 
 def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -> None:
@@ -187,7 +201,7 @@ def ingest_file_dropped(stack: Any, records: Any, handlers: Any, context: Any) -
     try:
         environment.setenv("INGEST_BUCKET", bucket)  # the bucket the function ingests from
         stack.s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-        [result] = _ingest_app().handler(event, context)["results"]
+        [result] = _ingest(stack, bucket)(event, context)["results"]
         assert (result["outcome"], result["writtenTotal"]) == ("ingested", 10)
         assert result["movedTo"] == "tenants/acme/processed/2020-02-10.jsonl"
         [note] = stack.notifications()
@@ -206,7 +220,7 @@ def erasure_requested(stack: Any, records: Any, handlers: Any, context: Any) -> 
     export, _ = handlers(stack)
     put_daily_tenant(stack, records)
 
-    report = _ingest_app().handler(_event("erasure-requested.json"), context)
+    report = stack.function("IngestFunction")(_event("erasure-requested.json"), context)
 
     # Learner 1 (Laurie), her tracking 501, its two logs and its LOGGED marker.
     assert (report["tenantId"], report["learnerId"], report["mode"]) == ("acme", 1, "deleted")
@@ -266,32 +280,29 @@ def test_export_handler_refuses_an_invalid_request(
 
 
 @pytest.mark.parametrize(
-    ("function", "needs"),
+    "function",
     [
-        ("ExportFunction", ("export_bucket", "tracking_table", "run_history_table")),
-        ("RunRecoveryFunction", ("run_history_table",)),
-        (
-            "ConfigSyncFunction",
-            (
-                "schedule_group",
-                "export_function_arn",
-                "scheduler_role_arn",
-                "schedule_dlq_arn",
-                "run_history_table",
-            ),
-        ),
+        "ExportFunction",
+        "RunRecoveryFunction",
+        "ConfigSyncFunction",
+        "IngestFunction",
+        "WatchdogFunction",
     ],
 )
-def test_local_env_file_configures_each_function(function: str, needs: tuple[str, ...]) -> None:
-    env = _event("env.local.json")[function]
-    settings = AwsSettings.from_env(env)
-    settings.need(*needs)
-    assert settings.config_bucket == EVENT_BUCKET
+def test_local_env_file_configures_each_function(function: str) -> None:
+    """events/env.local.json (with the template's own values) is a whole environment of each
+    function that reads the configuration: its model accepts it, naming the sample's bucket.
+    (The coordinator reads none: the run's plan carries what it needs.)"""
+    from tools.serve import template_values
+    from tracking_export_aws.runtime.settings import ConfigSettings
 
-
-def test_local_env_file_configures_the_watchdog() -> None:
-    settings = WatchdogSettings.from_env(_event("env.local.json")["WatchdogFunction"])
-    assert (settings.config_bucket, settings.schedule_group) == (EVENT_BUCKET, "tracking-export-local")
+    env = {
+        **template_values(TEMPLATE, function),
+        **_event("env.local.json")[function],
+        "AWS_REGION": "eu-west-1",
+    }
+    settings = SETTINGS_BY_FUNCTION[function].from_env(env)
+    assert isinstance(settings, ConfigSettings) and settings.config_bucket == EVENT_BUCKET
 
 
 # -- faults through the handlers (issue 6: docs/run-lifecycle.md) ---------------------------------
@@ -359,20 +370,14 @@ def test_export_handler_raises_when_sns_fails_and_its_retry_publishes_once(
     assert stack.object_keys() == ["tenants/acme/daily/tracking_log_20261128_1.csv"]
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
-    make_stack: Any, records: Any, handlers: Any, lambda_context: Any
-) -> None:
+def _given_up(stack: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The OnFailure destination record of ``payload``'s delivery, whose invocation was killed
+    after claiming its run (a timeout, say) and which Lambda retried and gave up on."""
     from datetime import UTC, datetime
 
-    stack = make_stack()
-    export, _ = handlers(stack)
-    put_daily_tenant(stack, records)
-    payload = _event("scheduler-payload.json")
-    scheduled = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
-    # The invocation was killed after claiming (a timeout, say); Lambda retried it and gave up.
-    stack.ledger().claim("acme", "daily-tracking-log", scheduled, datetime.now(UTC), invocation_id="req-1")
-    record = {
+    scheduled = datetime.fromisoformat(payload["scheduledTime"])
+    stack.ledger().claim("acme", payload["exportGuid"], scheduled, datetime.now(UTC), invocation_id="req-1")
+    return {
         "version": "1.0",
         "timestamp": "2026-11-28T01:20:00.000Z",
         "requestContext": {
@@ -388,6 +393,17 @@ def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
             "errorMessage": "Task timed out after 900.00 seconds",
         },
     }
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
+    make_stack: Any, records: Any, handlers: Any, lambda_context: Any
+) -> None:
+    stack = make_stack()
+    export, _ = handlers(stack)
+    put_daily_tenant(stack, records)
+    payload = _event("scheduler-payload.json")
+    record = _given_up(stack, payload)
 
     result = export.on_failure(record, lambda_context)
 
@@ -410,3 +426,30 @@ def test_on_failure_destination_ends_the_run_lambda_gave_up_on(
     assert stack.notifications() == []
     with pytest.raises(InvalidRequest):
         export.on_failure({"requestPayload": payload}, lambda_context)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_recovery_reads_the_valid_version_and_a_missing_tenant_json_under_its_own_grants(
+    make_stack: Any, handlers: Any, lambda_context: Any
+) -> None:
+    """The run recovery reads the definition's version config-sync found valid (not a newer
+    invalid upload) and takes a tenant without tenant.json as the defaults: S3 answers a read by
+    version, and a 404 for the missing object, only to a role with the grants its function has
+    (every call here is checked against them)."""
+    stack = make_stack(config_bucket=EVENT_BUCKET)
+    export, sync = handlers(stack)
+    stack.put_definition("acme", "daily-tracking-log", DAILY_XML)  # and no tenant.json
+    [synced] = sync.handler(_event("s3-config-upload-valid.json"), lambda_context)["results"]
+    assert synced["action"] == "scheduled"
+    # A newer upload config-sync has not seen: runs keep reading the valid version.
+    stack.put_definition(
+        "acme", "daily-tracking-log", DAILY_XML.replace(">yes</deltaMode>", ">maybe</deltaMode>")
+    )
+
+    result = export.on_failure(_given_up(stack, _event("scheduler-payload.json")), lambda_context)
+
+    assert result["outcome"] == "failed"
+    # Only a readable, valid definition and the tenant's settings (defaults) give the window.
+    assert result["window"]["kind"] == "delta"
+    [note] = stack.notifications()
+    assert note.attributes["outcome"] == "failed"

@@ -23,9 +23,11 @@ from ingest_bucket import Ingest, day_counts, jsonl, table_items
 from tools.sample_data import SampleShape, dataset, write_jsonl
 from tracking_export import cli
 from tracking_export_aws.aws.s3_events import S3ObjectEvent
+from tracking_export_aws.config.results import SettingsApplied
 from tracking_export_aws.ingest.retention import retention_event
 from tracking_export_aws.runs.service import ExportRequest
 from tracking_export_aws.runtime import wiring
+from tracking_export_aws.runtime.settings import ConfigSyncSettings
 
 SEED_XML = Path(__file__).resolve().parents[1] / "fixtures" / "seed-example.xml"
 PARIS = {"timezone": "Europe/Paris"}
@@ -257,7 +259,7 @@ def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_o
 ) -> None:
     logs = [records.log("acme", 9000 + n, f"2020-02-1{n % 3}T09:{n:02d}:00Z", 60) for n in range(30)]
     body = jsonl([*records.catalogue("acme"), *logs])
-    ingest = ingest_for(stack, max_bytes=len(body) // 3 + 1, INGEST_DLQ_URL=stack.dlq_url)
+    ingest = ingest_for(stack, max_bytes=len(body) // 3 + 1)
     key = ingest.drop("acme", "big.jsonl", body)
     first = ingest.invoke(ingest.event(key))
     assert first["outcome"] == "continuing"
@@ -291,7 +293,7 @@ def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_o
     assert failed.message["offset"] == first["offset"]
     assert failed.message["reason"] == "not ingested after Lambda's retries: RetriesExhausted (ClientError)"
     assert ingest.keys("tenants/acme/incoming/") == [key]
-    [kept] = _drain(stack, stack.dlq_url)
+    [kept] = _drain(stack, stack.ingest_dlq_url)
 
     # Re-driven from the dead-letter queue once DynamoDB answers: it goes on where it stopped.
     monkeypatch.setattr(loader.Loader, "run", real_run)
@@ -309,13 +311,13 @@ def test_an_aws_error_is_retried_and_the_tenant_told_once_when_the_retries_are_o
 def test_an_erasure_lambda_gave_up_on_goes_to_the_dead_letter_queue_as_it_is(
     stack: Any, ingest_for: Callable[..., Ingest]
 ) -> None:
-    ingest = ingest_for(stack, INGEST_DLQ_URL=stack.dlq_url)
+    ingest = ingest_for(stack)
     erase = {"erase": {"tenantId": "acme", "learnerId": 1}}
     record = {"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": erase}
 
     assert ingest.app.on_failure(record, ingest.context) == {"results": []}
 
-    assert _drain(stack, stack.dlq_url) == [erase]
+    assert _drain(stack, stack.ingest_dlq_url) == [erase]
     assert stack.notifications() == []  # no file to tell a tenant about
 
 
@@ -324,7 +326,7 @@ def test_a_failure_no_retry_would_cure_is_told_at_once_and_not_retried(
 ) -> None:
     from tracking_export_aws.ingest import loader
 
-    ingest = ingest_for(stack, INGEST_DLQ_URL=stack.dlq_url)
+    ingest = ingest_for(stack)
     key = ingest.drop("acme", "day.jsonl", jsonl(records.seed_logs("acme")))
 
     def broken(self: Any, numbered: Any) -> Any:
@@ -338,7 +340,7 @@ def test_a_failure_no_retry_would_cure_is_told_at_once_and_not_retried(
     assert failed.attributes["outcome"] == "ingest-failed"
     assert "a bug" not in json.dumps(failed.message)
     assert ingest.keys("tenants/acme/incoming/") == [key]
-    assert _drain(stack, stack.dlq_url) == [
+    assert _drain(stack, stack.ingest_dlq_url) == [
         {"ingest": {"bucket": ingest.bucket, "key": key, "etag": result["etag"], "offset": None}}
     ]
 
@@ -416,12 +418,12 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     # of its asynchronous Invoke is captured here and handed to the ingest handler.
     requested: list[dict[str, Any]] = []
     sync = dataclasses.replace(
-        wiring.config_sync_service(stack.settings()),
+        wiring.config_sync_service(stack.settings(ConfigSyncSettings)),
         request_retention=lambda bucket, key: requested.append(retention_event(bucket, key)),
     )
     settings_change = S3ObjectEvent(stack.config_bucket, "tenants/acme/tenant.json")
     applied = sync.apply(settings_change)
-    assert (applied["action"], applied["retentionRequested"]) == ("settings-valid", True)
+    assert isinstance(applied, SettingsApplied) and applied.retention_requested
     [event] = requested
     assert event["Records"][0]["s3"] == {
         "bucket": {"name": stack.config_bucket},
@@ -443,18 +445,16 @@ def test_a_new_retention_setting_is_applied_to_the_logs_already_stored(
     ]
     # An invalid tenant.json asks for nothing; the ingest function keeps the last valid one.
     stack.put_tenant("acme", {**PARIS, "retentionDays": "forever"})
-    assert sync.apply(settings_change)["action"] == "invalid"
+    assert sync.apply(settings_change).action == "invalid"
     assert len(requested) == 1
     assert ingest.invoke(event)["retentionDays"] == 365
     # Back to no retention (config-sync records it valid), applied by an operator: the attribute goes.
     from tools.apply_retention import main
 
     stack.put_tenant("acme", PARIS)
-    assert (
-        dataclasses.replace(sync, request_retention=None).apply(settings_change)["retentionRequested"]
-        is False
-    )
-    assert main(["--tenant", "acme"]) == 0
+    unrequested = dataclasses.replace(sync, request_retention=None).apply(settings_change)
+    assert isinstance(unrequested, SettingsApplied) and not unrequested.retention_requested
+    assert ingest.operator(main, ["--tenant", "acme"]) == 0
     assert all("expiresAt" not in item for item in table_items(stack).values())
 
 
@@ -555,7 +555,7 @@ def test_erasure_pseudonymises_when_the_tenant_keeps_anonymous_statistics(
     ingest.run(ingest.drop("acme", "day.jsonl", jsonl(two_learners(records))))
     before = _rows(export(stack, "seed-example", "2020-02-11T07:00:00Z"))
 
-    assert main(["--tenant", "acme", "--learner", "1"]) == 0
+    assert ingest.operator(main, ["--tenant", "acme", "--learner", "1"]) == 0
 
     after = _rows(export(stack, "seed-example", "2020-02-11T08:00:00Z"))
     assert len(after) == len(before)

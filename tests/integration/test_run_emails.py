@@ -21,11 +21,12 @@ from faults import Clock, fault
 
 from tools.local_endpoints import SentEmail, sent_emails
 from tracking_export_aws.aws.s3_events import S3ObjectEvent
+from tracking_export_aws.config.results import ConfigRejected
 from tracking_export_aws.notify.mailer import EmailChannel
 from tracking_export_aws.notify.notifier import NotificationError
 from tracking_export_aws.runs.service import ExportRequest, ExportService
 from tracking_export_aws.runtime import wiring
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import ConfigSyncSettings, ExportSettings
 
 REGION = "us-east-1"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
@@ -83,12 +84,8 @@ def acme(stack: Any, records: Any) -> Any:
     return stack
 
 
-def _settings(stack: Any, sender: str) -> AwsSettings:
-    return AwsSettings.from_env({**stack.env(), "EMAIL_SENDER": sender})
-
-
 def _service(stack: Any, sender: str, clock: Clock) -> ExportService:
-    service = wiring.export_service(_settings(stack, sender))
+    service = wiring.export_service(stack.settings(ExportSettings, EMAIL_SENDER=sender))
     return dataclasses.replace(service, clock=clock, heartbeat_seconds=0)
 
 
@@ -199,10 +196,10 @@ def test_a_failed_send_is_sent_once_by_the_redelivery(acme: Any, sender: str) ->
 def test_a_failed_run_is_emailed_with_its_reason_to_both_lists(acme: Any, sender: str) -> None:
     service = _service(acme, sender, Clock(T0))
     # The run's definition is valid (so its targetEmail is known) but the data cannot be read
-    # (for good: a transient error would be handed to Lambda's retry, test_run_healing.py).
-    with fault(
-        service.ledger.client, "Query", ClientError({"Error": {"Code": "AccessDeniedException"}}, "Query")
-    ):
+    # (for good: a transient error would be handed to Lambda's retry, test_run_healing.py;
+    # the tracking reads have their own, unvalidated client: aws/clients.py).
+    tracking = service.source_for("acme").client  # type: ignore[attr-defined]
+    with fault(tracking, "Query", ClientError({"Error": {"Code": "AccessDeniedException"}}, "Query")):
         result = service.run(_request(), invocation_id="inv-1")
     assert result.outcome == "failed"
     [mail] = _mails(sender)
@@ -250,14 +247,14 @@ def test_a_rejected_email_is_recorded_not_retried(acme: Any, stack: Any) -> None
 
 def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack: Any, sender: str) -> None:
     stack.put_tenant("acme", TENANT)
-    sync = wiring.config_sync_service(_settings(stack, sender))
+    sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings, EMAIL_SENDER=sender))
     settings_key = "tenants/acme/tenant.json"
-    assert sync.apply(S3ObjectEvent(stack.config_bucket, settings_key))["action"] == "settings-valid"
+    assert sync.apply(S3ObjectEvent(stack.config_bucket, settings_key)).action == "settings-valid"
 
     # An invalid definition: its targetEmail cannot be trusted, the tenant's addresses are told.
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML.replace("<timeGlobal/>", "<noSuchColumn/>"))
     change = S3ObjectEvent(stack.config_bucket, key)
-    assert sync.apply(change)["action"] == "invalid"
+    assert sync.apply(change).action == "invalid"
     [mail] = _mails(sender)
     assert mail.to == ["training@acme.example"]
     assert mail.subject == "Export nightly of acme: configuration invalid"
@@ -265,13 +262,14 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
     assert f"Configuration: {key}" in lines and "Schedule: unchanged" in lines
     assert any("noSuchColumn" in line for line in lines)
     # S3 delivers the same event again: no second e-mail.
-    assert sync.apply(change)["reported"] is False
+    again = sync.apply(change)
+    assert isinstance(again, ConfigRejected) and again.reported is False
     assert len(_mails(sender)) == 1
 
     # An invalid tenant.json: the addresses of the last valid one are told.
     stack.put_tenant("acme", {**TENANT, "timeZone": "Europe/Paris"})
     result = sync.apply(S3ObjectEvent(stack.config_bucket, settings_key))
-    assert result["action"] == "invalid"
+    assert result.action == "invalid"
     mails = _mails(sender)
     assert len(mails) == 2
     assert mails[1].to == ["training@acme.example"]
@@ -281,13 +279,13 @@ def test_config_invalid_reports_are_emailed_once_to_the_tenant_s_addresses(stack
 
 def test_config_invalid_for_a_valid_definition_also_reaches_its_target_email(stack: Any, sender: str) -> None:
     stack.put_tenant("acme", TENANT)
-    sync = wiring.config_sync_service(_settings(stack, sender))
+    sync = wiring.config_sync_service(stack.settings(ConfigSyncSettings, EMAIL_SENDER=sender))
     sync.apply(S3ObjectEvent(stack.config_bucket, "tenants/acme/tenant.json"))
     # A valid definition refused for another reason (one export more than the cap of 1): the
     # tenant's addresses and the definition's targetEmail are told.
     sync = dataclasses.replace(sync, limits=sync.limits.model_copy(update={"max_exports_per_tenant": 1}))
     stack.put_definition("acme", "weekly", NIGHTLY_XML.replace("nightly", "weekly"))
     key = stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    assert sync.apply(S3ObjectEvent(stack.config_bucket, key))["action"] == "invalid"
+    assert sync.apply(S3ObjectEvent(stack.config_bucket, key)).action == "invalid"
     [mail] = _mails(sender)
     assert mail.to == RECIPIENTS

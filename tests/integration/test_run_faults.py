@@ -74,6 +74,12 @@ def _service(stack: Any, clock: Clock, **changes: Any) -> ExportService:
     return dataclasses.replace(service, clock=clock, heartbeat_seconds=0, **changes)
 
 
+def _tracking_client(service: ExportService) -> Any:
+    """The client of the tracking reads: their own, unvalidated one (aws/clients.py), not the
+    ledger's."""
+    return service.source_for("acme").client  # type: ignore[attr-defined]
+
+
 def _request() -> ExportRequest:
     return ExportRequest.from_event(
         {"tenantId": "acme", "exportGuid": "nightly", "scheduledTime": T0.isoformat()}
@@ -215,7 +221,7 @@ def test_record_failing_after_the_upload_is_taken_over_and_adopts_the_object(acm
 def test_crash_while_reading_is_taken_over_by_the_next_delivery(acme: Any) -> None:
     clock = Clock(T0)
     service = _service(acme, clock)
-    dynamodb = service.ledger.client
+    dynamodb = _tracking_client(service)
     with fault(dynamodb, "Query", Crash()), pytest.raises(Crash):
         service.run(_request(), invocation_id="inv-1")
     assert _record(acme).status == "running"
@@ -255,7 +261,7 @@ def test_a_killed_invocation_is_taken_over_by_its_retry_or_after_the_lease(acme:
 def test_retries_exhausted_end_in_one_failure_notification_with_the_window(acme: Any) -> None:
     clock = Clock(T0)
     service = _service(acme, clock)
-    dynamodb = service.ledger.client
+    dynamodb = _tracking_client(service)
     # Every attempt is killed while reading (an out-of-memory, say): Lambda gives up.
     for _ in range(2):
         with fault(dynamodb, "Query", Crash()), pytest.raises(Crash):

@@ -83,7 +83,7 @@ def invoke(stack: serve.ServeStack, monkeypatch: pytest.MonkeyPatch, lambda_cont
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
         module = importlib.import_module(modules[function])
-        monkeypatch.setattr(module, "_service", None)
+        module.reset()
         clients.clear_cache()
         result: dict[str, Any] = module.handler(event, lambda_context)
         return result

@@ -24,7 +24,7 @@ from tracking_export_aws.ops.stuck_runs import InvalidExecutionEvent
 from tracking_export_aws.runs.outcomes import RunHandedOff
 from tracking_export_aws.runs.service import ExportRequest, ExportService
 from tracking_export_aws.runtime import wiring
-from tracking_export_aws.runtime.settings import AwsSettings
+from tracking_export_aws.runtime.settings import ExportSettings, StuckRunsSettings
 
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:it-export"
@@ -135,9 +135,10 @@ def stuck(
     # Loaded afresh: Powertools binds its logger to the standard output of the moment.
     app = importlib.reload(importlib.import_module("stuck_runs_app"))
     clock = Clock(T0)
-    settings = AwsSettings.from_env(stack.env() | {"STATE_MACHINE_ARN": MACHINE, "MAX_ROWS_PER_WORKER": "1"})
     sfn = StartedOnly()
-    export = wiring.export_service(settings)
+    export = wiring.export_service(
+        stack.settings(ExportSettings, STATE_MACHINE_ARN=MACHINE, MAX_ROWS_PER_WORKER="1")
+    )
     assert export.hand_off is not None
     export = dataclasses.replace(
         export,
@@ -145,14 +146,14 @@ def stuck(
         heartbeat_seconds=0,
         hand_off=dataclasses.replace(export.hand_off, sfn=sfn, clock=clock),
     )
-    use_case = wiring.stuck_runs(settings)
+    use_case = wiring.stuck_runs(stack.settings(StuckRunsSettings, STATE_MACHINE_ARN=MACHINE))
     use_case = dataclasses.replace(
         use_case,
         clock=clock,
         service=dataclasses.replace(use_case.service, clock=clock),
         coordinator=dataclasses.replace(use_case.coordinator, clock=clock),
     )
-    monkeypatch.setattr(app, "_stuck_runs", use_case)
+    monkeypatch.setattr(app, "_get_stuck_runs", lambda: use_case)
     capsys.readouterr()
     return Stuck(stack, app, clock, export, sfn, lambda_context, capsys)
 
@@ -222,7 +223,7 @@ def test_an_execution_whose_fail_step_recorded_the_run_is_left_as_it_is(stuck: S
     stuck.deliver()
     # The fail step recorded and notified the run, and its clean-up did not finish.
     [started] = stuck.sfn.started
-    coordinator = stuck.app._stuck_runs.coordinator
+    coordinator = stuck.app._get_stuck_runs().coordinator
     plan_key = json.loads(started["input"])["manifestKey"]
     from tracking_export_aws.runs.manifest import read_manifest
 
@@ -329,7 +330,7 @@ def test_the_sweep_ends_a_handed_off_run_whose_execution_was_never_heard_of(stuc
 
 def test_the_sweep_finds_runs_by_the_status_index_only(stuck: Stuck) -> None:
     """A Query of ByStatus, never a Scan: the fleet's history is not read to find a stuck run."""
-    dynamodb = stuck.app._stuck_runs.service.ledger.client
+    dynamodb = stuck.app._get_stuck_runs().service.ledger.client
     operations: list[str] = []
 
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:

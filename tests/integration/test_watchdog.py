@@ -30,7 +30,7 @@ from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.ops.watchdog import Watchdog, WatchdogReport
 from tracking_export_aws.runs.ledger import RunRecord
 from tracking_export_aws.runtime import wiring
-from tracking_export_aws.runtime.settings import WatchdogSettings
+from tracking_export_aws.runtime.settings import ConfigSyncSettings, WatchdogSettings
 
 TENANT, GUID = "acme", "daily"
 
@@ -92,10 +92,9 @@ class Watch:
         )
 
     def _sync(self, key: str) -> dict[str, Any]:
-        service = wiring.config_sync_service(self.stack.settings())
+        service = wiring.config_sync_service(self.stack.settings(ConfigSyncSettings))
         service.clock = self.clock
-        result: dict[str, Any] = service.apply(S3ObjectEvent(self.stack.config_bucket, key))
-        return result
+        return service.apply(S3ObjectEvent(self.stack.config_bucket, key)).as_json()
 
     def deliver(self, scheduled: datetime, guid: str = GUID, **extra: str) -> dict[str, Any]:
         """Scheduler's delivery of ``scheduled`` (or a replay, with ``runAt``)."""
@@ -128,7 +127,7 @@ def watch(stack: Stack, handlers: Callable[[Stack], tuple[Any, Any]], records: A
         started.append(payload)
         export_app.handler(payload, FakeLambdaContext())
 
-    watchdog = wiring.watchdog(WatchdogSettings.from_env(stack.env()), start_run)
+    watchdog = wiring.watchdog(stack.settings(WatchdogSettings), start_run)
     watchdog.clock = clock
     stack.load(records.catalogue(TENANT))
     return Watch(stack, clock, export_app, sync_app, watchdog, started)
@@ -405,7 +404,7 @@ def _s3_event(bucket: str, key: str) -> dict[str, Any]:
 
 
 def test_a_pause_survives_uploads_and_its_times_are_never_missed(watch: Watch) -> None:
-    pauses = pause_service(from_environment(watch.stack.env()))
+    pauses = pause_service(from_environment(watch.stack.env("ConfigSyncFunction")))
     pauses.clock = watch.clock
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
@@ -462,7 +461,7 @@ def test_a_pause_survives_uploads_and_its_times_are_never_missed(watch: Watch) -
 
 
 def test_a_tenant_resume_leaves_an_export_paused_on_its_own(watch: Watch) -> None:
-    pauses = pause_service(from_environment(watch.stack.env()))
+    pauses = pause_service(from_environment(watch.stack.env("ConfigSyncFunction")))
     pauses.clock = watch.clock
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
@@ -492,7 +491,7 @@ def test_a_tenant_resume_leaves_an_export_paused_on_its_own(watch: Watch) -> Non
 
 
 def test_a_schedule_enabled_while_paused_is_disabled_again(watch: Watch) -> None:
-    pauses = pause_service(from_environment(watch.stack.env()))
+    pauses = pause_service(from_environment(watch.stack.env("ConfigSyncFunction")))
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
     watch.upload_definition(definition())
@@ -521,18 +520,21 @@ def test_a_schedule_enabled_while_paused_is_disabled_again(watch: Watch) -> None
 def test_the_handler_counts_what_the_pass_did(
     watch: Watch, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import watchdog_app
-
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
     watch.upload_definition(definition())
     watch.stack.scheduler.delete_schedule(Name=f"{TENANT}--{GUID}", GroupName=watch.stack.schedule_group)
     watch.clock.now = utc(2026, 6, 2, 3, 20)
-    monkeypatch.setattr(watchdog_app, "_watchdog", watch.watchdog)
+    # The watchdog function with its own environment and IAM; its clock is the test's, and the
+    # runs it starts are only counted (Scheduler's delivery is not this test's subject).
+    function = watch.stack.function("WatchdogFunction")
+    built = function.build("_watchdog")
+    built.clock = watch.clock
+    built.start_run = watch.started.append
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     capsys.readouterr()
 
-    result = watchdog_app.handler({}, FakeLambdaContext())
+    result = function({}, FakeLambdaContext())
 
     assert (result["MissedRuns"], result["SchedulesRepaired"], result["WatchdogFailures"]) == (1, 1, 0)
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
@@ -560,7 +562,7 @@ def test_a_rate_schedule_is_followed_from_run_to_run(watch: Watch) -> None:
 
 
 def test_a_run_on_record_before_the_pause_is_not_turned_into_a_paused_one(watch: Watch) -> None:
-    pauses = pause_service(from_environment(watch.stack.env()))
+    pauses = pause_service(from_environment(watch.stack.env("ConfigSyncFunction")))
     watch.clock.now = utc(2026, 6, 1, 12)
     watch.upload_tenant({"timezone": "UTC"})
     watch.upload_definition(definition())

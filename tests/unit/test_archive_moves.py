@@ -158,10 +158,11 @@ def test_the_functions_count_archive_failures_in_the_service_namespace(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from emf_documents import emf_documents, metric
+    from function_environments import template_settings
 
     from tracking_export_aws.runtime import wiring
     from tracking_export_aws.runtime.metrics import count_archive_failures
-    from tracking_export_aws.runtime.settings import AwsSettings
+    from tracking_export_aws.runtime.settings import CoordinatorSettings, ExportSettings
 
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
@@ -171,19 +172,10 @@ def test_the_functions_count_archive_failures_in_the_service_namespace(
     assert metric(documents, "ArchiveFailures") == [{"service": "tracking-export", "value": 2}]
     assert documents[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "TrackingExport"
     # Both functions that finish runs are wired to it.
-    settings = AwsSettings.from_env(
-        {
-            "AWS_REGION": "us-east-1",
-            "CONFIG_BUCKET": "config-bucket",
-            "EXPORT_BUCKET": "export-bucket",
-            "TRACKING_TABLE": "tracking",
-            "RUN_HISTORY_TABLE": "runs",
-            "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:runs",
-            "EVENT_BUS_NAME": "default",
-        }
-    )
-    assert wiring.export_service(settings).on_archive_failures is count_archive_failures
-    assert wiring.coordinator(settings).on_archive_failures is count_archive_failures
+    export = wiring.export_service(template_settings(ExportSettings, region="us-east-1"))
+    assert export.on_archive_failures is count_archive_failures
+    coordinator = wiring.coordinator(template_settings(CoordinatorSettings, region="us-east-1"))
+    assert coordinator.on_archive_failures is count_archive_failures
 
 
 def test_an_earlier_replays_file_is_archived_by_the_time_it_replays() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from function_environments import DEPLOYMENT, template_settings
 from moto import mock_aws
 from notification_samples import failed_run, succeeded_run
 
@@ -35,7 +36,7 @@ from tracking_export_aws.config.store import (
 from tracking_export_aws.ingest.loader import load_dataset, load_jsonl
 from tracking_export_aws.notify.notifier import NotificationError, Notifier
 from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
-from tracking_export_aws.runtime.settings import AwsSettings, SettingsError
+from tracking_export_aws.runtime.settings import ConfigSyncSettings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -153,45 +154,25 @@ def test_run_history_keys() -> None:
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:export-runs"
 
 
-def test_settings_from_env_defaults() -> None:
-    settings = AwsSettings.from_env(
-        {
-            "CONFIG_BUCKET": "acme-config",
-            "TOPIC_ARN": TOPIC,
-            "AWS_REGION": "eu-west-1",
-            "AWS_ENDPOINT_URL": "",
-        }
-    )
-    assert settings.config_bucket == "acme-config"
+def test_settings_from_env_read_empty_as_unset() -> None:
+    settings = template_settings(ConfigSyncSettings, AWS_ENDPOINT_URL="", EMAIL_SENDER="")
+    assert settings.config_bucket == DEPLOYMENT.environment("ConfigSyncFunction")["CONFIG_BUCKET"]
     assert settings.event_bus_name == "default"
     assert settings.region == "eu-west-1"
-    assert settings.endpoint_url is None
-    assert settings.export_bucket is None
+    assert (settings.endpoint_url, settings.email_sender) == (None, None)
 
 
 def test_settings_name_the_bad_variables() -> None:
-    with pytest.raises(SettingsError, match="TOPIC_ARN"):
-        AwsSettings.from_env({"CONFIG_BUCKET": "acme-config"})
-    with pytest.raises(SettingsError, match="SCHEDULER_ROLE_ARN"):
-        AwsSettings.from_env({"CONFIG_BUCKET": "c-b", "TOPIC_ARN": TOPIC, "SCHEDULER_ROLE_ARN": "role"})
-    settings = AwsSettings.from_env(
-        {"CONFIG_BUCKET": "c-b", "TOPIC_ARN": TOPIC, "AWS_DEFAULT_REGION": "eu-west-3"}
-    )
-    assert settings.region == "eu-west-3"
-    with pytest.raises(SettingsError, match="EXPORT_BUCKET, TRACKING_TABLE"):
-        settings.need("export_bucket", "tracking_table")
-    with pytest.raises(SettingsError, match=r"variable\(s\): TRACKING_TABLE$"):
-        settings.model_copy(update={"export_bucket": "exports"}).need("export_bucket", "tracking_table")
-    ready = settings.model_copy(update={"export_bucket": "exports", "tracking_table": "tracking"})
-    assert ready.need("tracking_table", "export_bucket") == ("tracking", "exports")
-    with pytest.raises(TypeError, match="text settings only"):
-        ready.need("download_link_seconds")
+    with pytest.raises(SettingsError, match="TOPIC_ARN: Field required"):
+        ConfigSyncSettings.from_env({"CONFIG_BUCKET": "acme-config", "AWS_REGION": "eu-west-1"})
+    with pytest.raises(SettingsError, match="SCHEDULER_ROLE_ARN: Value error, expected an ARN"):
+        template_settings(ConfigSyncSettings, SCHEDULER_ROLE_ARN="role")
+    with pytest.raises(SettingsError, match="AWS_ENDPOINT_URL: Value error, expected an http"):
+        template_settings(ConfigSyncSettings, AWS_ENDPOINT_URL="localhost:4566")
 
 
 def test_client_factory_takes_the_endpoint_from_settings_and_caches() -> None:
-    settings = AwsSettings.from_env(
-        {"CONFIG_BUCKET": "c-b", "TOPIC_ARN": TOPIC, "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
-    )
+    settings = template_settings(ConfigSyncSettings, AWS_ENDPOINT_URL="http://127.0.0.1:4566")
     local = client("s3", settings)
     assert local.meta.endpoint_url == "http://127.0.0.1:4566"
     assert local.meta.config.retries["mode"] == "standard"

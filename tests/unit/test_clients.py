@@ -153,13 +153,21 @@ def test_other_clients_keep_botocore_parsers(aws: Any) -> None:
     assert clients.item_read_parsers(clients.client("s3", region="us-east-1")) is None
 
 
-def test_only_dynamodb_clients_skip_botocore_parameter_validation(aws: Any) -> None:
+def test_only_the_clients_asked_so_skip_botocore_parameter_validation(aws: Any) -> None:
     from botocore.exceptions import ParamValidationError
 
-    # A parameter S3 does not have: botocore refuses it before any request is made.
+    # A parameter a service does not have: botocore refuses it before any request is made, for
+    # every client by default (DynamoDB's included).
     with pytest.raises(ParamValidationError, match='Unknown parameter in input: "Buckett"'):
         clients.client("s3", region="us-east-1").head_bucket(Buckett="exports")
-    # Without the validation pass, DynamoDB's unknown parameter reaches botocore's serializer.
-    with pytest.raises(Exception) as raised:  # any error but the validation's
+    with pytest.raises(ParamValidationError, match='Unknown parameter in input: "Limitt"'):
         clients.client("dynamodb", region="us-east-1").list_tables(Limitt=3)
+    # Without the validation pass (the tracking reads, the loader), the unknown parameter
+    # reaches botocore's serializer.
+    unchecked = clients.client("dynamodb", region="us-east-1", validated=False)
+    assert unchecked is not clients.client("dynamodb", region="us-east-1")
+    with pytest.raises(Exception) as raised:  # any error but the validation's
+        unchecked.list_tables(Limitt=3)
     assert not isinstance(raised.value, ParamValidationError)
+    # Both read DynamoDB's answers through the project's parser.
+    assert clients.item_read_parsers(unchecked) is not None

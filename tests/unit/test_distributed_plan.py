@@ -257,9 +257,15 @@ def test_the_worker_reads_the_tracking_table_and_writes_only_its_work_prefix(
     worker = resources["ExportWorkerFunction"]
     assert worker["Properties"]["Handler"] == "export_steps_app.worker"
     statements = _statements(worker)
-    assert set(statements) == {"ReadWriteShards", "ReadTrackingData"}
+    assert set(statements) == {"ReadWriteShards", "ReadTrackingData", "ReadTrackingRecords"}
     assert statements["ReadWriteShards"]["Resource"] == {"Fn::Sub": "${ExportBucket.Arn}/_work/*"}
-    assert statements["ReadTrackingData"]["Action"] == ["dynamodb:Query", "dynamodb:BatchGetItem"]
+    assert statements["ReadTrackingData"]["Action"] == "dynamodb:Query"
+    assert statements["ReadTrackingRecords"] == {
+        "Sid": "ReadTrackingRecords",
+        "Effect": "Allow",
+        "Action": "dynamodb:BatchGetItem",
+        "Resource": {"Fn::GetAtt": ["TrackingTable", "Arn"]},
+    }
     assert _templates(worker) == []
 
 

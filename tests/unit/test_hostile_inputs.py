@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from function_environments import template_settings
 from hostile.expected import (
     DEFINITIONS,
     EXPORT_EVENTS,
@@ -38,7 +39,7 @@ from tracking_export_aws.aws.s3_events import IgnoredRecord, S3ObjectEvent, read
 from tracking_export_aws.config.store import ConfigInvalid, parse_tenant_settings
 from tracking_export_aws.runs.failure import run_failure_reason
 from tracking_export_aws.runs.service import ExportRequest, InvalidRequest
-from tracking_export_aws.runtime.settings import AwsSettings, SettingsError
+from tracking_export_aws.runtime.settings import ConfigSyncSettings, SettingsError
 
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 
@@ -318,10 +319,9 @@ def test_a_setting_moves_a_cap() -> None:
 def test_a_bad_setting_is_named() -> None:
     with pytest.raises(LimitsError, match="MAX_COLUMNS: Input should be a valid integer"):
         Limits.from_env({"MAX_COLUMNS": "many"})
-    base = {"CONFIG_BUCKET": "cfg", "TOPIC_ARN": "arn:aws:sns:eu-west-1:1:t"}
     with pytest.raises(SettingsError, match="MIN_SCHEDULE_INTERVAL_MINUTES"):
-        AwsSettings.from_env({**base, "MIN_SCHEDULE_INTERVAL_MINUTES": "0"})
-    assert AwsSettings.from_env({**base, "MAX_RECIPIENTS": "7"}).limits.max_recipients == 7
+        template_settings(ConfigSyncSettings, MIN_SCHEDULE_INTERVAL_MINUTES="0")
+    assert template_settings(ConfigSyncSettings, MAX_RECIPIENTS="7").limits.max_recipients == 7
 
 
 def test_email_and_zone_rules() -> None:

@@ -132,17 +132,16 @@ def test_retention_is_applied_when_a_tenant_json_changes() -> None:
 
 def test_config_sync_s_retention_request_is_an_async_invoke_the_ingest_handler_reads() -> None:
     from botocore.stub import Stubber
+    from function_environments import template_settings
 
     from tracking_export_aws.aws import clients
     from tracking_export_aws.ingest.retention import retention_event
     from tracking_export_aws.runtime import wiring
-    from tracking_export_aws.runtime.settings import AwsSettings
+    from tracking_export_aws.runtime.settings import ConfigSyncSettings
 
-    env = {"CONFIG_BUCKET": "stack-config", "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t"}
-    settings = AwsSettings.from_env(
-        {**env, "AWS_REGION": "eu-west-1", "INGEST_FUNCTION_NAME": "stack-ingest"}
-    )
-    assert wiring.retention_requester(AwsSettings.from_env(env)) is None  # no function: no request
+    settings = template_settings(ConfigSyncSettings, INGEST_FUNCTION_NAME="stack-ingest")
+    # No function (the local stack's empty INGEST_FUNCTION_NAME): no request.
+    assert wiring.retention_requester(template_settings(ConfigSyncSettings, INGEST_FUNCTION_NAME="")) is None
     event = retention_event("stack-config", "tenants/acme/tenant.json")
     # The same S3 notification shape S3 itself sends, so the handler's one reader applies.
     assert read_ingest_event(event) == [S3ObjectEvent("stack-config", "tenants/acme/tenant.json")]

@@ -17,8 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "layers" / "shared" / "python"
 FIRST_PARTY = ("tracking_export", "tracking_export_aws")
-# Installed by the dev extra only: a layer module importing one would fail in Lambda.
-DEV_ONLY = {"tools", "moto", "pytest", "hypothesis", "yaml", "mypy_boto3_s3", "boto3_stubs"}
+# Installed by the dev extra only: a layer module importing one would fail in Lambda (the
+# service stubs, mypy_boto3_*, by their prefix). Under ``if TYPE_CHECKING:`` they are for mypy.
+DEV_ONLY = {"tools", "moto", "pytest", "hypothesis", "yaml", "boto3_stubs", "botocore_stubs"}
+DEV_ONLY_PREFIXES = ("mypy_boto3_",)
 HANDLERS = sorted(ROOT.glob("functions/*/*.py"))
 
 
@@ -138,13 +140,54 @@ def test_the_bytecode_is_checked_against_its_source(built_layer: Path) -> None:
         assert int.from_bytes(header[4:8], "little") == 0b11, pyc
 
 
+_CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The top-level packages ``path`` may import when it runs: every import statement but those
+    under ``if TYPE_CHECKING:``, which only the type checker reads."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    checking_only = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If)
+        and ast.unparse(branch.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for statement in branch.body
+        for node in ast.walk(statement)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in checking_only:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _dev_only(names: set[str]) -> list[str]:
+    return sorted(name for name in names if name in DEV_ONLY or name.startswith(DEV_ONLY_PREFIXES))
+
+
 def test_no_layer_module_imports_a_dev_only_package(built_layer: Path) -> None:
     offenders = {}
     for path in sorted(built_layer.rglob("*.py")):
-        top_levels = {name.split(".")[0] for name in _imported_names(path, "")}
-        if top_levels & DEV_ONLY:
-            offenders[path.relative_to(built_layer).as_posix()] = sorted(top_levels & DEV_ONLY)
+        found = _dev_only(_runtime_imports(path))
+        if found:
+            offenders[path.relative_to(built_layer).as_posix()] = found
     assert offenders == {}
+
+
+def test_the_stub_types_are_imported_for_the_type_checker_only() -> None:
+    """The adapters annotate their clients with the stubs' types (checked by mypy, absent from the
+    layer): imported under ``if TYPE_CHECKING:``, and never at run time."""
+    typed = [path for path in SOURCE.rglob("*.py") if "mypy_boto3_" in path.read_text(encoding="utf-8")]
+    assert len(typed) > 10  # the walk sees the adapters
+    for path in typed:
+        assert _dev_only(_runtime_imports(path)) == [], path
+        # Annotations stay strings: without this the stub names would be looked up at run time.
+        assert "from __future__ import annotations" in path.read_text(encoding="utf-8"), path
 
 
 def test_the_dev_tools_are_not_in_the_layer_source() -> None:

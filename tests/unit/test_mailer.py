@@ -22,13 +22,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from function_environments import template_settings
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import RawMessage, ses_backends
 
 from tools.template_tables import load_template
 from tracking_export_aws.notify.mailer import EmailChannel
-from tracking_export_aws.runtime.settings import AwsSettings, SettingsError
+from tracking_export_aws.runtime.settings import ExportSettings, SettingsError
 
 REGION = "us-east-1"
 SENDER = "exports@mail.example.com"
@@ -389,9 +390,7 @@ def test_the_configuration_set_and_outcome_tag_are_named_on_the_call(ses: Any) -
 
 
 def test_without_a_sender_the_channel_is_disabled_and_calls_nothing() -> None:
-    settings = AwsSettings.from_env(
-        {"CONFIG_BUCKET": "cfg", "TOPIC_ARN": "arn:aws:sns:x", "EMAIL_SENDER": ""}
-    )
+    settings = template_settings(ExportSettings, EMAIL_SENDER="")
     channel = EmailChannel.from_settings(settings)
     assert not channel.enabled
     assert channel.deliver(succeeded()) == {
@@ -403,14 +402,9 @@ def test_without_a_sender_the_channel_is_disabled_and_calls_nothing() -> None:
 
 
 def test_settings_read_the_sender_and_configuration_set(ses: Any) -> None:
-    env = {
-        "CONFIG_BUCKET": "cfg",
-        "TOPIC_ARN": "arn:aws:sns:x",
-        "EMAIL_SENDER": SENDER,
-        "EMAIL_CONFIGURATION_SET": "exports-feedback",
-        "AWS_REGION": REGION,
-    }
-    settings = AwsSettings.from_env(env)
+    settings = template_settings(
+        ExportSettings, REGION, EMAIL_SENDER=SENDER, EMAIL_CONFIGURATION_SET="exports-feedback"
+    )
     assert (settings.email_sender, settings.email_configuration_set) == (SENDER, "exports-feedback")
     channel = EmailChannel.from_settings(settings)
     assert channel.enabled and channel.sender == SENDER
@@ -418,9 +412,7 @@ def test_settings_read_the_sender_and_configuration_set(ses: Any) -> None:
 
 def test_a_malformed_sender_is_a_settings_error_naming_the_variable() -> None:
     with pytest.raises(SettingsError, match=r"EMAIL_SENDER: .*no '@'"):
-        AwsSettings.from_env(
-            {"CONFIG_BUCKET": "cfg", "TOPIC_ARN": "arn:aws:sns:x", "EMAIL_SENDER": "mail.example.com"}
-        )
+        template_settings(ExportSettings, EMAIL_SENDER="mail.example.com")
 
 
 def test_an_unknown_outcome_is_a_programming_error(ses: Any) -> None:

@@ -330,14 +330,14 @@ def test_credentials_expiry_is_read_when_the_credentials_say_it() -> None:
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
 def test_links_are_sigv4_on_the_regional_endpoint(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from function_environments import template_settings
+
     from tracking_export_aws.aws.clients import s3_presigner
-    from tracking_export_aws.runtime.settings import AwsSettings
+    from tracking_export_aws.runtime.settings import ExportSettings
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    settings = AwsSettings.from_env(
-        {"CONFIG_BUCKET": "cfg", "TOPIC_ARN": "arn:aws:sns:x", "AWS_REGION": region}
-    )
+    settings = template_settings(ExportSettings, region=region)
     url = s3_presigner(settings).generate_presigned_url(
         "get_object", Params={"Bucket": "exports", "Key": "tenants/acme/a.csv"}, ExpiresIn=600
     )

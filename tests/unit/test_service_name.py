@@ -65,8 +65,9 @@ def test_the_template_sets_the_expected_value(variable: str) -> None:
 @pytest.mark.parametrize("variable", VARIABLES)
 def test_tests_local_run_and_docs_use_the_templates_value(variable: str) -> None:
     found = _settings(variable)
-    # The places known to set it: without them this test would pass on an empty search.
-    assert {"tests/integration/conftest.py", "docs/infrastructure.md"} <= set(found)
+    # The places known to set it: without them this test would pass on an empty search (the
+    # integration tests' functions take theirs from the template itself).
+    assert {"tests/integration/test_built_layers.py", "docs/infrastructure.md"} <= set(found)
     assert any(path.endswith("local_run.py") for path in found)
     different = {path: values for path, values in found.items() if values != {EXPECTED[variable]}}
     assert different == {}

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from function_environments import template_settings
 from moto import mock_aws
 
 from tools.template_tables import (
@@ -30,8 +31,14 @@ from tracking_export_aws.aws.object_tags import (
     CLEAN_OLDER_THAN_TAG_KEY,
     clean_older_than_tag,
 )
-from tracking_export_aws.ingest.service import IngestSettings
-from tracking_export_aws.runtime.settings import AwsSettings, WatchdogSettings
+from tracking_export_aws.runtime.settings import (
+    ConfigSyncSettings,
+    ExportSettings,
+    IngestFunctionSettings,
+    IngestRecoverySettings,
+    RunRecoverySettings,
+    WatchdogSettings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -351,8 +358,7 @@ def test_failed_async_events_end_their_run_or_reach_a_dlq(resources: dict[str, A
         assert resources[queue]["Type"] == "AWS::SQS::Queue"
 
 
-def test_function_environments_are_what_the_settings_model_reads(resources: dict[str, Any]) -> None:
-    aliases = {field.alias for field in AwsSettings.model_fields.values()}
+def test_function_environments_are_what_the_settings_models_read(resources: dict[str, Any]) -> None:
     export_env = resources["ExportFunction"]["Properties"]["Environment"]["Variables"]
     assert set(export_env) == {
         "CONFIG_BUCKET",
@@ -392,14 +398,18 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "EMAIL_CONFIGURATION_SET": EMAIL_CONFIGURATION_SET,
     }
     recovery_env = resources["RunRecoveryFunction"]["Properties"]["Environment"]["Variables"]
-    # Recovery never starts a distributed run: no state machine settings.
+    # Recovery never starts a distributed run nor writes a file: no state machine, export
+    # bucket, tracking table or link settings.
     assert set(recovery_env) == set(export_env) - {
         "DOWNLOAD_LINK_SECONDS",
         "STATE_MACHINE_ARN",
         "MAX_ROWS_PER_WORKER",
+        "EXPORT_BUCKET",
+        "TRACKING_TABLE",
     }
-    assert set(export_env) <= aliases
-    assert set(sync_env) <= aliases
+    assert set(export_env) <= set(ExportSettings.variables())
+    assert set(sync_env) <= set(ConfigSyncSettings.variables())
+    assert set(recovery_env) <= set(RunRecoverySettings.variables())
     watchdog_env = resources["WatchdogFunction"]["Properties"]["Environment"]["Variables"]
     assert watchdog_env == {
         "CONFIG_BUCKET": {"Fn::Sub": CONFIG_BUCKET_NAME},
@@ -412,12 +422,9 @@ def test_function_environments_are_what_the_settings_model_reads(resources: dict
         "WATCHDOG_GRACE_MINUTES": "60",
         "WATCHDOG_MAX_STARTS": "200",
     }
-    assert set(watchdog_env) <= {field.alias for field in WatchdogSettings.model_fields.values()}
+    assert set(watchdog_env) <= set(WatchdogSettings.variables())
     # It starts with exactly what the template gives it.
-    resolved = {name: "arn:aws:x" if name.endswith("_ARN") else "name-of-it" for name in watchdog_env}
-    settings = WatchdogSettings.from_env(
-        {**resolved, **{k: v for k, v in watchdog_env.items() if isinstance(v, str)}}
-    )
+    settings = template_settings(WatchdogSettings)
     assert (settings.lookback_hours, settings.grace_minutes, settings.max_starts) == (26, 60, 200)
 
 
@@ -599,11 +606,9 @@ BUS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}
             {
                 ("dynamodb:BatchGetItem", "TrackingTable"),
                 ("dynamodb:Query", "TrackingTable"),
-                ("dynamodb:BatchGetItem", "TrackingTable/index"),
                 ("dynamodb:Query", "TrackingTable/index"),
                 ("dynamodb:GetItem", "RunHistoryTable"),
                 ("dynamodb:UpdateItem", "RunHistoryTable"),
-                ("dynamodb:Query", "RunHistoryTable"),
                 ("sns:Publish", "NotificationTopic"),
                 ("events:PutEvents", "default bus"),
             },
@@ -977,13 +982,10 @@ def test_ingest_function_starts_on_dropped_files_and_erasure_requests(
     assert variables["INGEST_CONTINUATION"] == "invoke"
     assert variables["INGEST_BUCKET"] == {"Fn::Sub": "${AWS::StackName}-${AWS::AccountId}-ingest"}
     assert variables["INGEST_DLQ_URL"] == {"Ref": "IngestDlq"}
-    read = {f.alias for f in AwsSettings.model_fields.values()} | {
-        f.alias for f in IngestSettings.model_fields.values()
-    }
-    assert set(variables) <= read
+    assert set(variables) <= set(IngestFunctionSettings.variables())
     recovery = resources["IngestRecoveryFunction"]["Properties"]
     assert (recovery["CodeUri"], recovery["Handler"]) == ("functions/ingest", "ingest_app.on_failure")
-    assert set(recovery["Environment"]["Variables"]) <= read
+    assert set(recovery["Environment"]["Variables"]) <= set(IngestRecoverySettings.variables())
 
 
 def test_only_config_sync_hears_of_config_bucket_changes(resources: dict[str, Any]) -> None:
@@ -1044,8 +1046,10 @@ def test_ingest_function_reads_only_incoming_files_and_files_them_beside(resourc
         {"Fn::Sub": INGEST_BUCKET_ARN + "/tenants/*/rejected/*"},
     ]
     data = statements["WriteTrackingData"]
-    assert "dynamodb:Scan" not in data["Action"]
-    assert data["Resource"] == [
+    assert "dynamodb:Scan" not in data["Action"] and "dynamodb:Query" not in data["Action"]
+    assert data["Resource"] == {"Fn::GetAtt": ["TrackingTable", "Arn"]}  # item actions: never an index
+    assert statements["QueryTrackingData"]["Action"] == "dynamodb:Query"
+    assert statements["QueryTrackingData"]["Resource"] == [
         {"Fn::GetAtt": ["TrackingTable", "Arn"]},
         {"Fn::Sub": "${TrackingTable.Arn}/index/*"},
     ]

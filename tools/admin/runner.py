@@ -148,7 +148,7 @@ class InProcessRunner:
         with _IN_PROCESS, _environment(environment), contextlib.redirect_stdout(sys.stderr):
             module: Any = self._export_app()
             # The function's own settings: its cached service is built again from this environment.
-            module._service = None
+            module.reset()
             clients.clear_cache()
             try:
                 answer = getattr(module, entry)(dict(event), _Context(function))
@@ -157,7 +157,7 @@ class InProcessRunner:
                     f"{function} ({entry}) raised {type(exc).__name__}: {str(exc)[:500]}"
                 ) from exc
             finally:
-                module._service = None
+                module.reset()
                 clients.clear_cache()
         if not isinstance(answer, dict):
             raise RunnerError(f"{function} ({entry}) answered {str(answer)[:200]!r}, not a JSON object")

@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import weakref
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import boto3
 import botocore.session
@@ -22,6 +22,17 @@ from botocore.parsers import ResponseParserFactory
 
 from tracking_export_aws.aws.dynamo import UnprocessedItemsError
 
+if TYPE_CHECKING:  # the stub packages are dev dependencies (boto3-stubs extras), not in a layer
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
 # The tracking source reads several days x 4 shards at once; leave room for the rest.
 MAX_POOL_CONNECTIONS = 32
 _CONFIG = Config(
@@ -30,19 +41,21 @@ _CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
-# DynamoDB only: botocore's client-side validation of the ingestion's BatchWriteItem bodies
-# (25 items, every field of every record) costs more CPU than the HTTP call, and DynamoDB
-# validates every request itself. Every other client keeps botocore's validation.
-_DYNAMODB_CONFIG = _CONFIG.merge(Config(parameter_validation=False))
-_cache: dict[tuple[str, str | None, str | None], Any] = {}
+# For the two paths whose requests are the bulk of their CPU: botocore's client-side check of
+# every parameter cost the ingestion's loader (BatchWriteItem of 25 whole records) 31% more CPU
+# and the export's tracking reads (Query pages, BatchGetItem of 100 keys) 4%, measured in the
+# same run (docs/decisions.md, "Typed clients"). DynamoDB validates every request itself.
+_UNCHECKED_CONFIG = _CONFIG.merge(Config(parameter_validation=False))
+_cache: dict[tuple[str, str | None, str | None, bool], Any] = {}
 _lock = threading.Lock()
 _BINARY_TAG = re.compile(rb'"BS?"')
 _factories: weakref.WeakKeyDictionary[Any, ItemReadParsers] = weakref.WeakKeyDictionary()
+_sessions: dict[str, tuple[boto3.session.Session, ItemReadParsers | None]] = {}
 logger = logging.getLogger(__name__)
 
 
 class Endpoints(Protocol):
-    """Where clients connect (the functions' ``AwsSettings`` has these fields; this package
+    """Where clients connect (every function's settings model has these fields; this package
     imports no settings)."""
 
     @property
@@ -55,31 +68,123 @@ class Endpoints(Protocol):
     def region(self) -> str: ...
 
 
+@overload
+def client(
+    service: Literal["dynamodb"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> DynamoDBClient: ...
+@overload
+def client(
+    service: Literal["s3"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> S3Client: ...
+@overload
+def client(
+    service: Literal["sns"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> SNSClient: ...
+@overload
+def client(
+    service: Literal["sesv2"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> SESV2Client: ...
+@overload
+def client(
+    service: Literal["scheduler"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> EventBridgeSchedulerClient: ...
+@overload
+def client(
+    service: Literal["stepfunctions"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> SFNClient: ...
+@overload
+def client(
+    service: Literal["lambda"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> LambdaClient: ...
+@overload
+def client(
+    service: Literal["events"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> EventBridgeClient: ...
+@overload
+def client(
+    service: Literal["sqs"],
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
+) -> SQSClient: ...
+@overload
 def client(
     service: str,
     settings: Endpoints | None = None,
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
+    validated: bool = True,
+) -> Any: ...  # a service name known only at run time (the developer tools)
+def client(
+    service: str,
+    settings: Endpoints | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    validated: bool = True,
 ) -> Any:
-    """A boto3 client for ``service``, cached per (service, endpoint, region).
+    """A boto3 client for ``service``, cached per (service, endpoint, region, validation), typed
+    as the service's stub client (boto3-stubs) for the nine services the functions use.
 
-    The endpoint and region come from ``settings`` unless given explicitly.
+    The endpoint and region come from ``settings`` unless given explicitly. ``validated=False``
+    turns botocore's parameter validation off: only for the DynamoDB requests of the tracking
+    reads and the ingestion's loader, where it costs measurable CPU (mypy checks the parameters).
     """
     if settings is not None:
         if service == "dynamodb":
             endpoint_url = endpoint_url or settings.dynamodb_endpoint_url
         endpoint_url = endpoint_url or settings.endpoint_url
         region = region or settings.region
-    key = (service, endpoint_url, region)
+    key = (service, endpoint_url, region, validated)
     with _lock:
         found = _cache.get(key)
         if found is None:
-            # A session per client: boto3's default session is not thread-safe to create clients from.
-            botocore_session, factory = _botocore_session(service)
-            session = boto3.session.Session(botocore_session=botocore_session)
+            session, factory = _session_of(service)
             make: Any = session.client  # the service name is a runtime string, not a stub literal
-            config = _DYNAMODB_CONFIG if service == "dynamodb" else _CONFIG
+            config = _CONFIG if validated else _UNCHECKED_CONFIG
             found = make(service, endpoint_url=endpoint_url, region_name=region, config=config)
             if factory is not None:
                 _factories[found] = factory
@@ -161,9 +266,21 @@ class ItemReadParsers:
         return ItemReadParser(standard, self) if protocol_name == "json" else standard
 
 
-def item_read_parsers(dynamodb: Any) -> ItemReadParsers | None:
+def item_read_parsers(dynamodb: DynamoDBClient) -> ItemReadParsers | None:
     """The parser factory of a DynamoDB client made here (None for any other client)."""
     return _factories.get(dynamodb)
+
+
+def _session_of(service: str) -> tuple[boto3.session.Session, ItemReadParsers | None]:
+    """The session of ``service``'s clients (called under ``_lock``: boto3's default session is
+    not thread-safe to create clients from). One per service, so that a function's second client
+    of a service (DynamoDB unvalidated, the S3 presigner) reuses the loaded service model instead
+    of parsing it again at cold start."""
+    found = _sessions.get(service)
+    if found is None:
+        botocore_session, factory = _botocore_session(service)
+        found = _sessions[service] = (boto3.session.Session(botocore_session=botocore_session), factory)
+    return found
 
 
 def _botocore_session(service: str) -> tuple[botocore.session.Session, ItemReadParsers | None]:
@@ -175,12 +292,10 @@ def _botocore_session(service: str) -> tuple[botocore.session.Session, ItemReadP
     return session, factory
 
 
-def s3_presigner(settings: Endpoints) -> Any:
+def s3_presigner(settings: Endpoints) -> S3Client:
     """An S3 client for presigned links: SigV4 (S3 refuses SigV2 for new buckets) on the bucket's
     regional endpoint (``https://{bucket}.s3.{region}.amazonaws.com``, us-east-1 included), so a
     link works for as long as it says. A local endpoint (moto) is used as configured."""
-    botocore_session, _ = _botocore_session("s3")
-    session = boto3.session.Session(botocore_session=botocore_session)
     endpoint = settings.endpoint_url
     s3_options: Any = {}
     if endpoint is None:
@@ -188,7 +303,12 @@ def s3_presigner(settings: Endpoints) -> Any:
         endpoint = f"https://s3.{settings.region}.{partition_suffix}"
         s3_options["addressing_style"] = "virtual"
     config = _CONFIG.merge(Config(signature_version="s3v4", s3=s3_options or None))
-    return session.client("s3", endpoint_url=endpoint, region_name=settings.region, config=config)
+    with _lock:
+        session, _ = _session_of("s3")
+        presigner: S3Client = session.client(
+            "s3", endpoint_url=endpoint, region_name=settings.region, config=config
+        )
+    return presigner
 
 
 def clear_cache() -> None:
@@ -196,6 +316,7 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _factories.clear()
+        _sessions.clear()
 
 
 # Error codes AWS answers when the request may succeed later as it is (throttling, a fault on

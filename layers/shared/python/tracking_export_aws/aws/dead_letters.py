@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_sqs import SQSClient
 
 # Long polling asks every SQS server (short polling samples some, and may answer "empty" while
 # messages wait); one second is the shortest.
@@ -28,7 +31,7 @@ class DeadLetter:
 class SqsDeadLetters:
     """One SQS queue (``url``), named ``name`` in this service."""
 
-    client: Any
+    client: SQSClient
     url: str
     name: str
     wait_seconds: int = WAIT_SECONDS

@@ -11,9 +11,13 @@ import random
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws.keys import KEY_ATTRIBUTES
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesOutputTypeDef, KeysAndAttributesTypeDef
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -292,7 +296,7 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def batch_get(
-    client: Any,
+    client: DynamoDBClient,
     table_name: str,
     keys: list[dict[str, Any]],
     *,
@@ -301,12 +305,12 @@ def batch_get(
     consistent: bool = False,
 ) -> list[dict[str, Any]]:
     """Raw items for at most 100 distinct keys (low-level format), retrying unprocessed keys."""
-    request: dict[str, Any] = {"Keys": keys, "ConsistentRead": consistent}
+    request: KeysAndAttributesTypeDef = {"Keys": keys, "ConsistentRead": consistent}
     if projection:
         request["ProjectionExpression"] = projection
         if names:
             request["ExpressionAttributeNames"] = names
-    pending = {table_name: request}
+    pending: Mapping[str, KeysAndAttributesTypeDef | KeysAndAttributesOutputTypeDef] = {table_name: request}
     found: list[dict[str, Any]] = []
     for attempt in range(MAX_BATCH_ATTEMPTS):
         response = client.batch_get_item(RequestItems=pending)
@@ -320,7 +324,7 @@ def batch_get(
     )
 
 
-def batch_write(client: Any, table_name: str, requests: list[dict[str, Any]]) -> None:
+def batch_write(client: DynamoDBClient, table_name: str, requests: list[dict[str, Any]]) -> None:
     """Write at most 25 put/delete requests, retrying unprocessed ones with back-off."""
     pending: dict[str, Any] = {table_name: requests}
     for attempt in range(MAX_BATCH_ATTEMPTS):
@@ -334,7 +338,7 @@ def batch_write(client: Any, table_name: str, requests: list[dict[str, Any]]) ->
     )
 
 
-def query_pages(client: Any, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+def query_pages(client: DynamoDBClient, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
     """Every page of a Query, following LastEvaluatedKey."""
     while True:
         response = client.query(**kwargs)

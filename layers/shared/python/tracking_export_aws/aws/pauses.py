@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import string_attributes
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 MAX_REASON_LENGTH = 1000
 
@@ -52,7 +55,7 @@ def _text(item: dict[str, Any], name: str) -> str:
 class PauseRecords:
     """Reads and writes the ``PAUSE`` and ``RESUMED`` items."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self.client = client
         self.table = table_name
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
 
 # Default life of a link (template parameter DownloadLinkSeconds).
 DOWNLOAD_LINK_SECONDS = 3600
@@ -33,7 +36,7 @@ class DownloadLink:
 class DownloadLinks:
     """Signs links to objects of ``bucket`` with ``presigner`` (an S3 client), ``seconds`` long at most."""
 
-    presigner: Any
+    presigner: S3Client
     bucket: str
     seconds: int = DOWNLOAD_LINK_SECONDS
 
@@ -51,7 +54,7 @@ class DownloadLinks:
         return DownloadLink(str(url), seconds, now + timedelta(seconds=seconds))
 
 
-def credentials_expiry(client: Any) -> datetime | None:
+def credentials_expiry(client: S3Client) -> datetime | None:
     """When the credentials a client signs with expire; None when they do not say (long-term keys,
     or Lambda's environment credentials, whose expiry botocore is not told)."""
     signer = getattr(client, "_request_signer", None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from tracking_export_aws.aws.s3_sink import (
@@ -18,6 +18,10 @@ from tracking_export_aws.aws.s3_sink import (
     is_precondition_failed,
     stored_digest,
 )
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
 # The export bucket's internal area (distributed runs' manifests and shards), never under the
 # tenants' ``tenants/``: the only prefix delete_prefix removes.
@@ -70,7 +74,7 @@ def part_plan(pieces: Sequence[tuple[str, int]]) -> list[list[tuple[str, int, in
 
 
 def assemble_object(
-    s3: Any,
+    s3: S3Client,
     bucket: str,
     key: str,
     pieces: Sequence[tuple[str, int]],
@@ -94,7 +98,7 @@ def assemble_object(
             return StoredObject(key, hashlib.sha256(body).hexdigest(), total)
         upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
         try:
-            parts = []
+            parts: list[CompletedPartTypeDef] = []
             for number, ranges in enumerate(part_plan(pieces), start=1):
                 if len(ranges) == 1 and ranges[0][2] - ranges[0][1] >= MIN_PART_SIZE:
                     source, start, end = ranges[0]
@@ -127,7 +131,7 @@ def assemble_object(
     return StoredObject(key, stored_digest(s3, bucket, key, READ_CHUNK)[0], total)
 
 
-def _read_range(s3: Any, bucket: str, key: str, start: int, end: int) -> bytes:
+def _read_range(s3: S3Client, bucket: str, key: str, start: int, end: int) -> bytes:
     if end <= start:
         return b""
     body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"].read()
@@ -138,7 +142,7 @@ def _read_range(s3: Any, bucket: str, key: str, start: int, end: int) -> bytes:
     return bytes(body)
 
 
-def read_work_object(s3: Any, bucket: str, key: str) -> bytes | None:
+def read_work_object(s3: S3Client, bucket: str, key: str) -> bytes | None:
     """The bytes of a work object (a shard's report, a step's error); None when it is absent."""
     try:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -146,7 +150,7 @@ def read_work_object(s3: Any, bucket: str, key: str) -> bytes | None:
         return None
 
 
-def listed_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+def listed_keys(s3: S3Client, bucket: str, prefix: str) -> Iterator[str]:
     token: dict[str, Any] = {}
     while True:
         page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, **token)
@@ -156,12 +160,12 @@ def listed_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
         token = {"ContinuationToken": page["NextContinuationToken"]}
 
 
-def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
+def delete_prefix(s3: S3Client, bucket: str, prefix: str) -> int:
     """Delete every object under a work prefix; returns how many."""
     if not prefix.startswith(WORK_PREFIX):
         raise DistributedRunError(f"refusing to delete outside {WORK_PREFIX}: {prefix!r}")
     deleted = 0
-    batch: list[dict[str, str]] = []
+    batch: list[ObjectIdentifierTypeDef] = []
     for key in listed_keys(s3, bucket, prefix):
         batch.append({"Key": key})
         if len(batch) == 1000:
@@ -174,7 +178,7 @@ def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
     return deleted
 
 
-def abort_uploads(s3: Any, bucket: str, key: str) -> None:
+def abort_uploads(s3: S3Client, bucket: str, key: str) -> None:
     """Abort any multipart upload left on ``key`` (an assemble step that died half-way)."""
     response = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
     for upload in response.get("Uploads", []):

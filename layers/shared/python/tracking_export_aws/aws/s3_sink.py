@@ -24,8 +24,12 @@ import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
@@ -70,7 +74,7 @@ def is_precondition_failed(error: BaseException) -> bool:
     return code in ("PreconditionFailed", "412") or status == 412
 
 
-def put_if_absent(client: Any, bucket: str, key: str, body: bytes, **extra: Any) -> str:
+def put_if_absent(client: S3Client, bucket: str, key: str, body: bytes, **extra: Any) -> str:
     """``PutObject`` (``extra``: ContentType, Metadata, Tagging…) that never replaces an object;
     returns the ETag, or raises ObjectExists when the key is taken."""
     try:
@@ -83,7 +87,7 @@ def put_if_absent(client: Any, bucket: str, key: str, body: bytes, **extra: Any)
 
 
 def put_object_once(
-    client: Any, bucket: str, key: str, body: bytes, *, run_id: str, tags: dict[str, str] | None = None
+    client: S3Client, bucket: str, key: str, body: bytes, *, run_id: str, tags: dict[str, str] | None = None
 ) -> StoredObject:
     """Write a small object (an end file) for run ``run_id``, with ``tags`` (its lifecycle tag),
     never over another object: this run's own earlier object is adopted, anyone else's raises
@@ -96,13 +100,13 @@ def put_object_once(
     return StoredObject(key, hashlib.sha256(body).hexdigest(), len(body))
 
 
-def free_for_run(client: Any, bucket: str, key: str, run_id: str) -> bool:
+def free_for_run(client: S3Client, bucket: str, key: str, run_id: str) -> bool:
     """Whether run ``run_id`` may write ``key``: no object holds it, or this run's own does."""
     metadata = object_metadata(client, bucket, key)
     return metadata is None or metadata.get(RUN_METADATA) == run_id
 
 
-def adopt_own_object(client: Any, bucket: str, key: str, run_id: str) -> StoredObject:
+def adopt_own_object(client: S3Client, bucket: str, key: str, run_id: str) -> StoredObject:
     """After S3 refused to create ``key`` (it exists): the object, adopted when its ``export-run``
     metadata names ``run_id`` (its stored bytes' digest and size); ObjectExists otherwise."""
     metadata = object_metadata(client, bucket, key)
@@ -112,7 +116,7 @@ def adopt_own_object(client: Any, bucket: str, key: str, run_id: str) -> StoredO
     return StoredObject(key, sha256, size, adopted=True)
 
 
-def object_metadata(client: Any, bucket: str, key: str) -> dict[str, str] | None:
+def object_metadata(client: S3Client, bucket: str, key: str) -> dict[str, str] | None:
     """The object's user metadata; None when there is no object at ``key``."""
     try:
         response = client.head_object(Bucket=bucket, Key=key)
@@ -128,12 +132,12 @@ def object_metadata(client: Any, bucket: str, key: str) -> dict[str, str] | None
     return {k.lower(): v for k, v in (response.get("Metadata") or {}).items()}
 
 
-def _key_is_listed(client: Any, bucket: str, key: str) -> bool:
+def _key_is_listed(client: S3Client, bucket: str, key: str) -> bool:
     response = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(item.get("Key") == key for item in response.get("Contents", []))
 
 
-def stored_digest(client: Any, bucket: str, key: str, chunk: int = MIB) -> tuple[str, int]:
+def stored_digest(client: S3Client, bucket: str, key: str, chunk: int = MIB) -> tuple[str, int]:
     """SHA-256 hex and size of the bytes S3 holds at ``key``, read as a stream."""
     digest = hashlib.sha256()
     size = 0
@@ -153,7 +157,7 @@ class MultipartSink:
 
     def __init__(
         self,
-        client: Any,
+        client: S3Client,
         bucket: str,
         key: str,
         *,
@@ -182,8 +186,8 @@ class MultipartSink:
         self._buffer = bytearray()
         self._sha256 = hashlib.sha256()
         self._size = 0
-        self._parts: list[dict[str, Any]] = []
-        self._pending: Future[dict[str, Any]] | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+        self._pending: Future[CompletedPartTypeDef] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part") if overlap else None
         self._closed = False
         self._condition: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
@@ -218,10 +222,14 @@ class MultipartSink:
             extra["Tagging"] = self.tagging
         return extra
 
-    def _upload_part(self, number: int, body: bytes | bytearray) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: bytes | bytearray) -> CompletedPartTypeDef:
         assert self.upload_id is not None
         response = self.client.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=body,  # type: ignore[arg-type]  # a bytearray is sent as bytes are (no copy)
         )
         return {"PartNumber": number, "ETag": response["ETag"]}
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws.dynamo import chunks
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 DELETE_OBJECTS_LIMIT = 1000
 # The version id S3 gives the objects of a bucket that was never versioned.
@@ -42,9 +46,9 @@ class PendingUpload:
     upload_id: str
 
 
-def listed_versions(s3: Any, bucket: str, prefix: str) -> Iterator[StoredVersion]:
+def listed_versions(s3: S3Client, bucket: str, prefix: str) -> Iterator[StoredVersion]:
     """Every version and delete marker of every key under ``prefix``; BucketMissing without the bucket."""
-    marker: dict[str, str] = {}
+    marker: dict[str, Any] = {}
     while True:
         try:
             page = s3.list_object_versions(Bucket=bucket, Prefix=prefix, **marker)
@@ -52,8 +56,8 @@ def listed_versions(s3: Any, bucket: str, prefix: str) -> Iterator[StoredVersion
             raise BucketMissing(bucket) from None
         for item in page.get("Versions", []):
             yield StoredVersion(item["Key"], str(item.get("VersionId") or NULL_VERSION))
-        for item in page.get("DeleteMarkers", []):
-            yield StoredVersion(item["Key"], str(item["VersionId"]), delete_marker=True)
+        for marked in page.get("DeleteMarkers", []):
+            yield StoredVersion(marked["Key"], str(marked["VersionId"]), delete_marker=True)
         if not page.get("IsTruncated"):
             return
         marker = {"KeyMarker": page["NextKeyMarker"]}
@@ -61,12 +65,12 @@ def listed_versions(s3: Any, bucket: str, prefix: str) -> Iterator[StoredVersion
             marker["VersionIdMarker"] = page["NextVersionIdMarker"]
 
 
-def delete_versions(s3: Any, bucket: str, versions: Iterable[StoredVersion]) -> int:
+def delete_versions(s3: S3Client, bucket: str, versions: Iterable[StoredVersion]) -> int:
     """Delete each version for good (1,000 a request); returns how many. VersionsNotDeleted when
     S3 refuses some (after the others of the request are gone)."""
     deleted = 0
     for batch in chunks(versions, DELETE_OBJECTS_LIMIT):
-        objects = [
+        objects: list[ObjectIdentifierTypeDef] = [
             {"Key": v.key} if v.version_id == NULL_VERSION else {"Key": v.key, "VersionId": v.version_id}
             for v in batch
         ]
@@ -79,10 +83,10 @@ def delete_versions(s3: Any, bucket: str, versions: Iterable[StoredVersion]) -> 
     return deleted
 
 
-def pending_uploads(s3: Any, bucket: str, prefix: str) -> list[PendingUpload]:
+def pending_uploads(s3: S3Client, bucket: str, prefix: str) -> list[PendingUpload]:
     """The multipart uploads started under ``prefix`` and neither completed nor aborted."""
     found: list[PendingUpload] = []
-    marker: dict[str, str] = {}
+    marker: dict[str, Any] = {}
     while True:
         try:
             page = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix, **marker)
@@ -94,7 +98,7 @@ def pending_uploads(s3: Any, bucket: str, prefix: str) -> list[PendingUpload]:
         marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
 
 
-def abort_uploads(s3: Any, bucket: str, uploads: Iterable[PendingUpload]) -> int:
+def abort_uploads(s3: S3Client, bucket: str, uploads: Iterable[PendingUpload]) -> int:
     """Abort each upload (its parts are freed); returns how many."""
     aborted = 0
     for upload in uploads:

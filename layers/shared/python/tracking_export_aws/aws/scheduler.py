@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from tracking_export_aws.aws import keys
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import (
+        CreateScheduleInputTypeDef,
+        FlexibleTimeWindowTypeDef,
+        RetryPolicyTypeDef,
+    )
 
 MAX_NAME_LENGTH = 64
 # A longer name keeps its first characters and ends with "-" and this many hex digits of a hash.
 NAME_HASH_LENGTH = 16
 # Scheduler replaces this placeholder with the run's scheduled time: the run's idempotency key.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
-RETRY_POLICY = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
-ENABLED, DISABLED = "ENABLED", "DISABLED"
+RETRY_POLICY: RetryPolicyTypeDef = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
+ENABLED: Final = "ENABLED"
+DISABLED: Final = "DISABLED"
 # What UpdateSchedule takes of what GetSchedule returns: it replaces the whole schedule.
 _UPDATABLE = (
     "Name",
@@ -46,7 +56,9 @@ def schedule_input(tenant_id: str, export_guid: str) -> str:
 
 
 class ScheduleManager:
-    def __init__(self, client: Any, group: str, target_arn: str, role_arn: str, dlq_arn: str) -> None:
+    def __init__(
+        self, client: EventBridgeSchedulerClient, group: str, target_arn: str, role_arn: str, dlq_arn: str
+    ) -> None:
         self.client = client
         self.group = group
         self.target_arn = target_arn
@@ -88,10 +100,11 @@ class ScheduleManager:
         flexible_window_minutes: int,
         *,
         enabled: bool,
-    ) -> dict[str, Any]:
-        """The CreateSchedule / UpdateSchedule request of the export's schedule."""
+    ) -> CreateScheduleInputTypeDef:
+        """The CreateSchedule / UpdateSchedule request of the export's schedule (they take the
+        same members)."""
         name = schedule_name(tenant_id, export_guid)
-        window: dict[str, Any] = (
+        window: FlexibleTimeWindowTypeDef = (
             {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": flexible_window_minutes}
             if flexible_window_minutes > 0
             else {"Mode": "OFF"}
@@ -156,13 +169,12 @@ class ScheduleManager:
     def get(self, tenant_id: str, export_guid: str) -> dict[str, Any] | None:
         """The schedule as GetSchedule describes it; None when there is none."""
         try:
-            response: dict[str, Any] = self.client.get_schedule(
+            response = self.client.get_schedule(
                 Name=schedule_name(tenant_id, export_guid), GroupName=self.group
             )
         except self.client.exceptions.ResourceNotFoundException:
             return None
-        response.pop("ResponseMetadata", None)
-        return response
+        return {name: value for name, value in response.items() if name != "ResponseMetadata"}
 
     def set_state(self, tenant_id: str, export_guid: str, *, enabled: bool) -> bool | None:
         """Enable or disable the export's schedule, all else unchanged; True when its state
@@ -181,7 +193,7 @@ class ScheduleManager:
         return True
 
 
-def _window_minutes(window: dict[str, Any]) -> int:
+def _window_minutes(window: Mapping[str, Any]) -> int:
     return int(window.get("MaximumWindowInMinutes") or 0) if window.get("Mode") == "FLEXIBLE" else 0
 
 
@@ -192,7 +204,7 @@ def _json(text: Any) -> Any:
         return text
 
 
-def tenant_schedule_names(client: Any, group: str, tenant_id: str) -> list[str]:
+def tenant_schedule_names(client: EventBridgeSchedulerClient, group: str, tenant_id: str) -> list[str]:
     """The schedules of ``group`` that run one of ``tenant_id``'s exports.
 
     Listed by the start every such name has (``{tenant}--``, or as much of it as a hashed long
@@ -201,7 +213,7 @@ def tenant_schedule_names(client: Any, group: str, tenant_id: str) -> list[str]:
     """
     prefix = f"{keys.validate_tenant_id(tenant_id)}--"[: MAX_NAME_LENGTH - NAME_HASH_LENGTH - 1]
     names: list[str] = []
-    page_token: dict[str, str] = {}
+    page_token: dict[str, Any] = {}
     while True:
         page = client.list_schedules(GroupName=group, NamePrefix=prefix, **page_token)
         for summary in page.get("Schedules", []):
@@ -209,14 +221,14 @@ def tenant_schedule_names(client: Any, group: str, tenant_id: str) -> list[str]:
                 schedule = client.get_schedule(Name=summary["Name"], GroupName=group)
             except client.exceptions.ResourceNotFoundException:
                 continue  # deleted since it was listed
-            if _target_tenant(schedule) == tenant_id:
+            if _target_tenant(dict(schedule)) == tenant_id:
                 names.append(str(summary["Name"]))
         if not page.get("NextToken"):
             return sorted(names)
         page_token = {"NextToken": page["NextToken"]}
 
 
-def delete_schedule_named(client: Any, group: str, name: str) -> bool:
+def delete_schedule_named(client: EventBridgeSchedulerClient, group: str, name: str) -> bool:
     """Delete one schedule by name; False when there was none."""
     try:
         client.delete_schedule(Name=name, GroupName=group)

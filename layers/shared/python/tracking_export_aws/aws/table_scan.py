@@ -12,9 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws.dynamo import BATCH_WRITE_LIMIT, batch_write, chunks
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_SEGMENTS = 4
 
@@ -34,7 +37,7 @@ class ScanStats:
 
 
 def scan_prefix(
-    client: Any,
+    client: DynamoDBClient,
     table: str,
     prefix: str,
     on_page: Callable[[list[dict[str, Any]]], None],
@@ -47,7 +50,7 @@ def scan_prefix(
     ``attributes`` only), from the segment's own thread. Returns what the scan read."""
     names = {f"#a{n}": name for n, name in enumerate(dict.fromkeys(["pk", *attributes]))}
     pk_name = next(alias for alias, name in names.items() if name == "pk")
-    request = {
+    request: dict[str, Any] = {
         "TableName": table,
         "FilterExpression": f"begins_with({pk_name}, :prefix)",
         "ProjectionExpression": ", ".join(names),
@@ -80,7 +83,7 @@ def scan_prefix(
     return stats
 
 
-def delete_items(client: Any, table: str, items: Iterable[dict[str, Any]]) -> int:
+def delete_items(client: DynamoDBClient, table: str, items: Iterable[dict[str, Any]]) -> int:
     """Delete the items (low-level, with ``pk`` and ``sk``) 25 a request; returns how many."""
     deleted = 0
     for batch in chunks(items, BATCH_WRITE_LIMIT):

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tracking_export.records import RECORD_FIELDS, TrackingLog, valid_tracking_log
 from tracking_export.source import CATALOGUE_KEYS, Raw, TimeRange, TrackingSource
@@ -35,6 +35,9 @@ from tracking_export_aws.aws.dynamo import (
     query_pages,
 )
 from tracking_export_aws.aws.paged_reads import PagedQuery, PagedReads, pages_of
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Logs per Query page. A page is decoded whole before its items become logs, and a few
 # pages are in flight at once: pages of a bounded size keep that memory small (a page of
@@ -164,7 +167,7 @@ class DynamoTrackingSource(TrackingSource):
         self,
         tenant_id: str,
         table_name: str,
-        client: Any,
+        client: DynamoDBClient,
         *,
         read_ahead: int = 4,
         read_ahead_logs: int = 4_000,
@@ -184,7 +187,9 @@ class DynamoTrackingSource(TrackingSource):
         self.tenant_id = keys.validate_tenant_id(tenant_id)
         self.table_name = table_name
         # Every read of the run is counted in DynamoDB's own capacity units (usage).
-        self.client = MeteredReads(client)
+        self._metered = MeteredReads(client)
+        # It stands in for the client: query and batch_get_item counted, every other call passed on.
+        self.client = cast("DynamoDBClient", self._metered)
         self.read_ahead = read_ahead
         self.read_ahead_logs = read_ahead_logs
         self.now = time.time() if now is None else now
@@ -195,7 +200,7 @@ class DynamoTrackingSource(TrackingSource):
     @property
     def read_units(self) -> float:
         """The read capacity this source has consumed (DynamoDB's ConsumedCapacity, summed)."""
-        return self.client.read_units
+        return self._metered.read_units
 
     # -- logs by day ----------------------------------------------------------
 
@@ -467,7 +472,7 @@ class DynamoTrackingSource(TrackingSource):
         self.close()
 
 
-def count_day_logs(client: Any, table_name: str, tenant_id: str, day: str) -> int:
+def count_day_logs(client: DynamoDBClient, table_name: str, tenant_id: str, day: str) -> int:
     """The logs stored on one UTC day (``YYYY-MM-DD``), counted over its shards with strongly
     consistent ``Select=COUNT`` queries (keys only: a count reads no item into memory)."""
     total = 0

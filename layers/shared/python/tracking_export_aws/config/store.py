@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
@@ -22,6 +22,9 @@ from tracking_export.limits import (
 )
 from tracking_export_aws.aws import keys
 from tracking_export_aws.config.versions import ConfigVersion, ConfigVersions, settings_pk
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
 
 _CONFIG_KEY_RE = re.compile(r"^tenants/([^/]+)/exports/([^/]+)\.xml$")
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -167,7 +170,7 @@ class ConfigStore:
 
     def __init__(
         self,
-        s3_client: Any,
+        s3_client: S3Client,
         bucket: str,
         versions: ConfigVersions | None = None,
         *,

@@ -28,6 +28,15 @@ from tracking_export_aws.aws.pauses import PauseRecords
 from tracking_export_aws.aws.s3_events import S3ObjectEvent
 from tracking_export_aws.aws.scheduler import ScheduleManager
 from tracking_export_aws.config.definitions import checked_definition
+from tracking_export_aws.config.results import (
+    ConfigRejected,
+    ExportScheduled,
+    ScheduleRemoved,
+    SettingsApplied,
+    SettingsRemoved,
+    SyncIgnored,
+    SyncResult,
+)
 from tracking_export_aws.config.store import (
     ConfigError,
     ConfigInvalid,
@@ -127,37 +136,48 @@ class ConfigSyncService:
     # Operators' pauses: a paused export's schedule is written DISABLED. None: no pauses.
     pauses: PauseRecords | None = None
 
-    def apply(self, change: S3ObjectEvent) -> dict[str, Any]:
+    def apply(self, change: S3ObjectEvent) -> SyncResult:
         """Bring the export's schedule (or the tenant's settings) in line with the bucket; returns
         what was done. Raises when a notification could not be published, so the event is retried."""
         if change.bucket and change.bucket != self.config.bucket:
-            return {
-                "key": change.key,
-                "action": "ignored",
-                "reason": f"not the config bucket {change.bucket!r}",
-            }
+            return SyncIgnored(
+                action="ignored", key=change.key, reason=f"not the config bucket {change.bucket!r}"
+            )
         settings_tenant = _tenant_of_settings_key(change.key)
         if settings_tenant is not None:
             return self._apply_tenant_settings(change, settings_tenant)
         try:
             tenant, guid = parse_config_key(change.key)
         except ConfigError as exc:
-            return {"key": change.key, "action": "ignored", "reason": str(exc)}
-        result: dict[str, Any] = {"key": change.key, "tenantId": tenant, "exportGuid": guid}
+            return SyncIgnored(action="ignored", key=change.key, reason=str(exc))
         pointer = keys.export_pk(tenant, guid)
         if change.removed:
             if self._exists(change.key):
                 # Uploaded again since (S3 events may arrive out of order): its own event decides.
-                return {**result, "action": "ignored", "reason": "the object exists again"}
+                return SyncIgnored(
+                    action="ignored",
+                    key=change.key,
+                    tenant_id=tenant,
+                    export_guid=guid,
+                    reason="the object exists again",
+                )
             deleted = self.schedules.delete(tenant, guid)
             if self.versions is not None:
                 self.versions.forget(pointer)
-            return {**result, "action": "deleted" if deleted else "absent"}
+            return ScheduleRemoved(
+                action="deleted" if deleted else "absent", key=change.key, tenant_id=tenant, export_guid=guid
+            )
         try:
             found = self.config.read(change.key)
         except ConfigNotFound:
             # Deleted again before we ran: the delete event removes the schedule.
-            return {**result, "action": "ignored", "reason": "the object no longer exists"}
+            return SyncIgnored(
+                action="ignored",
+                key=change.key,
+                tenant_id=tenant,
+                export_guid=guid,
+                reason="the object no longer exists",
+            )
         try:
             definition = checked_definition(found.data, guid, self.limits)
         except DefinitionError as exc:
@@ -168,7 +188,14 @@ class ConfigSyncService:
             reported = self._report_invalid(
                 pointer, found.version, tenant, guid, errors, self._tenant_addresses(tenant)
             )
-            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+            return ConfigRejected(
+                action="invalid",
+                key=change.key,
+                tenant_id=tenant,
+                export_guid=guid,
+                errors=tuple(errors),
+                reported=reported,
+            )
         targets = definition.email_report.target_emails
         try:
             settings = self.config.tenant_settings(tenant)
@@ -176,30 +203,53 @@ class ConfigSyncService:
             # The definition is fine but the tenant's settings cannot be used: nothing changes.
             errors = [f"{exc.key}: {problem}" for problem in exc.problems]
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
-            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+            return ConfigRejected(
+                action="invalid",
+                key=change.key,
+                tenant_id=tenant,
+                export_guid=guid,
+                errors=tuple(errors),
+                reported=reported,
+            )
         except ConfigError as exc:
             errors = [str(exc)]
             reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
-            return {**result, "action": "invalid", "errors": errors, "reported": reported}
+            return ConfigRejected(
+                action="invalid",
+                key=change.key,
+                tenant_id=tenant,
+                export_guid=guid,
+                errors=tuple(errors),
+                reported=reported,
+            )
         if too_many := self._over_export_cap(tenant, guid):
             addresses = [*settings.notification_emails, *targets]
             reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many], addresses)
-            return {**result, "action": "invalid", "errors": [too_many], "reported": reported}
+            return ConfigRejected(
+                action="invalid",
+                key=change.key,
+                tenant_id=tenant,
+                export_guid=guid,
+                errors=(too_many,),
+                reported=reported,
+            )
         schedule = export_schedule(definition, settings)
         paused = self._paused(tenant, guid)
         name = self._upsert(tenant, guid, schedule, paused=paused)
         if self.versions is not None:
             self.versions.set_valid(pointer, found.version, self.clock())
-        return {
-            **result,
-            "action": "scheduled",
-            "schedule": name,
-            "expression": schedule.expression,
-            "timezone": schedule.timezone,
-            "flexibleWindowMinutes": schedule.flexible_window_minutes,
-            "warnings": list(definition.warnings),
-            **({"paused": True} if paused else {}),
-        }
+        scheduled = ExportScheduled(
+            action="scheduled",
+            key=change.key,
+            tenant_id=tenant,
+            export_guid=guid,
+            schedule=name,
+            expression=schedule.expression,
+            timezone=schedule.timezone,
+            flexible_window_minutes=schedule.flexible_window_minutes,
+            warnings=tuple(definition.warnings),
+        )
+        return scheduled.model_copy(update={"paused": True}) if paused else scheduled
 
     def _paused(self, tenant: str, guid: str) -> bool:
         return self.pauses is not None and self.pauses.paused(tenant, guid) is not None
@@ -207,22 +257,29 @@ class ConfigSyncService:
     def _upsert(self, tenant: str, guid: str, schedule: ExportSchedule, *, paused: bool) -> str:
         return write_schedule(self.schedules, self.versions, tenant, guid, schedule, paused, self.clock())
 
-    def _apply_tenant_settings(self, change: S3ObjectEvent, tenant: str) -> dict[str, Any]:
+    def _apply_tenant_settings(
+        self, change: S3ObjectEvent, tenant: str
+    ) -> SyncIgnored | SettingsRemoved | ConfigRejected | SettingsApplied:
         """``tenant.json``: a valid upload becomes the version runs use; an invalid one is reported
         and the last valid one stays in use; a deletion brings back the defaults."""
-        result: dict[str, Any] = {"key": change.key, "tenantId": tenant}
         pointer = settings_pk(tenant)
         if change.removed:
             if self._exists(change.key):
-                return {**result, "action": "ignored", "reason": "the object exists again"}
+                return SyncIgnored(
+                    action="ignored", key=change.key, tenant_id=tenant, reason="the object exists again"
+                )
             if self.versions is not None:
                 self.versions.forget(pointer)
             rescheduled = self._reschedule_tenant(tenant, TenantSettings())
-            return {**result, "action": "deleted", "rescheduled": rescheduled}
+            return SettingsRemoved(
+                action="deleted", key=change.key, tenant_id=tenant, rescheduled=tuple(rescheduled)
+            )
         try:
             found = self.config.read(change.key)
         except ConfigNotFound:
-            return {**result, "action": "ignored", "reason": "the object no longer exists"}
+            return SyncIgnored(
+                action="ignored", key=change.key, tenant_id=tenant, reason="the object no longer exists"
+            )
         try:
             settings = parse_tenant_settings(found.data, change.key, self.limits)
         except ConfigInvalid as exc:
@@ -232,7 +289,13 @@ class ConfigSyncService:
             # Told to the addresses of the last valid tenant.json (none if there is none).
             addresses = self._tenant_addresses(tenant)
             reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems, addresses)
-            return {**result, "action": "invalid", "errors": exc.problems, "reported": reported}
+            return ConfigRejected(
+                action="invalid",
+                key=change.key,
+                tenant_id=tenant,
+                errors=tuple(exc.problems),
+                reported=reported,
+            )
         # Schedules first: should they fail, the retried event finds the pointer unmoved.
         rescheduled = self._reschedule_tenant(tenant, settings)
         if self.versions is not None:
@@ -240,12 +303,13 @@ class ConfigSyncService:
         # Last: should the request fail, the retried event finds everything else already done.
         if self.request_retention is not None:
             self.request_retention(self.config.bucket, change.key)
-        return {
-            **result,
-            "action": "settings-valid",
-            "rescheduled": rescheduled,
-            "retentionRequested": self.request_retention is not None,
-        }
+        return SettingsApplied(
+            action="settings-valid",
+            key=change.key,
+            tenant_id=tenant,
+            rescheduled=tuple(rescheduled),
+            retention_requested=self.request_retention is not None,
+        )
 
     def _reschedule_tenant(self, tenant: str, settings: TenantSettings) -> list[str]:
         """Move the schedules that follow the tenant's zone or its default flexible window (no

@@ -15,9 +15,12 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws import keys
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 CONFIG_SK = "CONFIG"
 
@@ -46,7 +49,7 @@ def settings_pk(tenant_id: str) -> str:
 class ConfigVersions:
     """The last-valid pointers; ``pk`` is the export's (or ``T#{tenant}#SETTINGS``), ``sk`` ``CONFIG``."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self.client = client
         self.table = table_name
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +49,10 @@ from tracking_export_aws.aws.dynamo import (
 from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.ingest.loader import recount_days
 from tracking_export_aws.notify.notifier import Notifier
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 # Identifying fields a pseudonymised record loses (ids are replaced, not removed).
 _TRACKING_IDENTIFIERS = ("guid", "registrationGuid")
@@ -132,9 +136,9 @@ class LearnerEraser:
     def __init__(
         self,
         *,
-        dynamodb: Any,
+        dynamodb: DynamoDBClient,
         table: str,
-        s3: Any,
+        s3: S3Client,
         export_bucket: str,
         config: ConfigStore,
         notifier: Notifier | None = None,

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -68,6 +68,9 @@ from tracking_export_aws.aws.dynamo import (
     string_attributes,
 )
 from tracking_export_aws.aws.tracking_source import count_day_logs
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # How many rejected records a report lists; the count is always exact.
 MAX_LISTED_REJECTS = 1000
@@ -352,7 +355,7 @@ class Loader:
     def __init__(
         self,
         table_name: str,
-        client: Any,
+        client: DynamoDBClient,
         *,
         workers: int = 4,
         tenant: str | None = None,
@@ -712,7 +715,9 @@ def _older(version: datetime | None, than: datetime | None) -> bool:
     return version is None or version < than
 
 
-def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[str]) -> dict[str, int]:
+def recount_days(
+    client: DynamoDBClient, table_name: str, tenant_id: str, days: Iterable[str]
+) -> dict[str, int]:
     """Set each ``DAYS`` marker of ``tenant_id`` (``sk`` = UTC day) to its day's exact ``logCount``.
 
     Idempotent: the count is read from the logs themselves, so loading the same records twice,
@@ -737,7 +742,7 @@ def recount_days(client: Any, table_name: str, tenant_id: str, days: Iterable[st
 def load_numbered(
     numbered: Numbered,
     table_name: str,
-    dynamodb_client: Any,
+    dynamodb_client: DynamoDBClient,
     *,
     workers: int = 4,
 ) -> LoadReport:
@@ -747,7 +752,7 @@ def load_numbered(
 
 
 def load_dataset(
-    records: Iterable[Raw], table_name: str, dynamodb_client: Any, *, workers: int = 4
+    records: Iterable[Raw], table_name: str, dynamodb_client: DynamoDBClient, *, workers: int = 4
 ) -> LoadReport:
     """Write the records into the tracking table; a record's line is its 1-based position."""
     return load_numbered(enumerate(records, start=1), table_name, dynamodb_client, workers=workers)
@@ -756,7 +761,7 @@ def load_dataset(
 def load_jsonl(
     path: Path | str,
     table_name: str,
-    dynamodb_client: Any,
+    dynamodb_client: DynamoDBClient,
     *,
     workers: int = 4,
     retention_days: int | None = None,

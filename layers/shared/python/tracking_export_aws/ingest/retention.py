@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,9 @@ from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import query_pages
 from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.ingest.loader import retention_expiry
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 TENANT_SETTINGS_KEY_RE = re.compile(r"^tenants/([^/]+)/tenant\.json$")
 
@@ -45,7 +48,7 @@ def settings_tenant(key: str) -> str | None:
     return match.group(1) if match and keys.TENANT_ID_RE.fullmatch(match.group(1)) else None
 
 
-def _days(client: Any, table: str, tenant: str) -> list[str]:
+def _days(client: DynamoDBClient, table: str, tenant: str) -> list[str]:
     return [
         item["sk"]["S"]
         for page in query_pages(
@@ -59,7 +62,9 @@ def _days(client: Any, table: str, tenant: str) -> list[str]:
     ]
 
 
-def _apply_to_partition(client: Any, table: str, pk: str, retention_days: int | None) -> tuple[int, int]:
+def _apply_to_partition(
+    client: DynamoDBClient, table: str, pk: str, retention_days: int | None
+) -> tuple[int, int]:
     """(logs seen, logs updated) of one day x shard partition."""
     seen = updated = 0
     for page in query_pages(
@@ -118,7 +123,7 @@ class RetentionSummary(BaseModel):
 
 
 def apply_retention(
-    client: Any, table: str, tenant_id: str, retention_days: int | None, *, workers: int = 8
+    client: DynamoDBClient, table: str, tenant_id: str, retention_days: int | None, *, workers: int = 8
 ) -> RetentionSummary:
     """Set every log's ``expiresAt`` of the tenant from ``retention_days`` (None removes it)."""
     tenant = keys.validate_tenant_id(tenant_id)
@@ -140,7 +145,7 @@ def apply_retention(
 class RetentionService:
     """Applies a tenant's current ``retentionDays`` (read from tenant.json) to its logs."""
 
-    def __init__(self, *, config: ConfigStore, dynamodb: Any, table: str) -> None:
+    def __init__(self, *, config: ConfigStore, dynamodb: DynamoDBClient, table: str) -> None:
         self.config = config
         self.dynamodb = dynamodb
         self.table = table

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
@@ -58,6 +58,10 @@ from tracking_export_aws.ingest.reader import (
 )
 from tracking_export_aws.notify.notifier import Notifier
 
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
 INCOMING_KEY_RE = re.compile(r"^tenants/([^/]+)/incoming/(.+)$", re.DOTALL)
 # The notification and the progress item list this many rejected lines; the count is exact.
 MAX_NOTIFIED_REJECTS = 100
@@ -78,25 +82,20 @@ RETRY_NOTE = "the object stays in incoming/; re-drive the event the ingest dead-
 
 
 class IngestSettings(BaseModel):
-    """The ingestion's own environment variables (docs/limits.md, "Tracking files")."""
+    """The ingestion's own parameters (docs/limits.md, "Tracking files"); the ingest function
+    reads them from its environment (runtime/settings.py, ``IngestFunctionSettings``)."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # The only bucket whose objects are ingested; events naming another are ignored.
-    bucket: str = Field(alias="INGEST_BUCKET", min_length=3, max_length=63)
+    bucket: str = Field(min_length=3, max_length=63)
     # Bytes of lines loaded by one invocation (decompressed bytes for gzip).
-    max_bytes_per_invocation: int = Field(
-        default=32 * 1024 * 1024, alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64
-    )
+    max_bytes_per_invocation: int = Field(default=32 * 1024 * 1024, ge=64)
     # A longer line is rejected, read past without being held.
-    max_line_bytes: int = Field(default=1024 * 1024, alias="INGEST_MAX_LINE_BYTES", ge=64)
+    max_line_bytes: int = Field(default=1024 * 1024, ge=64)
     # gzip: the decompressed size of a file, and how many times its compressed size it may be.
-    max_decompressed_bytes: int = Field(default=4 * 1024**3, alias="INGEST_MAX_DECOMPRESSED_BYTES", ge=1)
-    max_compression_ratio: float = Field(default=200.0, alias="INGEST_MAX_COMPRESSION_RATIO", gt=1)
-    # Where an event goes when the tenant is told its file failed (re-driven from there).
-    dead_letter_queue_url: str | None = Field(default=None, alias="INGEST_DLQ_URL")
-    # "invoke": the function invokes itself for the next range; "return": the caller does (local run).
-    continuation: str = Field(default="invoke", alias="INGEST_CONTINUATION", pattern="^(invoke|return)$")
+    max_decompressed_bytes: int = Field(default=4 * 1024**3, ge=1)
+    max_compression_ratio: float = Field(default=200.0, gt=1)
 
 
 class IngestRequest(BaseModel):
@@ -248,8 +247,8 @@ class IngestService:
     def __init__(
         self,
         *,
-        s3: Any,
-        dynamodb: Any,
+        s3: S3Client,
+        dynamodb: DynamoDBClient,
         table: str,
         config: ConfigStore,
         notifier: Notifier,
@@ -540,9 +539,13 @@ class IngestService:
     def _chunks(self, request: IngestRequest, etag: str, start: int) -> Generator[bytes, None, None]:
         """The stored bytes of the object from ``start``, a chunk at a time (the connection is
         closed when the generator is)."""
-        extra = {"Range": f"bytes={start}-"} if start else {}
         try:
-            response = self.s3.get_object(Bucket=request.bucket, Key=request.key, IfMatch=etag, **extra)
+            if start:
+                response = self.s3.get_object(
+                    Bucket=request.bucket, Key=request.key, IfMatch=etag, Range=f"bytes={start}-"
+                )
+            else:
+                response = self.s3.get_object(Bucket=request.bucket, Key=request.key, IfMatch=etag)
         except ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code")) in ("PreconditionFailed", "412"):
                 raise _ObjectChanged() from None

@@ -22,13 +22,16 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import ClientError
 
 from tracking_export.addresses import MAX_ADDRESSES, address_problem, validate_address
 from tracking_export_aws.aws.clients import Endpoints, client
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_sesv2 import SESV2Client
 
 OUTCOMES = {
     "succeeded": "succeeded",
@@ -47,8 +50,8 @@ _SIGV4_DATE = "%Y%m%dT%H%M%SZ"
 
 
 class EmailSettings(Endpoints, Protocol):
-    """What the e-mail channel reads of the functions' ``AwsSettings`` (this package imports no
-    settings)."""
+    """What the e-mail channel reads of a function's settings (``runtime.settings.EmailSettings``;
+    this package imports no settings)."""
 
     @property
     def email_sender(self) -> str | None: ...
@@ -70,7 +73,7 @@ class EmailChannel:
 
     def __init__(
         self,
-        ses: Any,
+        ses: SESV2Client | None,
         sender: str | None,
         configuration_set: str | None = None,
         *,
@@ -115,7 +118,8 @@ class EmailChannel:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
         result: dict[str, Any] = {"channel": self.name, "recipients": [], "suppressed": []}
-        if self.sender is None:
+        ses = self._ses
+        if self.sender is None or ses is None:
             return {**result, "status": "disabled"}
         recipients, invalid, dropped = self._recipients(message.get("recipients"))
         if invalid:
@@ -124,7 +128,7 @@ class EmailChannel:
             result["dropped"] = dropped
         if not recipients:
             return {**result, "status": "no-recipients"}
-        to, suppressed, unchecked = self._check_suppression(recipients)
+        to, suppressed, unchecked = self._check_suppression(ses, recipients)
         result["suppressed"] = suppressed
         if unchecked:
             result["suppressionUnchecked"] = unchecked
@@ -142,7 +146,7 @@ class EmailChannel:
             request["ConfigurationSetName"] = self._configuration_set
         result.update(recipients=to, subject=subject)
         try:
-            response = self._ses.send_email(**request)
+            response = ses.send_email(**request)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code not in PERMANENT_ERRORS:
@@ -170,7 +174,10 @@ class EmailChannel:
             (usable if len(usable) < self._max_recipients else dropped).append(address)
         return usable, invalid, dropped
 
-    def _check_suppression(self, addresses: list[str]) -> tuple[list[str], list[dict[str, str]], list[str]]:
+    @staticmethod
+    def _check_suppression(
+        ses: SESV2Client, addresses: list[str]
+    ) -> tuple[list[str], list[dict[str, str]], list[str]]:
         """(addresses to send to, those on the account's suppression list, those not checked).
 
         SES accepts a message to a suppressed address and silently drops that recipient
@@ -183,7 +190,7 @@ class EmailChannel:
         unchecked: list[str] = []
         for address in addresses:
             try:
-                found = self._ses.get_suppressed_destination(EmailAddress=address)
+                found = ses.get_suppressed_destination(EmailAddress=address)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "NotFoundException":
                     unchecked.append(address)

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracking_export_aws.notify.messages import validate_notification
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sns import SNSClient
 
 SOURCE = "tracking-log-export"
 DETAIL_TYPES = {
@@ -130,7 +134,7 @@ class SnsChannel:
 
     name = "sns"
 
-    def __init__(self, client: Any, topic_arn: str) -> None:
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
         self.client = client
         self.topic_arn = topic_arn
 
@@ -156,7 +160,9 @@ class EventBridgeChannel:
 
     name = "eventbridge"
 
-    def __init__(self, client: Any, bus_name: str = "default", *, include_private: bool = False) -> None:
+    def __init__(
+        self, client: EventBridgeClient, bus_name: str = "default", *, include_private: bool = False
+    ) -> None:
         self.client = client
         self.bus_name = bus_name
         self.include_private = include_private
@@ -198,8 +204,8 @@ class Notifier:
     @classmethod
     def for_aws(
         cls,
-        sns: Any,
-        events: Any,
+        sns: SNSClient,
+        events: EventBridgeClient,
         topic_arn: str,
         bus_name: str = "default",
         *,

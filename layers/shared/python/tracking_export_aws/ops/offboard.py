@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import query_pages
@@ -61,6 +61,11 @@ SCHEDULES, CONFIG, EXPORTS, INGEST, TRACKING, HISTORY = (
     "tracking",
     "history",
 )
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
 KINDS = (SCHEDULES, CONFIG, EXPORTS, INGEST, TRACKING, HISTORY)
 LABELS = {
     SCHEDULES: "schedules",
@@ -120,13 +125,13 @@ class Inventory:
 class TenantStores:
     """Where tenants' things are in one stack: the clients and the resource names."""
 
-    scheduler: Any
+    scheduler: EventBridgeSchedulerClient
     schedule_group: str
-    s3: Any
+    s3: S3Client
     config_bucket: str
     export_bucket: str
     ingest_bucket: str | None
-    dynamodb: Any
+    dynamodb: DynamoDBClient
     tracking_table: str
     run_history_table: str
     segments: int = DEFAULT_SEGMENTS

@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws.s3_links import DownloadLink, DownloadLinks
 from tracking_export_aws.aws.s3_sink import put_object_once
@@ -33,6 +33,9 @@ from tracking_export_aws.runs.ledger import LeaseLostError, RunLedger
 from tracking_export_aws.runs.outcomes import ExportedFile, RunFailed, RunSucceeded
 from tracking_export_aws.runs.plan import RunPlan, RunStart
 
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+
 # Two deliveries of the same finished run never publish a channel twice within this lease.
 DELIVERY_LEASE_SECONDS = 60
 
@@ -43,7 +46,7 @@ class Finisher:
 
     ledger: RunLedger
     notifier: Notifier
-    s3: Any
+    s3: S3Client
     bucket: str
     links: DownloadLinks
     clock: Callable[[], datetime]

@@ -14,12 +14,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracking_export_aws.aws.s3_objects import delete_prefix
 from tracking_export_aws.runs.ledger import RunLedger
 from tracking_export_aws.runs.manifest import WorkArea, write_manifest
 from tracking_export_aws.runs.plan import RunPlan, execution_name
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Rows one worker renders. Measured by bench/distributed.py (docs/capacity.md): 8,500 rows per
 # CPU-second on the e2e definition (a busy shared machine; issue 7 measured 13,800), so a 900 s
@@ -37,8 +41,8 @@ class HandOff:
     """Starts the state machine on runs whose plan routes them there (above
     ``max_rows_per_worker`` estimated rows: runs/plan.py decides)."""
 
-    s3: Any
-    sfn: Any
+    s3: S3Client
+    sfn: SFNClient
     ledger: RunLedger
     bucket: str
     state_machine_arn: str

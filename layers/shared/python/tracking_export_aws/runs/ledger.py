@@ -23,12 +23,17 @@ import contextlib
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import deserialize, query_pages, serialize
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import UpdateItemInputTypeDef
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 FINISHED = (SUCCEEDED, FAILED)
@@ -191,7 +196,7 @@ class Claim:
 
 
 class RunLedger:
-    def __init__(self, client: Any, table_name: str, *, history_days: int = 400) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, history_days: int = 400) -> None:
         self.client = client
         self.table = table_name
         self.history = timedelta(days=history_days)
@@ -284,7 +289,9 @@ class RunLedger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:
-            old = exc.response.get("Item") or self._get(key)
+            # The stubs' error answer does not name the Item ReturnValuesOnConditionCheckFailure adds.
+            answer: Mapping[str, Any] = exc.response
+            old = answer.get("Item") or self._get(key)
             existing = RunRecord.from_item(old) if old else None
             return Claim(
                 tenant_id, export_guid, scheduled_time, claimed=False, existing=existing, replay_id=replay_id
@@ -604,7 +611,7 @@ class RunLedger:
         None when nothing is pending or another delivery holds the lease. ``holder`` (the
         Lambda request id) lets a retry of a delivery that died take its lease over at once.
         """
-        values = {
+        values: dict[str, Any] = {
             ":until": {"N": str(_epoch(now + timedelta(seconds=lease_seconds)))},
             ":now": {"N": str(_epoch(now))},
             ":succeeded": {"S": SUCCEEDED},
@@ -655,13 +662,15 @@ class RunLedger:
             update += " SET deliveries.#channel = :answer"
             names["#channel"] = channel
             values[":answer"] = serialize({"answer": answer})["answer"]
-        self.client.update_item(
-            TableName=self.table,
-            Key=self._run_key(tenant_id, export_guid, scheduled_time, replay_id),
-            UpdateExpression=update,
-            ExpressionAttributeValues=values,
-            **({"ExpressionAttributeNames": names} if names else {}),
-        )
+        request: UpdateItemInputTypeDef = {
+            "TableName": self.table,
+            "Key": self._run_key(tenant_id, export_guid, scheduled_time, replay_id),
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": values,
+        }
+        if names:  # DynamoDB refuses an empty map
+            request["ExpressionAttributeNames"] = names
+        self.client.update_item(**request)
 
     def end_delivery(
         self, tenant_id: str, export_guid: str, scheduled_time: datetime, *, replay_id: str | None = None

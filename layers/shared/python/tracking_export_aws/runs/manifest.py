@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -18,6 +18,9 @@ from tracking_export.limits import shown
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.s3_objects import WORK_PREFIX, DistributedRunError
 from tracking_export_aws.runs.plan import PLAN_VERSION, RunPlan
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
 
 MANIFEST = "manifest.json"
 
@@ -69,14 +72,14 @@ class WorkArea:
         )
 
 
-def write_manifest(s3: Any, bucket: str, plan: RunPlan) -> str:
+def write_manifest(s3: S3Client, bucket: str, plan: RunPlan) -> str:
     """Write the plan as the run's manifest; returns its key (the execution's input)."""
     key = WorkArea.of(plan).manifest_key
     s3.put_object(Bucket=bucket, Key=key, Body=plan.model_dump_json(by_alias=True).encode())
     return key
 
 
-def read_manifest(s3: Any, bucket: str, key: str) -> RunPlan:
+def read_manifest(s3: S3Client, bucket: str, key: str) -> RunPlan:
     """The plan a step works on; DistributedRunError when ``key`` is no manifest, or the manifest
     is of another version or does not fit the plan (naming the version or the fields)."""
     if not key.startswith(WORK_PREFIX) or not key.endswith(f"/{MANIFEST}"):

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -52,6 +52,9 @@ from tracking_export_aws.aws.s3_sink import ObjectExists, free_for_run
 from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.runs.ledger import Claim, RunLedger
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
 
 # The plan's shape. A manifest of another version is refused by name (runs/manifest.py): an
 # execution started by code of another shape must not be read as this one. Version 2 was the
@@ -243,7 +246,7 @@ class Planner:
 
     config: ConfigStore
     ledger: RunLedger
-    s3: Any
+    s3: S3Client
     bucket: str
     limits: Limits = DEFAULT_LIMITS
     max_rows_per_worker: int | None = None

@@ -10,7 +10,7 @@ file: the first alone writes the BOM and header line, the last alone the never-l
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracking_export.engine import BinaryOut, run_export
 from tracking_export.limits import Limits
@@ -22,6 +22,9 @@ from tracking_export_aws.runs.guard import Guard, GuardedOut
 from tracking_export_aws.runs.outcomes import ExportedFile
 from tracking_export_aws.runs.payloads import Shard
 from tracking_export_aws.runs.plan import RunPlan
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
 
 
 def render(
@@ -50,7 +53,7 @@ def render(
 def produce_file(
     plan: RunPlan,
     *,
-    s3: Any,
+    s3: S3Client,
     bucket: str,
     source: TrackingSource,
     guard: Guard,

@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export.limits import DEFAULT_LIMITS, Limits
 from tracking_export.report import Window
@@ -53,6 +53,9 @@ from tracking_export_aws.runs.plan import Planner, RunPlan, RunStart
 from tracking_export_aws.runs.produce import produce_file
 from tracking_export_aws.runs.request import ExportRequest, InvalidRequest
 
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+
 # ExportRequest and InvalidRequest live in request.py; imported from here too.
 __all__ = ["ExportRequest", "ExportService", "InvalidRequest", "RunInProgress", "TransientRunError"]
 
@@ -76,14 +79,14 @@ class ExportService:
     config: ConfigStore
     ledger: RunLedger
     notifier: Notifier
-    s3: Any
+    s3: S3Client
     export_bucket: str
     source_for: Callable[[str], TrackingSource]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     limits: Limits = DEFAULT_LIMITS
     part_size: int = PART_SIZE
     # The client that presigns download links (SigV4, regional endpoint); ``s3`` when None.
-    presigner: Any = None
+    presigner: S3Client | None = None
     lease_seconds: int = LEASE_SECONDS
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS

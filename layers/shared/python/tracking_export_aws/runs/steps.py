@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -67,6 +67,9 @@ from tracking_export_aws.runs.plan import RunPlan
 from tracking_export_aws.runs.produce import render
 from tracking_export_aws.runs.shards import plan_shards
 
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_s3 import S3Client
+
 DEFAULT_MAX_CONCURRENCY = 40
 # What a worker keeps of its invocation's time to stop cleanly (guard.Guard).
 WORKER_RESERVE_SECONDS = 30
@@ -79,7 +82,7 @@ COORDINATOR_STEPS = frozenset({"plan", "assemble", "finish", "fail"})
 class ShardWorker:
     """Renders one shard of a distributed run into its work prefix (the render step)."""
 
-    s3: Any
+    s3: S3Client
     bucket: str
     source_for: Callable[[str], TrackingSource]
     limits: Limits = DEFAULT_LIMITS
@@ -152,12 +155,12 @@ class Coordinator:
     plan's recipients and keys: it reads no configuration.
     """
 
-    s3: Any
+    s3: S3Client
     bucket: str
     ledger: RunLedger
     notifier: Notifier
     source_for: Callable[[str], TrackingSource]
-    presigner: Any = None  # signs download links (SigV4, regional endpoint); ``s3`` when None
+    presigner: S3Client | None = None  # signs download links (SigV4, regional endpoint); ``s3`` when None
     download_link_seconds: int = DOWNLOAD_LINK_SECONDS
     delivery_lease_seconds: int = DELIVERY_LEASE_SECONDS
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
@@ -315,7 +318,7 @@ class Coordinator:
 
 
 def _step_failed(
-    s3: Any, bucket: str, plan: RunPlan, step: AnyStep, exc: Exception
+    s3: S3Client, bucket: str, plan: RunPlan, step: AnyStep, exc: Exception
 ) -> TransientAwsError | None:
     """The error a failed step raises instead of ``exc`` (None: ``exc`` itself), after keeping
     its reason (the tenant-safe one, ``run_failure_reason``) in the work prefix: the Map state

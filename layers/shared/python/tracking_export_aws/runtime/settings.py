@@ -1,12 +1,26 @@
-"""The functions' environment as one pydantic model, validated once at cold start."""
+"""Each function's environment as its own settings model, read and validated once.
+
+One model per Lambda function of ``template.yaml``, holding exactly the variables that
+function's template gives it and its code reads (``tests/unit/test_function_settings.py``
+compares both ways). The shared pieces compose by inheritance: where clients connect
+(:class:`FunctionSettings`), the configuration the runs read (:class:`ConfigSettings`), the
+tenant-facing channels (:class:`ChannelSettings`, :class:`EmailSettings`), the caps of
+docs/limits.md (every model: optional overrides, ``MAX_DEFINITION_BYTES``…).
+
+A handler builds its model on its first invocation (not at import, so tests and the local
+run set the environment first) and keeps it for the execution environment's life. An
+invalid or missing variable raises :class:`SettingsError`, which names every one of them.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tracking_export.addresses import address_problem
 from tracking_export.limits import DEFAULT_LIMITS, Limits, LimitsError
@@ -16,84 +30,138 @@ class SettingsError(RuntimeError):
     """The environment is missing or has an invalid variable; the message names them."""
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
+def _problems(exc: ValidationError, settings: type[BaseSettings]) -> str:
+    """One ``VARIABLE: what is wrong`` per error, located by the variable's name."""
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        field = settings.model_fields.get(name)
+        problems.append(f"{variable_name(field) if field is not None else name}: {error['msg']}")
+    return "; ".join(problems)
 
 
-def _endpoint(value: str | None) -> str | None:
-    """An endpoint URL setting: None (the real AWS endpoints) or an http(s) URL."""
-    if not value:
-        return None
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http(s) URL, got {value!r}")
+def variable_name(field: FieldInfo) -> str:
+    """The environment variable a field reads (its first name when it has alternatives)."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias or field.alias)
+
+
+class _Limits(PydanticBaseSettingsSource):
+    """The caps from their own variables (``Limits`` lives in the engine, which reads no
+    environment): one source beside the environment's, so the model is still read once."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            return {"limits": Limits.from_env(os.environ)}
+        except LimitsError as exc:
+            raise SettingsError(f"invalid environment: {exc}") from None
+
+
+class FunctionSettings(BaseSettings):
+    """What every function reads: where its clients connect, its region, the caps.
+
+    ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_DYNAMODB`` are declared empty in the
+    template's Globals (``sam local invoke --env-vars`` overrides only declared variables):
+    empty means "not set", i.e. the real AWS endpoints. ``AWS_REGION`` is the Lambda
+    runtime's (``AWS_DEFAULT_REGION`` elsewhere).
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=True, env_ignore_empty=True, validate_by_name=False
+    )
+
+    # The variables a model reads beyond its fields: the caps of docs/limits.md (all optional).
+    OPTIONAL_OVERRIDES: ClassVar[frozenset[str]] = frozenset(
+        str(field.alias) for field in Limits.model_fields.values()
+    )
+
+    endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    # DynamoDB may live elsewhere locally (dynalite); the variable boto3 itself honours.
+    dynamodb_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL_DYNAMODB")
+    region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"), min_length=1)
+    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
+
+    @field_validator("endpoint_url", "dynamodb_endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The process environment only: no .env file, no secrets directory in a Lambda.
+        return init_settings, env_settings, _Limits(settings_cls)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The function's settings from the process environment (or ``environ``, for tests and
+        the local tools); SettingsError names every missing or invalid variable."""
+        try:
+            if environ is None:
+                return cls()  # type: ignore[call-arg]  # the required values come from the environment
+            values: dict[str, Any] = {name: value for name, value in environ.items() if value != ""}
+            try:
+                values["limits"] = Limits.from_env(environ)
+            except LimitsError as exc:
+                raise SettingsError(f"invalid environment: {exc}") from None
+            return cls.model_validate(values, by_name=False, by_alias=True)
+        except ValidationError as exc:
+            raise SettingsError("invalid environment: " + _problems(exc, cls)) from None
+
+    @classmethod
+    def variables(cls) -> dict[str, bool]:
+        """Every variable the model reads (the caps' overrides aside): name -> required."""
+        return {
+            variable_name(field): field.is_required()
+            for name, field in cls.model_fields.items()
+            if name != "limits" and variable_name(field) not in cls.OPTIONAL_OVERRIDES
+        }
+
+
+def _arn(value: str | None) -> str | None:
+    if value is not None and not value.startswith("arn:"):
+        raise ValueError(f"expected an ARN (arn:...), got {value!r}")
     return value
 
 
-def _from_env(cls: type[_Model], environ: Mapping[str, str] | None) -> _Model:
-    """``cls`` read from the environment (its fields' aliases) with the caps of ``Limits``;
-    SettingsError names every bad variable."""
-    env = dict(os.environ if environ is None else environ)
-    if "AWS_REGION" not in env and env.get("AWS_DEFAULT_REGION"):
-        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
-    # An empty variable (a template parameter left blank) means "not set".
-    values: dict[str, object] = {k: v for k, v in env.items() if v != ""}
-    try:
-        values["limits"] = Limits.from_env(env)
-    except LimitsError as exc:
-        raise SettingsError(f"invalid environment: {exc}") from None
-    try:
-        return cls.model_validate(values)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else "?"
-            field = cls.model_fields.get(name)
-            variable = field.alias if field is not None and field.alias else name
-            problems.append(f"{variable}: {error['msg']}")
-        raise SettingsError("invalid environment: " + "; ".join(problems)) from None
+class ConfigSettings(FunctionSettings):
+    """The tenants' configuration as runs see it: the last valid version of each object, which
+    config-sync points at in the run-history table (``CONFIG`` items)."""
+
+    config_bucket: str = Field(validation_alias="CONFIG_BUCKET", min_length=3)
+    run_history_table: str = Field(validation_alias="RUN_HISTORY_TABLE", min_length=3)
 
 
-class AwsSettings(BaseModel):
-    """Environment of the Lambda functions (and of the local run).
+class ChannelSettings(FunctionSettings):
+    """The tenant-facing channels every notifying function has: the SNS topic and the event bus."""
 
-    ``config_bucket`` and ``topic_arn`` are needed by both functions; the rest only by
-    one of them, so they are optional here and asked for with :meth:`need`.
-    """
+    topic_arn: str = Field(validation_alias="TOPIC_ARN")
+    event_bus_name: str = Field(validation_alias="EVENT_BUS_NAME", min_length=1)
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    _topic = field_validator("topic_arn")(_arn)
 
-    config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=3)
-    topic_arn: str = Field(alias="TOPIC_ARN")
-    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME", min_length=1)
-    export_bucket: str | None = Field(default=None, alias="EXPORT_BUCKET")
-    tracking_table: str | None = Field(default=None, alias="TRACKING_TABLE")
-    run_history_table: str | None = Field(default=None, alias="RUN_HISTORY_TABLE")
-    schedule_group: str | None = Field(default=None, alias="SCHEDULE_GROUP")
-    export_function_arn: str | None = Field(default=None, alias="EXPORT_FUNCTION_ARN")
-    scheduler_role_arn: str | None = Field(default=None, alias="SCHEDULER_ROLE_ARN")
-    schedule_dlq_arn: str | None = Field(default=None, alias="SCHEDULE_DLQ_ARN")
-    # Config-sync asks this function (the ingest function) to apply a valid tenant.json's
-    # retentionDays; absent: no retention request (docs/ingestion.md).
-    ingest_function_name: str | None = Field(default=None, alias="INGEST_FUNCTION_NAME")
-    # Download links live this long at most (and never past the signing credentials' expiry).
-    download_link_seconds: int = Field(default=3600, alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
-    # Links and recipient addresses reach the (account-wide) event bus only when the operator opts in.
-    events_include_private: bool = Field(default=False, alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
-    # What a run keeps of the invocation's remaining time to finish cleanly.
-    finish_reserve_seconds: int = Field(default=60, alias="FINISH_RESERVE_SECONDS", ge=5, le=600)
-    # The distributed path (runs/handoff.py, runs/steps.py): the state machine the export
-    # function starts above MAX_ROWS_PER_WORKER estimated rows (absent: every run stays on the
-    # single path), and the Map state's concurrency the plan step hands out.
-    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
-    max_rows_per_worker: int | None = Field(default=None, alias="MAX_ROWS_PER_WORKER", ge=1)
-    max_concurrency: int | None = Field(default=None, alias="MAX_CONCURRENCY", ge=1)
-    # None means the real AWS endpoints; a URL points every client at moto server or dynalite.
-    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
-    # DynamoDB may live elsewhere locally (dynalite); same variable name boto3 itself honours.
-    dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
-    region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
-    # Run e-mails (docs/email.md): the From address; absent or empty turns e-mail off.
-    email_sender: str | None = Field(default=None, alias="EMAIL_SENDER")
-    email_configuration_set: str | None = Field(default=None, alias="EMAIL_CONFIGURATION_SET")
+
+class EmailSettings(FunctionSettings):
+    """Run e-mails (docs/email.md): the From address (empty turns e-mail off) and the SES
+    configuration set named on every message."""
+
+    email_sender: str | None = Field(default=None, validation_alias="EMAIL_SENDER")
+    email_configuration_set: str | None = Field(default=None, validation_alias="EMAIL_CONFIGURATION_SET")
 
     @field_validator("email_sender")
     @classmethod
@@ -103,82 +171,140 @@ class AwsSettings(BaseModel):
             raise ValueError(f"expected the From address (name@example.com), got {value!r}: {problem}")
         return value
 
-    # The caps of docs/limits.md, each overridable by its own variable (MAX_DEFINITION_BYTES…).
-    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
 
-    @field_validator(
-        "topic_arn", "export_function_arn", "scheduler_role_arn", "schedule_dlq_arn", "state_machine_arn"
-    )
-    @classmethod
-    def _arn(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("arn:"):
-            raise ValueError(f"expected an ARN (arn:...), got {value!r}")
-        return value
+class RunChannelSettings(ChannelSettings, EmailSettings):
+    """The channels of run outcomes: links and recipient addresses reach the (account-wide)
+    event bus only when the operator opts in."""
 
-    @field_validator("endpoint_url", "dynamodb_endpoint_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _endpoint(value)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
-        """Read and validate the environment; SettingsError names every bad variable."""
-        return _from_env(cls, environ)
-
-    def need(self, *names: str) -> tuple[str, ...]:
-        """The values of the named optional (text) settings, in that order; SettingsError
-        naming every missing variable unless all are present. Wiring unpacks the result, so a
-        use case gets its configuration as plain ``str`` without an ``assert``."""
-        missing = [
-            type(self).model_fields[name].alias or name for name in names if getattr(self, name) in (None, "")
-        ]
-        if missing:
-            raise SettingsError("missing environment variable(s): " + ", ".join(missing))
-        values = tuple(getattr(self, name) for name in names)
-        if not all(isinstance(value, str) for value in values):
-            raise TypeError(f"need() returns text settings only, got {names}")
-        return values
+    events_include_private: bool = Field(validation_alias="EVENTS_INCLUDE_LINKS_AND_RECIPIENTS")
 
 
-class WatchdogSettings(BaseModel):
-    """Environment of the watchdog function (docs/run-lifecycle.md, "The watchdog"): where
-    the exports, their pointers, pauses and runs are, how to write a schedule as config-sync
-    does, the export function it starts missed runs on, and how far back and how late."""
+class ExportSettings(ConfigSettings, RunChannelSettings):
+    """``ExportFunction`` (``export_app.handler``): one run, single path or handed to the state machine."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+    # Download links live this long at most (and never past the signing credentials' expiry).
+    download_link_seconds: int = Field(validation_alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
+    # The state machine a run above MAX_ROWS_PER_WORKER estimated rows goes to (runs/handoff.py).
+    state_machine_arn: str = Field(validation_alias="STATE_MACHINE_ARN")
+    max_rows_per_worker: int = Field(validation_alias="MAX_ROWS_PER_WORKER", ge=1)
 
-    config_bucket: str = Field(alias="CONFIG_BUCKET", min_length=3)
-    run_history_table: str = Field(alias="RUN_HISTORY_TABLE", min_length=3)
-    schedule_group: str = Field(alias="SCHEDULE_GROUP", min_length=1)
-    export_function_arn: str = Field(alias="EXPORT_FUNCTION_ARN")
-    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN")
-    schedule_dlq_arn: str = Field(alias="SCHEDULE_DLQ_ARN")
+    _state_machine = field_validator("state_machine_arn")(_arn)
+
+
+class RunRecoverySettings(ConfigSettings, RunChannelSettings):
+    """``RunRecoveryFunction`` (``export_app.on_failure``): ends a run Lambda gave up on,
+    recorded failed and notified; it reads the configuration for the lost run's window and
+    recipients, and writes no file."""
+
+
+class ShardWorkerSettings(FunctionSettings):
+    """``ExportWorkerFunction`` (``export_steps_app.worker``): renders one shard of a distributed
+    run from the tracking table into the export bucket's ``_work/``; everything else is in the
+    run's manifest."""
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+
+
+class CoordinatorSettings(RunChannelSettings):
+    """``ExportCoordinatorFunction`` (``export_steps_app.coordinator``): plans, assembles,
+    finishes or fails a distributed run, through the export function's outbox and channels; the
+    run's plan carries its definition and recipients, so it reads no configuration."""
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+    run_history_table: str = Field(validation_alias="RUN_HISTORY_TABLE", min_length=3)
+    download_link_seconds: int = Field(validation_alias="DOWNLOAD_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
+    # The Map state's concurrency the plan step hands out (ShardMaxConcurrency).
+    max_concurrency: int = Field(validation_alias="MAX_CONCURRENCY", ge=1)
+
+
+class StuckRunsSettings(ConfigSettings, RunChannelSettings):
+    """``StuckRunsFunction`` (``stuck_runs_app.handler``): ends the runs left ``running`` — a
+    single run as the recovery does (its configuration, the run history), a distributed one as
+    the fail step does (its plan in the export bucket); only this state machine's executions."""
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    state_machine_arn: str = Field(validation_alias="STATE_MACHINE_ARN")
+
+
+class ScheduleSettings(FunctionSettings):
+    """How an export's schedule is written (config-sync writes it, the watchdog repairs it): the
+    schedule group, the export function it targets, the role Scheduler uses, the dead-letter
+    queue of its deliveries."""
+
+    schedule_group: str = Field(validation_alias="SCHEDULE_GROUP", min_length=1)
+    export_function_arn: str = Field(validation_alias="EXPORT_FUNCTION_ARN")
+    scheduler_role_arn: str = Field(validation_alias="SCHEDULER_ROLE_ARN")
+    schedule_dlq_arn: str = Field(validation_alias="SCHEDULE_DLQ_ARN")
+
+    _arns = field_validator("export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")(_arn)
+
+
+class ConfigSyncSettings(ConfigSettings, ScheduleSettings, ChannelSettings, EmailSettings):
+    """``ConfigSyncFunction`` (``config_sync_app.handler``): validates uploads, keeps the
+    schedules and the last-valid pointers, reports invalid uploads, asks for retention."""
+
+    # The ingest function, asked to apply a valid tenant.json's retentionDays (docs/ingestion.md);
+    # empty (the local stack of `make serve`, which runs no ingest function): no request.
+    ingest_function_name: str | None = Field(default=None, validation_alias="INGEST_FUNCTION_NAME")
+
+
+class WatchdogSettings(ConfigSettings, ScheduleSettings):
+    """``WatchdogFunction`` (``watchdog_app.handler``, docs/run-lifecycle.md, "The watchdog"): the
+    exports, their pointers, pauses and runs, schedules written as config-sync writes them, the
+    export function it starts missed runs on, and how far back and how late it looks."""
+
     # Scheduled times older than this are not looked at: a pass every hour sees each one a
     # day long, and more than a day of catching up is a replay's work.
-    lookback_hours: int = Field(default=26, alias="WATCHDOG_LOOKBACK_HOURS", ge=2, le=7 * 24)
+    lookback_hours: int = Field(validation_alias="WATCHDOG_LOOKBACK_HOURS", ge=2, le=7 * 24)
     # How long after a time (and its flexible window) a run may still not be on record
     # without being missed: Lambda's queue holds a fleet's 02:00 deliveries a while.
-    grace_minutes: int = Field(default=60, alias="WATCHDOG_GRACE_MINUTES", ge=5, le=24 * 60)
+    grace_minutes: int = Field(validation_alias="WATCHDOG_GRACE_MINUTES", ge=5, le=24 * 60)
     # Runs one pass starts at most; the rest wait for the next pass.
-    max_starts: int = Field(default=200, alias="WATCHDOG_MAX_STARTS", ge=1, le=10_000)
-    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
-    dynamodb_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_DYNAMODB")
-    region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
-    limits: Limits = Field(default=DEFAULT_LIMITS, exclude=True)
+    max_starts: int = Field(validation_alias="WATCHDOG_MAX_STARTS", ge=1, le=10_000)
 
-    @field_validator("export_function_arn", "scheduler_role_arn", "schedule_dlq_arn")
-    @classmethod
-    def _arn(cls, value: str) -> str:
-        if not value.startswith("arn:"):
-            raise ValueError(f"expected an ARN (arn:...), got {value!r}")
-        return value
 
-    @field_validator("endpoint_url", "dynamodb_endpoint_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _endpoint(value)
+class _IngestTarget(FunctionSettings):
+    """Where ingestion reads files and keeps the events of files that failed for good."""
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> WatchdogSettings:
-        """Read and validate the environment; SettingsError names every bad variable."""
-        return _from_env(cls, environ)
+    # The only bucket whose objects are ingested; events naming another are ignored.
+    ingest_bucket: str = Field(validation_alias="INGEST_BUCKET", min_length=3, max_length=63)
+    # A file that fails for good leaves its event in this queue (IngestDlq), to be re-driven.
+    dead_letter_queue_url: str = Field(validation_alias="INGEST_DLQ_URL", min_length=1)
+
+
+class IngestFunctionSettings(ConfigSettings, ChannelSettings, _IngestTarget):
+    """``IngestFunction`` (``ingest_app.handler``): ingestion, retention and erasure."""
+
+    # The ingestion's own caps (docs/limits.md, "Tracking files"): optional, as the engine's are.
+    OPTIONAL_OVERRIDES: ClassVar[frozenset[str]] = FunctionSettings.OPTIONAL_OVERRIDES | {
+        "INGEST_MAX_LINE_BYTES",
+        "INGEST_MAX_DECOMPRESSED_BYTES",
+        "INGEST_MAX_COMPRESSION_RATIO",
+    }
+
+    export_bucket: str = Field(validation_alias="EXPORT_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
+    # Bytes of lines loaded by one invocation (decompressed bytes for gzip).
+    max_bytes_per_invocation: int = Field(validation_alias="INGEST_MAX_BYTES_PER_INVOCATION", ge=64)
+    # "invoke": the function invokes itself for the next range; "return": the caller does (local run).
+    continuation: Literal["invoke", "return"] = Field(validation_alias="INGEST_CONTINUATION")
+    # A longer line is rejected, read past without being held.
+    max_line_bytes: int = Field(default=1024 * 1024, validation_alias="INGEST_MAX_LINE_BYTES", ge=64)
+    # gzip: the decompressed size of a file, and how many times its compressed size it may be.
+    max_decompressed_bytes: int = Field(
+        default=4 * 1024**3, validation_alias="INGEST_MAX_DECOMPRESSED_BYTES", ge=1
+    )
+    max_compression_ratio: float = Field(default=200.0, validation_alias="INGEST_MAX_COMPRESSION_RATIO", gt=1)
+
+
+class IngestRecoverySettings(ChannelSettings, _IngestTarget):
+    """``IngestRecoveryFunction`` (``ingest_app.on_failure``): an ingestion Lambda gave up on is
+    told to its tenant once (how far it got: the progress item) and its event kept in the queue;
+    a retention request for the config bucket's tenant.json (config-sync's) is only kept."""
+
+    config_bucket: str = Field(validation_alias="CONFIG_BUCKET", min_length=3)
+    tracking_table: str = Field(validation_alias="TRACKING_TABLE", min_length=3)
