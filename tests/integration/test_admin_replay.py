@@ -59,9 +59,7 @@ def acme(stack: Any, records: Any, tmp_path: Path) -> Any:
             *(records.log("acme", day, f"2026-03-0{day}T09:00:00Z", 60 * day) for day in range(1, 8)),
         ]
     )
-    env = stack.env()
-    path = tmp_path / "env.json"
-    path.write_text(json.dumps({"ExportFunction": env, "RunRecoveryFunction": env}))
+    path = stack.write_env_file(tmp_path / "env.json", "ExportFunction", "RunRecoveryFunction")
     stack.env_file = path
     stack.runner = InProcessRunner(from_env_file(path))
     return stack

@@ -91,6 +91,8 @@ SAMPLE_EVENTS: dict[str, Any] = {
     },
     # The hourly ScheduleV2 sets no Input: the pass reads nothing of its event.
     "watchdog_app.handler": {},
+    # Its hourly schedule's Input.
+    "stuck_runs_app.handler": {"action": "sweep"},
 }
 
 

@@ -133,6 +133,8 @@ def stuck(
     )
     handlers(stack)  # the functions' environment, pointed at the stack
     # Loaded afresh: Powertools binds its logger to the standard output of the moment.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TrackingExport")
     app = importlib.reload(importlib.import_module("stuck_runs_app"))
     clock = Clock(T0)
     sfn = StartedOnly()

@@ -46,6 +46,7 @@ def test_every_function_of_the_template_is_checked() -> None:
         "IngestFunction",
         "IngestRecoveryFunction",
         "WatchdogFunction",
+        "StuckRunsFunction",
     }
     # Two functions sharing a handler module read different models.
     assert settings_of("ExportFunction") is not settings_of("RunRecoveryFunction")
