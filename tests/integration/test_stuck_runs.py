@@ -69,6 +69,7 @@ class StartedOnly:
 class Stuck:
     stack: Any
     app: Any  # stuck_runs_app
+    function: Any  # StuckRunsFunction: its handler, its calls checked against its IAM statements
     clock: Clock
     export: ExportService  # the export function's service, on the same clock
     sfn: StartedOnly
@@ -97,11 +98,11 @@ class Stuck:
             "cause": "/var/task/internal detail never told to tenants",
         }
         event = {"detail-type": "Step Functions Execution Status Change", "source": "aws.states"}
-        result: dict[str, Any] = self.app.handler({**event, "detail": detail}, self.context)
+        result: dict[str, Any] = self.function({**event, "detail": detail}, self.context)
         return result
 
     def sweep(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.app.handler({"action": "sweep"}, self.context)
+        result: dict[str, Any] = self.function({"action": "sweep"}, self.context)
         return result
 
     def record(self, scheduled: datetime = T0) -> Any:
@@ -155,9 +156,10 @@ def stuck(
         service=dataclasses.replace(use_case.service, clock=clock),
         coordinator=dataclasses.replace(use_case.coordinator, clock=clock),
     )
+    function = stack.function("StuckRunsFunction")  # resets what the module built: before the patch
     monkeypatch.setattr(app, "_get_stuck_runs", lambda: use_case)
     capsys.readouterr()
-    return Stuck(stack, app, clock, export, sfn, lambda_context, capsys)
+    return Stuck(stack, app, function, clock, export, sfn, lambda_context, capsys)
 
 
 # -- an execution that stopped -----------------------------------------------------------------
