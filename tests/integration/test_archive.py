@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import RECORDER
 from faults import Clock, fault
 
 from tracking_export_aws.runs.service import ExportRequest, ExportService
@@ -79,14 +80,21 @@ def acme(stack: Any, records: Any) -> Any:
 
 
 def _service(stack: Any, clock: Clock) -> ExportService:
-    return dataclasses.replace(wiring.export_service(stack.settings()), clock=clock, heartbeat_seconds=0)
+    service = dataclasses.replace(wiring.export_service(stack.settings()), clock=clock, heartbeat_seconds=0)
+    _NAMES["stack"] = stack.names()
+    return service
+
+
+# The test's stack names (one test at a time): its runs are checked against ExportFunction's IAM.
+_NAMES: dict[str, dict[str, str]] = {}
 
 
 def _run(service: ExportService, guid: str, when: datetime, invocation: str = "inv") -> Any:
     request = ExportRequest.from_event(
         {"tenantId": "acme", "exportGuid": guid, "scheduledTime": when.isoformat()}
     )
-    return service.run(request, invocation_id=f"{invocation}-{guid}-{when:%d}")
+    with RECORDER.running("ExportFunction", _NAMES["stack"], {"LogLevel": "WARNING"}):
+        return service.run(request, invocation_id=f"{invocation}-{guid}-{when:%d}")
 
 
 def _listing(stack: Any, prefix: str) -> dict[str, bytes]:
