@@ -146,23 +146,26 @@ def test_runs_over_days_keep_only_the_newest_file_and_end_file_in_the_folder(acm
     assert head["ContentType"] == "text/csv"
 
 
-def test_a_fixed_file_name_is_archived_under_its_run_time_never_over_an_earlier_one(acme: Any) -> None:
+def test_a_fixed_file_name_keeps_its_name_and_each_older_file_is_archived_under_its_run_time(
+    acme: Any,
+) -> None:
+    """A fixed fileName with <archive>: before a run chooses its name, the file an earlier run
+    left at that name goes to archive/ (runs/archive.make_room), so every run's file is
+    latest.csv; in archive/ the first takes the name, the next ones their run time."""
     acme.put_definition("acme", "fixed", _definition("fixed", file_name="latest.csv"))
     clock = Clock(DAY1)
     service = _service(acme, clock)
     written = {}
-    # The run's name is chosen when it starts, while the older file still holds latest.csv (the
-    # collision rule gives latest-r{n}.csv); the move after it frees latest.csv for the next run.
-    for day, key in enumerate(("latest.csv", "latest-r2.csv", "latest.csv", "latest-r4.csv")):
+    for day in range(4):
         clock.now = DAY1 + timedelta(days=day)
-        assert _run(service, "fixed", clock.now).objectKey == f"{FOLDER}/{key}"
-        written[day] = acme.read(f"{FOLDER}/{key}")
-    # archive/latest.csv holds day 1's file when day 3's arrives: it takes its run time instead.
+        assert _run(service, "fixed", clock.now).objectKey == f"{FOLDER}/latest.csv"
+        written[day] = acme.read(f"{FOLDER}/latest.csv")
+    assert len(set(written.values())) == 4  # each day's file is its own (its window differs)
     assert _listing(acme, f"{FOLDER}/") == {
-        f"{FOLDER}/archive/latest-20260305T010000Z.csv": written[2],
-        f"{FOLDER}/archive/latest-r2.csv": written[1],
         f"{FOLDER}/archive/latest.csv": written[0],
-        f"{FOLDER}/latest-r4.csv": written[3],
+        f"{FOLDER}/archive/latest-20260304T010000Z.csv": written[1],
+        f"{FOLDER}/archive/latest-20260305T010000Z.csv": written[2],
+        f"{FOLDER}/latest.csv": written[3],
     }
 
 

@@ -181,16 +181,13 @@ def test_the_functions_count_archive_failures_in_the_service_namespace(
 def test_an_earlier_replays_file_is_archived_by_the_time_it_replays() -> None:
     """A replay's objects name their run ``{tenant}/{export}/{time}/replay/{id}``: a later run
     archives them as any earlier run's; a later time's, another export's or the same time's stay."""
-    from types import SimpleNamespace
-
     from tracking_export_aws.runs.archive import _older_run_time
 
-    plan: Any = SimpleNamespace(tenant_id="acme", export_guid="daily")
     this_run = "2026-03-05T01:00:00.000000Z"
 
     def older(run: str) -> str | None:
         source = ObjectHead("k", '"e"', 1, NOW, "text/csv", {RUN_METADATA: run})
-        return _older_run_time(source, plan, this_run)
+        return _older_run_time(source, "acme", "daily", this_run)
 
     assert older("acme/daily/2026-03-04T01:00:00.000000Z/replay/r1") == "2026-03-04T01:00:00.000000Z"
     assert older("acme/daily/2026-03-04T01:00:00.000000Z") == "2026-03-04T01:00:00.000000Z"

@@ -36,7 +36,7 @@ from typing import Any
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.object_tags import CLEAN_OLDER_THAN_TAG_KEY, clean_older_than_tag
 from tracking_export_aws.aws.s3_archive import ObjectHead, child_keys, head, move_object
-from tracking_export_aws.runs.plan import RunPlan
+from tracking_export_aws.runs.plan import RunPlan, RunStart
 
 ARCHIVE_FOLDER = "archive"
 # The names an archived object may take: its own, then with its run time, then numbered.
@@ -87,7 +87,7 @@ def _archive(s3: Any, bucket: str, plan: RunPlan, kept: tuple[str, ...], now: da
             continue
         try:
             source = head(s3, bucket, key)
-            run_time = _older_run_time(source, plan, this_run)
+            run_time = _older_run_time(source, plan.tenant_id, plan.export_guid, this_run)
             if source is None or run_time is None:
                 continue
             name = posixpath.basename(key)
@@ -110,17 +110,43 @@ def _archive(s3: Any, bucket: str, plan: RunPlan, kept: tuple[str, ...], now: da
     return ArchiveReport(moved=tuple(moved), failed=tuple(failed))
 
 
-def _older_run_time(source: ObjectHead | None, plan: RunPlan, this_run: str) -> str | None:
-    """The run time (instant key) of the earlier run of ``plan``'s export that wrote ``source``;
+def _older_run_time(source: ObjectHead | None, tenant_id: str, export_guid: str, this_run: str) -> str | None:
+    """The run time (instant key) of the earlier run of the export that wrote ``source``;
     None for an object of another export, of no run, or of this run or a later one."""
     if source is None or source.run_id is None:
         return None
     # A replay's objects name their run ``…/{time}/replay/{id}``: archived by the time they replay.
     run, _, _replay = source.run_id.partition("/replay/")
     export, _, run_time = run.rpartition("/")
-    if export != f"{plan.tenant_id}/{plan.export_guid}" or not run_time < this_run:
+    if export != f"{tenant_id}/{export_guid}" or not run_time < this_run:
         return None
     return run_time
+
+
+def make_room(s3: Any, bucket: str, key: str, start: RunStart, run_tags: dict[str, str]) -> None:
+    """``<archive>`` with a name every run asks for (a fixed ``fileName``, an end file without a
+    date token): the object an earlier run of this export left at ``key`` goes to archive/ before
+    this run's names are chosen, so the run's file takes the name the definition asks for and the
+    folder's file keeps its name run after run. Never raises: an object that stays (anyone
+    else's, a later run's, a move that failed) leaves the collision rule to choose another name;
+    the run's own archive step moves it after the run, as any older file."""
+    try:
+        source = head(s3, bucket, key)
+        this_run = keys.instant_key(start.scheduled_time)
+        run_time = _older_run_time(source, start.tenant_id, start.export_guid, this_run)
+        if source is None or run_time is None:
+            return
+        folder = posixpath.dirname(key)
+        candidates = [
+            f"{folder}/{ARCHIVE_FOLDER}/{n}" for n in archive_names(posixpath.basename(key), run_time)
+        ]
+        tags = archive_tags(run_tags, source, start.claimed_at)
+        if move_object(s3, bucket, source, candidates, tags=tags) is None:
+            _log.warning(
+                "archiving %s: every name under %s/%s/ is taken; it stays", key, folder, ARCHIVE_FOLDER
+            )
+    except Exception as exc:
+        _log.warning("archiving %s before run %s failed: %r", key, start.run_id, exc)
 
 
 def archive_names(name: str, run_time: str) -> list[str]:

@@ -250,6 +250,8 @@ class Planner:
     bucket: str
     limits: Limits = DEFAULT_LIMITS
     max_rows_per_worker: int | None = None
+    # ``<archive>``: frees a name an earlier run of the export holds (runs/archive.make_room).
+    make_room: Callable[[S3Client, str, str, RunStart, dict[str, str]], None] | None = None
 
     def prepare(self, start: RunStart, source: TrackingSource) -> RunPlan:
         """The plan of the run ``start`` claimed. Records the window on the run as soon as it is
@@ -275,12 +277,17 @@ class Planner:
             definition.move_to_folder, definition.file_action, local_time, run_number, guid
         )
         requested = object_key(tenant, definition.move_to_folder, file_name)
+        tags = {"tenant": tenant, "export": guid, **clean_older_than_tag(definition.clean_older_than_days)}
+        if definition.archive and self.make_room is not None:
+            self.make_room(self.s3, self.bucket, requested, start, tags)
         key = self._free_key(requested, extension(definition.file_action), start)
         end_file = None
         if definition.generate_end_file is not None:
             end = definition.generate_end_file
             name = render_end_file_name(end, local_time, run_number, guid)
             wanted = object_key(tenant, definition.move_to_folder, name)
+            if definition.archive and self.make_room is not None and wanted != key:
+                self.make_room(self.s3, self.bucket, wanted, start, tags)
             end_key = self._free_key(wanted, posixpath.splitext(name)[1], start, avoid=key)
             end_file = EndFile(key=end_key, content=end.file_content)
 
@@ -303,7 +310,7 @@ class Planner:
             requested_key=requested,
             end_file=end_file,
             content_type=content_type(definition),
-            tags={"tenant": tenant, "export": guid, **clean_older_than_tag(definition.clean_older_than_days)},
+            tags=tags,
             download_link=definition.email_report.include_download_link,
             delete_empty_file=definition.move_to_folder.delete_empty_files,
             archive=definition.archive,

@@ -35,6 +35,7 @@ from tracking_export_aws.config.definitions import checked_definition
 from tracking_export_aws.config.store import ConfigStore
 from tracking_export_aws.notify.messages import Window as WindowFields
 from tracking_export_aws.notify.notifier import NotificationError, Notifier
+from tracking_export_aws.runs.archive import make_room
 from tracking_export_aws.runs.failure import is_transient, run_failure_reason
 from tracking_export_aws.runs.finish import DELIVERY_LEASE_SECONDS, Finisher
 from tracking_export_aws.runs.guard import Guard, GuardedSource, Heartbeat
@@ -108,6 +109,7 @@ class ExportService:
             bucket=self.export_bucket,
             limits=self.limits,
             max_rows_per_worker=self.hand_off.max_rows_per_worker if self.hand_off is not None else None,
+            make_room=make_room,
         )
 
     @property
