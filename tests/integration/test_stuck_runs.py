@@ -346,3 +346,28 @@ def test_the_sweep_finds_runs_by_the_status_index_only(stuck: Stuck) -> None:
     finally:
         dynamodb.meta.events.unregister("provide-client-params.dynamodb.*", record)
     assert operations == ["Query:ByStatus"]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_sweep_ends_a_stuck_quiet_replay_under_its_own_key_and_tells_no_tenant(stuck: Stuck) -> None:
+    """An operator's quiet replay (RUN#{time}#R#{replayId}) whose holder died: the sweep takes
+    over that run — not the scheduled run of the same time — and records it failed without
+    notifying any tenant channel (the record says what happened)."""
+    ledger = stuck.stack.ledger()
+    lease = stuck.export.lease_seconds
+    assert ledger.claim(
+        "acme", "nightly", T0, T0, lease, invocation_id="inv-dead", replay_id="r1", quiet=True
+    ).claimed
+    stuck.stack.notifications()
+    stuck.clock.now = T0 + timedelta(seconds=lease + 2 * 3600)
+    stuck.metrics()
+
+    result = stuck.sweep()
+
+    assert [(run["found_by"], run["failed"]) for run in result["ended"]] == [("sweep", True)]
+    replay = ledger.get("acme", "nightly", T0, "r1")
+    assert replay is not None and replay.status == "failed" and replay.quiet
+    assert replay.error.startswith("the run was still running")
+    assert stuck.record() is None  # the scheduled run of that time was never claimed
+    assert stuck.stack.notifications() == []
+    assert metric(stuck.metrics(), "StuckRuns") == [{**SERVICE, "value": 1.0}]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -171,11 +171,21 @@ class StuckRuns:
         ):
             for item in page:
                 tenant_id, export_guid = _run_of(item)
-                yield tenant_id, export_guid, RunRecord.from_item(item)
+                record = RunRecord.from_item(item)
+                # A replay's key names it (RUN#{time}#R#{replayId}); the index carries the key.
+                _, mark, replay_id = item["sk"]["S"].partition(keys.REPLAY_MARK)
+                if mark and record.replay_id is None:
+                    record = replace(record, replay_id=replay_id)
+                yield tenant_id, export_guid, record
 
     def _end(self, tenant_id: str, export_guid: str, record: RunRecord, now: datetime) -> EndedRun | None:
         """Take the stuck run over (its lease expired; a run on record only) and record it failed."""
         run_at = record.started_at or record.scheduled_time
+        quiet = False
+        if record.replay_id is not None:
+            # The index does not carry ``quiet``; the takeover must keep a quiet replay quiet.
+            full = self.service.ledger.get(tenant_id, export_guid, record.scheduled_time, record.replay_id)
+            quiet = full is not None and full.quiet
         claim = self.service.ledger.claim(
             tenant_id,
             export_guid,
@@ -184,6 +194,8 @@ class StuckRuns:
             LEASE_SECONDS,
             run_start=run_at,
             existing_only=True,
+            replay_id=record.replay_id,
+            quiet=quiet,
         )
         if not claim.claimed:
             return None  # ended or taken over since the query
@@ -198,7 +210,7 @@ class StuckRuns:
         last_error = claim.existing.last_error if claim.existing is not None else None
         if last_error:
             reason += f"; the last attempt failed with: {last_error}"
-        outcome = self.service.end(claim, run_at, now, reason)
+        outcome = self.service.end(claim, run_at, now, reason, quiet=quiet)
         failed = outcome.outcome == "failed"
         return EndedRun(tenant_id, export_guid, record.scheduled_time, "sweep", failed=failed)
 
