@@ -126,6 +126,11 @@ def outage(client: Any, *operations: str) -> Iterator[None]:
         yield
 
 
+def _tracking_client(service: ExportService) -> Any:
+    """The client of the run's tracking reads (its own, unvalidated: aws/clients.py)."""
+    return service.source_for("acme").client  # type: ignore[attr-defined]
+
+
 def _record(stack: Any) -> Any:
     return stack.ledger().get("acme", "nightly", T0)
 
@@ -135,7 +140,7 @@ SERVICE = {"service": "tracking-export"}
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_an_outage_of_one_attempt_heals_with_lambdas_retry_and_no_failure_is_told(lam: Lambda) -> None:
-    dynamodb = lam.service.ledger.client
+    dynamodb = _tracking_client(lam.service)
     with outage(dynamodb, "Query"), pytest.raises(TransientRunError) as raised:
         lam.attempt()
     assert str(raised.value) == REASON
@@ -171,7 +176,7 @@ def test_an_outage_of_one_attempt_heals_with_lambdas_retry_and_no_failure_is_tol
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_an_outage_over_every_attempt_ends_in_one_failure_naming_it(lam: Lambda) -> None:
-    dynamodb = lam.service.ledger.client
+    dynamodb = _tracking_client(lam.service)
     # The first attempt and Lambda's two retries (about 1 and 3 minutes later) all meet it.
     for wait in (0, 60, 120):
         lam.clock.advance(wait)
@@ -205,7 +210,7 @@ def test_an_outage_over_every_attempt_ends_in_one_failure_naming_it(lam: Lambda)
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_the_recovery_names_the_last_transient_error_from_the_run_record(lam: Lambda) -> None:
-    dynamodb = lam.service.ledger.client
+    dynamodb = _tracking_client(lam.service)
     with outage(dynamodb, "Query"), pytest.raises(TransientRunError):
         lam.attempt()
     # The last attempt was killed (no words of its own reached Lambda): the record still has them.
@@ -311,7 +316,8 @@ class Crash(BaseException):
 
 def _clients(service: ExportService) -> list[Any]:
     channels = [getattr(channel, "client", None) for channel in service.notifier.channels]
-    return [service.ledger.client, service.s3, *(c for c in channels if c is not None)]
+    tracking = _tracking_client(service)
+    return [service.ledger.client, tracking, service.s3, *(c for c in channels if c is not None)]
 
 
 @contextmanager
