@@ -676,7 +676,7 @@ def test_a_transient_error_in_a_render_step_is_retried_by_the_state_machine(
 
     guid = "healed"
     distributed.stack.put_definition(TENANT, guid, _definition(guid))
-    worker = distributed.steps._get_worker()
+    worker = distributed.worker.build("_get_worker")
     real_render = worker.render
     failures: list[int] = []
 
@@ -706,7 +706,7 @@ def test_a_permanent_error_in_a_step_is_not_retried(
 
     guid = "refused"
     distributed.stack.put_definition(TENANT, guid, _definition(guid))
-    coordinator = distributed.steps._get_coordinator()
+    coordinator = distributed.coordinator.build("_get_coordinator")
     calls: list[int] = []
 
     def assemble(plan: Any) -> Any:
