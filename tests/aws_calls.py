@@ -22,6 +22,27 @@ from tools.template_iam import Call, FunctionPolicies, Grant, Names, Request, gr
 
 # Grants no recorded call uses, and why each is kept: (function, statement id, action) -> reason.
 UNUSED_GRANTS_ALLOWED: dict[tuple[str, str, str], str] = {
+    ("RunRecoveryFunction", "RecordRuns", "dynamodb:Query"): (
+        "the previous success before a lost run's time is a Query only when the export's STATE is "
+        "not before it (the recovery of a replay or of a late delivery); test_previous_success.py "
+        "and test_admin_replay.py make that Query through the ledger"
+    ),
+    ("StuckRunsFunction", "RecordRuns", "dynamodb:Query"): (
+        "as for the recovery: a stuck run lost before it recorded its window needs the previous "
+        "success before its time, a Query only when STATE is not before it"
+    ),
+    ("StuckRunsFunction", "ReadTenantConfig", "s3:GetObjectVersion"): (
+        "the last valid version of a configuration object is read by version id only when the "
+        "current object is invalid; the stuck-run tests' configuration is valid"
+    ),
+    ("StuckRunsFunction", "ListTenantConfig", "s3:ListBucket"): (
+        "only a tenant without tenant.json needs it (a 404, not a 403); the stuck-run tests' "
+        "tenant has one, and the export and recovery functions' tests cover the absent case"
+    ),
+    ("StuckRunsFunction", "AbortLeftUploads", "s3:AbortMultipartUpload"): (
+        "an upload an aborted execution left on the run's key; the stuck-run tests' executions "
+        "are recorded, not run (moto runs no state machine there), so none is left"
+    ),
     ("ConfigSyncFunction", "RequestRetention", "lambda:InvokeFunction"): (
         "moto runs no Lambda function: the handler runs without INGEST_FUNCTION_NAME (as under "
         "make serve); the request itself is tested through the service (test_ingestion.py)"

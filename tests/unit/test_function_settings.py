@@ -122,6 +122,9 @@ def test_errors_name_every_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_region_is_the_runtime_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lambda sets the region; a test before this one in the same process may have too.
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     env = DEPLOYMENT.environment("ExportWorkerFunction")
     with pytest.raises(SettingsError, match="AWS_REGION: Field required"):
         ShardWorkerSettings.from_env(env)

@@ -23,6 +23,11 @@ class MeteredReads:
         self._units = 0.0
 
     @property
+    def wrapped(self) -> Any:
+        """The client whose reads this one counts."""
+        return self._client
+
+    @property
     def read_units(self) -> float:
         """Read capacity units consumed so far through this client."""
         with self._lock:
