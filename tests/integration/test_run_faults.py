@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from faults import Clock, fault
+from nightly_export import NIGHTLY_XML
 from notification_samples import succeeded_run
 
 from tracking_export_aws.notify.notifier import NotificationError
@@ -26,28 +27,6 @@ from tracking_export_aws.runtime import wiring
 
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
 PARIS = {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]}
-DELTA_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="nightly">
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <fileName>nightly.csv</fileName>
-      </moveToFolder>
-    </consolidators>
-  </export>
-</export-config>
-"""
 KEY = "tenants/acme/nightly.csv"
 
 
@@ -58,7 +37,7 @@ class Crash(BaseException):
 @pytest.fixture
 def acme(stack: Any, records: Any) -> Any:
     stack.put_tenant("acme", PARIS)
-    stack.put_definition("acme", "nightly", DELTA_XML)
+    stack.put_definition("acme", "nightly", NIGHTLY_XML)
     stack.load(
         [
             *records.catalogue("acme"),
@@ -162,7 +141,7 @@ def test_put_events_failing_leaves_only_the_event_to_deliver(acme: Any) -> None:
 def test_a_failed_run_whose_notification_failed_is_notified_not_rerun(acme: Any) -> None:
     clock = Clock(T0)
     service = _service(acme, clock)
-    acme.put_definition("acme", "nightly", DELTA_XML.replace("<timeGlobal/>", "<noSuchColumn/>"))
+    acme.put_definition("acme", "nightly", NIGHTLY_XML.replace("<timeGlobal/>", "<noSuchColumn/>"))
     with fault(_sns(service), "Publish", RuntimeError("SNS is down")), pytest.raises(NotificationError):
         service.run(_request(), invocation_id="inv-1")
     assert _record(acme).status == "failed"

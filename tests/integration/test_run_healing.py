@@ -21,34 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 from emf_documents import emf_documents, metric
 from faults import Clock, fault
+from nightly_export import NIGHTLY_XML
 
 from tracking_export_aws.runs.service import ExportService, TransientRunError
 from tracking_export_aws.runtime import wiring
 
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
 PAYLOAD = {"tenantId": "acme", "exportGuid": "nightly", "scheduledTime": T0.isoformat()}
-XML = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="nightly">
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <fileName>nightly.csv</fileName>
-      </moveToFolder>
-    </consolidators>
-  </export>
-</export-config>
-"""
 KEY = "tenants/acme/nightly.csv"
 # What DynamoDB answers in an outage once the SDK's own retries are spent.
 SERVER_ERROR = ClientError(
@@ -101,7 +80,7 @@ def lam(
     capsys: pytest.CaptureFixture[str],
 ) -> Lambda:
     stack.put_tenant("acme", {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]})
-    stack.put_definition("acme", "nightly", XML)
+    stack.put_definition("acme", "nightly", NIGHTLY_XML)
     stack.load(
         [
             *records.catalogue("acme"),
@@ -266,7 +245,7 @@ def test_a_transient_error_after_the_file_is_written_adopts_it_on_the_retry(lam:
     end_file = (
         "<generateEndFile><fileName>nightly.end</fileName><fileContent>OK</fileContent></generateEndFile>"
     )
-    xml = XML.replace("</moveToFolder>", "</moveToFolder>" + end_file)
+    xml = NIGHTLY_XML.replace("</moveToFolder>", "</moveToFolder>" + end_file)
     lam.stack.put_definition("acme", "nightly", xml)
     throttled = ClientError(
         {"Error": {"Code": "SlowDown", "Message": "Please reduce your rate"}, "ResponseMetadata": {}},

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from emf_documents import emf_documents, metric
 from faults import Clock
+from nightly_export import NIGHTLY_XML
 
 from tracking_export_aws.aws.s3_objects import WORK_PREFIX
 from tracking_export_aws.ops.stuck_runs import InvalidExecutionEvent
@@ -28,28 +29,6 @@ from tracking_export_aws.runtime.settings import ExportSettings, StuckRunsSettin
 
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:it-export"
-XML = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="nightly">
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <fileName>nightly.csv</fileName>
-      </moveToFolder>
-    </consolidators>
-  </export>
-</export-config>
-"""
 SERVICE = {"service": "tracking-export"}
 
 
@@ -124,7 +103,7 @@ def stuck(
     import importlib
 
     stack.put_tenant("acme", {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]})
-    stack.put_definition("acme", "nightly", XML)
+    stack.put_definition("acme", "nightly", NIGHTLY_XML)
     stack.load(
         [
             *records.catalogue("acme"),
