@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -194,10 +195,37 @@ def local_state_machines(moto_url: str, handlers: Mapping[str, LocalHandler]) ->
     ``errorType``/``errorMessage`` payload Lambda sends, so the state machine's Catch sees
     what it would see on AWS.
     """
+    import boto3
+    from botocore.config import Config
     from moto.awslambda.models import LambdaBackend
     from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
     original_invoke = LambdaBackend.invoke
+    original_client_for = lambda_eval_utils.boto_client_for
+    client_lock = threading.Lock()
+
+    def lambda_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto's interpreter makes a client per Lambda task from boto3's default session, from
+        # each Map iteration's thread at once, with no retry, and turns any error of the call
+        # itself (not the function's) into States.Runtime, which no Retry matches: one such error
+        # failed a CI run (stop 21). On AWS the Lambda integration raises Lambda.SdkClientException,
+        # which the state machine retries. Here: one client made at a time, from its own session,
+        # and connection errors retried by the client.
+        with client_lock:
+            return boto3.session.Session().client(
+                "lambda",
+                region_name=region,
+                endpoint_url=moto_url,
+                aws_access_key_id="ak",
+                aws_secret_access_key="sk",
+                config=Config(
+                    parameter_validation=False,
+                    retries={"mode": "standard", "max_attempts": 4},
+                    connect_timeout=10,
+                    read_timeout=900,
+                ),
+            )
 
     def invoke(
         self: LambdaBackend,
@@ -232,10 +260,12 @@ def local_state_machines(moto_url: str, handlers: Mapping[str, LocalHandler]) ->
     # moto's state machine interpreter calls Lambda at localhost:$MOTO_PORT when not mocking in-process.
     os.environ["MOTO_PORT"] = moto_url.rsplit(":", 1)[1].rstrip("/")
     LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+    lambda_eval_utils.boto_client_for = lambda_client_for
     try:
         yield
     finally:
         LambdaBackend.invoke = original_invoke  # type: ignore[method-assign]
+        lambda_eval_utils.boto_client_for = original_client_for
         sfn_config["execute_state_machine"] = previous_setting
         if previous_port is None:
             os.environ.pop("MOTO_PORT", None)
@@ -255,6 +285,19 @@ def state_machine_definition(root: Path, substitutions: Mapping[str, str], parti
         raise ValueError(f"no value for the state machine substitution(s) {', '.join(left)}")
     json.loads(text)  # a broken definition fails here, not inside moto's interpreter
     return text
+
+
+def execution_failures(sfn: Any, execution_arn: str) -> list[str]:
+    """Every failure event of an execution's history, as ``type: error: cause`` (for a test's
+    assertion message: what failed inside the state machine, which its status does not say)."""
+    failures = []
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    for page in pages:
+        for event in page["events"]:
+            for key, details in event.items():
+                if key.endswith("FailedEventDetails") and isinstance(details, dict):
+                    failures.append(f"{event['type']}: {details.get('error')}: {details.get('cause')}")
+    return failures
 
 
 def wait_for_execution(sfn: Any, execution_arn: str, timeout_seconds: float = 300) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from conftest import FakeLambdaContext
 from emf_documents import emf_documents, metric
 
 from tools.local_endpoints import (
+    execution_failures,
     local_state_machines,
     state_machine_definition,
     wait_for_execution,
@@ -116,9 +117,13 @@ class Distributed:
         result: dict[str, Any] = export(payload, FakeLambdaContext(aws_request_id=invocation_id))
         if result["outcome"] != "distributed":
             return result
-        description = wait_for_execution(self.stack.client("stepfunctions"), result["executionArn"])
+        sfn = self.stack.client("stepfunctions")
+        description = wait_for_execution(sfn, result["executionArn"])
         (note,) = [n.message for n in self.stack.notifications()]
-        return {**note, "executionStatus": description["status"]}
+        ended = {**note, "executionStatus": description["status"]}
+        if description["status"] != "SUCCEEDED":  # what failed inside, for assertion messages
+            ended["executionFailures"] = execution_failures(sfn, result["executionArn"])
+        return ended
 
 
 @pytest.fixture(scope="module")
@@ -549,7 +554,9 @@ def test_a_failed_distributed_run_tells_its_recipients_without_reading_the_confi
         "distributed",
     )
     assert result["recipients"] == ["lms-admin@dist.example", "training@dist.example"]
-    assert result["error"].startswith("shard ") and "internal error (RuntimeError)" in result["error"]
+    assert result["error"].startswith("shard ") and "internal error (RuntimeError)" in result["error"], (
+        result["executionFailures"]
+    )
     # The window the run covered, as the plan computed it (a whole-history export: kind all).
     assert result["window"] == {"kind": "all", "firstDay": None, "lastDay": None, "start": None, "end": None}
     assert stack.object_keys(f"tenants/{TENANT}/") == [] and stack.object_keys(WORK_PREFIX) == []
