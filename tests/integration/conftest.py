@@ -147,6 +147,7 @@ class Notification:
     attributes: dict[str, str]
     subject: str | None
     message: dict[str, Any]
+    message_id: str | None = None  # SNS's MessageId
 
 
 @dataclass
@@ -322,6 +323,7 @@ class Stack:
                 attributes={k: v["Value"] for k, v in (envelope.get("MessageAttributes") or {}).items()},
                 subject=envelope.get("Subject"),
                 message=json.loads(envelope["Message"]),
+                message_id=envelope.get("MessageId"),
             )
             for envelope in self._drain(self.notification_queue_url)
         ]

@@ -92,6 +92,7 @@ def test_a_file_split_into_ranges_exports_exactly_what_render_gives(
     [note] = stack.notifications()
     assert note.attributes == {"tenantId": "acme", "outcome": "ingested"}
     assert note.message["writtenTotal"] == count
+    assert final["messageId"] == note.message_id and note.message_id  # the SNS message's id
 
     run_at = "2020-02-21T07:00:00Z"
     assert export(stack, "seed-example", run_at) == render(tmp_path, path, run_at)
@@ -338,6 +339,7 @@ def test_a_failure_no_retry_would_cure_is_told_at_once_and_not_retried(
     assert (result["outcome"], result["reason"]) == ("ingest-failed", "internal error (KeyError)")
     [failed] = stack.notifications()
     assert failed.attributes["outcome"] == "ingest-failed"
+    assert result["messageId"] == failed.message_id and failed.message_id
     assert "a bug" not in json.dumps(failed.message)
     assert ingest.keys("tenants/acme/incoming/") == [key]
     assert _drain(stack, stack.ingest_dlq_url) == [

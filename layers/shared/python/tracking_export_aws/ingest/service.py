@@ -56,7 +56,7 @@ from tracking_export_aws.ingest.reader import (
     read_range,
     skip,
 )
-from tracking_export_aws.notify.notifier import Notifier
+from tracking_export_aws.notify.notifier import Notifier, SnsChannel
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -200,6 +200,7 @@ class IngestResult(BaseModel):
     invocations: int | None = None
     duplicate_of: str | None = Field(default=None, alias="duplicateOf")
     retry: str | None = None
+    # The SNS message id of the notification (None when SNS did not take it).
     message_id: str | None = Field(default=None, alias="messageId")
 
     def as_dict(self) -> dict[str, Any]:
@@ -362,12 +363,19 @@ class IngestService:
             reason=reason,
             retry=RETRY_NOTE,
         )
-        message_id = self.notifier.publish(result.message())
+        message_id = self._publish(result)
         if self.dead_letter is not None:
             self.dead_letter(
                 IngestRequest(bucket=request.bucket, key=request.key, etag=etag or None).as_event()
             )
         return result.model_copy(update={"message_id": message_id})
+
+    def _publish(self, result: IngestResult) -> str | None:
+        """Notify ``result``; the SNS message id (the handler returns it as ``messageId``)."""
+        answers: dict[str, Any] = {}
+        self.notifier.publish(result.message(), on_delivered=answers.__setitem__)
+        answer = answers.get(SnsChannel.name)
+        return answer if isinstance(answer, str) else None
 
     # -- progress item --------------------------------------------------------
 
@@ -582,7 +590,7 @@ class IngestService:
             reason=progress.refused,
             duplicateOf=progress.duplicate_of,
         )
-        message_id = self.notifier.publish(result.message())
+        message_id = self._publish(result)
         self._move(request, progress.etag, folder, moved_to)
         if progress.duplicate_of is None:
             progress.status = "done"
