@@ -192,13 +192,17 @@ class CallRecorder:
 
 def _translated(value: Any, names: Mapping[str, str]) -> Any:
     """``value`` with every test-stack name replaced by the template's (keys of mappings too,
-    ``bucket/key`` copy sources by their bucket)."""
+    ``bucket/key`` copy sources by their bucket, an execution's ARN by its state machine)."""
     if isinstance(value, str):
         if value in names:
             return names[value]
         bucket, slash, rest = value.partition("/")
         if slash and bucket in names:
             return f"{names[bucket]}/{rest}"
+        if ":states:" in value and ":execution:" in value:  # an execution of a named state machine
+            machine, _, execution = value.replace(":execution:", ":stateMachine:", 1).rpartition(":")
+            if machine in names:
+                return f"{names[machine].replace(':stateMachine:', ':execution:', 1)}:{execution}"
         return value
     if isinstance(value, Mapping):
         return {_translated(k, names): _translated(v, names) for k, v in value.items()}

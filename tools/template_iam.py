@@ -206,6 +206,8 @@ def requests(call: Call, names: Names) -> list[Request]:
         return found
     if service == "stepfunctions" and op == "StartExecution":
         return [Request("states:StartExecution", p["stateMachineArn"])]
+    if service == "stepfunctions" and op == "DescribeExecution":
+        return [Request("states:DescribeExecution", p["executionArn"])]
     if service == "sqs" and op == "SendMessage":
         # https://sqs.{region}.amazonaws.com/{account}/{name}: the queue's ARN from its URL.
         account, name = str(p["QueueUrl"]).rstrip("/").rsplit("/", 2)[-2:]

@@ -298,17 +298,104 @@ def test_the_sweep_names_the_transient_error_the_run_was_handed_back_with(stuck:
     assert len(stuck.stack.notifications()) == 1
 
 
+NEVER_STARTED = (
+    "the distributed run's execution never started (the export function stopped after handing the run over)"
+)
+ABORTED = "the distributed run was stopped before it finished (its execution was aborted)"
+
+
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_the_sweep_ends_a_handed_off_run_whose_execution_was_never_heard_of(stuck: Stuck) -> None:
-    stuck.deliver()  # handed off: the execution holds the run for 6 h 15 min
-    stuck.clock.advance(6 * 3600)
-    assert stuck.sweep() == {"ended": []}  # the execution may still be working
-    stuck.clock.advance(75 * 60 + 15 * 60 + 1)
+def test_the_sweep_ends_a_handed_off_run_whose_execution_never_started_an_hour_after(stuck: Stuck) -> None:
+    """The export function stopped between the hand-off and StartExecution: the run is held for
+    its execution for 6 h 15 min, but Step Functions has never heard of it; the first sweep an
+    hour after the hand-off ends it (not 7 h later)."""
+    stuck.deliver()  # handed off at T0: the execution's name holds the run for 6 h 15 min
+    stuck.clock.advance(50 * 60)
+    assert stuck.sweep() == {"ended": []}  # handed off 50 minutes ago: it may still be starting
+    assert stuck.record().status == "running"
+    stuck.clock.advance(10 * 60 + 1)
+    stuck.metrics()
+
     [ended] = stuck.sweep()["ended"]
-    assert ended["run_id"] == "acme/nightly/2026-03-03T01:00:00.000000Z"
+
+    assert (ended["run_id"], ended["found_by"], ended["failed"]) == (
+        "acme/nightly/2026-03-03T01:00:00.000000Z",
+        "sweep",
+        True,
+    )
     record = stuck.record()
-    assert record.status == "failed" and "after its execution stopped renewing its lease" in record.error
-    assert len(stuck.stack.notifications()) == 1
+    assert (record.status, record.error) == ("failed", NEVER_STARTED)
+    [note] = stuck.stack.notifications()
+    assert note.message["error"] == NEVER_STARTED and note.message["path"] == "distributed"
+    assert stuck.stack.object_keys(WORK_PREFIX) == []  # its manifest removed
+    assert metric(stuck.metrics(), "StuckRuns") == [{**SERVICE, "value": 1.0}]
+    # Once: the next pass, and the lease's end hours later, find nothing more.
+    stuck.clock.advance(7 * 3600)
+    assert stuck.sweep() == {"ended": []}
+    assert stuck.stack.notifications() == []
+
+
+def _execution_in_step_functions(stuck: Stuck) -> str:
+    """The run's execution, started in moto's Step Functions as the hand-off asked (there it
+    runs nothing and stays RUNNING until stopped); its ARN."""
+    sfn = stuck.stack.client("stepfunctions")
+    name = MACHINE.rsplit(":", 1)[1]
+    if MACHINE not in [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]]:
+        sfn.create_state_machine(
+            name=name,
+            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/it-export-state-machine",
+        )
+    [started] = stuck.sfn.started
+    return str(
+        sfn.start_execution(stateMachineArn=MACHINE, name=started["name"], input=started["input"])[
+            "executionArn"
+        ]
+    )
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_sweep_ends_a_run_whose_execution_stopped_and_whose_status_event_was_lost(stuck: Stuck) -> None:
+    stuck.deliver()
+    execution_arn = _execution_in_step_functions(stuck)
+    stuck.clock.advance(3600 + 1)
+    assert stuck.sweep() == {"ended": []}  # its execution is running: left to it
+    assert stuck.record().status == "running"
+
+    stuck.stack.client("stepfunctions").stop_execution(executionArn=execution_arn)  # its event is lost
+    stuck.clock.advance(3600)
+    [ended] = stuck.sweep()["ended"]
+
+    assert (ended["found_by"], ended["failed"]) == ("sweep", True)
+    assert (stuck.record().status, stuck.record().error) == ("failed", ABORTED)
+    [note] = stuck.stack.notifications()
+    assert note.message["error"] == ABORTED
+    assert [e["detail-type"] for e in stuck.stack.events()] == ["Export Run Failed"]
+    assert stuck.stack.object_keys(WORK_PREFIX) == [] and stuck.stack.pending_uploads() == []
+    # The event, delivered late after all: nothing more.
+    assert stuck.execution_ended("ABORTED") == {"ended": []}
+    assert stuck.stack.notifications() == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_an_execution_that_stopped_ends_a_distributed_replay_under_its_own_key(stuck: Stuck) -> None:
+    """An operator's replay handed to the state machine is its own run (RUN#{time}#R#{replayId}):
+    its execution's end ends that run, not the scheduled run of the same time."""
+    request = ExportRequest.from_event(
+        {"tenantId": "acme", "exportGuid": "nightly", "runAt": T0.isoformat(), "replayId": "r1"}
+    )
+    assert isinstance(stuck.export.run(request, invocation_id="inv-1"), RunHandedOff)
+    replay = stuck.stack.ledger().get("acme", "nightly", T0, "r1")
+    assert replay is not None and replay.status == "running" and replay.path == "distributed"
+
+    [ended] = stuck.execution_ended("ABORTED")["ended"]
+
+    assert (ended["found_by"], ended["failed"]) == ("execution", True)
+    replay = stuck.stack.ledger().get("acme", "nightly", T0, "r1")
+    assert replay is not None and (replay.status, replay.error) == ("failed", ABORTED)
+    assert stuck.record() is None  # the scheduled run of that time was never claimed
+    [note] = stuck.stack.notifications()
+    assert note.message["error"] == ABORTED
 
 
 def test_the_sweep_finds_runs_by_the_status_index_only(stuck: Stuck) -> None:

@@ -14,7 +14,11 @@ Two ways a run can be left ``running`` with nobody to end it, and what ends it:
   hourly, queries the run-history table's ``ByStatus`` index for runs ``running`` scheduled
   before the cutoff, keeps those whose lease ran out more than ``stuck_after`` ago, takes each
   over through the ledger's expired-lease claim (a run on record only) and records it failed
-  with one notification (runs/service.py's ``end``).
+  with one notification (runs/service.py's ``end``). A handed-off run, whose lease outlives its
+  execution's 6 hours, is not left that long: once it was handed off ``stuck_after`` ago, the
+  sweep asks Step Functions about its execution (``DescribeExecution``) and ends the run as its
+  status event would have if the execution stopped (FAILED, TIMED_OUT, ABORTED) or was never
+  started (the export function stopped between the hand-off and ``StartExecution``).
 
 Each run ended here is one ``StuckRuns`` (and one ``ExportRuns{outcome=failed}``) for the
 handler to count.
@@ -27,16 +31,21 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracking_export.limits import shown
 from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import query_pages
+from tracking_export_aws.runs.handoff import DISTRIBUTED_LEASE_SECONDS
 from tracking_export_aws.runs.ledger import RUNNING, RunRecord
-from tracking_export_aws.runs.manifest import read_manifest
+from tracking_export_aws.runs.manifest import MANIFEST, read_manifest, work_prefix
 from tracking_export_aws.runs.payloads import StepError
+from tracking_export_aws.runs.plan import EXECUTION_HOLDER
 from tracking_export_aws.runs.service import LEASE_SECONDS, ExportService
 from tracking_export_aws.runs.steps import Coordinator, failure_reason
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency (not in the layers)
+    from mypy_boto3_stepfunctions import SFNClient
 
 # A run is stuck once its lease ran out this long ago: Lambda's retries (about 1 and 3 minutes
 # after a failure) and the recovery that follows them have had ample time, and a distributed
@@ -47,9 +56,14 @@ EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 ENDED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 # What the tenant is told of an execution that stopped without recording its run (the
 # execution's own error and cause stay in its history, for operators).
+# An execution the sweep found no trace of, an hour after the run was handed to it: the export
+# function stopped between the hand-off and StartExecution (killed, timed out).
+NEVER_STARTED = "NEVER_STARTED"
 _STATUS_REASONS = {
     "TIMED_OUT": "the distributed run did not finish within the state machine's time limit",
     "ABORTED": "the distributed run was stopped before it finished (its execution was aborted)",
+    NEVER_STARTED: "the distributed run's execution never started (the export function stopped "
+    "after handing the run over)",
 }
 
 
@@ -90,6 +104,9 @@ class StuckRuns:
     stuck_after: timedelta = STUCK_AFTER
     # Only this state machine's executions are ended (the rule says so too); None: any.
     state_machine_arn: str | None = None
+    # Step Functions, asked by the sweep how a handed-off run's execution is doing; None: the
+    # sweep waits for the run's lease (6 h 15 min) instead.
+    sfn: SFNClient | None = None
 
     # -- an execution ended ------------------------------------------------------------------
 
@@ -106,14 +123,19 @@ class StuckRuns:
             raise InvalidExecutionEvent(f"detail.status must be one of {expected}, got {shown(str(status))}")
         if self.state_machine_arn is not None and detail.get("stateMachineArn") != self.state_machine_arn:
             raise InvalidExecutionEvent("stateMachineArn is not the export state machine's")
-        manifest_key = _manifest_key(detail)
+        error = detail.get("error")
+        return self._end_execution(_manifest_key(detail), status, error if isinstance(error, str) else None)
+
+    def _end_execution(self, manifest_key: str, status: str, error: str | None) -> EndedRun | None:
+        """End the run of an execution that stopped (``status``: FAILED, TIMED_OUT, ABORTED, or
+        NEVER_STARTED) from its plan, unless it is recorded already (see execution_ended)."""
         s3 = self.coordinator.s3
         try:
             plan = read_manifest(s3, self.coordinator.bucket, manifest_key)
         except s3.exceptions.NoSuchKey:
             return None  # the finish or fail step recorded the run, then removed its work prefix
         ledger = self.coordinator.ledger
-        record = ledger.get(plan.tenant_id, plan.export_guid, plan.scheduled_time)
+        record = ledger.get(plan.tenant_id, plan.export_guid, plan.scheduled_time, plan.replay_id)
         if record is None or record.claim_token != plan.claim.token:
             return None  # another attempt holds the run (or ended it): not this execution's
         if record.finished:
@@ -123,10 +145,7 @@ class StuckRuns:
         if status in _STATUS_REASONS:
             reason = _STATUS_REASONS[status]
         else:
-            error = detail.get("error")
-            reason = self.coordinator.step_error(plan) or failure_reason(
-                StepError(Error=error if isinstance(error, str) else None)
-            )
+            reason = self.coordinator.step_error(plan) or failure_reason(StepError(Error=error))
         ended = self.coordinator.end(plan, reason)
         failed = ended.outcome == "failed"
         return EndedRun(plan.tenant_id, plan.export_guid, plan.scheduled_time, "execution", failed=failed)
@@ -141,11 +160,18 @@ class StuckRuns:
         cutoff = now - self.stuck_after
         report = SweepReport()
         for tenant_id, export_guid, record in self._running_before(cutoff):
-            if record.lease_until is None or record.lease_until > cutoff.timestamp():
-                continue  # alive, or not long dead: its retry or recovery may still come
+            if record.lease_until is None:
+                continue
             run_id = f"{tenant_id}/{export_guid}/{keys.instant_key(record.scheduled_time)}"
             try:
-                run = self._end(tenant_id, export_guid, record, now)
+                if record.lease_until <= cutoff.timestamp():
+                    run = self._end(tenant_id, export_guid, record, now)
+                elif record.path == "distributed":
+                    # Its execution holds it for 6 h 15 min; if the execution stopped and its
+                    # status event was lost, or never started, it is ended now instead.
+                    run = self._end_stopped_execution(tenant_id, export_guid, record, cutoff)
+                else:
+                    continue  # alive, or not long dead: its retry or recovery may still come
             except Exception as exc:
                 _log.error("stuck run not ended: %s", run_id, exc_info=exc)
                 report.errors.append(run_id)
@@ -153,6 +179,31 @@ class StuckRuns:
             if run is not None:
                 report.ended.append(run)
         return report
+
+    def _end_stopped_execution(
+        self, tenant_id: str, export_guid: str, record: RunRecord, cutoff: datetime
+    ) -> EndedRun | None:
+        """A handed-off run whose execution stopped (FAILED, TIMED_OUT, ABORTED) or never
+        started, asked of Step Functions once the hand-off is ``stuck_after`` old: ended from its
+        plan as its status event would have ended it. A running execution is left alone."""
+        holder = record.invocation_id or ""
+        if self.sfn is None or self.state_machine_arn is None or not holder.startswith(EXECUTION_HOLDER):
+            return None
+        assert record.lease_until is not None
+        if record.lease_until - DISTRIBUTED_LEASE_SECONDS > cutoff.timestamp() or record.run_number is None:
+            return None  # handed off less than stuck_after ago: its execution may be starting
+        execution_arn = execution_arn_of(self.state_machine_arn, holder.removeprefix(EXECUTION_HOLDER))
+        try:
+            execution = self.sfn.describe_execution(executionArn=execution_arn)
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            status, error = NEVER_STARTED, None
+        else:
+            status, error = execution["status"], execution.get("error")
+            if status not in ENDED_STATUSES:
+                return None  # running (its own timeout ends it), or succeeded: its steps recorded it
+        manifest_key = work_prefix(tenant_id, export_guid, record.run_number, record.attempt) + MANIFEST
+        ended = self._end_execution(manifest_key, status, error)
+        return None if ended is None else replace(ended, found_by="sweep")
 
     def _running_before(self, cutoff: datetime) -> Iterator[tuple[str, str, RunRecord]]:
         """The runs ``running`` whose scheduled time is before ``cutoff`` (the ByStatus index:
@@ -213,6 +264,11 @@ class StuckRuns:
         outcome = self.service.end(claim, run_at, now, reason, quiet=quiet)
         failed = outcome.outcome == "failed"
         return EndedRun(tenant_id, export_guid, record.scheduled_time, "sweep", failed=failed)
+
+
+def execution_arn_of(state_machine_arn: str, execution_name: str) -> str:
+    """The ARN of the state machine's execution named ``execution_name``."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{execution_name}"
 
 
 def _manifest_key(detail: dict[str, Any]) -> str:

@@ -223,6 +223,11 @@ class RunPlan(RunStart):
         return self._definition
 
 
+# The holder of a handed-off run's claim (its record's ``invocationId``): this, then its
+# execution's name.
+EXECUTION_HOLDER = "states:"
+
+
 def execution_name(
     tenant_id: str, export_guid: str, scheduled: datetime, attempt: int, replay_id: str | None = None
 ) -> str:
@@ -296,7 +301,7 @@ class Planner:
         if route is not None and route.path == "distributed":
             # From the hand-off on, the execution holds the claim under its own name.
             name = execution_name(tenant, guid, start.scheduled_time, start.claim.attempt, start.replay_id)
-            holder = f"states:{name}"
+            holder = f"{EXECUTION_HOLDER}{name}"
         return RunPlan(
             **start.model_dump(exclude={"window", "recipients", "claim"}),
             claim=start.claim.model_copy(update={"holder": holder}),

@@ -191,6 +191,7 @@ def stuck_runs(settings: StuckRunsSettings) -> StuckRuns:
             s3=s3, bucket=settings.export_bucket, ledger=ledger, notifier=channels, source_for=_no_source
         ),
         state_machine_arn=settings.state_machine_arn,
+        sfn=client("stepfunctions", settings),
     )
 
 
