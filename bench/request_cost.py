@@ -1,0 +1,179 @@
+"""Where the CPU of the export's DynamoDB reads goes, per request and per item (issue 15).
+
+    python bench/request_cost.py [--logs N] [--requests K]
+
+Loads N logs (default 20,000; trackings: at least 20,000, as ``export_e2e.py``) of the sample
+tenant into dynalite through the loader, then times, with ``time.process_time()`` (this
+process only; dynalite runs in its own), one request after another through the functions'
+unvalidated DynamoDB client (its fast answer parser on):
+
+- ``BatchGetItem`` of 100 tracking keys with the source's projection — how the catalogue is
+  read: the whole call; botocore's serialisation of the request alone (the shape walk) and
+  ``json.dumps`` of the same parameters; ``json.loads`` of the answers' bodies; the source's
+  decoding of the items (``plain_item``);
+- ``Query`` pages of ``LOG_PAGE_SIZE`` logs with the source's projection — how a day is
+  read: the whole call, ``json.loads`` of the bodies, and ``logs_of_items``.
+
+Each figure is the median of K requests (default 100) in µs, and per item. What is left of a
+whole call once ``json.loads`` is taken out is botocore's and the HTTP client's own work per
+request (signing, serialising, hooks, headers), which a page of 1,000 logs shares among its
+items and a batch of 100 catalogue keys among its 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench_stack import create_stack
+
+from tools.local_endpoints import dynalite, moto_server_process
+from tools.sample_data import SampleShape, dataset, write_jsonl
+from tracking_export.records import RECORD_FIELDS
+from tracking_export_aws.aws import keys
+from tracking_export_aws.aws.dynamo import plain_item
+from tracking_export_aws.aws.tracking_source import (
+    _LOG_NAMES,
+    _LOG_PROJECTION,
+    LOG_PAGE_SIZE,
+    logs_of_items,
+)
+from tracking_export_aws.ingest.loader import load_jsonl
+
+
+def median_us(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e6
+
+
+def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    """CPU seconds of ``call(*args, **kwargs)``, and what it returned."""
+    started = time.process_time()
+    result = call(*args, **kwargs)
+    return time.process_time() - started, result
+
+
+def decode_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Catalogue items as the source decodes a projected batch (``_get_chunk``)."""
+    return [plain_item(item, ()) for item in items]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=100)
+    args = parser.parse_args()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "bench")
+    shape = replace(SampleShape(tenant_id="acme"), logs=args.logs, trackings=max(20_000, args.logs // 5))
+    with moto_server_process() as moto, dynalite() as dynamo, tempfile.TemporaryDirectory() as scratch:
+        stack = create_stack(moto, dynamo)
+        client, table = stack.dynamodb, stack.tracking_table
+        path = Path(scratch) / "acme.jsonl"
+        write_jsonl(dataset(shape), path)
+        load_jsonl(path, table, client)
+        operation = client.meta.service_model.operation_model("BatchGetItem")
+        serializer = client._serializer  # botocore's, as the client uses it
+        bodies: list[bytes] = []
+        client.meta.events.register(
+            "after-call.dynamodb", lambda http_response, **_: bodies.append(http_response.content)
+        )
+
+        # BatchGetItem of 100 tracking keys, as DynamoTrackingSource._get_chunk asks.
+        names = {f"#a{n}": name for n, name in enumerate(("pk", *RECORD_FIELDS["tracking"]))}
+        pks = [keys.catalogue_pk("acme", "tracking", t) for t in range(1, shape.trackings + 1)]
+        batches = [pks[i : i + 100] for i in range(0, len(pks), 100)]
+        count = min(args.requests, len(batches) - 1)
+
+        def batch_params(chunk: list[str]) -> dict[str, Any]:
+            request = {
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": keys.RECORD_SK}} for pk in chunk],
+                "ConsistentRead": False,
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
+            }
+            return {"RequestItems": {table: request}, "ReturnConsumedCapacity": "TOTAL"}
+
+        client.batch_get_item(**batch_params(batches[-1]))  # warm: connection, caches
+        calls, serialized, dumped, decoded, items_decoded, items = [], [], [], [], [], 0
+        for chunk in batches[:count]:
+            params = batch_params(chunk)
+            serialized.append(timed(serializer.serialize_to_request, params, operation)[0])
+            dumped.append(timed(json.dumps, params)[0])
+            bodies.clear()
+            seconds, answer = timed(client.batch_get_item, **params)
+            calls.append(seconds)
+            found = answer["Responses"][table]
+            items += len(found)
+            decoded.append(timed(json.loads, bodies[-1])[0])
+            items_decoded.append(timed(decode_items, found)[0])
+        per_batch = items / count
+        print(f"BatchGetItem of 100 tracking keys ({count} requests, {per_batch:.0f} items each), CPU µs:")
+        for label, samples in (
+            ("whole call", calls),
+            ("  of which serialising (botocore's walk)", serialized),
+            ("  json.dumps of the same parameters", dumped),
+            ("  json.loads of the answer", decoded),
+            ("decoding the items (plain_item)", items_decoded),
+        ):
+            value = median_us(samples)
+            print(f"  {label:42} {value:8.0f}   {value / per_batch:6.1f} per item")
+        rest = median_us(calls) - median_us(decoded)
+        print(f"  {'request overhead (call - json.loads)':42} {rest:8.0f}   {rest / per_batch:6.1f} per item")
+
+        # Query pages of LOG_PAGE_SIZE logs, as DynamoTrackingSource._log_page asks.
+        day = shape.last_day.isoformat()
+        request: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.log_pk("acme", day, 0)}},
+            "ProjectionExpression": _LOG_PROJECTION,
+            "ExpressionAttributeNames": _LOG_NAMES,
+            "Limit": LOG_PAGE_SIZE,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        pages: list[float] = []
+        page_decoded: list[float] = []
+        page_logs: list[float] = []
+        logs = 0
+        now = time.time()
+        for _ in range(count):
+            bodies.clear()
+            seconds, answer = timed(client.query, **request)
+            found = answer["Items"]
+            if not found:
+                break
+            pages.append(seconds)
+            logs += len(found)
+            page_decoded.append(timed(json.loads, bodies[-1])[0])
+            page_logs.append(timed(logs_of_items, found, now)[0])
+            last = answer.get("LastEvaluatedKey")
+            if last is None:
+                request.pop("ExclusiveStartKey", None)  # read the partition again
+            else:
+                request["ExclusiveStartKey"] = last
+        per_page = logs / len(pages)
+        print(
+            f"Query pages of up to {LOG_PAGE_SIZE} logs ({len(pages)} pages, "
+            f"{per_page:.0f} logs each), CPU µs:"
+        )
+        for label, samples in (
+            ("whole call", pages),
+            ("  json.loads of the answer", page_decoded),
+            ("logs_of_items", page_logs),
+        ):
+            value = median_us(samples)
+            print(f"  {label:42} {value:8.0f}   {value / per_page:6.1f} per log")
+        rest = median_us(pages) - median_us(page_decoded)
+        print(f"  {'request overhead (call - json.loads)':42} {rest:8.0f}   {rest / per_page:6.1f} per log")
+
+
+if __name__ == "__main__":
+    main()
