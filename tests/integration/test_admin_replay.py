@@ -193,6 +193,8 @@ def test_only_missing_and_failed_dry_run_and_notifications(
     (notification,) = acme.notifications()
     assert notification.message["outcome"] == "succeeded"
     assert notification.message["scheduledTime"] == "2026-03-03T01:00:00+00:00"
+    # It says it is a replay (its own run beside the scheduled one, which failed).
+    assert isinstance(notification.message["replayId"], str) and notification.message["replayId"]
     assert len(acme.events()) == 1
     # Replayed, the 3rd is no longer a failed time; the 5th is still missing.
     assert admin(acme, *argv, "--dry-run", "--only", "failed") == 0
@@ -269,6 +271,7 @@ def test_a_replay_never_answers_for_nor_blocks_the_scheduled_run(acme: Any) -> N
     delivered = scheduled(acme, "nightly", MAR[2])
     assert delivered["outcome"] == "succeeded"
     assert delivered["objectKey"] != replayed["objectKey"]
+    assert replayed["replayId"] == "r1" and "replayId" not in delivered  # which run is the replay
     assert acme.read(delivered["objectKey"]) == acme.read(replayed["objectKey"])
     # The same replay again is a duplicate of itself, nothing more.
     again = acme.runner.run_export(

@@ -79,6 +79,11 @@ class _Run(_Strict):
     runAt: str = Field(description="the run time the window is computed from (ISO 8601)")
     runNumber: Annotated[int | None, LOGGED] = None
     attempt: Annotated[int | None, LOGGED] = None
+    replayId: Annotated[str | None, LOGGED] = Field(
+        default=None,
+        description="an operator's replay of scheduledTime (tracking-export-admin replay): its own run, "
+        "beside the scheduled one; absent for a scheduled run",
+    )
     durationMs: Annotated[int, LOGGED] = Field(ge=0)
     window: Annotated[Window | None, LOGGED] = None
     path: Annotated[Literal["single", "distributed"] | None, LOGGED] = None

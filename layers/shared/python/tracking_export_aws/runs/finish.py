@@ -242,6 +242,7 @@ def _run_fields(run: RunStart) -> dict[str, Any]:
         "runAt": run.run_at.isoformat(),
         "runNumber": run.claim.run_number,
         "attempt": run.claim.attempt,
+        **({"replayId": run.replay_id} if run.replay_id is not None else {}),
     }
 
 
