@@ -54,11 +54,11 @@ STUCK_AFTER = timedelta(hours=1)
 _log = logging.getLogger(__name__)
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 ENDED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-# What the tenant is told of an execution that stopped without recording its run (the
-# execution's own error and cause stay in its history, for operators).
 # An execution the sweep found no trace of, an hour after the run was handed to it: the export
 # function stopped between the hand-off and StartExecution (killed, timed out).
 NEVER_STARTED = "NEVER_STARTED"
+# What the tenant is told of an execution that stopped without recording its run (the
+# execution's own error and cause stay in its history, for operators).
 _STATUS_REASONS = {
     "TIMED_OUT": "the distributed run did not finish within the state machine's time limit",
     "ABORTED": "the distributed run was stopped before it finished (its execution was aborted)",
