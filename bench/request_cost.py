@@ -60,6 +60,18 @@ def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, A
     return time.process_time() - started, result
 
 
+def report(title: str, figures: list[tuple[str, list[float]]], per_request: float, unit: str) -> None:
+    """Each figure's median in µs and per ``unit``; then the request's own cost: the whole call
+    (the first figure) less ``json.loads`` of its answer."""
+    print(f"{title}, CPU µs:")
+    medians = {label.strip(): median_us(samples) for label, samples in figures}
+    for label, samples in figures:
+        value = median_us(samples)
+        print(f"  {label:42} {value:8.0f}   {value / per_request:6.1f} per {unit}")
+    rest = medians["whole call"] - medians["json.loads of the answer"]
+    print(f"  {'request overhead (call - json.loads)':42} {rest:8.0f}   {rest / per_request:6.1f} per {unit}")
+
+
 def decode_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Catalogue items as the source decodes a projected batch (``_get_chunk``)."""
     return [plain_item(item, ()) for item in items]
@@ -115,18 +127,18 @@ def main() -> None:
             decoded.append(timed(json.loads, bodies[-1])[0])
             items_decoded.append(timed(decode_items, found)[0])
         per_batch = items / count
-        print(f"BatchGetItem of 100 tracking keys ({count} requests, {per_batch:.0f} items each), CPU µs:")
-        for label, samples in (
-            ("whole call", calls),
-            ("  of which serialising (botocore's walk)", serialized),
-            ("  json.dumps of the same parameters", dumped),
-            ("  json.loads of the answer", decoded),
-            ("decoding the items (plain_item)", items_decoded),
-        ):
-            value = median_us(samples)
-            print(f"  {label:42} {value:8.0f}   {value / per_batch:6.1f} per item")
-        rest = median_us(calls) - median_us(decoded)
-        print(f"  {'request overhead (call - json.loads)':42} {rest:8.0f}   {rest / per_batch:6.1f} per item")
+        report(
+            f"BatchGetItem of 100 tracking keys ({count} requests, {per_batch:.0f} items each)",
+            [
+                ("whole call", calls),
+                ("  of which serialising (botocore's walk)", serialized),
+                ("  json.dumps of the same parameters", dumped),
+                ("  json.loads of the answer", decoded),
+                ("decoding the items (plain_item)", items_decoded),
+            ],
+            per_batch,
+            "item",
+        )
 
         # Query pages of LOG_PAGE_SIZE logs, as DynamoTrackingSource._log_page asks.
         day = shape.last_day.isoformat()
@@ -160,19 +172,16 @@ def main() -> None:
             else:
                 request["ExclusiveStartKey"] = last
         per_page = logs / len(pages)
-        print(
-            f"Query pages of up to {LOG_PAGE_SIZE} logs ({len(pages)} pages, "
-            f"{per_page:.0f} logs each), CPU µs:"
+        report(
+            f"Query pages of up to {LOG_PAGE_SIZE} logs ({len(pages)} pages, {per_page:.0f} logs each)",
+            [
+                ("whole call", pages),
+                ("  json.loads of the answer", page_decoded),
+                ("logs_of_items", page_logs),
+            ],
+            per_page,
+            "log",
         )
-        for label, samples in (
-            ("whole call", pages),
-            ("  json.loads of the answer", page_decoded),
-            ("logs_of_items", page_logs),
-        ):
-            value = median_us(samples)
-            print(f"  {label:42} {value:8.0f}   {value / per_page:6.1f} per log")
-        rest = median_us(pages) - median_us(page_decoded)
-        print(f"  {'request overhead (call - json.loads)':42} {rest:8.0f}   {rest / per_page:6.1f} per log")
 
 
 if __name__ == "__main__":
