@@ -204,16 +204,20 @@ def local_state_machines(moto_url: str, handlers: Mapping[str, LocalHandler]) ->
     original_invoke = LambdaBackend.invoke
     original_client_for = lambda_eval_utils.boto_client_for
     client_lock = threading.Lock()
+    lambda_clients: dict[str, Any] = {}
 
     def lambda_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # moto's interpreter makes a client per Lambda task from boto3's default session, from
         # each Map iteration's thread at once, with no retry, and turns any error of the call
         # itself (not the function's) into States.Runtime, which no Retry matches: one such error
         # failed a CI run (stop 21). On AWS the Lambda integration raises Lambda.SdkClientException,
-        # which the state machine retries. Here: one client made at a time, from its own session,
-        # and connection errors retried by the client.
+        # which the state machine retries. Here: one client per region, made once under a lock
+        # from its own session (a client is thread-safe), with connection errors retried.
         with client_lock:
-            return boto3.session.Session().client(
+            found = lambda_clients.get(region)
+            if found is not None:
+                return found
+            found = lambda_clients[region] = boto3.session.Session().client(
                 "lambda",
                 region_name=region,
                 endpoint_url=moto_url,
@@ -226,6 +230,7 @@ def local_state_machines(moto_url: str, handlers: Mapping[str, LocalHandler]) ->
                     read_timeout=900,
                 ),
             )
+            return found
 
     def invoke(
         self: LambdaBackend,
