@@ -387,6 +387,9 @@ def test_an_execution_that_stopped_ends_a_distributed_replay_under_its_own_key(s
     assert isinstance(stuck.export.run(request, invocation_id="inv-1"), RunHandedOff)
     replay = stuck.stack.ledger().get("acme", "nightly", T0, "r1")
     assert replay is not None and replay.status == "running" and replay.path == "distributed"
+    # Its work prefix is its own, not the scheduled run's of that number (which may run beside it).
+    [manifest] = stuck.stack.object_keys(WORK_PREFIX)
+    assert manifest == "_work/acme/nightly/1-1-replay-r1/manifest.json"
 
     [ended] = stuck.execution_ended("ABORTED")["ended"]
 
@@ -437,3 +440,22 @@ def test_the_sweep_ends_a_stuck_quiet_replay_under_its_own_key_and_tells_no_tena
     assert stuck.record() is None  # the scheduled run of that time was never claimed
     assert stuck.stack.notifications() == []
     assert metric(stuck.metrics(), "StuckRuns") == [{**SERVICE, "value": 1.0}]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_sweep_ends_a_handed_off_replay_whose_execution_never_started(stuck: Stuck) -> None:
+    request = ExportRequest.from_event(
+        {"tenantId": "acme", "exportGuid": "nightly", "runAt": T0.isoformat(), "replayId": "r2"}
+    )
+    assert isinstance(stuck.export.run(request, invocation_id="inv-1"), RunHandedOff)
+    stuck.clock.advance(3600 + 1)
+
+    [ended] = stuck.sweep()["ended"]
+
+    assert (ended["found_by"], ended["failed"]) == ("sweep", True)
+    replay = stuck.stack.ledger().get("acme", "nightly", T0, "r2")
+    assert replay is not None and (replay.status, replay.error) == ("failed", NEVER_STARTED)
+    assert stuck.record() is None
+    assert stuck.stack.object_keys(WORK_PREFIX) == []
+    [note] = stuck.stack.notifications()
+    assert (note.message["replayId"], note.message["error"]) == ("r2", NEVER_STARTED)

@@ -111,6 +111,19 @@ def test_work_prefix_is_outside_the_tenants_area_and_checks_its_ids() -> None:
     assert work_prefix("acme", "daily", 12, 2) == "_work/acme/daily/12-2/"
     with pytest.raises(ValueError, match="tenant id"):
         work_prefix("../x", "daily", 1, 1)
+    with pytest.raises(ValueError, match="replay id"):
+        work_prefix("acme", "daily", 1, 1, "../x")
+
+
+def test_a_replay_works_beside_the_run_it_replays() -> None:
+    """A replay has the run number of the scheduled run it replays (its file name's %i) and its
+    own attempts: its work prefix names it, so neither clobbers nor cleans up the other's
+    manifest and shards when both are distributed at once."""
+    scheduled = work_prefix("acme", "daily", 12, 1)
+    replay = work_prefix("acme", "daily", 12, 1, "r1")
+    assert replay == "_work/acme/daily/12-1-replay-r1/"
+    assert not replay.startswith(scheduled) and not scheduled.startswith(replay)
+    assert replay != work_prefix("acme", "daily", 12, 1, "r2")
 
 
 def test_execution_names_are_stable_per_attempt_and_valid_for_step_functions() -> None:

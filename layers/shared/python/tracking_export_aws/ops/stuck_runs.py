@@ -201,7 +201,8 @@ class StuckRuns:
             status, error = execution["status"], execution.get("error")
             if status not in ENDED_STATUSES:
                 return None  # running (its own timeout ends it), or succeeded: its steps recorded it
-        manifest_key = work_prefix(tenant_id, export_guid, record.run_number, record.attempt) + MANIFEST
+        prefix = work_prefix(tenant_id, export_guid, record.run_number, record.attempt, record.replay_id)
+        manifest_key = prefix + MANIFEST
         ended = self._end_execution(manifest_key, status, error)
         return None if ended is None else replace(ended, found_by="sweep")
 

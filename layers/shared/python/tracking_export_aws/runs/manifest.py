@@ -1,7 +1,8 @@
 """A distributed run's work prefix and its manifest: the run's plan (runs/plan.py) as JSON.
 
 The export function writes the manifest once, before it hands the run to its execution;
-every step reads it (``_work/{tenant}/{export}/{run}-{attempt}/manifest.json``). The plan is
+every step reads it (``_work/{tenant}/{export}/{run}-{attempt}/manifest.json``, a replay's
+``…/{run}-{attempt}-replay-{replayId}/manifest.json``). The plan is
 versioned: a manifest of another version (an execution started by another release of the
 service) is refused by name, never read as this one.
 """
@@ -30,9 +31,17 @@ def tenant_work_prefix(tenant_id: str) -> str:
     return f"{WORK_PREFIX}{keys.validate_tenant_id(tenant_id)}/"
 
 
-def work_prefix(tenant_id: str, export_guid: str, run_number: int, attempt: int) -> str:
-    """The internal prefix of one attempt of one run (never under the tenants' ``tenants/``)."""
-    return f"{tenant_work_prefix(tenant_id)}{keys.validate_export_guid(export_guid)}/{run_number}-{attempt}/"
+def work_prefix(
+    tenant_id: str, export_guid: str, run_number: int, attempt: int, replay_id: str | None = None
+) -> str:
+    """The internal prefix of one attempt of one run (never under the tenants' ``tenants/``). A
+    replay has the run number of the run it replays, and may run beside it: its prefix names it."""
+    run = (
+        f"{run_number}-{attempt}"
+        if replay_id is None
+        else f"{run_number}-{attempt}-replay-{keys.validate_replay_id(replay_id)}"
+    )
+    return f"{tenant_work_prefix(tenant_id)}{keys.validate_export_guid(export_guid)}/{run}/"
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,10 @@ class WorkArea:
     @classmethod
     def of(cls, plan: RunPlan) -> WorkArea:
         """The work area of the plan's run and attempt."""
-        return cls(work_prefix(plan.tenant_id, plan.export_guid, plan.claim.run_number, plan.claim.attempt))
+        claim = plan.claim
+        return cls(
+            work_prefix(plan.tenant_id, plan.export_guid, claim.run_number, claim.attempt, plan.replay_id)
+        )
 
     @property
     def manifest_key(self) -> str:
