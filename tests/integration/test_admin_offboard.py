@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nightly_export import nightly_xml
 
 from tools.admin.main import main
 from tools.admin.offboard import offboard_stores
@@ -36,33 +37,14 @@ from tracking_export_aws.runtime import wiring
 ACME, EXTENDED, NEAR = "acme", "acme-2", "acme--b"
 TENANTS = (ACME, EXTENDED, NEAR)
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
-DEFINITION = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="nightly">
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <folderPath>daily</folderPath>
-        <fileName>nightly.csv</fileName>
-      </moveToFolder>
+DEFINITION = nightly_xml(
+    folder="daily",
+    consolidators="""
       <generateEndFile>
         <fileName>nightly.done</fileName>
         <fileContent>OK</fileContent>
-      </generateEndFile>
-    </consolidators>
-  </export>
-</export-config>
-"""
+      </generateEndFile>""",
+)
 
 Entry = tuple[str, ...]
 

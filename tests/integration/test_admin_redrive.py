@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nightly_export import nightly_xml
 
 from tools.admin.main import main
 from tools.admin.runner import InProcessRunner
@@ -26,28 +27,7 @@ T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
 T1, T2 = T0 + timedelta(days=1), T0 + timedelta(days=2)
 EXPORT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:it-export"
 RECOVERY_ARN = "arn:aws:lambda:us-east-1:123456789012:function:it-run-recovery"
-DEFINITION = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="nightly">
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <fileName>nightly_%Y%m%d.csv</fileName>
-      </moveToFolder>
-    </consolidators>
-  </export>
-</export-config>
-"""
+DEFINITION = nightly_xml(file_name="nightly_%Y%m%d.csv")
 
 
 class Crash(BaseException):

@@ -18,6 +18,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from faults import Clock, fault
+from nightly_export import nightly_xml
 
 from tools.local_endpoints import SentEmail, sent_emails
 from tracking_export_aws.aws.s3_events import S3ObjectEvent
@@ -31,32 +32,14 @@ from tracking_export_aws.runtime.settings import ConfigSyncSettings, ExportSetti
 REGION = "us-east-1"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
 TENANT = {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]}
-NIGHTLY_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="nightly">
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <fileName>nightly.csv</fileName>
-      </moveToFolder>
+# The nightly export, reported by e-mail to the definition's targetEmail too, with a link.
+NIGHTLY_XML = nightly_xml(
+    consolidators="""
       <emailReport>
         <targetEmail>lms-admin@acme.example</targetEmail>
         <includeDownloadLink>yes</includeDownloadLink>
-      </emailReport>
-    </consolidators>
-  </export>
-</export-config>
-"""
+      </emailReport>"""
+)
 KEY = "tenants/acme/nightly.csv"
 # Both addresses, sorted: the tenant's notificationEmails and the definition's targetEmail.
 RECIPIENTS = ["lms-admin@acme.example", "training@acme.example"]

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from conftest import FakeLambdaContext, Stack
 from faults import Clock
+from nightly_export import nightly_xml
 
 from tools.admin.pause import pause_service
 from tools.admin.target import from_environment
@@ -37,30 +38,7 @@ TENANT, GUID = "acme", "daily"
 
 def definition(schedule: str = "") -> str:
     """A deltaMode export whose file is named after its run's local date and time."""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<export-config>
-  <export guid="{GUID}">
-    {schedule}
-    <providers>
-      <trackingLogProvider>
-        <columns>
-          <logDate/>
-          <timeGlobal/>
-        </columns>
-        <parameters>
-          <deltaMode>yes</deltaMode>
-        </parameters>
-      </trackingLogProvider>
-    </providers>
-    <consolidators>
-      <moveToFolder>
-        <folderPath>daily</folderPath>
-        <fileName>%e_%Y%m%d_%H%M.csv</fileName>
-      </moveToFolder>
-    </consolidators>
-  </export>
-</export-config>
-"""
+    return nightly_xml(guid=GUID, folder="daily", file_name="%e_%Y%m%d_%H%M.csv", schedule=schedule)
 
 
 def utc(*args: int) -> datetime:
