@@ -185,16 +185,8 @@ class ConfigSyncService:
             self._point_at_previous_valid(
                 pointer, found.version, lambda data: checked_definition(data, guid, self.limits)
             )
-            reported = self._report_invalid(
-                pointer, found.version, tenant, guid, errors, self._tenant_addresses(tenant)
-            )
-            return ConfigRejected(
-                action="invalid",
-                key=change.key,
-                tenant_id=tenant,
-                export_guid=guid,
-                errors=tuple(errors),
-                reported=reported,
+            return self._rejected(
+                change.key, pointer, found.version, tenant, guid, errors, self._tenant_addresses(tenant)
             )
         targets = definition.email_report.target_emails
         try:
@@ -202,37 +194,13 @@ class ConfigSyncService:
         except ConfigInvalid as exc:
             # The definition is fine but the tenant's settings cannot be used: nothing changes.
             errors = [f"{exc.key}: {problem}" for problem in exc.problems]
-            reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
-            return ConfigRejected(
-                action="invalid",
-                key=change.key,
-                tenant_id=tenant,
-                export_guid=guid,
-                errors=tuple(errors),
-                reported=reported,
-            )
+            return self._rejected(change.key, pointer, found.version, tenant, guid, errors, list(targets))
         except ConfigError as exc:
             errors = [str(exc)]
-            reported = self._report_invalid(pointer, found.version, tenant, guid, errors, list(targets))
-            return ConfigRejected(
-                action="invalid",
-                key=change.key,
-                tenant_id=tenant,
-                export_guid=guid,
-                errors=tuple(errors),
-                reported=reported,
-            )
+            return self._rejected(change.key, pointer, found.version, tenant, guid, errors, list(targets))
         if too_many := self._over_export_cap(tenant, guid):
             addresses = [*settings.notification_emails, *targets]
-            reported = self._report_invalid(pointer, found.version, tenant, guid, [too_many], addresses)
-            return ConfigRejected(
-                action="invalid",
-                key=change.key,
-                tenant_id=tenant,
-                export_guid=guid,
-                errors=(too_many,),
-                reported=reported,
-            )
+            return self._rejected(change.key, pointer, found.version, tenant, guid, [too_many], addresses)
         schedule = export_schedule(definition, settings)
         paused = self._paused(tenant, guid)
         name = self._upsert(tenant, guid, schedule, paused=paused)
@@ -288,14 +256,7 @@ class ConfigSyncService:
             )
             # Told to the addresses of the last valid tenant.json (none if there is none).
             addresses = self._tenant_addresses(tenant)
-            reported = self._report_invalid(pointer, found.version, tenant, None, exc.problems, addresses)
-            return ConfigRejected(
-                action="invalid",
-                key=change.key,
-                tenant_id=tenant,
-                errors=tuple(exc.problems),
-                reported=reported,
-            )
+            return self._rejected(change.key, pointer, found.version, tenant, None, exc.problems, addresses)
         # Schedules first: should they fail, the retried event finds the pointer unmoved.
         rescheduled = self._reschedule_tenant(tenant, settings)
         if self.versions is not None:
@@ -366,6 +327,25 @@ class ConfigSyncService:
             return list(self.config.tenant_settings(tenant).notification_emails)
         except ConfigError:
             return []
+
+    def _rejected(
+        self,
+        key: str,
+        pointer: str,
+        version: ConfigVersion,
+        tenant: str,
+        guid: str | None,
+        errors: list[str],
+        recipients: list[str],
+    ) -> ConfigRejected:
+        """The ``invalid`` result of the upload ``key``, after reporting its ``errors`` (once per
+        version and channel, see _report_invalid); ``guid`` None for a tenant.json."""
+        reported = self._report_invalid(pointer, version, tenant, guid, errors, recipients)
+        # A tenant.json's result leaves export_guid unset (not set to None): it is not logged.
+        about = {} if guid is None else {"export_guid": guid}
+        return ConfigRejected(
+            action="invalid", key=key, tenant_id=tenant, errors=tuple(errors), reported=reported, **about
+        )
 
     def _report_invalid(
         self,
