@@ -7,6 +7,8 @@ variants they need — another guid, file name or folder, a schedule, more conso
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def nightly_xml(
     *,
@@ -44,3 +46,22 @@ def nightly_xml(
 
 
 NIGHTLY_XML = nightly_xml()
+
+# The tenant of those tests: Paris time, one address told of every run.
+NIGHTLY_TENANT = {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]}
+
+
+def put_nightly(
+    stack: Any, records: Any, xml: str = NIGHTLY_XML, tenant: dict[str, Any] = NIGHTLY_TENANT
+) -> None:
+    """Tenant ``acme`` (``tenant``'s settings) with the export ``nightly`` (``xml``), its
+    catalogue and two logs: 60 s on 1 March and 120 s on 2 March 2026, 09:00 UTC."""
+    stack.put_tenant("acme", tenant)
+    stack.put_definition("acme", "nightly", xml)
+    stack.load(
+        [
+            *records.catalogue("acme"),
+            records.log("acme", 1, "2026-03-01T09:00:00Z", 60),
+            records.log("acme", 2, "2026-03-02T09:00:00Z", 120),
+        ]
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nightly_export import nightly_xml
+from nightly_export import nightly_xml, put_nightly
 
 from tools.admin.main import main
 from tools.admin.runner import InProcessRunner
@@ -83,15 +83,7 @@ def recovery_record(at: datetime, request_id: str) -> dict[str, Any]:
 @pytest.fixture
 def acme(stack: Any, records: Any, tmp_path: Path) -> Any:
     """Tenant acme with a deltaMode export and two days of logs; ``env_file`` names the stack."""
-    stack.put_tenant("acme", {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]})
-    stack.put_definition("acme", "nightly", DEFINITION)
-    stack.load(
-        [
-            *records.catalogue("acme"),
-            records.log("acme", 1, "2026-03-01T09:00:00Z", 60),
-            records.log("acme", 2, "2026-03-02T09:00:00Z", 120),
-        ]
-    )
+    put_nightly(stack, records, DEFINITION)
     stack.env_file = _env_file(stack, tmp_path / "env.json")
     return stack
 

@@ -18,7 +18,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from faults import Clock, fault
-from nightly_export import nightly_xml
+from nightly_export import NIGHTLY_TENANT, nightly_xml, put_nightly
 
 from tools.local_endpoints import SentEmail, sent_emails
 from tracking_export_aws.aws.s3_events import S3ObjectEvent
@@ -31,7 +31,7 @@ from tracking_export_aws.runtime.settings import ConfigSyncSettings, ExportSetti
 
 REGION = "us-east-1"
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
-TENANT = {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]}
+TENANT = NIGHTLY_TENANT
 # The nightly export, reported by e-mail to the definition's targetEmail too, with a link.
 NIGHTLY_XML = nightly_xml(
     consolidators="""
@@ -55,15 +55,7 @@ def sender(stack: Any) -> str:
 
 @pytest.fixture
 def acme(stack: Any, records: Any) -> Any:
-    stack.put_tenant("acme", TENANT)
-    stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    stack.load(
-        [
-            *records.catalogue("acme"),
-            records.log("acme", 1, "2026-03-01T09:00:00Z", 60),
-            records.log("acme", 2, "2026-03-02T09:00:00Z", 120),
-        ]
-    )
+    put_nightly(stack, records, NIGHTLY_XML)
     return stack
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from faults import Clock, fault
-from nightly_export import NIGHTLY_XML
+from nightly_export import NIGHTLY_XML, put_nightly
 from notification_samples import succeeded_run
 
 from tracking_export_aws.notify.notifier import NotificationError
@@ -26,7 +26,6 @@ from tracking_export_aws.runs.service import ExportRequest, ExportService, RunIn
 from tracking_export_aws.runtime import wiring
 
 T0 = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # 02:00 in Paris
-PARIS = {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]}
 KEY = "tenants/acme/nightly.csv"
 
 
@@ -36,15 +35,7 @@ class Crash(BaseException):
 
 @pytest.fixture
 def acme(stack: Any, records: Any) -> Any:
-    stack.put_tenant("acme", PARIS)
-    stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    stack.load(
-        [
-            *records.catalogue("acme"),
-            records.log("acme", 1, "2026-03-01T09:00:00Z", 60),
-            records.log("acme", 2, "2026-03-02T09:00:00Z", 120),
-        ]
-    )
+    put_nightly(stack, records)
     return stack
 
 

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from emf_documents import emf_documents, metric
 from faults import Clock, fault
-from nightly_export import NIGHTLY_XML
+from nightly_export import NIGHTLY_XML, put_nightly
 
 from tracking_export_aws.runs.service import ExportService, TransientRunError
 from tracking_export_aws.runtime import wiring
@@ -79,15 +79,7 @@ def lam(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Lambda:
-    stack.put_tenant("acme", {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]})
-    stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    stack.load(
-        [
-            *records.catalogue("acme"),
-            records.log("acme", 1, "2026-03-01T09:00:00Z", 60),
-            records.log("acme", 2, "2026-03-02T09:00:00Z", 120),
-        ]
-    )
+    put_nightly(stack, records)
     app, _ = handlers(stack)
     clock = Clock(T0)
     service = dataclasses.replace(wiring.export_service(stack.settings()), clock=clock, heartbeat_seconds=0)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from emf_documents import emf_documents, metric
 from faults import Clock
-from nightly_export import NIGHTLY_XML
+from nightly_export import put_nightly
 
 from tracking_export_aws.aws.s3_objects import WORK_PREFIX
 from tracking_export_aws.ops.stuck_runs import InvalidExecutionEvent
@@ -102,15 +102,7 @@ def stuck(
 ) -> Stuck:
     import importlib
 
-    stack.put_tenant("acme", {"timezone": "Europe/Paris", "notificationEmails": ["training@acme.example"]})
-    stack.put_definition("acme", "nightly", NIGHTLY_XML)
-    stack.load(
-        [
-            *records.catalogue("acme"),
-            records.log("acme", 1, "2026-03-01T09:00:00Z", 60),
-            records.log("acme", 2, "2026-03-02T09:00:00Z", 120),
-        ]
-    )
+    put_nightly(stack, records)
     handlers(stack)  # the functions' environment, pointed at the stack
     # Loaded afresh: Powertools binds its logger to the standard output of the moment.
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tracking-export")
