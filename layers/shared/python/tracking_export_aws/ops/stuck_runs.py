@@ -38,7 +38,7 @@ from tracking_export_aws.aws import keys
 from tracking_export_aws.aws.dynamo import query_pages
 from tracking_export_aws.runs.handoff import DISTRIBUTED_LEASE_SECONDS
 from tracking_export_aws.runs.ledger import RUNNING, RunRecord
-from tracking_export_aws.runs.manifest import MANIFEST, read_manifest, work_prefix
+from tracking_export_aws.runs.manifest import WorkArea, read_manifest, work_prefix
 from tracking_export_aws.runs.payloads import StepError
 from tracking_export_aws.runs.plan import EXECUTION_HOLDER
 from tracking_export_aws.runs.service import LEASE_SECONDS, ExportService
@@ -201,9 +201,10 @@ class StuckRuns:
             status, error = execution["status"], execution.get("error")
             if status not in ENDED_STATUSES:
                 return None  # running (its own timeout ends it), or succeeded: its steps recorded it
-        prefix = work_prefix(tenant_id, export_guid, record.run_number, record.attempt, record.replay_id)
-        manifest_key = prefix + MANIFEST
-        ended = self._end_execution(manifest_key, status, error)
+        area = WorkArea(
+            work_prefix(tenant_id, export_guid, record.run_number, record.attempt, record.replay_id)
+        )
+        ended = self._end_execution(area.manifest_key, status, error)
         return None if ended is None else replace(ended, found_by="sweep")
 
     def _running_before(self, cutoff: datetime) -> Iterator[tuple[str, str, RunRecord]]:
