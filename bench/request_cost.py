@@ -18,6 +18,13 @@ Each figure is the median of K requests (default 100) in µs, and per item. What
 whole call once ``json.loads`` is taken out is botocore's and the HTTP client's own work per
 request (signing, serialising, hooks, headers), which a page of 1,000 logs shares among its
 items and a batch of 100 catalogue keys among its 100.
+
+For each kind, the same request is also sent the leanest way Python can: ``json.dumps`` of the
+parameters, signed by botocore's ``SigV4Auth`` with the client's credentials, POSTed on a kept-alive
+urllib3 connection, the answer ``json.loads``-ed (no retries, no error handling, no hooks). Its
+median, interleaved with the client's calls, is the floor of any request path: the whole call less
+that is what botocore adds per request (``what botocore adds``), the most a path of one's own
+could save.
 """
 
 from __future__ import annotations
@@ -33,7 +40,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench_stack import create_stack
+import botocore.session
+import urllib3
+from bench_stack import REGION, create_stack
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 from tools.local_endpoints import dynalite, moto_server_process
 from tools.sample_data import SampleShape, dataset, write_jsonl
@@ -62,14 +73,49 @@ def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, A
 
 def report(title: str, figures: list[tuple[str, list[float]]], per_request: float, unit: str) -> None:
     """Each figure's median in µs and per ``unit``; then the request's own cost: the whole call
-    (the first figure) less ``json.loads`` of its answer."""
+    (the first figure) less ``json.loads`` of its answer; and what botocore adds to the leanest
+    signed request (the whole call less the ``minimal signed request`` figure)."""
     print(f"{title}, CPU µs:")
     medians = {label.strip(): median_us(samples) for label, samples in figures}
     for label, samples in figures:
         value = median_us(samples)
         print(f"  {label:42} {value:8.0f}   {value / per_request:6.1f} per {unit}")
-    rest = medians["whole call"] - medians["json.loads of the answer"]
-    print(f"  {'request overhead (call - json.loads)':42} {rest:8.0f}   {rest / per_request:6.1f} per {unit}")
+    whole = medians["whole call"]
+    lines = [("request overhead (call - json.loads)", whole - medians["json.loads of the answer"])]
+    if "minimal signed request" in medians:
+        lines.append(("what botocore adds (call - minimal)", whole - medians["minimal signed request"]))
+    for label, value in lines:
+        print(f"  {label:42} {value:8.0f}   {value / per_request:6.1f} per {unit}")
+
+
+class MinimalRequests:
+    """DynamoDB requests the leanest way: ``json.dumps``, botocore's ``SigV4Auth`` with the
+    client's credentials (the environment's), a kept-alive urllib3 pool, ``json.loads``. A
+    floor, not a client: no retries, no error handling (the bench checks each answer's size
+    against the client's)."""
+
+    def __init__(self, endpoint: str) -> None:
+        found = botocore.session.get_session().get_credentials()
+        if found is None:
+            raise RuntimeError("no AWS credentials in the environment")
+        credentials = found.get_frozen_credentials()
+        self._signer = SigV4Auth(credentials, "dynamodb", REGION)
+        self._pool = urllib3.PoolManager(maxsize=1)
+        self._url = endpoint
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(params).encode()
+        headers = {
+            "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+            "Content-Type": "application/x-amz-json-1.0",
+        }
+        request = AWSRequest(method="POST", url=self._url, data=body, headers=headers)
+        self._signer.add_auth(request)
+        answer = self._pool.request("POST", self._url, body=body, headers=dict(request.headers.items()))
+        if answer.status != 200:
+            raise RuntimeError(f"the minimal {operation} failed ({answer.status}): {answer.data[:300]!r}")
+        decoded: dict[str, Any] = json.loads(answer.data)
+        return decoded
 
 
 def decode_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,8 +159,10 @@ def main() -> None:
             }
             return {"RequestItems": {table: request}, "ReturnConsumedCapacity": "TOTAL"}
 
+        minimal = MinimalRequests(dynamo)
         client.batch_get_item(**batch_params(batches[-1]))  # warm: connection, caches
-        calls, serialized, dumped, decoded, items_decoded, items = [], [], [], [], [], 0
+        minimal.call("BatchGetItem", batch_params(batches[-1]))
+        calls, serialized, dumped, decoded, items_decoded, lean, items = [], [], [], [], [], [], 0
         for chunk in batches[:count]:
             params = batch_params(chunk)
             serialized.append(timed(serializer.serialize_to_request, params, operation)[0])
@@ -126,6 +174,10 @@ def main() -> None:
             items += len(found)
             decoded.append(timed(json.loads, bodies[-1])[0])
             items_decoded.append(timed(decode_items, found)[0])
+            seconds, lean_answer = timed(minimal.call, "BatchGetItem", params)
+            lean.append(seconds)
+            if len(lean_answer["Responses"][table]) != len(found):
+                raise RuntimeError("the minimal BatchGetItem read other items than the client's")
         per_batch = items / count
         report(
             f"BatchGetItem of 100 tracking keys ({count} requests, {per_batch:.0f} items each)",
@@ -135,6 +187,7 @@ def main() -> None:
                 ("  json.dumps of the same parameters", dumped),
                 ("  json.loads of the answer", decoded),
                 ("decoding the items (plain_item)", items_decoded),
+                ("minimal signed request", lean),
             ],
             per_batch,
             "item",
@@ -154,8 +207,10 @@ def main() -> None:
         pages: list[float] = []
         page_decoded: list[float] = []
         page_logs: list[float] = []
+        page_lean: list[float] = []
         logs = 0
         now = time.time()
+        minimal.call("Query", request)
         for _ in range(count):
             bodies.clear()
             seconds, answer = timed(client.query, **request)
@@ -166,6 +221,10 @@ def main() -> None:
             logs += len(found)
             page_decoded.append(timed(json.loads, bodies[-1])[0])
             page_logs.append(timed(logs_of_items, found, now)[0])
+            seconds, lean_answer = timed(minimal.call, "Query", request)
+            page_lean.append(seconds)
+            if len(lean_answer["Items"]) != len(found):
+                raise RuntimeError("the minimal Query read other items than the client's")
             last = answer.get("LastEvaluatedKey")
             if last is None:
                 request.pop("ExclusiveStartKey", None)  # read the partition again
@@ -178,6 +237,7 @@ def main() -> None:
                 ("whole call", pages),
                 ("  json.loads of the answer", page_decoded),
                 ("logs_of_items", page_logs),
+                ("minimal signed request", page_lean),
             ],
             per_page,
             "log",
