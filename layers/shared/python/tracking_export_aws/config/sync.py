@@ -338,27 +338,10 @@ class ConfigSyncService:
         errors: list[str],
         recipients: list[str],
     ) -> ConfigRejected:
-        """The ``invalid`` result of the upload ``key``, after reporting its ``errors`` (once per
-        version and channel, see _report_invalid); ``guid`` None for a tenant.json."""
-        reported = self._report_invalid(pointer, version, tenant, guid, errors, recipients)
-        # A tenant.json's result leaves export_guid unset (not set to None): it is not logged.
-        about = {} if guid is None else {"export_guid": guid}
-        return ConfigRejected(
-            action="invalid", key=key, tenant_id=tenant, errors=tuple(errors), reported=reported, **about
-        )
-
-    def _report_invalid(
-        self,
-        pointer: str,
-        version: ConfigVersion,
-        tenant: str,
-        guid: str | None,
-        errors: list[str],
-        recipients: list[str],
-    ) -> bool:
-        """One ``config-invalid`` notification per invalid version and channel, addressed to
-        ``recipients`` (the e-mail channel); returns whether this call delivered it anywhere.
-        NotificationError (the event is retried) when a channel failed."""
+        """The ``invalid`` result of the upload ``key`` (``guid`` None for a tenant.json), after
+        one ``config-invalid`` notification per invalid version and channel, addressed to
+        ``recipients`` (the e-mail channel); ``reported`` says whether this call delivered it
+        anywhere. NotificationError (the event is retried) when a channel failed."""
         message: dict[str, Any] = {
             "outcome": "config-invalid",
             "tenantId": tenant,
@@ -370,19 +353,26 @@ class ConfigSyncService:
         }
         if guid is not None:
             message["exportGuid"] = guid
-        channels = self.notifier.channel_names
-        if self.versions is None:
-            return bool(self.notifier.publish(fit_message(message)))
         versions = self.versions
-        owed = versions.start_invalid_report(pointer, version, channels)
-        if not owed:
-            return False  # a repeated event for a version already reported
-        delivered = self.notifier.publish(
-            fit_message(message),
-            only=owed,
-            on_delivered=lambda channel, _answer: versions.mark_invalid_delivered(pointer, version, channel),
+        if versions is None:
+            reported = bool(self.notifier.publish(fit_message(message)))
+        else:
+            owed = versions.start_invalid_report(pointer, version, self.notifier.channel_names)
+            # Nothing owed: a repeated event for a version already reported.
+            reported = bool(owed) and bool(
+                self.notifier.publish(
+                    fit_message(message),
+                    only=owed,
+                    on_delivered=lambda channel, _answer: versions.mark_invalid_delivered(
+                        pointer, version, channel
+                    ),
+                )
+            )
+        # A tenant.json's result leaves export_guid unset (not set to None): it is not logged.
+        about = {} if guid is None else {"export_guid": guid}
+        return ConfigRejected(
+            action="invalid", key=key, tenant_id=tenant, errors=tuple(errors), reported=reported, **about
         )
-        return bool(delivered)
 
     def _over_export_cap(self, tenant: str, guid: str) -> str | None:
         """Why a new export may not get a schedule (the tenant has too many); None if it may.
