@@ -21,7 +21,7 @@ from faults import Clock
 from nightly_export import put_nightly
 
 from tracking_export_aws.aws.s3_objects import WORK_PREFIX
-from tracking_export_aws.ops.stuck_runs import InvalidExecutionEvent
+from tracking_export_aws.ops.stuck_runs import InvalidExecutionEvent, execution_arn_of
 from tracking_export_aws.runs.outcomes import RunHandedOff
 from tracking_export_aws.runs.service import ExportRequest, ExportService
 from tracking_export_aws.runtime import wiring
@@ -41,7 +41,7 @@ class StartedOnly:
 
     def start_execution(self, **kwargs: Any) -> dict[str, str]:
         self.started.append(kwargs)
-        return {"executionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{kwargs['name']}"}
+        return {"executionArn": execution_arn_of(MACHINE, kwargs["name"])}
 
 
 @dataclasses.dataclass
@@ -67,7 +67,7 @@ class Stuck:
     def execution_ended(self, status: str, error: str | None = None) -> dict[str, Any]:
         [started] = self.sfn.started
         detail = {
-            "executionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{started['name']}",
+            "executionArn": execution_arn_of(MACHINE, started["name"]),
             "stateMachineArn": MACHINE,
             "name": started["name"],
             "status": status,
